@@ -1,0 +1,1 @@
+"""gastown.activities — see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""gastown.cli — see docs/architecture.md."""

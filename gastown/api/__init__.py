@@ -1,0 +1,1 @@
+"""gastown.api — see docs/architecture.md."""

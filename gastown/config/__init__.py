@@ -1,0 +1,1 @@
+"""gastown.config — see docs/architecture.md."""

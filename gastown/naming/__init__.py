@@ -1,0 +1,1 @@
+"""gastown.naming — see docs/architecture.md."""

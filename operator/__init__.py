@@ -1,0 +1,1 @@
+"""gastown.operator — see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""gastown.workflows — see docs/architecture.md."""

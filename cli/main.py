@@ -1,0 +1,29 @@
+"""`kubectl gt`: the kubectl plugin entry point.
+
+Subcommand modules are imported only when their group is used, so `kubectl gt --help`
+stays fast at a terminal (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="kubectl-gt",
+    help="Gas Town: dispatch Claude Code agents as Kubernetes pods, each a durable Temporal workflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    """Attach subcommand groups; each module exposes `app: typer.Typer`."""
+    from gastown.cli import dev
+
+    app.add_typer(dev.app, name="dev")
+
+
+def main() -> None:
+    _register()
+    app()

@@ -10,7 +10,10 @@ import typer
 
 app = typer.Typer(
     name="kubectl-gt",
-    help="Gas Town: dispatch Claude Code agents as Kubernetes pods, each a durable Temporal workflow.",
+    help=(
+        "Gas Town: dispatch Claude Code agents as Kubernetes pods, "
+        "each a durable Temporal workflow."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

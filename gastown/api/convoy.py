@@ -5,11 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gastown.api.common import Condition, ObjectMeta
+from gastown.api.patterns import DNS1123_LABEL_MAX
 from gastown.api.polecat import Outcome, PolecatPhase
-from gastown.api.types import BeadID, Model, ObjectName, StatusModel, Time
+from gastown.api.types import BeadID, Model, ObjectName, StatusModel, Time, check_object_name
 
 
 class FailurePolicy(StrEnum):
@@ -66,3 +67,9 @@ class Convoy(Model):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: ConvoySpec
     status: ConvoyStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_name(cls, meta: ObjectMeta) -> ObjectMeta:
+        check_object_name(meta.name, DNS1123_LABEL_MAX)
+        return meta

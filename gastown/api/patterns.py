@@ -57,7 +57,9 @@ GIT_URL_MAX: Final = 2048
 
 # Container images: registry/repository[:tag][@digest], lowercase repository as Docker requires.
 IMAGE: Final = (
-    r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    # A registry is a host with a dot or a port, or localhost (Docker's own rule).
+    r"^(([a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)+(:[0-9]+)?|localhost(:[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+)/)?"
+    r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
 IMAGE_MAX: Final = 512

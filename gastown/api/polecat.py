@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gastown.api.common import (
     Condition,
@@ -21,8 +21,18 @@ from gastown.api.common import (
     SecretKeyRef,
     SecretReference,
 )
-from gastown.api.patterns import TASK_DESCRIPTION_MAX
-from gastown.api.types import BeadID, GitBranch, GitURL, Image, Model, ObjectName, StatusModel, Time
+from gastown.api.patterns import POLECAT_NAME_MAX, TASK_DESCRIPTION_MAX
+from gastown.api.types import (
+    BeadID,
+    GitBranch,
+    GitURL,
+    Image,
+    Model,
+    ObjectName,
+    StatusModel,
+    Time,
+    check_object_name,
+)
 
 
 class DesiredState(StrEnum):
@@ -201,3 +211,9 @@ class Polecat(Model):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PolecatSpec
     status: PolecatStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_name(cls, meta: ObjectMeta) -> ObjectMeta:
+        check_object_name(meta.name, POLECAT_NAME_MAX)
+        return meta

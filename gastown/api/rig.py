@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gastown.api.common import (
     Condition,
@@ -18,8 +18,17 @@ from gastown.api.common import (
     SecretKeyRef,
     SecretReference,
 )
+from gastown.api.patterns import DNS1123_LABEL_MAX
 from gastown.api.polecat import AgentConfig
-from gastown.api.types import BeadsPrefix, GitBranch, GitURL, Image, Model, StatusModel
+from gastown.api.types import (
+    BeadsPrefix,
+    GitBranch,
+    GitURL,
+    Image,
+    Model,
+    StatusModel,
+    check_object_name,
+)
 
 
 class NamepoolTheme(StrEnum):
@@ -91,3 +100,9 @@ class Rig(Model):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: RigSpec
     status: RigStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_name(cls, meta: ObjectMeta) -> ObjectMeta:
+        check_object_name(meta.name, DNS1123_LABEL_MAX)
+        return meta

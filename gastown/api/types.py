@@ -113,6 +113,18 @@ class Model(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def check_object_name(meta_name: str | None, max_length: int) -> str | None:
+    """metadata.name of our kinds: a DNS-1123 label, short enough to derive pod names from."""
+    if meta_name is not None and (
+        len(meta_name) > max_length or not p.matches(p.DNS1123_LABEL, meta_name)
+    ):
+        raise ValueError(
+            f"metadata.name {meta_name!r} must be lowercase letters, digits and '-', start and "
+            f"end with a letter or digit, and be at most {max_length} characters"
+        )
+    return meta_name
+
+
 class StatusModel(Model):
     """Status is read back from the cluster, possibly written by a newer version: tolerate."""
 

@@ -248,7 +248,10 @@ def crd(kind: Kind) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": kind.crd_name},
+        "metadata": {
+            "name": kind.crd_name,
+            "labels": {"app.kubernetes.io/part-of": "gastown-operator"},
+        },
         "spec": {
             "group": GROUP,
             "names": {

@@ -113,6 +113,8 @@ class Sandbox:
         scheme = "https" if cfg.tls else "http"
         self.url = f"{scheme}://{cfg.host}:{port}"
         self.api.address = f"{cfg.host}:{port}"
+        if self.kubelet is not None:
+            self.kubelet.api_port = port
         kubeconfig.write(self.kubeconfig_path, self.url, cfg.token, ca)
 
     async def stop(self) -> None:

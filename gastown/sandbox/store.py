@@ -493,6 +493,10 @@ class Store:
         new = {**current, "metadata": dict(current["metadata"]), "status": copy.deepcopy(status)}
         return self._replace(rt, current, new)
 
+    def bind(self, rt: ResourceType, current: JSON, new: JSON) -> JSON:
+        """The scheduler's binding: sets spec.nodeName, bypassing pod spec immutability."""
+        return self._replace(rt, current, new)
+
     def write_meta(self, rt: ResourceType, obj: JSON, **changes: Any) -> JSON:
         """In-process metadata write (controllers' bookkeeping): bumps the version."""
         new = copy.deepcopy(obj)

@@ -347,7 +347,7 @@ class PodWorker:
         """Replace container paths by host paths where a path starts (after start, space,
         quote, `=`, `:` or `,`), so argv, env values and inline scripts all see host paths."""
         for container_path, host_path in pairs:
-            pattern = r"(^|[=:,])" + re.escape(container_path) + r"(?=$|[/:,])"
+            pattern = r"(^|[\s=:,'\"])" + re.escape(container_path) + r"(?=$|[\s/:,'\";])"
             value = re.sub(pattern, lambda m, h=host_path: m.group(1) + h, value)
         return value
 

@@ -92,7 +92,7 @@ def cluster() -> Iterator[Cluster]:
             state_dir=Path(tmp),
             crds=tuple(_crd_paths()),
             bookmark_interval=0.5,
-            history=2000,
+            history=1000,
             node_cpu="4",
             node_memory="8Gi",
         )).start_in_thread()

@@ -97,8 +97,17 @@ class SchemaValidator:
     def __init__(self, schema: JSON) -> None:
         self.schema = schema
         root = copy.deepcopy(schema)
-        # metadata is validated by the apiserver's own rules, not the CRD's schema.
-        (root.get("properties") or {}).pop("metadata", None)
+        # Of metadata, a CRD schema may only constrain name and generateName; the rest is
+        # validated by the apiserver's own rules.
+        props = root.get("properties") or {}
+        if isinstance(props.get("metadata"), dict):
+            meta_props = props["metadata"].get("properties") or {}
+            props["metadata"] = {
+                "type": "object",
+                "properties": {
+                    k: v for k, v in meta_props.items() if k in ("name", "generateName")
+                },
+            }
         self._validator = jsonschema.Draft7Validator(_to_jsonschema(root))
 
     def admit(self, obj: JSON) -> tuple[list[str], list[Cause]]:

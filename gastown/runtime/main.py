@@ -210,7 +210,11 @@ def _open_pull_request(settings: Settings, state: gitops.WorkState, result: Pole
     token = token_file.read_text().strip()
     redact.register(token)
     repo = forge.parse_repo(settings.repo_url)
+    if settings.forge_repository:
+        host = repo.host if repo is not None else ""
+        repo = forge.RepoRef(host, settings.forge_repository.strip("/"))
     if not token or repo is None:
+        log("a forge token is mounted but the repository's owner/name is unknown; no PR")
         return
     kind = forge.forge_kind(settings.forge, repo)
     api_url = settings.forge_api_url or forge.default_api_url(kind, repo)

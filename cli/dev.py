@@ -4,4 +4,7 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Local development environment (sandbox cluster, Temporal dev server).", no_args_is_help=True)
+app = typer.Typer(
+    help="Local development environment (sandbox cluster, Temporal dev server).",
+    no_args_is_help=True,
+)

@@ -10,7 +10,10 @@ import typer
 
 app = typer.Typer(
     name="kubectl-gt",
-    help="Gas Town: dispatch Claude Code agents as Kubernetes pods, each a durable Temporal workflow.",
+    help=(
+        "Gas Town: dispatch Claude Code agents as Kubernetes pods, "
+        "each a durable Temporal workflow."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -24,6 +27,15 @@ def _register() -> None:
     app.add_typer(dev.app, name="dev")
 
 
+@app.command()
+def version() -> None:
+    """Print the gastown-operator version."""
+    from gastown import __version__
+
+    typer.echo(f"kubectl-gt {__version__}")
+
+
 def main() -> None:
     _register()
-    app()
+    # kubectl runs us as `kubectl-gt`; users type `kubectl gt`, so usage lines say that.
+    app(prog_name="kubectl gt")

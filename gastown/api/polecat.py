@@ -1,0 +1,219 @@
+"""Polecat: one worker agent on one bead, the Kubernetes-side record of a PolecatWorkflow.
+
+The spec keeps every field of the Go original (so existing YAML applies unchanged) and adds
+what durable dispatch needs: retry and cleanup policy, a pending timeout, a forge token.
+Status is split by writer: the workflow owns the top-level fields, the watcher owns `pod`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from gastown.api.common import (
+    Condition,
+    EnvVar,
+    LocalObjectReference,
+    ObjectMeta,
+    ResourceRequirements,
+    SecretKeyRef,
+    SecretReference,
+)
+from gastown.api.patterns import POLECAT_NAME_MAX, TASK_DESCRIPTION_MAX
+from gastown.api.types import (
+    BeadID,
+    GitBranch,
+    GitURL,
+    Image,
+    Model,
+    ObjectName,
+    StatusModel,
+    Time,
+    check_object_name,
+)
+
+
+class DesiredState(StrEnum):
+    IDLE = "Idle"
+    WORKING = "Working"
+    TERMINATED = "Terminated"
+
+
+class ExecutionMode(StrEnum):
+    KUBERNETES = "kubernetes"
+
+
+class AgentType(StrEnum):
+    CLAUDE_CODE = "claude-code"
+    COMMAND = "command"  # a custom agent image/command, prompt handed over in a file
+
+
+class LLMProvider(StrEnum):
+    LITELLM = "litellm"
+    ANTHROPIC = "anthropic"
+    OPENAI = "openai"
+    OLLAMA = "ollama"
+
+
+class ModelProviderConfig(Model):
+    endpoint: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s]+$")
+    api_key_secret_ref: SecretKeyRef | None = None
+
+
+class AgentConfig(Model):
+    """How the agent is run. `command`/`args` are argv items, never a shell string."""
+
+    provider: LLMProvider | None = None
+    model: str | None = Field(default=None, max_length=256, pattern=r"^[A-Za-z0-9._:/@-]+$")
+    max_turns: int | None = Field(default=None, ge=1, le=10000)
+    model_provider: ModelProviderConfig | None = None
+    image: Image | None = None
+    command: list[str] | None = Field(default=None, max_length=64)
+    args: list[str] | None = Field(default=None, max_length=256)
+    config_map_ref: LocalObjectReference | None = None
+    env: list[EnvVar] | None = Field(default=None, max_length=128)
+
+
+class KubernetesSpec(Model):
+    """Where and how the pod runs. Unset fields fall back to the rig's polecat defaults."""
+
+    git_repository: GitURL | None = None
+    git_branch: GitBranch | None = None
+    work_branch: GitBranch | None = None
+    git_secret_ref: SecretReference | None = None
+    claude_creds_secret_ref: SecretReference | None = None
+    api_key_secret_ref: SecretKeyRef | None = None
+    forge_token_secret_ref: SecretKeyRef | None = None
+    image: Image | None = None
+    resources: ResourceRequirements | None = None
+    active_deadline_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+    pending_timeout_seconds: int | None = Field(default=None, ge=1, le=24 * 3600)
+    ssh_known_hosts_config_map_ref: LocalObjectReference | None = None
+    ssh_strict_host_key_checking: Literal["yes"] | None = None
+    run_as_user: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class RetryPolicy(Model):
+    """Transient failures (image pull, eviction, node loss) start a new attempt pod."""
+
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    backoff_seconds: int = Field(default=10, ge=0, le=3600)
+
+
+class CleanupPolicy(Model):
+    """Failed pods are kept for their logs longer than succeeded ones."""
+
+    failed_pod_ttl_seconds: int = Field(default=86400, ge=0)
+
+
+class PolecatSpec(Model):
+    rig: ObjectName
+    desired_state: DesiredState = DesiredState.IDLE
+    bead_id: BeadID | None = Field(default=None, alias="beadID")
+    task_description: str | None = Field(default=None, max_length=TASK_DESCRIPTION_MAX)
+    execution_mode: ExecutionMode = ExecutionMode.KUBERNETES
+    kubernetes: KubernetesSpec | None = None
+    agent: AgentType = AgentType.CLAUDE_CODE
+    agent_config: AgentConfig | None = None
+    resources: ResourceRequirements | None = None
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    max_idle_seconds: int | None = Field(default=None, ge=1)
+    retry_policy: RetryPolicy | None = None
+    cleanup_policy: CleanupPolicy | None = None
+    convoy: ObjectName | None = None
+
+
+class PolecatPhase(StrEnum):
+    IDLE = "Idle"
+    PENDING = "Pending"
+    WORKING = "Working"
+    DONE = "Done"
+    FAILED = "Failed"
+    STUCK = "Stuck"
+    TERMINATED = "Terminated"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_PHASES
+
+
+_FINAL_PHASES = frozenset(
+    {PolecatPhase.DONE, PolecatPhase.FAILED, PolecatPhase.STUCK, PolecatPhase.TERMINATED}
+)
+
+
+class Outcome(StrEnum):
+    """What the runtime in the pod reports (or what the workflow concludes without it)."""
+
+    COMPLETED = "completed"
+    NO_CHANGES = "no_changes"
+    AGENT_FAILED = "agent_failed"
+    AUTH_EXPIRED = "auth_expired"
+    STUCK = "stuck"
+    PUSH_FAILED = "push_failed"
+    CLONE_FAILED = "clone_failed"
+    POD_FAILED = "pod_failed"
+    TERMINATED = "terminated"
+
+
+class ContainerMirror(StatusModel):
+    name: str
+    state: Literal["waiting", "running", "terminated"] | None = None
+    reason: str | None = None
+    message: str | None = Field(default=None, max_length=4096)
+    exit_code: int | None = None
+    restart_count: int | None = None
+
+
+class PodMirror(StatusModel):
+    """Live pod state, written only by the watcher; the workflow never touches it."""
+
+    name: str | None = None
+    phase: str | None = None
+    reason: str | None = None
+    message: str | None = Field(default=None, max_length=4096)
+    ready: bool | None = None
+    containers: list[ContainerMirror] | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    observed_at: Time | None = None
+
+
+class PolecatStatus(StatusModel):
+    phase: PolecatPhase | None = None
+    conditions: list[Condition] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = None
+    workflow_id: str | None = Field(default=None, alias="workflowID")
+    pod_name: str | None = None
+    attempt: int | None = Field(default=None, ge=0)
+    branch: str | None = None
+    commit: str | None = None
+    pull_request_url: str | None = Field(default=None, alias="pullRequestURL")
+    outcome: Outcome | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    last_activity: Time | None = None
+    message: str | None = Field(default=None, max_length=4096)
+    pod: PodMirror | None = None
+
+
+class Polecat(Model):
+    KIND: ClassVar[str] = "Polecat"
+    PLURAL: ClassVar[str] = "polecats"
+
+    api_version: Literal["gastown.gastown.io/v1alpha1"] = "gastown.gastown.io/v1alpha1"
+    kind: Literal["Polecat"] = "Polecat"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PolecatSpec
+    status: PolecatStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_name(cls, meta: ObjectMeta) -> ObjectMeta:
+        check_object_name(meta.name, POLECAT_NAME_MAX)
+        return meta

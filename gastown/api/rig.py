@@ -1,0 +1,108 @@
+"""Rig: a project's git repository and the defaults every polecat of it inherits.
+
+Cluster-scoped as in the Go original: a rig is shared by the namespaces that dispatch to it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from gastown.api.common import (
+    Condition,
+    LocalObjectReference,
+    ObjectMeta,
+    ResourceRequirements,
+    SecretKeyRef,
+    SecretReference,
+)
+from gastown.api.patterns import DNS1123_LABEL_MAX
+from gastown.api.polecat import AgentConfig
+from gastown.api.types import (
+    BeadsPrefix,
+    GitBranch,
+    GitURL,
+    Image,
+    Model,
+    StatusModel,
+    check_object_name,
+)
+
+
+class NamepoolTheme(StrEnum):
+    MAD_MAX = "mad-max"
+    MINERALS = "minerals"
+    WASTELAND = "wasteland"
+
+
+class PolecatDefaults(Model):
+    """What a polecat of this rig gets when its own spec leaves the field unset."""
+
+    base_branch: GitBranch | None = None
+    git_secret_ref: SecretReference | None = None
+    claude_creds_secret_ref: SecretReference | None = None
+    api_key_secret_ref: SecretKeyRef | None = None
+    forge_token_secret_ref: SecretKeyRef | None = None
+    ssh_known_hosts_config_map_ref: LocalObjectReference | None = None
+    image: Image | None = None
+    resources: ResourceRequirements | None = None
+    active_deadline_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+    agent_config: AgentConfig | None = None
+
+
+class RigSettings(Model):
+    namepool_theme: NamepoolTheme = NamepoolTheme.MAD_MAX
+    max_polecats: int = Field(default=8, ge=1, le=100)
+    polecat_defaults: PolecatDefaults | None = None
+
+
+class RigSpec(Model):
+    git_url: GitURL = Field(alias="gitURL")
+    beads_prefix: BeadsPrefix
+    settings: RigSettings = Field(default_factory=RigSettings)
+
+
+class RigPhase(StrEnum):
+    INITIALIZING = "Initializing"
+    READY = "Ready"
+    DEGRADED = "Degraded"
+
+
+class PolecatCounts(StatusModel):
+    pending: int = 0
+    working: int = 0
+    done: int = 0
+    failed: int = 0
+    stuck: int = 0
+    terminated: int = 0
+
+
+class RigStatus(StatusModel):
+    phase: RigPhase | None = None
+    polecat_count: int | None = Field(default=None, ge=0)
+    polecats: PolecatCounts | None = None
+    active_convoys: int | None = Field(default=None, ge=0)
+    observed_generation: int | None = None
+    conditions: list[Condition] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class Rig(Model):
+    KIND: ClassVar[str] = "Rig"
+    PLURAL: ClassVar[str] = "rigs"
+
+    api_version: Literal["gastown.gastown.io/v1alpha1"] = "gastown.gastown.io/v1alpha1"
+    kind: Literal["Rig"] = "Rig"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: RigSpec
+    status: RigStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_name(cls, meta: ObjectMeta) -> ObjectMeta:
+        check_object_name(meta.name, DNS1123_LABEL_MAX)
+        return meta

@@ -9,7 +9,7 @@ export PYTHONSAFEPATH := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test pytest lint typecheck layers crds demo clean
+.PHONY: venv test pytest lint typecheck layers crds demo clean test-tools
 
 venv: $(STAMP)
 
@@ -22,8 +22,43 @@ $(STAMP): pyproject.toml
 ## test: lint, types, layers, then the whole test suite
 test: lint typecheck layers pytest
 
-pytest: $(STAMP)
+pytest: $(STAMP) test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------- polecat runtime test tools
+# What tests/runtime needs besides Python: the real Claude Code CLI (pinned, project-local under
+# .tools/), Debian's openssh-server (a throwaway sshd on a loopback port), a non-root pod user
+# (uid 65532: claude refuses to skip permissions as root), and a venv that user can execute
+# holding only the runtime and pydantic (as in the polecat-agent image). Idempotent and fast
+# when everything is in place.
+TOOLS := .tools
+CLAUDE_CODE_VERSION := 2.1.332
+POD_UID := 65532
+POD_PYTHON ?= /usr/bin/python3
+POD_VENV := $(TOOLS)/pod-venv
+CLAUDE_STAMP := $(TOOLS)/.claude-code-$(CLAUDE_CODE_VERSION)
+
+test-tools: $(CLAUDE_STAMP) $(POD_VENV)/.installed
+	@command -v sshd >/dev/null 2>&1 || test -x /usr/sbin/sshd || { \
+	  test "$$(id -u)" = 0 || { echo "openssh-server is missing (apt-get install openssh-server)"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null; }
+	@if [ "$$(id -u)" = 0 ] && ! getent passwd $(POD_UID) >/dev/null; then \
+	  useradd --uid $(POD_UID) --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin polecat 2>/dev/null; fi
+
+$(CLAUDE_STAMP):
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error \
+	  @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+	$(TOOLS)/node_modules/.bin/claude --version
+	touch $@
+
+$(POD_VENV)/.installed: pyproject.toml $(STAMP)
+	rm -rf $(POD_VENV)
+	$(POD_PYTHON) -m venv --without-pip $(POD_VENV)
+	$(BIN)/python -m pip --python $(POD_VENV)/bin/python install -q --no-deps -e .
+	$(BIN)/python -m pip --python $(POD_VENV)/bin/python install -q 'pydantic>=2.9'
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check gastown workflows activities operator cli tests bench

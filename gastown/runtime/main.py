@@ -1,0 +1,281 @@
+"""`gt-polecat`: the program both containers of a polecat pod run.
+
+- `gt-polecat init` (init container git-init): clone, create or resume the work branch.
+- `gt-polecat run` (container claude): run the agent, commit leftovers, push, open the PR,
+  write the result to the termination message path and exit with the outcome's code.
+- `gt-polecat credential-helper get` is what git calls for HTTPS credentials.
+
+All inputs come from env vars and mounted files; see docs/runtime.md for the contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from gastown.runtime import (
+    agent,
+    config,
+    credentials,
+    forge,
+    gitops,
+    prompt,
+    redact,
+    ssh,
+    stream,
+)
+from gastown.runtime.config import ConfigError, Settings
+from gastown.runtime.credhelper import helper_main
+from gastown.runtime.result import ErrorClass, Outcome, PolecatResult
+
+_AUTH_FAILURE_MARKERS = (
+    "authentication_error",
+    "OAuth token has expired",
+    "Invalid API key",
+    "invalid x-api-key",
+    "Please run /login",
+)
+
+
+def log(message: str) -> None:
+    print(f"gt-polecat: {redact.redact(message)}", file=sys.stderr, flush=True)
+
+
+def write_result(path: Path, result: PolecatResult) -> None:
+    """Write the termination message; failing to write it must not hide the exit code."""
+    text = result.to_termination_message()
+    try:
+        path.write_text(redact.redact(text), encoding="utf-8")
+    except OSError as exc:
+        log(f"could not write the result to {path}: {exc}")
+    log(f"outcome {result.outcome.value}: {result.message}")
+
+
+def _git(settings: Settings) -> gitops.Git:
+    return gitops.Git(settings.workspace, gitops.transport_env(settings, settings.env))
+
+
+def do_init(settings: Settings) -> PolecatResult | None:
+    """Clone and branch; None on success (the run container reports the outcome)."""
+    try:
+        git = _git(settings)
+        state = gitops.clone_and_branch(settings, git)
+    except ConfigError as exc:
+        return PolecatResult(
+            outcome=Outcome.CLONE_FAILED, error_class=ErrorClass.CONFIG_INVALID, message=str(exc)
+        )
+    except gitops.GitError as exc:
+        message = exc.message
+        target = ssh.parse_ssh_url(settings.repo_url)
+        if exc.error_class is ErrorClass.HOST_KEY_UNKNOWN and target is not None:
+            message = f"{ssh.unknown_host_hint(target)}. {message}"
+        if exc.error_class is ErrorClass.HOST_KEY_CHANGED:
+            message = (
+                "the SSH host key presented differs from the known one (a rotated key or an "
+                f"attack); update the known_hosts ConfigMap. {message}"
+            )
+        return PolecatResult(
+            outcome=Outcome.CLONE_FAILED,
+            branch=settings.work_branch,
+            error_class=exc.error_class,
+            message=message,
+        )
+    verb = "resumed" if state.resumed else "created"
+    log(f"cloned {settings.base_branch} at {state.base_commit[:12]}; {verb} {state.work_branch}")
+    return None
+
+
+def _agent_outcome(run: stream.AgentRun) -> tuple[Outcome, ErrorClass | None, str]:
+    event = run.result_event or {}
+    text = str(event.get("result") or "") + "\n" + run.stderr_tail
+    if run.idle_timeout:
+        return Outcome.STUCK, ErrorClass.IDLE_TIMEOUT, "the agent produced no output in time"
+    if event.get("api_error_status") == 401 or any(m in text for m in _AUTH_FAILURE_MARKERS):
+        return Outcome.AUTH_EXPIRED, ErrorClass.TOKEN_EXPIRED, "the model API refused the token"
+    if run.exit_code != 0 or event.get("is_error"):
+        detail = str(event.get("result") or run.stderr_tail or "").strip()[-800:]
+        return (
+            Outcome.AGENT_FAILED,
+            ErrorClass.AGENT_EXIT,
+            f"the agent exited with {run.exit_code}: {detail}",
+        )
+    return Outcome.COMPLETED, None, str(event.get("result") or "").strip()[:800]
+
+
+def do_run(settings: Settings) -> PolecatResult:
+    result = PolecatResult(outcome=Outcome.AGENT_FAILED, branch=settings.work_branch)
+    try:
+        git = _git(settings)
+        state = gitops.load_state(settings, git)
+    except gitops.GitError as exc:
+        result.outcome, result.error_class, result.message = (
+            Outcome.CLONE_FAILED,
+            exc.error_class,
+            exc.message,
+        )
+        return result
+    result.base_commit = state.base_commit
+    auth_env: dict[str, str] = {}
+    if settings.agent == "claude-code":
+        try:
+            auth = credentials.prepare(settings.home, settings.claude_creds_dir, settings.env)
+        except credentials.CredentialsError as exc:
+            expired = exc.error_class is ErrorClass.TOKEN_EXPIRED
+            result.outcome = Outcome.AUTH_EXPIRED if expired else Outcome.AGENT_FAILED
+            result.error_class, result.message = exc.error_class, exc.message
+            result.head_commit = git.rev("HEAD")
+            return result
+        auth_env = auth.env
+        log(f"Claude credentials: {auth.kind}")
+    text = prompt.build_prompt(settings)
+    prompt_file = prompt.write_prompt(settings.home, text)
+    inv = agent.invocation(settings, settings.env, prompt_file, auth_env)
+    log(f"starting agent {settings.agent} on bead {settings.bead_id!r} ({len(text)} chars)")
+    try:
+        run = asyncio.run(
+            stream.run_agent(
+                inv.argv,
+                cwd=settings.workspace,
+                env=inv.env,
+                stdin_path=inv.stdin,
+                max_idle=settings.max_idle_seconds,
+                grace=settings.kill_grace_seconds,
+                stdout=sys.stdout.buffer,
+                stderr=sys.stderr.buffer,
+            )
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        result.error_class = ErrorClass.AGENT_NOT_FOUND
+        result.message = f"could not start the agent {inv.argv[0]!r}: {exc.strerror}"
+        result.head_commit = git.rev("HEAD")
+        return result
+    event = run.result_event or {}
+    if isinstance(event.get("num_turns"), int):
+        result.agent_turns = event["num_turns"]
+    if isinstance(event.get("total_cost_usd"), int | float):
+        result.agent_cost_usd = float(event["total_cost_usd"])
+    result.agent_session_id = run.session_id
+    outcome, error_class, message = _agent_outcome(run)
+    result.outcome, result.error_class, result.message = outcome, error_class, message
+    if outcome is Outcome.AUTH_EXPIRED:
+        result.head_commit = git.rev("HEAD")
+        return result
+    return _finish(settings, git, state, result)
+
+
+def _finish(
+    settings: Settings, git: gitops.Git, state: gitops.WorkState, result: PolecatResult
+) -> PolecatResult:
+    """Commit leftovers, push whatever commits exist, and open the PR when all went well."""
+    try:
+        if gitops.commit_leftovers(git, settings.bead_id):
+            log("committed changes the agent left uncommitted")
+        result.head_commit = git.rev("HEAD")
+        result.commits = gitops.count_commits(git, state.base_commit)
+    except gitops.GitError as exc:
+        result.outcome, result.error_class, result.message = (
+            Outcome.AGENT_FAILED,
+            exc.error_class,
+            exc.message,
+        )
+        return result
+    if result.commits == 0:
+        if result.outcome is Outcome.COMPLETED:
+            result.outcome = Outcome.NO_CHANGES
+            result.message = "the agent made no commits; nothing to push"
+        return result
+    try:
+        gitops.push(git, state.work_branch, settings.push_attempts, settings.push_backoff_seconds)
+        result.pushed = True
+        log(f"pushed {result.commits} commit(s) to {state.work_branch}")
+    except gitops.GitError as exc:
+        result.outcome, result.error_class, result.message = (
+            Outcome.PUSH_FAILED,
+            exc.error_class,
+            exc.message,
+        )
+        return result
+    if result.outcome is Outcome.COMPLETED:
+        _open_pull_request(settings, state, result)
+    return result
+
+
+def _open_pull_request(settings: Settings, state: gitops.WorkState, result: PolecatResult) -> None:
+    token_file = settings.forge_token_file
+    if token_file is None or not token_file.is_file():
+        return
+    token = token_file.read_text().strip()
+    redact.register(token)
+    repo = forge.parse_repo(settings.repo_url)
+    if settings.forge_repository:
+        host = repo.host if repo is not None else ""
+        repo = forge.RepoRef(host, settings.forge_repository.strip("/"))
+    if not token or repo is None:
+        log("a forge token is mounted but the repository's owner/name is unknown; no PR")
+        return
+    kind = forge.forge_kind(settings.forge, repo)
+    api_url = settings.forge_api_url or forge.default_api_url(kind, repo)
+    bead = settings.bead_id or state.work_branch
+    try:
+        result.pull_request_url = forge.open_pull_request(
+            kind=kind,
+            api_url=api_url,
+            token=token,
+            repo=repo,
+            head=state.work_branch,
+            base=state.base_branch,
+            title=f"{bead}: work by polecat {settings.polecat}".strip(),
+            body=(
+                f"Bead `{settings.bead_id}` worked by polecat `{settings.polecat}` of rig "
+                f"`{settings.rig}` ({result.commits} commit(s)).\n\n{result.message}"
+            )[:60000],
+        )
+        log(f"pull request: {result.pull_request_url}")
+    except forge.ForgeError as exc:
+        result.error_class = ErrorClass.PULL_REQUEST_FAILED
+        result.message = f"pushed, but opening the pull request failed: {exc}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gt-polecat", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="clone the rig and create or resume the work branch")
+    sub.add_parser("run", help="run the agent, push, open the PR, report the result")
+    helper = sub.add_parser("credential-helper")
+    helper.add_argument("operation", nargs="?", default="")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "credential-helper":
+        return helper_main([args.operation])
+    termination_log = Path(os.environ.get("GT_TERMINATION_LOG") or config.DEFAULT_TERMINATION_LOG)
+    failed = Outcome.CLONE_FAILED if args.command == "init" else Outcome.AGENT_FAILED
+    try:
+        settings = config.load()
+    except ConfigError as exc:
+        result = PolecatResult(
+            outcome=failed, error_class=ErrorClass.CONFIG_INVALID, message=str(exc)
+        )
+        write_result(termination_log, result)
+        return result.exit_code
+    try:
+        outcome = do_init(settings) if args.command == "init" else do_run(settings)
+    except Exception as exc:  # a bug must still leave a classified, parseable result
+        outcome = PolecatResult(
+            outcome=failed,
+            error_class=ErrorClass.INTERNAL,
+            message=f"internal error: {type(exc).__name__}: {exc}",
+        )
+    if outcome is None:
+        return 0
+    write_result(settings.termination_log, outcome)
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Run the agent, copy its output to our stdout line by line, and stop it when it goes quiet.
+
+Claude's stream-json lines can be megabytes long, so output is read in chunks and split on
+newlines by hand (asyncio's readline has a length limit). Any byte on stdout or stderr counts as
+activity; after `max_idle` seconds without one the agent's whole process group gets SIGTERM,
+then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+CHUNK = 1 << 16
+#: Lines longer than this are still streamed but not parsed for the result event.
+PARSE_LIMIT = 8 << 20
+
+
+@dataclass
+class AgentRun:
+    exit_code: int | None = None
+    idle_timeout: bool = False
+    result_event: dict[str, Any] | None = None
+    session_id: str | None = None
+    stderr_tail: str = ""
+    lines: int = 0
+    _stderr: bytearray = field(default_factory=bytearray, repr=False)
+
+
+def _observe(run: AgentRun, line: bytes) -> None:
+    run.lines += 1
+    if len(line) > PARSE_LIMIT or not line.startswith(b"{"):
+        return
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(event, dict):
+        return
+    if isinstance(event.get("session_id"), str):
+        run.session_id = event["session_id"]
+    if event.get("type") == "result":
+        run.result_event = event
+
+
+async def _pump(
+    reader: asyncio.StreamReader,
+    sink: BinaryIO,
+    touch: list[float],
+    on_line: Any = None,
+    keep: bytearray | None = None,
+) -> None:
+    pending = bytearray()
+    while True:
+        chunk = await reader.read(CHUNK)
+        if not chunk:
+            break
+        touch[0] = time.monotonic()
+        if keep is not None:
+            keep.extend(chunk)
+            del keep[:-4096]
+        pending.extend(chunk)
+        start = 0
+        while True:
+            newline = pending.find(b"\n", start)
+            if newline < 0:
+                break
+            line = bytes(pending[start : newline + 1])
+            sink.write(line)
+            if on_line is not None:
+                on_line(line.rstrip(b"\r\n"))
+            start = newline + 1
+        del pending[:start]
+        sink.flush()
+    if pending:
+        sink.write(bytes(pending) + b"\n")
+        sink.flush()
+        if on_line is not None:
+            on_line(bytes(pending))
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def run_agent(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin_path: Path | None,
+    max_idle: float,
+    grace: float,
+    stdout: BinaryIO,
+    stderr: BinaryIO,
+) -> AgentRun:
+    """Run `argv` in its own process group and stream its output; never raises on exit codes."""
+    run = AgentRun()
+    stdin_handle = stdin_path.open("rb") if stdin_path is not None else None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=str(cwd),
+            env=dict(env),
+            stdin=stdin_handle if stdin_handle is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    finally:
+        if stdin_handle is not None:
+            stdin_handle.close()
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    touch = [time.monotonic()]
+    pumps = asyncio.gather(
+        _pump(proc.stdout, stdout, touch, lambda line: _observe(run, line)),
+        _pump(proc.stderr, stderr, touch, keep=run._stderr),
+    )
+    waiter = asyncio.ensure_future(proc.wait())
+    while not waiter.done():
+        idle_for = time.monotonic() - touch[0]
+        if idle_for >= max_idle:
+            run.idle_timeout = True
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout=grace)
+            except TimeoutError:
+                _signal_group(proc.pid, signal.SIGKILL)
+            break
+        await asyncio.wait({waiter}, timeout=min(1.0, max_idle - idle_for))
+    run.exit_code = await waiter
+    # The agent is gone; anything it left behind holding the pipes open goes too.
+    try:
+        await asyncio.wait_for(asyncio.shield(pumps), timeout=2.0)
+    except TimeoutError:
+        _signal_group(proc.pid, signal.SIGKILL)
+        try:
+            await asyncio.wait_for(asyncio.shield(pumps), timeout=5.0)
+        except TimeoutError:
+            pumps.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumps
+    run.stderr_tail = run._stderr.decode(errors="replace")[-2000:]
+    return run

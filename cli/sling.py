@@ -40,6 +40,7 @@ FLAGS = {
     "spec.kubernetes.image": "--image",
     "spec.kubernetes.activeDeadlineSeconds": "--deadline",
     "spec.agentConfig.model": "--model",
+    "spec.agent": "--agent",
 }
 
 
@@ -78,6 +79,12 @@ def sling(
     work_branch: Annotated[str | None, typer.Option("--work-branch")] = None,
     image: Annotated[str | None, typer.Option("--image", help="Agent image.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Claude model.")] = None,
+    agent: Annotated[
+        str,
+        typer.Option(
+            "--agent", help="claude-code, or command (the rig's agentConfig.command runs)."
+        ),
+    ] = "claude-code",
     deadline: Annotated[
         str | None, typer.Option("--deadline", help="Run deadline (e.g. 3600, 45m, 2h).")
     ] = None,
@@ -133,6 +140,7 @@ def _command(**opts: Any) -> int:
         "beadID": opts["bead"],
         "desiredState": "Working",
         "executionMode": "kubernetes",
+        "agent": opts["agent"],
     }
     if k8s:
         spec["kubernetes"] = k8s

@@ -186,13 +186,14 @@ class PodJudge:
         if waiting and waiting[0] in TERMINAL_WAITING:
             return AttemptResult(verdict=Verdict.TERMINAL, reason=waiting[0], message=waiting[1])
         if waiting and waiting[0] in PULL_WAITING:
+            # A failing pull has its own grace window; the pending timeout waits for it.
             self.pull_failing_since = self.pull_failing_since or now
             if (now - self.pull_failing_since).total_seconds() >= self.image_pull_grace_seconds:
                 return AttemptResult(
                     verdict=Verdict.TRANSIENT, reason=waiting[0], message=waiting[1]
                 )
-        elif waiting is None or waiting[0] not in PULL_WAITING:
-            self.pull_failing_since = None
+            return None
+        self.pull_failing_since = None
         if phase == "Pending" and self._pending_too_long(pod, now):
             scheduled = _condition(pod, "PodScheduled") or {}
             unschedulable = scheduled.get("status") == "False"

@@ -144,6 +144,14 @@ def test_image_pull_gets_a_grace_window_from_the_first_failure() -> None:
     assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "ImagePullBackOff")
 
 
+def test_pending_timeout_waits_for_the_pull_grace_window() -> None:
+    j = PodJudge(pending_timeout_seconds=5, image_pull_grace_seconds=60)
+    assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    assert judge(30, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    verdict = judge(31, pod("Pending", waiting="ContainerCreating"), j)
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")
+
+
 def test_image_pull_recovering_inside_the_window_resets_it() -> None:
     j = PodJudge(pending_timeout_seconds=300, image_pull_grace_seconds=60)
     assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None

@@ -174,6 +174,12 @@ def test_unschedulable_past_the_pending_timeout() -> None:
     assert "Insufficient cpu" in verdict.message
 
 
+def test_a_pod_running_its_init_container_is_not_stalled() -> None:
+    cloning = pod("Pending", waiting="PodInitializing")
+    cloning["status"]["initContainerStatuses"][0]["state"] = {"running": {}}
+    assert judge(3600, cloning) is None
+
+
 def test_generic_pending_timeout() -> None:
     verdict = judge(301, pod("Pending", waiting="ContainerCreating"))
     assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")

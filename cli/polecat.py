@@ -273,7 +273,6 @@ async def _nuke(session: Session, name: str, reason: str, force: bool) -> str:
     from temporalio.service import RPCError
 
     from gastown.api.identity import polecat_workflow_id
-    from gastown.workflows import contract as c
     from gastown.workflows.messages import NukeRequest, PolecatState
 
     temporal = await session.temporal()

@@ -178,6 +178,9 @@ class PodJudge:
     pending_timeout_seconds: int
     image_pull_grace_seconds: int
     pull_failing_since: datetime | None = None
+    # When a failing pull recovered: the pending clock restarts there, so the pod gets its
+    # full pending time to start after an image finally arrives.
+    pull_recovered_at: datetime | None = None
 
     def judge(self, pod: dict[str, Any], now: datetime) -> AttemptResult | None:
         status = pod.get("status") or {}
@@ -202,6 +205,8 @@ class PodJudge:
                     verdict=Verdict.TRANSIENT, reason=waiting[0], message=waiting[1]
                 )
             return None
+        if self.pull_failing_since is not None:
+            self.pull_recovered_at = now
         self.pull_failing_since = None
         if phase == "Pending" and not _started(pod) and self._pending_too_long(pod, now):
             scheduled = _condition(pod, "PodScheduled") or {}
@@ -220,4 +225,6 @@ class PodJudge:
         if not created:
             return False
         since = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+        if self.pull_recovered_at is not None:
+            since = max(since, self.pull_recovered_at)
         return (now - since).total_seconds() >= self.pending_timeout_seconds

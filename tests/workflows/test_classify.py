@@ -152,6 +152,15 @@ def test_pending_timeout_waits_for_the_pull_grace_window() -> None:
     assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")
 
 
+def test_pending_clock_restarts_when_a_pull_recovers() -> None:
+    j = PodJudge(pending_timeout_seconds=5, image_pull_grace_seconds=60)
+    assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    assert judge(40, pod("Pending", waiting="ContainerCreating"), j) is None
+    assert judge(44, pod("Pending", waiting="ContainerCreating"), j) is None
+    verdict = judge(45, pod("Pending", waiting="ContainerCreating"), j)
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")
+
+
 def test_image_pull_recovering_inside_the_window_resets_it() -> None:
     j = PodJudge(pending_timeout_seconds=300, image_pull_grace_seconds=60)
     assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None

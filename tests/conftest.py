@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 CRD_DIR = REPO / "deploy" / "crds"
 TEST_CRDS = REPO / "tests" / "sandbox" / "widgets-crd.yaml"
 KUBECTL = os.environ.get("GASTOWN_TEST_KUBECTL", "/usr/bin/kubectl")
+# `make test-tools` builds this venv: gt-polecat runnable by the pods' non-root user.
+POD_BIN = REPO / ".tools" / "pod-venv" / "bin"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,6 +90,8 @@ def cluster() -> Iterator[Cluster]:
         yield real
         return
     with tempfile.TemporaryDirectory(prefix="gastown-sandbox-") as tmp:
+        # Pods drop to their runAsUser: they must be able to reach their volumes below here.
+        Path(tmp).chmod(0o755)
         sandbox = Sandbox(SandboxConfig(
             state_dir=Path(tmp),
             crds=tuple(_crd_paths()),
@@ -95,6 +99,7 @@ def cluster() -> Iterator[Cluster]:
             history=1000,
             node_cpu="4",
             node_memory="8Gi",
+            bin_dirs=(POD_BIN,),
         )).start_in_thread()
         try:
             yield Cluster(sandbox.kubeconfig_path, sandbox)

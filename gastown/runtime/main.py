@@ -244,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="clone the rig and create or resume the work branch")
     sub.add_parser("run", help="run the agent, push, open the PR, report the result")
+    sub.add_parser("demo-agent", help="the built-in DEMO agent (not an AI; see demo_agent.py)")
     helper = sub.add_parser("credential-helper")
     helper.add_argument("operation", nargs="?", default="")
     return parser
@@ -253,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "credential-helper":
         return helper_main([args.operation])
+    if args.command == "demo-agent":
+        from gastown.runtime import demo_agent
+
+        return demo_agent.main()
     termination_log = Path(os.environ.get("GT_TERMINATION_LOG") or config.DEFAULT_TERMINATION_LOG)
     failed = Outcome.CLONE_FAILED if args.command == "init" else Outcome.AGENT_FAILED
     try:

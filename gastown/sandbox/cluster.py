@@ -47,6 +47,9 @@ class SandboxConfig:
     node_pods: int = 110
     # Image (fnmatch pattern) -> argv used when a container gives no `command`.
     image_commands: dict[str, list[str]] = field(default_factory=dict)
+    # Directories put first on containers' PATH: where the "image's" programs live on the host
+    # (for polecat pods, a venv holding gt-polecat that the pod's non-root user can execute).
+    bin_dirs: tuple[Path, ...] = ()
     # Images that "fail to pull": ErrImagePull, then ImagePullBackOff.
     pull_failing_images: tuple[str, ...] = ("*.invalid/*", "*:pull-fails")
     crds: tuple[Path, ...] = ()

@@ -240,11 +240,13 @@ class PodWorker:
                 self.publish()
                 await self.stopping.wait()
                 return False
-            if any(fnmatch.fnmatch(image, p) for p in self.kubelet.config.pull_failing_images):
+            if self._pull_fails(image):
                 self.event("Pulling", f'Pulling image "{image}"')
                 message = (f'rpc error: code = NotFound desc = failed to pull and unpack image '
                            f'"{image}": not found (sandbox: scripted pull failure)')
-                while not self.stopping.is_set():
+                # Re-read on every back-off: a test (or a registry coming back) can make the
+                # image pullable again, as happens with a real registry outage.
+                while self._pull_fails(image):
                     c.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
                     self.event("Failed", f'Failed to pull image "{image}": {message}', "Warning")
                     self.publish()
@@ -256,7 +258,9 @@ class PodWorker:
                     self.publish()
                     if await self._until_stopping(PULL_BACKOFF_SECONDS * 4):
                         return False
-                return False
+                c.state = {"waiting": {"reason": "ContainerCreating"}}
+                self.event("Pulled", f'Successfully pulled image "{image}"')
+                self.publish()
         while True:
             try:
                 self.mounts = materialise(self.store, self.pod, self.dir)
@@ -268,6 +272,9 @@ class PodWorker:
         self.set_condition("PodReadyToStartContainers", True)
         self.publish()
         return True
+
+    def _pull_fails(self, image: str) -> bool:
+        return any(fnmatch.fnmatch(image, p) for p in self.kubelet.config.pull_failing_images)
 
     async def _lifecycle(self) -> None:
         if not await self._prepare():
@@ -346,10 +353,14 @@ class PodWorker:
     def rewrite(value: str, pairs: list[tuple[str, str]]) -> str:
         """Replace container paths by host paths where a path starts (after start, space,
         quote, `=`, `:` or `,`), so argv, env values and inline scripts all see host paths."""
-        for container_path, host_path in pairs:
-            pattern = r"(^|[\s=:,'\"])" + re.escape(container_path) + r"(?=$|[\s/:,'\";])"
-            value = re.sub(pattern, lambda m, h=host_path: m.group(1) + h, value)
-        return value
+        if not pairs:
+            return value
+        # One pass, longest path first: a host path (often under /tmp) must never be rewritten
+        # again by a shorter mount such as /tmp.
+        hosts = dict(pairs)
+        alternatives = "|".join(re.escape(path) for path, _ in pairs)
+        pattern = r"(^|[\s=:,'\"])(" + alternatives + r")(?=$|[\s/:,'\";])"
+        return re.sub(pattern, lambda m: m.group(1) + hosts[m.group(2)], value)
 
     def _argv(self, c: ContainerRun, env: dict[str, str]) -> list[str] | str:
         command = list(c.spec.get("command") or [])
@@ -363,11 +374,14 @@ class PodWorker:
             else:
                 return (f'failed to create containerd task: exec: no command for image "{image}"'
                         " (sandbox: set command or SandboxConfig.image_commands)")
-        return [expand(a, env) for a in command + args]
+        # Rewrite the templates, then expand: env values are already host paths.
+        pairs = self._path_map(c)
+        return [expand(self.rewrite(a, pairs), env) for a in command + args]
 
     def _process_env(self, c: ContainerRun, env: dict[str, str]) -> dict[str, str]:
         base = {
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+            "PATH": os.pathsep.join([*(str(d) for d in self.kubelet.config.bin_dirs),
+                                     str(Path(sys.executable).parent),
                                      os.environ.get("PATH", "/usr/bin:/bin")]),
             "HOSTNAME": self.pod["metadata"]["name"],
             "HOME": env.get("HOME", "/root" if self._uid(c) in (None, 0) else "/tmp"),  # noqa: S108
@@ -420,7 +434,6 @@ class PodWorker:
             self.event("Failed", f"Error: {argv}", "Warning")
             self.publish()
             return 128
-        argv = [self.rewrite(a, pairs) for a in argv]
         workdir = c.spec.get("workingDir")
         if workdir:
             mapped = self.rewrite(workdir, pairs)

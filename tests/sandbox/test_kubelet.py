@@ -337,3 +337,42 @@ def test_eviction_and_node_loss(sandbox: Sandbox, core: client.CoreV1Api,
         assert node.status.conditions[0].status == "Unknown"
     finally:
         sandbox.call(sandbox.kubelet.restore_node)
+
+
+def test_mount_paths_are_rewritten_once(core: client.CoreV1Api, namespace: str) -> None:
+    """A mount at /tmp must not re-map the host path of another mount (host paths live under
+    /tmp too), neither in env values nor in $(VAR)-expanded args."""
+    code = (
+        "import os, sys; ws = os.environ['WS']; "
+        "open(os.path.join(ws, 'ok'), 'w').write(sys.argv[1]); "
+        "open(os.environ['TERM_LOG'], 'w').write(ws + '|' + sys.argv[1])"
+    )
+    container = py(
+        "c", code,
+        args=["$(WS)/from-arg"],
+        env=[{"name": "WS", "value": "/workspace"},
+             {"name": "TERM_LOG", "value": "/dev/termination-log"}],
+        volumeMounts=[{"name": "tmp", "mountPath": "/tmp"},
+                      {"name": "ws", "mountPath": "/workspace"}],
+    )
+    core.create_namespaced_pod(namespace, pod(
+        "rw", container, volumes=[{"name": "tmp", "emptyDir": {}}, {"name": "ws", "emptyDir": {}}]))
+    p = finished(core, namespace, "rw")
+    assert p.status.phase == "Succeeded", p.status.container_statuses[0].state.terminated.message
+    ws, arg = p.status.container_statuses[0].state.terminated.message.split("|")
+    assert ws.endswith("/volumes/ws")
+    assert ws.count("/volumes/") == 1
+    assert arg == ws + "/from-arg"
+
+
+def test_image_that_becomes_pullable_starts(
+    sandbox: Sandbox, core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_pod(namespace, pod("later", py("c", "pass", image="img:pull-fails")))
+    waiting_reason(core, namespace, "later", "ImagePullBackOff")
+    before = sandbox.config.pull_failing_images
+    sandbox.config.pull_failing_images = ()
+    try:
+        assert finished(core, namespace, "later").status.phase == "Succeeded"
+    finally:
+        sandbox.config.pull_failing_images = before

@@ -1,0 +1,175 @@
+"""End to end: the sandbox cluster, the Temporal dev server, our worker, real git, and
+`kubectl gt` through the real kubectl binary.
+
+Pods run `gt-polecat` from .tools/pod-venv as the pod's non-root user; agents are the built-in
+demo agent (fast, deterministic) unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from gastown.activities.kube import Kube
+from gastown.service.worker import WorkerOptions, build_worker
+from gastown.workflows.resolve import OperatorDefaults
+from tests.conftest import KUBECTL, POD_BIN, Cluster, TemporalDev
+from tests.runtime.conftest import chown_tree, make_origin, pod_identity
+
+BIN = Path(sys.executable).parent
+DEMO_AGENT = ["gt-polecat", "demo-agent"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="session")
+def pod_tools() -> Path:
+    if not (POD_BIN / "gt-polecat").exists():
+        pytest.fail(f"{POD_BIN}/gt-polecat is missing: run `make test-tools`")
+    return POD_BIN
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A directory the pod user can reach (pytest's tmp_path is 0700 root)."""
+    root = Path(tempfile.mkdtemp(prefix="gt-e2e-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def origin(workdir: Path) -> Path:
+    """A bare repository the polecat clones from and pushes to."""
+    repo = make_origin(workdir / "origin.git", {"README.md": "# demo\n"})
+    chown_tree(repo, *pod_identity())
+    return repo
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal: TemporalDev) -> Client:
+    return await Client.connect(
+        temporal.address, namespace=temporal.namespace, data_converter=pydantic_data_converter
+    )
+
+
+@pytest.fixture(scope="session")
+def kube(api_client: client.ApiClient) -> Kube:
+    return Kube(api_client)
+
+
+TEST_DEFAULTS = OperatorDefaults(
+    image="ghcr.io/gastown/polecat-agent:0.1.0",
+    pending_timeout_seconds=20,
+    image_pull_grace_seconds=3,
+    succeeded_pod_ttl_seconds=3600,
+    failed_pod_ttl_seconds=3600,
+)
+
+
+@pytest.fixture
+async def worker(
+    temporal_client: Client, kube: Kube, pod_tools: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Worker]:
+    """Our worker, in this event loop, on a task queue of its own for this test."""
+    queue = f"gastown-{secrets.token_hex(4)}"
+    defaults = getattr(request, "param", TEST_DEFAULTS)
+    w = build_worker(temporal_client, queue, kube, defaults, WorkerOptions())
+    async with w:
+        yield w
+
+
+@pytest.fixture
+def rig_factory(kubectl: Callable[..., Any], origin: Path) -> Iterator[Callable[..., str]]:
+    """Apply a Rig (cluster-scoped, so uniquely named per test) backed by `origin`."""
+    made: list[str] = []
+
+    def make(**defaults: Any) -> str:
+        name = f"rig-{secrets.token_hex(3)}"
+        polecat_defaults = {"agentConfig": {"command": DEMO_AGENT}, **defaults}
+        doc = {
+            "apiVersion": "gastown.gastown.io/v1alpha1",
+            "kind": "Rig",
+            "metadata": {"name": name},
+            "spec": {
+                "gitURL": f"file://{origin}",
+                "beadsPrefix": "dm",
+                "settings": {"polecatDefaults": polecat_defaults},
+            },
+        }
+        result = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+        assert result.returncode == 0, result.stderr
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        kubectl("delete", "rig", name, "--wait=false")
+
+
+@pytest.fixture
+def gt(
+    cluster: Cluster, temporal: TemporalDev, worker: Worker, namespace: str
+) -> Callable[..., Awaitable[Result]]:
+    """`kubectl gt …` via the real kubectl binary, without blocking the worker's loop."""
+
+    async def run(*args: str, timeout: float = 120) -> Result:
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "TEMPORAL_ADDRESS": temporal.address,
+            "TEMPORAL_NAMESPACE": temporal.namespace,
+            "GASTOWN_TASK_QUEUE": worker.task_queue,
+            "GASTOWN_NAME_SEED": "1",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            KUBECTL,
+            "gt",
+            *args,
+            "-n",
+            namespace,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        assert proc.returncode is not None
+        return Result(proc.returncode, out.decode(), err.decode())
+
+    return run
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[Any]], timeout: float, what: str, every: float = 0.2
+) -> Any:
+    """Poll a condition with a deadline, yielding to the event loop in between."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(every)

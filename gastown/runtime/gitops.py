@@ -161,9 +161,21 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
     creds = credhelper.https_credentials(settings.git_secret_dir)
     if creds is not None:
         redact.register(creds[1])
-    helper = "!" + shlex.join([sys.executable, "-m", "gastown.runtime.main", "credential-helper"])
-    # An empty value first resets helpers from any other config; then ours.
-    config = [("credential.helper", ""), ("credential.helper", helper)]
+    # -I: git runs the helper inside the work tree; isolated mode keeps the current directory
+    # (whatever the agent left there) off sys.path and ignores PYTHON* variables.
+    helper = "!" + shlex.join(
+        [sys.executable, "-I", "-m", "gastown.runtime.main", "credential-helper"]
+    )
+    config = [
+        # An empty value first resets helpers from any other config (the agent can edit
+        # .git/config); then ours. Command-line scope beats the repository's config.
+        ("credential.helper", ""),
+        ("credential.helper", helper),
+        # Our own git calls run no hooks or fsmonitor the agent may have planted.
+        ("core.hooksPath", "/dev/null"),
+        ("core.fsmonitor", "false"),
+        ("protocol.ext.allow", "never"),
+    ]
     env["GIT_CONFIG_COUNT"] = str(len(config))
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key

@@ -91,6 +91,12 @@ def do_init(settings: Settings) -> PolecatResult | None:
 def _agent_outcome(run: stream.AgentRun) -> tuple[Outcome, ErrorClass | None, str]:
     event = run.result_event or {}
     text = str(event.get("result") or "") + "\n" + run.stderr_tail
+    if run.terminated:
+        return (
+            Outcome.AGENT_FAILED,
+            ErrorClass.TERMINATED,
+            "stopped by SIGTERM (pod deleted or deadline reached); partial work pushed if any",
+        )
     if run.idle_timeout:
         return Outcome.STUCK, ErrorClass.IDLE_TIMEOUT, "the agent produced no output in time"
     if event.get("api_error_status") == 401 or any(m in text for m in _AUTH_FAILURE_MARKERS):

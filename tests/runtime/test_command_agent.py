@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
 from gastown.runtime.result import EXIT_CODES, Outcome, PolecatResult
 
-from .conftest import POD_PYTHON, Pod, chown_tree, git
+from .conftest import POD_PYTHON, Pod, chown_tree, git, wait_for
 
 AGENT = Path(__file__).with_name("agents") / "scripted_agent.py"
 
@@ -255,3 +256,43 @@ def test_bead_from_beads_jsonl_reaches_the_agent(
     assert "not this one" not in prompt
     assert "CLAUDE.md" in prompt
     assert "Commit your work" in prompt
+
+
+def test_sigterm_stops_the_agent_and_pushes_partial_work(pod: Pod, sandbox: Path) -> None:
+    """What the kubelet does on pod deletion or activeDeadlineSeconds."""
+    capture = sandbox / "capture"
+    capture.mkdir()
+    chown_tree(capture, pod.uid, pod.gid)
+    assert pod.run("init").returncode == 0
+    proc = pod.start("run", **command_env("leave-then-hang", AGENT_CAPTURE_DIR=str(capture)))
+    try:
+        wait_for(lambda: (capture / "hanging").exists(), timeout=30, what="the agent to start")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == EXIT_CODES[Outcome.AGENT_FAILED], stderr.decode()
+    result = pod.result()
+    assert result is not None
+    assert result["errorClass"] == "terminated"
+    assert result["pushed"] is True
+    head = "refs/heads/polecat/furiosa/dm-0001"
+    assert git("show", f"{head}:leftover.txt", cwd=pod.origin) == "partial"
+
+
+def test_agent_planted_hooks_do_not_run_in_the_runtimes_git(pod: Pod, sandbox: Path) -> None:
+    assert pod.run("init").returncode == 0
+    canary = sandbox / "hook-canary"
+    for hook in ("pre-commit", "pre-push", "post-commit"):
+        path = pod.workspace / ".git" / "hooks" / hook
+        path.write_text(f"#!/bin/sh\ntouch {canary}\nexit 1\n")
+        path.chmod(0o755)
+    chown_tree(pod.workspace, pod.uid, pod.gid)
+
+    run = pod.run("run", **command_env("leave"))
+
+    assert run.returncode == 0, run.stderr
+    assert not canary.exists()

@@ -182,6 +182,8 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
         env[f"GIT_CONFIG_VALUE_{index}"] = value
     if settings.git_secret_dir is not None:
         env["GT_GIT_SECRET_DIR"] = str(settings.git_secret_dir)
+    if settings.git_ca_file is not None:
+        env["GIT_SSL_CAINFO"] = str(settings.git_ca_file)  # a self-hosted forge's CA bundle
     return env
 
 

@@ -46,7 +46,7 @@ def pod_identity() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def _test_git_home() -> str:
+def git_home_for_tests() -> str:
     """A HOME whose global config trusts repos owned by the pod user (reaches upload-pack)."""
     home = Path(tempfile.gettempdir()) / f"gt-polecat-test-git-home-{os.getuid()}"
     config = home / ".gitconfig"
@@ -60,7 +60,7 @@ def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
     """Test-side git (as the test runner), trusting repos owned by the pod user."""
     full_env = {
         "PATH": os.environ["PATH"],
-        "HOME": _test_git_home(),
+        "HOME": git_home_for_tests(),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_AUTHOR_NAME": "Test",
         "GIT_AUTHOR_EMAIL": "test@example.invalid",

@@ -224,6 +224,10 @@ def clone_and_branch(settings: Settings, git: Git) -> WorkState:
     check_repo_url(settings.repo_url)
     workspace = settings.workspace
     workspace.mkdir(parents=True, exist_ok=True)
+    leftovers = list(workspace.iterdir())
+    if leftovers and not (workspace / ".git").exists():
+        # Only a previous clone (an init-container restart) is ours to wipe.
+        raise ConfigError(f"workspace {workspace} is not empty and holds no clone; not touching it")
     _clear(workspace)
     clone = ["clone", "--no-tags", "--single-branch", "--branch", settings.base_branch]
     target = ["--", settings.repo_url, str(workspace)]

@@ -99,9 +99,13 @@ def _agent_outcome(run: stream.AgentRun) -> tuple[Outcome, ErrorClass | None, st
         )
     if run.idle_timeout:
         return Outcome.STUCK, ErrorClass.IDLE_TIMEOUT, "the agent produced no output in time"
-    if event.get("api_error_status") == 401 or any(m in text for m in _AUTH_FAILURE_MARKERS):
+    failed = run.exit_code != 0 or bool(event.get("is_error"))
+    # Only a failed run is read for auth errors: a successful answer may well discuss them.
+    if failed and (
+        event.get("api_error_status") == 401 or any(m in text for m in _AUTH_FAILURE_MARKERS)
+    ):
         return Outcome.AUTH_EXPIRED, ErrorClass.TOKEN_EXPIRED, "the model API refused the token"
-    if run.exit_code != 0 or event.get("is_error"):
+    if failed:
         detail = str(event.get("result") or run.stderr_tail or "").strip()[-800:]
         return (
             Outcome.AGENT_FAILED,

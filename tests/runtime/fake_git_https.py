@@ -55,6 +55,8 @@ class GitHttpsServer:
     cert: Path
     key: Path
     seen: list[tuple[str, str | None]] = field(default_factory=list)
+    #: Answer this many receive-pack requests with 503 (a flaky load balancer).
+    fail_pushes: int = 0
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -94,6 +96,12 @@ class GitHttpsServer:
                     self.end_headers()
                     return
                 url = urllib.parse.urlsplit(self.path)
+                if "git-receive-pack" in self.path and outer.fail_pushes > 0:
+                    outer.fail_pushes -= 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 env = {
                     "PATH": os.environ["PATH"],
                     "HOME": outer.git_home,

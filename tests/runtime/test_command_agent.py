@@ -296,3 +296,15 @@ def test_agent_planted_hooks_do_not_run_in_the_runtimes_git(pod: Pod, sandbox: P
 
     assert run.returncode == 0, run.stderr
     assert not canary.exists()
+
+
+def test_init_refuses_to_wipe_a_workspace_that_is_not_a_clone(pod: Pod) -> None:
+    precious = pod.workspace / "precious.txt"
+    precious.write_text("keep me")
+
+    run = pod.run("init")
+
+    assert run.returncode == 15
+    assert run.result is not None
+    assert run.result["errorClass"] == "config_invalid"
+    assert precious.read_text() == "keep me"

@@ -155,3 +155,30 @@ def test_wrong_token_is_auth_refused(https_pod: tuple[Pod, GitHttpsServer], sand
     assert run.result is not None
     assert run.result["errorClass"] == "auth_refused"
     assert "ghp_WRONG_0123456789" not in run.stderr + json.dumps(run.result)
+
+
+def test_transient_push_failures_are_retried(https_pod: tuple[Pod, GitHttpsServer]) -> None:
+    pod, server = https_pod
+    assert pod.run("init").returncode == 0
+    server.fail_pushes = 1
+
+    run = pod.run("run", **command_env("commit"))
+
+    assert run.returncode == 0, run.stderr
+    assert "retrying" in run.stderr
+    assert server.fail_pushes == 0
+    assert run.result is not None
+    assert run.result["pushed"] is True
+
+
+def test_push_gives_up_after_the_attempts(https_pod: tuple[Pod, GitHttpsServer]) -> None:
+    pod, server = https_pod
+    assert pod.run("init").returncode == 0
+    server.fail_pushes = 100
+
+    run = pod.run("run", GT_PUSH_ATTEMPTS="2", **command_env("commit"))
+
+    assert run.returncode == 14
+    assert run.result is not None
+    assert run.result["errorClass"] == "push_transient"
+    assert server.fail_pushes == 98

@@ -75,12 +75,18 @@ def test_api_key_run_commits_pushes_and_reports(
 ) -> None:
     assert pod.run("init").returncode == 0
 
-    run = pod.run("run", **claude_env(claude_bin, fake_api, ANTHROPIC_API_KEY=API_KEY))
+    run = pod.run(
+        "run",
+        GT_MODEL="claude-sonnet-test",
+        GT_MAX_TURNS="5",
+        **claude_env(claude_bin, fake_api, ANTHROPIC_API_KEY=API_KEY),
+    )
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.result is not None
     assert run.result["outcome"] == "completed"
     assert run.result["pushed"] is True
+    assert {r.body["model"] for r in fake_api.main_requests()} == {"claude-sonnet-test"}
     assert run.result["commits"] == 1
     assert run.result["agentTurns"] == 2
     assert run.result["agentCostUSD"] > 0

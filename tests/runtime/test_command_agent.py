@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -244,9 +245,20 @@ def test_bead_from_beads_jsonl_reaches_the_agent(
     chown_tree(capture, pod.uid, pod.gid)
     assert pod.run("init").returncode == 0
 
-    run = pod.run("run", **command_env("nothing", AGENT_CAPTURE_DIR=str(capture)))
+    run = pod.run(
+        "run",
+        GT_AGENT_ARGS=json.dumps(["--flag", "two words"]),
+        USER_SETTING="from agentConfig.env",
+        **command_env("nothing", AGENT_CAPTURE_DIR=str(capture)),
+    )
 
     assert run.returncode == 10
+    assert (capture / "argv.txt").read_text() == "--flag\ntwo words"
+    env_names = (capture / "env.txt").read_text().split()
+    assert "USER_SETTING" in env_names
+    assert "GT_PROMPT_FILE" in env_names
+    assert "GT_GIT_SECRET_DIR" not in env_names
+    assert not [name for name in env_names if name.startswith("GIT_CONFIG")]
     prompt = (capture / "file.txt").read_text()
     assert (capture / "stdin.txt").read_text() == prompt
     assert "Add a /health endpoint" in prompt
@@ -308,3 +320,15 @@ def test_init_refuses_to_wipe_a_workspace_that_is_not_a_clone(pod: Pod) -> None:
     assert run.result is not None
     assert run.result["errorClass"] == "config_invalid"
     assert precious.read_text() == "keep me"
+
+
+def test_unreachable_remote_is_network_unreachable(pod: Pod) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on the port once the socket is closed.
+    run = pod.run("init", GT_REPO_URL=f"https://127.0.0.1:{port}/org/repo.git")
+
+    assert run.returncode == 15
+    assert run.result is not None
+    assert run.result["errorClass"] == "network_unreachable"

@@ -46,9 +46,10 @@ def log(message: str) -> None:
 
 def write_result(path: Path, result: PolecatResult) -> None:
     """Write the termination message; failing to write it must not hide the exit code."""
+    result.message = redact.redact(result.message)  # before the cut, so the cut is exact
     text = result.to_termination_message()
     try:
-        path.write_text(redact.redact(text), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         log(f"could not write the result to {path}: {exc}")
     log(f"outcome {result.outcome.value}: {result.message}")

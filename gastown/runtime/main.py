@@ -203,11 +203,14 @@ def _finish(
         result.pushed = True
         log(f"pushed {result.commits} commit(s) to {state.work_branch}")
     except gitops.GitError as exc:
-        result.outcome, result.error_class, result.message = (
-            Outcome.PUSH_FAILED,
-            exc.error_class,
-            exc.message,
-        )
+        if result.outcome is Outcome.COMPLETED:
+            result.outcome, result.error_class, result.message = (
+                Outcome.PUSH_FAILED,
+                exc.error_class,
+                exc.message,
+            )
+        else:  # the agent's failure stays the headline; the lost push is added to it
+            result.message = f"{result.message}; and the push failed: {exc.message}"
         return result
     if result.outcome is Outcome.COMPLETED:
         _open_pull_request(settings, state, result)

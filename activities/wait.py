@@ -33,6 +33,7 @@ from gastown.workflows.messages import (
 )
 
 WATCH_SECONDS = 10
+FINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 
 class Progress(BaseModel):
@@ -124,9 +125,13 @@ class WaitActivities:
 
     async def _report(self, req: WaitRequest, pod: dict[str, Any], progress: Progress) -> None:
         obs = observe(pod, req.pod.attempt)
-        if obs == progress.last:
-            return
+        last = progress.last or PodObservation(pod=obs.pod, attempt=obs.attempt, phase="Pending")
         progress.last = obs
+        # Tell the workflow what it cannot know yet: a new phase or waiting reason while the
+        # pod lives. The final phase arrives as this activity's result; a signal for it would
+        # only add history.
+        if (obs.phase, obs.reason) == (last.phase, last.reason) or obs.phase in FINAL_PHASES:
+            return
         if obs.phase == "Running" and not progress.running_recorded:
             await self.polecats.update_polecat_status(
                 StatusUpdate(

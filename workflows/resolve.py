@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gastown.api.polecat import AgentType, KubernetesSpec, PolecatSpec
+from gastown.api.polecat import AgentConfig, AgentType, KubernetesSpec, PolecatSpec
 from gastown.api.rig import PolecatDefaults, Rig
 from gastown.workflows.messages import Resolved, SecretKey
 
@@ -36,6 +36,15 @@ def default_work_branch(bead_id: str) -> str:
     return f"feature/{bead_id}"
 
 
+def _merge_agent_config(mine: AgentConfig | None, rigs: AgentConfig | None) -> AgentConfig | None:
+    """Field by field: `sling --model` must not drop the rig's agent command or env."""
+    if mine is None or rigs is None:
+        return mine or rigs
+    merged = rigs.model_dump(exclude_none=True)
+    merged.update(mine.model_dump(exclude_none=True))
+    return AgentConfig.model_validate(merged)
+
+
 def resolve(
     namespace: str,
     name: str,
@@ -45,7 +54,7 @@ def resolve(
 ) -> Resolved:
     k8s = spec.kubernetes or KubernetesSpec()
     rig_defaults = rig.spec.settings.polecat_defaults or PolecatDefaults()
-    agent_config = spec.agent_config or rig_defaults.agent_config
+    agent_config = _merge_agent_config(spec.agent_config, rig_defaults.agent_config)
     if not spec.bead_id:
         raise SpecError("spec.beadID is required to start a polecat: set it to the bead to work on")
 
@@ -57,7 +66,10 @@ def resolve(
             "sync) or spec.kubernetes.apiKeySecretRef, or the rig's settings.polecatDefaults"
         )
     if spec.agent == AgentType.COMMAND and not (agent_config and agent_config.command):
-        raise SpecError("agent 'command' needs spec.agentConfig.command (an argv list)")
+        raise SpecError(
+            "agent 'command' needs spec.agentConfig.command (an argv list), on the polecat or "
+            "in the rig's settings.polecatDefaults.agentConfig"
+        )
 
     git_secret = k8s.git_secret_ref or rig_defaults.git_secret_ref
     repo_url = k8s.git_repository or rig.spec.git_url

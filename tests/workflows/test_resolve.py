@@ -114,3 +114,18 @@ def test_task_text_stays_out_of_the_resolved_spec() -> None:
     r = resolve("ns", "a", spec(taskDescription="x" * 100_000), rig(**CREDS), DEFAULTS)
     assert r.has_task
     assert "x" * 100 not in r.model_dump_json()
+
+
+def test_agent_config_merges_field_by_field() -> None:
+    r = resolve(
+        "ns",
+        "a",
+        spec(agent="command", agentConfig={"model": "claude-opus-4"}),
+        rig(
+            agentConfig={"command": ["gt-polecat", "demo-agent"], "maxTurns": 5},
+            gitSecretRef={"name": "git-creds"},
+        ),
+        DEFAULTS,
+    )
+    assert r.agent_command == ["gt-polecat", "demo-agent"]
+    assert (r.model, r.max_turns) == ("claude-opus-4", 5)

@@ -34,7 +34,7 @@ pytest: $(STAMP) test-tools
 TOOLS := .tools
 CLAUDE_CODE_VERSION := 2.1.332
 POD_UID := 65532
-POD_PYTHON ?= /usr/bin/python3
+POD_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v $(PYTHON))
 POD_VENV := $(TOOLS)/pod-venv
 CLAUDE_STAMP := $(TOOLS)/.claude-code-$(CLAUDE_CODE_VERSION)
 
@@ -45,6 +45,10 @@ test-tools: $(CLAUDE_STAMP) $(POD_VENV)/.installed
 	@if [ "$$(id -u)" = 0 ] && ! getent passwd $(POD_UID) >/dev/null; then \
 	  useradd --uid $(POD_UID) --user-group --no-create-home --home-dir /nonexistent \
 	    --shell /usr/sbin/nologin polecat 2>/dev/null; fi
+	@# The pod user runs .tools/pod-venv and the test agents from this checkout: let it traverse
+	@# (not list) the directories above it, e.g. when CI clones under /root.
+	@if [ "$$(id -u)" = 0 ]; then d="$(CURDIR)"; while [ "$$d" != / ]; do \
+	  chmod o+x "$$d"; d=$$(dirname "$$d"); done; fi
 
 $(CLAUDE_STAMP):
 	mkdir -p $(TOOLS)

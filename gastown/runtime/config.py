@@ -37,6 +37,7 @@ class Settings:
     task_file: Path | None
     git_secret_dir: Path | None
     known_hosts_file: Path | None
+    git_ca_file: Path | None
     claude_creds_dir: Path | None
     agent: str
     agent_command: list[str]
@@ -151,6 +152,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         task_file=_path(env, "GT_TASK_FILE"),
         git_secret_dir=_path(env, "GT_GIT_SECRET_DIR"),
         known_hosts_file=_path(env, "GT_KNOWN_HOSTS_FILE"),
+        git_ca_file=_path(env, "GT_GIT_CA_FILE"),
         claude_creds_dir=_path(env, "GT_CLAUDE_CREDS_DIR"),
         agent=agent,
         agent_command=agent_command,

@@ -161,15 +161,29 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
     creds = credhelper.https_credentials(settings.git_secret_dir)
     if creds is not None:
         redact.register(creds[1])
-    helper = "!" + shlex.join([sys.executable, "-m", "gastown.runtime.main", "credential-helper"])
-    # An empty value first resets helpers from any other config; then ours.
-    config = [("credential.helper", ""), ("credential.helper", helper)]
+    # -I: git runs the helper inside the work tree; isolated mode keeps the current directory
+    # (whatever the agent left there) off sys.path and ignores PYTHON* variables.
+    helper = "!" + shlex.join(
+        [sys.executable, "-I", "-m", "gastown.runtime.main", "credential-helper"]
+    )
+    config = [
+        # An empty value first resets helpers from any other config (the agent can edit
+        # .git/config); then ours. Command-line scope beats the repository's config.
+        ("credential.helper", ""),
+        ("credential.helper", helper),
+        # Our own git calls run no hooks or fsmonitor the agent may have planted.
+        ("core.hooksPath", "/dev/null"),
+        ("core.fsmonitor", "false"),
+        ("protocol.ext.allow", "never"),
+    ]
     env["GIT_CONFIG_COUNT"] = str(len(config))
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
     if settings.git_secret_dir is not None:
         env["GT_GIT_SECRET_DIR"] = str(settings.git_secret_dir)
+    if settings.git_ca_file is not None:
+        env["GIT_SSL_CAINFO"] = str(settings.git_ca_file)  # a self-hosted forge's CA bundle
     return env
 
 
@@ -210,6 +224,10 @@ def clone_and_branch(settings: Settings, git: Git) -> WorkState:
     check_repo_url(settings.repo_url)
     workspace = settings.workspace
     workspace.mkdir(parents=True, exist_ok=True)
+    leftovers = list(workspace.iterdir())
+    if leftovers and not (workspace / ".git").exists():
+        # Only a previous clone (an init-container restart) is ours to wipe.
+        raise ConfigError(f"workspace {workspace} is not empty and holds no clone; not touching it")
     _clear(workspace)
     clone = ["clone", "--no-tags", "--single-branch", "--branch", settings.base_branch]
     target = ["--", settings.repo_url, str(workspace)]

@@ -46,9 +46,10 @@ def log(message: str) -> None:
 
 def write_result(path: Path, result: PolecatResult) -> None:
     """Write the termination message; failing to write it must not hide the exit code."""
+    result.message = redact.redact(result.message)  # before the cut, so the cut is exact
     text = result.to_termination_message()
     try:
-        path.write_text(redact.redact(text), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         log(f"could not write the result to {path}: {exc}")
     log(f"outcome {result.outcome.value}: {result.message}")
@@ -91,11 +92,21 @@ def do_init(settings: Settings) -> PolecatResult | None:
 def _agent_outcome(run: stream.AgentRun) -> tuple[Outcome, ErrorClass | None, str]:
     event = run.result_event or {}
     text = str(event.get("result") or "") + "\n" + run.stderr_tail
+    if run.terminated:
+        return (
+            Outcome.AGENT_FAILED,
+            ErrorClass.TERMINATED,
+            "stopped by SIGTERM (pod deleted or deadline reached); partial work pushed if any",
+        )
     if run.idle_timeout:
         return Outcome.STUCK, ErrorClass.IDLE_TIMEOUT, "the agent produced no output in time"
-    if event.get("api_error_status") == 401 or any(m in text for m in _AUTH_FAILURE_MARKERS):
+    failed = run.exit_code != 0 or bool(event.get("is_error"))
+    # Only a failed run is read for auth errors: a successful answer may well discuss them.
+    if failed and (
+        event.get("api_error_status") == 401 or any(m in text for m in _AUTH_FAILURE_MARKERS)
+    ):
         return Outcome.AUTH_EXPIRED, ErrorClass.TOKEN_EXPIRED, "the model API refused the token"
-    if run.exit_code != 0 or event.get("is_error"):
+    if failed:
         detail = str(event.get("result") or run.stderr_tail or "").strip()[-800:]
         return (
             Outcome.AGENT_FAILED,
@@ -192,11 +203,14 @@ def _finish(
         result.pushed = True
         log(f"pushed {result.commits} commit(s) to {state.work_branch}")
     except gitops.GitError as exc:
-        result.outcome, result.error_class, result.message = (
-            Outcome.PUSH_FAILED,
-            exc.error_class,
-            exc.message,
-        )
+        if result.outcome is Outcome.COMPLETED:
+            result.outcome, result.error_class, result.message = (
+                Outcome.PUSH_FAILED,
+                exc.error_class,
+                exc.message,
+            )
+        else:  # the agent's failure stays the headline; the lost push is added to it
+            result.message = f"{result.message}; and the push failed: {exc.message}"
         return result
     if result.outcome is Outcome.COMPLETED:
         _open_pull_request(settings, state, result)

@@ -66,6 +66,7 @@ class ErrorClass(StrEnum):
     AGENT_EXIT = "agent_exit"
     AGENT_NOT_FOUND = "agent_not_found"
     IDLE_TIMEOUT = "idle_timeout"
+    TERMINATED = "terminated"
     PUSH_REJECTED = "push_rejected"
     PUSH_TRANSIENT = "push_transient"
     PULL_REQUEST_FAILED = "pull_request_failed"

@@ -28,6 +28,7 @@ PARSE_LIMIT = 8 << 20
 class AgentRun:
     exit_code: int | None = None
     idle_timeout: bool = False
+    terminated: bool = False
     result_event: dict[str, Any] | None = None
     session_id: str | None = None
     stderr_tail: str = ""
@@ -127,18 +128,37 @@ async def run_agent(
         _pump(proc.stderr, stderr, touch, keep=run._stderr),
     )
     waiter = asyncio.ensure_future(proc.wait())
-    while not waiter.done():
-        idle_for = time.monotonic() - touch[0]
-        if idle_for >= max_idle:
-            run.idle_timeout = True
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter), timeout=grace)
-            except TimeoutError:
-                _signal_group(proc.pid, signal.SIGKILL)
-            break
-        await asyncio.wait({waiter}, timeout=min(1.0, max_idle - idle_for))
-    run.exit_code = await waiter
+    # The kubelet's SIGTERM (pod deleted, deadline) reaches us, often as PID 1: pass it on to
+    # the agent, and let the caller still commit and push what exists within the grace period.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_sigterm() -> None:
+        run.terminated = True
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        while not waiter.done():
+            idle_for = time.monotonic() - touch[0]
+            if idle_for >= max_idle or stop.is_set():
+                run.idle_timeout = not stop.is_set()
+                _signal_group(proc.pid, signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter), timeout=grace)
+                except TimeoutError:
+                    _signal_group(proc.pid, signal.SIGKILL)
+                break
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper},
+                timeout=min(1.0, max_idle - idle_for),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            stopper.cancel()
+        run.exit_code = await waiter
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
     # The agent is gone; anything it left behind holding the pipes open goes too.
     try:
         await asyncio.wait_for(asyncio.shield(pumps), timeout=2.0)

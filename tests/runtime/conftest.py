@@ -46,7 +46,7 @@ def pod_identity() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def _test_git_home() -> str:
+def git_home_for_tests() -> str:
     """A HOME whose global config trusts repos owned by the pod user (reaches upload-pack)."""
     home = Path(tempfile.gettempdir()) / f"gt-polecat-test-git-home-{os.getuid()}"
     config = home / ".gitconfig"
@@ -60,7 +60,7 @@ def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
     """Test-side git (as the test runner), trusting repos owned by the pod user."""
     full_env = {
         "PATH": os.environ["PATH"],
-        "HOME": _test_git_home(),
+        "HOME": git_home_for_tests(),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_AUTHOR_NAME": "Test",
         "GIT_AUTHOR_EMAIL": "test@example.invalid",
@@ -167,35 +167,42 @@ class Pod:
             "GT_PUSH_BACKOFF_SECONDS": "0.2",
         }
 
-    def run(self, command: str, timeout: float = 120, **env: str) -> PodRun:
+    def start(self, command: str, **env: str) -> subprocess.Popen[bytes]:
+        """Start `gt-polecat <command>` as the pod user with the pod's env (and `env`)."""
         self.termination_log.write_text("")
         full_env = {**self.base_env(), **self.env, **env}
-        full_env = {k: v for k, v in full_env.items() if v is not None}
-        start = time.monotonic()
         kwargs: dict[str, Any] = {}
         if os.geteuid() == 0:
             kwargs = {"user": self.uid, "group": self.gid, "extra_groups": []}
-        proc = subprocess.run(
+        return subprocess.Popen(
             [str(GT_POLECAT), command],
             cwd=self.root,
             env=full_env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             **kwargs,
         )
-        elapsed = time.monotonic() - start
-        result = None
-        if self.termination_log.exists():
-            text = self.termination_log.read_text()
-            assert len(text.encode()) <= 4096
-            result = json.loads(text) if text else None
+
+    def result(self) -> dict[str, Any] | None:
+        text = self.termination_log.read_text()
+        assert len(text.encode()) <= 4096
+        return json.loads(text) if text else None
+
+    def run(self, command: str, timeout: float = 120, **env: str) -> PodRun:
+        start = time.monotonic()
+        proc = self.start(command, **env)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         return PodRun(
             proc.returncode,
-            proc.stdout.decode(errors="replace"),
-            proc.stderr.decode(errors="replace"),
-            result,
-            elapsed,
+            stdout.decode(errors="replace"),
+            stderr.decode(errors="replace"),
+            self.result(),
+            time.monotonic() - start,
         )
 
 

@@ -30,6 +30,11 @@ def bash_step(command: str) -> Step:
     return {"kind": "tool_use", "name": "Bash", "input": {"command": command}}
 
 
+def auth_error_step() -> Step:
+    """Refuse the request as the real API does for a revoked or expired credential."""
+    return {"kind": "auth_error"}
+
+
 def hang_step() -> Step:
     """Start a streamed answer and then never finish it (a stuck model)."""
     return {"kind": "hang"}
@@ -173,6 +178,18 @@ def _make_handler(fake: FakeAnthropic) -> Callable[..., BaseHTTPRequestHandler]:
                 counter[0] += 1
                 n = counter[0]
             model = body.get("model", "claude-test")
+            if step["kind"] == "auth_error":
+                self._json(
+                    401,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "authentication_error",
+                            "message": "OAuth token has expired. Please obtain a new token.",
+                        },
+                    },
+                )
+                return
             if not body.get("stream"):
                 stop = "tool_use" if step["kind"] == "tool_use" else "end_turn"
                 self._json(

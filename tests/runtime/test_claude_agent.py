@@ -14,7 +14,7 @@ import pytest
 from gastown.runtime.result import EXIT_CODES, Outcome
 
 from .conftest import Pod, git
-from .fake_anthropic import FakeAnthropic, bash_step, hang_step, text_step
+from .fake_anthropic import FakeAnthropic, auth_error_step, bash_step, hang_step, text_step
 
 API_KEY = "sk-ant-api03-TESTKEY-0123456789abcdef"
 ACCESS_TOKEN = "sk-ant-oat01-TESTACCESS-0123456789abcdef"
@@ -75,12 +75,18 @@ def test_api_key_run_commits_pushes_and_reports(
 ) -> None:
     assert pod.run("init").returncode == 0
 
-    run = pod.run("run", **claude_env(claude_bin, fake_api, ANTHROPIC_API_KEY=API_KEY))
+    run = pod.run(
+        "run",
+        GT_MODEL="claude-sonnet-test",
+        GT_MAX_TURNS="5",
+        **claude_env(claude_bin, fake_api, ANTHROPIC_API_KEY=API_KEY),
+    )
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.result is not None
     assert run.result["outcome"] == "completed"
     assert run.result["pushed"] is True
+    assert {r.body["model"] for r in fake_api.main_requests()} == {"claude-sonnet-test"}
     assert run.result["commits"] == 1
     assert run.result["agentTurns"] == 2
     assert run.result["agentCostUSD"] > 0
@@ -223,3 +229,18 @@ def _processes_in(directory: Path) -> list[int]:
         if cwd.startswith(str(directory)):
             found.append(int(entry))
     return found
+
+
+def test_token_refused_mid_run_is_auth_expired(
+    pod: Pod, fake_api: FakeAnthropic, claude_bin: Path
+) -> None:
+    fake_api.script[:] = [auth_error_step()]
+    creds = oauth_secret(pod, expires_in=3600)
+    assert pod.run("init").returncode == 0
+
+    run = pod.run("run", **claude_env(claude_bin, fake_api, GT_CLAUDE_CREDS_DIR=str(creds)))
+
+    assert run.returncode == EXIT_CODES[Outcome.AUTH_EXPIRED], run.stdout[-3000:]
+    assert run.result is not None
+    assert run.result["outcome"] == "auth_expired"
+    assert fake_api.main_requests()

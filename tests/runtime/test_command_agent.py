@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 from gastown.runtime.result import EXIT_CODES, Outcome, PolecatResult
 
-from .conftest import POD_PYTHON, Pod, chown_tree, git
+from .conftest import POD_PYTHON, Pod, chown_tree, git, wait_for
 
 AGENT = Path(__file__).with_name("agents") / "scripted_agent.py"
 
@@ -243,9 +245,20 @@ def test_bead_from_beads_jsonl_reaches_the_agent(
     chown_tree(capture, pod.uid, pod.gid)
     assert pod.run("init").returncode == 0
 
-    run = pod.run("run", **command_env("nothing", AGENT_CAPTURE_DIR=str(capture)))
+    run = pod.run(
+        "run",
+        GT_AGENT_ARGS=json.dumps(["--flag", "two words"]),
+        USER_SETTING="from agentConfig.env",
+        **command_env("nothing", AGENT_CAPTURE_DIR=str(capture)),
+    )
 
     assert run.returncode == 10
+    assert (capture / "argv.txt").read_text() == "--flag\ntwo words"
+    env_names = (capture / "env.txt").read_text().split()
+    assert "USER_SETTING" in env_names
+    assert "GT_PROMPT_FILE" in env_names
+    assert "GT_GIT_SECRET_DIR" not in env_names
+    assert not [name for name in env_names if name.startswith("GIT_CONFIG")]
     prompt = (capture / "file.txt").read_text()
     assert (capture / "stdin.txt").read_text() == prompt
     assert "Add a /health endpoint" in prompt
@@ -255,3 +268,67 @@ def test_bead_from_beads_jsonl_reaches_the_agent(
     assert "not this one" not in prompt
     assert "CLAUDE.md" in prompt
     assert "Commit your work" in prompt
+
+
+def test_sigterm_stops_the_agent_and_pushes_partial_work(pod: Pod, sandbox: Path) -> None:
+    """What the kubelet does on pod deletion or activeDeadlineSeconds."""
+    capture = sandbox / "capture"
+    capture.mkdir()
+    chown_tree(capture, pod.uid, pod.gid)
+    assert pod.run("init").returncode == 0
+    proc = pod.start("run", **command_env("leave-then-hang", AGENT_CAPTURE_DIR=str(capture)))
+    try:
+        wait_for(lambda: (capture / "hanging").exists(), timeout=30, what="the agent to start")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == EXIT_CODES[Outcome.AGENT_FAILED], stderr.decode()
+    result = pod.result()
+    assert result is not None
+    assert result["errorClass"] == "terminated"
+    assert result["pushed"] is True
+    head = "refs/heads/polecat/furiosa/dm-0001"
+    assert git("show", f"{head}:leftover.txt", cwd=pod.origin) == "partial"
+
+
+def test_agent_planted_hooks_do_not_run_in_the_runtimes_git(pod: Pod, sandbox: Path) -> None:
+    assert pod.run("init").returncode == 0
+    canary = sandbox / "hook-canary"
+    for hook in ("pre-commit", "pre-push", "post-commit"):
+        path = pod.workspace / ".git" / "hooks" / hook
+        path.write_text(f"#!/bin/sh\ntouch {canary}\nexit 1\n")
+        path.chmod(0o755)
+    chown_tree(pod.workspace, pod.uid, pod.gid)
+
+    run = pod.run("run", **command_env("leave"))
+
+    assert run.returncode == 0, run.stderr
+    assert not canary.exists()
+
+
+def test_init_refuses_to_wipe_a_workspace_that_is_not_a_clone(pod: Pod) -> None:
+    precious = pod.workspace / "precious.txt"
+    precious.write_text("keep me")
+
+    run = pod.run("init")
+
+    assert run.returncode == 15
+    assert run.result is not None
+    assert run.result["errorClass"] == "config_invalid"
+    assert precious.read_text() == "keep me"
+
+
+def test_unreachable_remote_is_network_unreachable(pod: Pod) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on the port once the socket is closed.
+    run = pod.run("init", GT_REPO_URL=f"https://127.0.0.1:{port}/org/repo.git")
+
+    assert run.returncode == 15
+    assert run.result is not None
+    assert run.result["errorClass"] == "network_unreachable"

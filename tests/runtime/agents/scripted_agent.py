@@ -39,6 +39,10 @@ def main() -> int:
         commit("big line")
     elif mode == "hang":
         time.sleep(3600)
+    elif mode == "leave-then-hang":
+        Path("leftover.txt").write_text("partial\n")
+        Path(out or ".", "hanging").write_text("yes")
+        time.sleep(3600)
     elif mode == "hang-ignore-term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(3600)

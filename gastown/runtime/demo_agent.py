@@ -48,8 +48,14 @@ def main() -> int:
         with note.open("a") as out:
             out.write(f"- {bead}: {first[:200]}\n")
         _say("assistant", message=f"edited {note.name}")
-    _say("result", subtype="success", is_error=False, num_turns=1, total_cost_usd=0.0,
-         result=f"demo agent finished ({mode})")
+    _say(
+        "result",
+        subtype="success",
+        is_error=False,
+        num_turns=1,
+        total_cost_usd=0.0,
+        result=f"demo agent finished ({mode})",
+    )
     return 0
 
 

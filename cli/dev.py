@@ -28,8 +28,10 @@ app = typer.Typer(
 )
 
 DEFAULT_STATE = Path(os.environ.get("GASTOWN_DEV_STATE", ".gastown-dev"))
-StateOpt = Annotated[Path, typer.Option("--state-dir", help="Where pid files, logs, the "
-                                        "kubeconfig and temporal.db live.")]
+StateOpt = Annotated[
+    Path,
+    typer.Option("--state-dir", help="Where pid files, logs, the kubeconfig and temporal.db live."),
+]
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,13 @@ def _spawn(state: Path, comp: Component) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(
-            comp.argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, cwd=str(state),
+            comp.argv,
+            stdin=devnull,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=str(state),
         )
     _pid_file(state, comp.name).write_text(f"{proc.pid}\n")
     return proc.pid
@@ -120,15 +127,27 @@ def _components(state: Path, cluster: str, temporal_port: int, ui_port: int) -> 
 
     comps = []
     if cluster == "sandbox":
-        comps.append(Component("sandbox", [
-            sys.executable, "-m", "gastown.sandbox", "serve",
-            "--state-dir", str(state / "sandbox"), "--gastown-crds",
-        ]))
-    comps.append(Component(
-        "temporal",
-        start_dev_argv(temporal_port, ui_port, state / "temporal.db"),
-        ready_port=temporal_port,
-    ))
+        comps.append(
+            Component(
+                "sandbox",
+                [
+                    sys.executable,
+                    "-m",
+                    "gastown.sandbox",
+                    "serve",
+                    "--state-dir",
+                    str(state / "sandbox"),
+                    "--gastown-crds",
+                ],
+            )
+        )
+    comps.append(
+        Component(
+            "temporal",
+            start_dev_argv(temporal_port, ui_port, state / "temporal.db"),
+            ready_port=temporal_port,
+        )
+    )
     # Hook: the worker and the watcher join here once they exist, e.g.
     #   Component("worker", [sys.executable, "-m", "gastown.cli.operator_main", "worker", ...])
     #   Component("watcher", [...])
@@ -139,8 +158,9 @@ def _components(state: Path, cluster: str, temporal_port: int, ui_port: int) -> 
 @app.command()
 def up(
     state_dir: StateOpt = DEFAULT_STATE,
-    cluster: Annotated[str, typer.Option(help="`sandbox` (default) or `current` (the current "
-                                         "kube context)")] = "sandbox",
+    cluster: Annotated[
+        str, typer.Option(help="`sandbox` (default) or `current` (the current kube context)")
+    ] = "sandbox",
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
 ) -> None:
@@ -199,8 +219,10 @@ def status(state_dir: StateOpt = DEFAULT_STATE) -> None:
     down = 0
     for name in names:
         pid = _running_pid(state, name)
-        typer.echo(f"{name}: {'running (pid ' + str(pid) + ')' if pid else 'stopped'}  "
-                   f"log {_log_file(state, name)}")
+        typer.echo(
+            f"{name}: {'running (pid ' + str(pid) + ')' if pid else 'stopped'}  "
+            f"log {_log_file(state, name)}"
+        )
         down += pid is None
     settings_file = state / "dev.json"
     if not down and settings_file.exists():

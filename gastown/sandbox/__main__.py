@@ -25,18 +25,27 @@ def _gastown_crds() -> str:
     return "\n---\n".join(render(kind) for kind in KINDS)
 
 
-async def serve(args: argparse.Namespace) -> None:
-    state = Path(args.state_dir).resolve()
-    sandbox = Sandbox(SandboxConfig(
-        state_dir=state,
-        host=args.host,
-        port=args.port,
-        crds=tuple(Path(p) for p in args.crd),
-        node_cpu=args.node_cpu,
-        node_memory=args.node_memory,
-        tls=not args.insecure_http,
-        token=None if args.insecure_http else SandboxConfig(state_dir=state).token,
-    ))
+def _write_ready(path: Path, data: dict[str, object] | None) -> None:
+    """`dev up` waits for this file: it appears only once the server accepts requests."""
+    if data is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(json.dumps(data))
+
+
+async def serve(args: argparse.Namespace, state: Path) -> None:
+    sandbox = Sandbox(
+        SandboxConfig(
+            state_dir=state,
+            host=args.host,
+            port=args.port,
+            crds=tuple(Path(p) for p in args.crd),
+            node_cpu=args.node_cpu,
+            node_memory=args.node_memory,
+            tls=not args.insecure_http,
+            token=None if args.insecure_http else SandboxConfig(state_dir=state).token,
+        )
+    )
     await sandbox.start()
     if args.gastown_crds:
         sandbox.install_crds(_gastown_crds())
@@ -45,13 +54,13 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ready = {"url": sandbox.url, "kubeconfig": str(sandbox.kubeconfig_path), "pid": os.getpid()}
-    (state / "ready.json").write_text(json.dumps(ready))
+    _write_ready(state / "ready.json", ready)
     print(f"sandbox cluster serving at {sandbox.url}", flush=True)
     print(f"KUBECONFIG={sandbox.kubeconfig_path}", flush=True)
     try:
         await stop.wait()
     finally:
-        (state / "ready.json").unlink(missing_ok=True)
+        _write_ready(state / "ready.json", None)
         await sandbox.stop()
 
 
@@ -70,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gastown-crds", action="store_true", help="install gastown's own CRDs")
     p.add_argument("--node-cpu", default="8")
     p.add_argument("--node-memory", default="16Gi")
-    p.add_argument("--insecure-http", action="store_true",
-                   help="plain HTTP without a token (kubectl will refuse tokens over HTTP)")
+    p.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="plain HTTP without a token (kubectl will refuse tokens over HTTP)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
-        asyncio.run(serve(args))
+        asyncio.run(serve(args, Path(args.state_dir).resolve()))
     return 0
 
 

@@ -26,6 +26,7 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,19 @@ def valid_image(image: str) -> bool:
     return bool(_IMAGE_RE.match(image))
 
 
+def _replacement(host_path: str) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        return match.group(1) + host_path
+
+    return replace
+
+
+def _rss(pid: int) -> int:
+    """Resident set size of a process, in bytes (Linux /proc)."""
+    with open(f"/proc/{pid}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def _resource_sum(pod: JSON) -> tuple[float, float]:
     """(cpu cores, memory bytes) requested; limits stand in for absent requests."""
     cpu = mem = 0.0
@@ -69,11 +83,15 @@ def _resource_sum(pod: JSON) -> tuple[float, float]:
     return cpu, mem
 
 
-def _condition(kind: str, status: bool, reason: str | None = None, message: str | None = None) -> (
-    JSON
-):
-    cond: JSON = {"type": kind, "status": "True" if status else "False",
-                  "lastTransitionTime": clock.rfc3339(), "lastProbeTime": None}
+def _condition(
+    kind: str, status: bool, reason: str | None = None, message: str | None = None
+) -> JSON:
+    cond: JSON = {
+        "type": kind,
+        "status": "True" if status else "False",
+        "lastTransitionTime": clock.rfc3339(),
+        "lastProbeTime": None,
+    }
     if reason:
         cond["reason"] = reason
     if message:
@@ -125,8 +143,11 @@ class PodWorker:
         self.inits = [ContainerRun(c, True) for c in pod["spec"].get("initContainers") or []]
         self.mains = [ContainerRun(c, False) for c in pod["spec"].get("containers") or []]
         for c in self.inits:
-            c.state = {"waiting": {"reason": "PodInitializing"}} if c is not self.inits[0] else {
-                "waiting": {"reason": "ContainerCreating"}}
+            c.state = (
+                {"waiting": {"reason": "PodInitializing"}}
+                if c is not self.inits[0]
+                else {"waiting": {"reason": "ContainerCreating"}}
+            )
         if self.inits:
             for c in self.mains:
                 c.state = {"waiting": {"reason": "PodInitializing"}}
@@ -145,10 +166,18 @@ class PodWorker:
     def publish(self) -> None:
         status: JSON = {
             "phase": self.phase,
-            "conditions": [self.conditions[k] for k in
-                           ("PodReadyToStartContainers", "Initialized", "Ready",
-                            "ContainersReady", "PodScheduled", "DisruptionTarget")
-                           if k in self.conditions],
+            "conditions": [
+                self.conditions[k]
+                for k in (
+                    "PodReadyToStartContainers",
+                    "Initialized",
+                    "Ready",
+                    "ContainersReady",
+                    "PodScheduled",
+                    "DisruptionTarget",
+                )
+                if k in self.conditions
+            ],
             "hostIP": "127.0.0.1",
             "hostIPs": [{"ip": "127.0.0.1"}],
             "podIP": "127.0.0.1",
@@ -169,8 +198,10 @@ class PodWorker:
 
     def set_condition(self, kind: str, value: bool, reason: str | None = None) -> None:
         old = self.conditions.get(kind)
-        if old is not None and old["status"] == ("True" if value else "False") and (
-            old.get("reason") == reason
+        if (
+            old is not None
+            and old["status"] == ("True" if value else "False")
+            and (old.get("reason") == reason)
         ):
             return
         self.conditions[kind] = _condition(kind, value, reason)
@@ -182,8 +213,9 @@ class PodWorker:
     def start(self) -> None:
         self.conditions["PodScheduled"] = _condition("PodScheduled", True)
         self.set_condition("PodReadyToStartContainers", False)
-        self.set_condition("Initialized", not self.inits, None if not self.inits else
-                           "ContainersNotInitialized")
+        self.set_condition(
+            "Initialized", not self.inits, None if not self.inits else "ContainersNotInitialized"
+        )
         self.set_condition("Ready", False, "ContainersNotReady")
         self.set_condition("ContainersReady", False, "ContainersNotReady")
         self.publish()
@@ -232,26 +264,36 @@ class PodWorker:
         for c in self.inits + self.mains:
             image = str(c.spec.get("image", ""))
             if not valid_image(image):
-                c.state = {"waiting": {"reason": "InvalidImageName",
-                                       "message": f'Failed to apply default image tag "{image}": '
-                                       f"couldn't parse image name \"{image}\": invalid "
-                                       "reference format"}}
+                c.state = {
+                    "waiting": {
+                        "reason": "InvalidImageName",
+                        "message": f'Failed to apply default image tag "{image}": '
+                        f'couldn\'t parse image name "{image}": invalid '
+                        "reference format",
+                    }
+                }
                 self.event("InspectFailed", c.state["waiting"]["message"], "Warning")
                 self.publish()
                 await self.stopping.wait()
                 return False
             if any(fnmatch.fnmatch(image, p) for p in self.kubelet.config.pull_failing_images):
                 self.event("Pulling", f'Pulling image "{image}"')
-                message = (f'rpc error: code = NotFound desc = failed to pull and unpack image '
-                           f'"{image}": not found (sandbox: scripted pull failure)')
+                message = (
+                    f"rpc error: code = NotFound desc = failed to pull and unpack image "
+                    f'"{image}": not found (sandbox: scripted pull failure)'
+                )
                 while not self.stopping.is_set():
                     c.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
                     self.event("Failed", f'Failed to pull image "{image}": {message}', "Warning")
                     self.publish()
                     if await self._until_stopping(PULL_BACKOFF_SECONDS):
                         return False
-                    c.state = {"waiting": {"reason": "ImagePullBackOff",
-                                           "message": f'Back-off pulling image "{image}"'}}
+                    c.state = {
+                        "waiting": {
+                            "reason": "ImagePullBackOff",
+                            "message": f'Back-off pulling image "{image}"',
+                        }
+                    }
                     self.event("BackOff", f'Back-off pulling image "{image}"', "Warning")
                     self.publish()
                     if await self._until_stopping(PULL_BACKOFF_SECONDS * 4):
@@ -316,9 +358,13 @@ class PodWorker:
         c.last_state = {"terminated": c.state.get("terminated", {})}
         c.restarts += 1
         delay = min(10.0 * 2 ** (c.restarts - 1), 300.0) / 10.0
-        c.state = {"waiting": {"reason": "CrashLoopBackOff",
-                               "message": f"back-off {delay:.0f}s restarting failed container="
-                               f"{c.name} pod={self.pod['metadata']['name']}"}}
+        c.state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {delay:.0f}s restarting failed container="
+                f"{c.name} pod={self.pod['metadata']['name']}",
+            }
+        }
         self.event("BackOff", "Back-off restarting failed container", "Warning")
         self.publish()
         return await self._until_stopping(delay)
@@ -334,8 +380,12 @@ class PodWorker:
                 host = host / m["subPath"]
                 host.mkdir(parents=True, exist_ok=True)
             pairs.append((m["mountPath"].rstrip("/") or "/", str(host)))
-        pairs.append((c.spec.get("terminationMessagePath", "/dev/termination-log"),
-                      str(self._termination_file(c))))
+        pairs.append(
+            (
+                c.spec.get("terminationMessagePath", "/dev/termination-log"),
+                str(self._termination_file(c)),
+            )
+        )
         pairs.sort(key=lambda p: len(p[0]), reverse=True)
         return pairs
 
@@ -348,7 +398,7 @@ class PodWorker:
         quote, `=`, `:` or `,`), so argv, env values and inline scripts all see host paths."""
         for container_path, host_path in pairs:
             pattern = r"(^|[\s=:,'\"])" + re.escape(container_path) + r"(?=$|[\s/:,'\";])"
-            value = re.sub(pattern, lambda m, h=host_path: m.group(1) + h, value)
+            value = re.sub(pattern, _replacement(host_path), value)
         return value
 
     def _argv(self, c: ContainerRun, env: dict[str, str]) -> list[str] | str:
@@ -361,14 +411,17 @@ class PodWorker:
                     command = list(argv)
                     break
             else:
-                return (f'failed to create containerd task: exec: no command for image "{image}"'
-                        " (sandbox: set command or SandboxConfig.image_commands)")
+                return (
+                    f'failed to create containerd task: exec: no command for image "{image}"'
+                    " (sandbox: set command or SandboxConfig.image_commands)"
+                )
         return [expand(a, env) for a in command + args]
 
     def _process_env(self, c: ContainerRun, env: dict[str, str]) -> dict[str, str]:
         base = {
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                     os.environ.get("PATH", "/usr/bin:/bin")]),
+            "PATH": os.pathsep.join(
+                [str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]
+            ),
             "HOSTNAME": self.pod["metadata"]["name"],
             "HOME": env.get("HOME", "/root" if self._uid(c) in (None, 0) else "/tmp"),  # noqa: S108
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
@@ -397,8 +450,9 @@ class PodWorker:
                 env = container_env(self.store, self.pod, c.spec)
                 break
             except ConfigError as exc:
-                c.state = {"waiting": {"reason": "CreateContainerConfigError",
-                                       "message": exc.message}}
+                c.state = {
+                    "waiting": {"reason": "CreateContainerConfigError", "message": exc.message}
+                }
                 self.event("Failed", f"Error: {exc.message}", "Warning")
                 self.publish()
                 if await self._until_stopping(CONFIG_RETRY_SECONDS):
@@ -445,7 +499,9 @@ class PodWorker:
                     env=self._process_env(c, env),
                     start_new_session=True,
                     user=uid if as_root and uid is not None else None,
-                    group=(gid if gid is not None else uid) if as_root and uid is not None else None,
+                    group=(gid if gid is not None else uid)
+                    if as_root and uid is not None
+                    else None,
                     extra_groups=[] if as_root and uid is not None else None,
                 )
             except OSError as exc:
@@ -495,8 +551,12 @@ class PodWorker:
             reason = "Completed" if code == 0 else "Error"
         if message is None:
             message = self._termination_message(c, code)
-        state: JSON = {"exitCode": code, "reason": reason, "startedAt": started,
-                       "finishedAt": clock.rfc3339()}
+        state: JSON = {
+            "exitCode": code,
+            "reason": reason,
+            "startedAt": started,
+            "finishedAt": clock.rfc3339(),
+        }
         if c.process is not None:
             state["containerID"] = f"sandbox://{c.process.pid}"
         if message:
@@ -506,11 +566,12 @@ class PodWorker:
     def _termination_message(self, c: ContainerRun, code: int) -> str:
         path = self._termination_file(c)
         data = b""
-        with contextlib.suppress(OSError):
-            with path.open("rb") as fh:
-                data = fh.read(MAX_TERMINATION_MESSAGE)
-        if not data and code != 0 and c.spec.get("terminationMessagePolicy") == (
-            "FallbackToLogsOnError"
+        with contextlib.suppress(OSError), path.open("rb") as fh:
+            data = fh.read(MAX_TERMINATION_MESSAGE)
+        if (
+            not data
+            and code != 0
+            and c.spec.get("terminationMessagePolicy") == ("FallbackToLogsOnError")
         ):
             log_path = layout.log_file(self.kubelet.root, self.pod, c.name)
             with contextlib.suppress(OSError):
@@ -524,12 +585,10 @@ class PodWorker:
         if limit is None or c.process is None:
             return
         max_bytes = parse_quantity(limit)
-        page = os.sysconf("SC_PAGE_SIZE")
-        statm = Path(f"/proc/{c.process.pid}/statm")
+        pid = c.process.pid
         while c.process.returncode is None:
             with contextlib.suppress(OSError, ValueError, IndexError):
-                rss = int(statm.read_text().split()[1]) * page
-                if rss > max_bytes:
+                if _rss(pid) > max_bytes:
                     c.oom = True
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(c.process.pid, signal.SIGKILL)
@@ -539,8 +598,11 @@ class PodWorker:
     async def _kill_all(self, grace: float, reason: str | None = None) -> None:
         """SIGTERM every running container's process group, SIGKILL after `grace`."""
         self.stopping.set()
-        running = [c for c in self.inits + self.mains
-                   if c.process is not None and c.process.returncode is None]
+        running = [
+            c
+            for c in self.inits + self.mains
+            if c.process is not None and c.process.returncode is None
+        ]
         for c in running:
             assert c.process is not None
             with contextlib.suppress(ProcessLookupError):
@@ -625,21 +687,35 @@ class Kubelet:
     def _register_node(self, ready: bool) -> None:
         rt = self._rt(("", "nodes"))
         cfg = self.config
-        status = {
-            "capacity": {"cpu": cfg.node_cpu, "memory": cfg.node_memory,
-                         "pods": str(cfg.node_pods)},
-            "allocatable": {"cpu": cfg.node_cpu, "memory": cfg.node_memory,
-                            "pods": str(cfg.node_pods)},
-            "conditions": [_condition("Ready", ready, "KubeletReady" if ready else
-                                      "NodeStatusUnknown")],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                          {"type": "Hostname", "address": self.node}],
+        status: JSON = {
+            "capacity": {
+                "cpu": cfg.node_cpu,
+                "memory": cfg.node_memory,
+                "pods": str(cfg.node_pods),
+            },
+            "allocatable": {
+                "cpu": cfg.node_cpu,
+                "memory": cfg.node_memory,
+                "pods": str(cfg.node_pods),
+            },
+            "conditions": [
+                _condition("Ready", ready, "KubeletReady" if ready else "NodeStatusUnknown")
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": self.node},
+            ],
             "nodeInfo": {
-                "kubeletVersion": "v1.32.0-sandbox", "kubeProxyVersion": "v1.32.0-sandbox",
-                "operatingSystem": "linux", "architecture": "amd64",
-                "containerRuntimeVersion": "sandbox://local", "osImage": "gastown sandbox",
-                "kernelVersion": os.uname().release, "machineID": "sandbox",
-                "systemUUID": "00000000-0000-0000-0000-000000000000", "bootID": "sandbox",
+                "kubeletVersion": "v1.32.0-sandbox",
+                "kubeProxyVersion": "v1.32.0-sandbox",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": "sandbox://local",
+                "osImage": "gastown sandbox",
+                "kernelVersion": os.uname().release,
+                "machineID": "sandbox",
+                "systemUUID": "00000000-0000-0000-0000-000000000000",
+                "bootID": "sandbox",
             },
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         }
@@ -647,8 +723,11 @@ class Kubelet:
             status["conditions"][0]["status"] = "Unknown"
         node = self.store.find(rt, None, self.node)
         if node is None:
-            node = self.store.create(rt, None, {"metadata": {"name": self.node, "labels": {
-                "kubernetes.io/hostname": self.node}}})
+            node = self.store.create(
+                rt,
+                None,
+                {"metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node}}},
+            )
         self.store.write_status(rt, node, status)
 
     async def _loop(self, watcher: Any) -> None:
@@ -714,11 +793,12 @@ class Kubelet:
             status = dict(pod.get("status") or {})
             status["phase"] = "Pending"
             status["conditions"] = [_condition("PodScheduled", False, "Unschedulable", message)]
-            current = self.store.write_status(rt, pod, status)
-            if current is not pod and (pod.get("status") or {}).get("conditions") != (
-                status["conditions"]
+            written = self.store.write_status(rt, pod, status)
+            if (
+                written is not pod
+                and (pod.get("status") or {}).get("conditions") != (status["conditions"])
             ):
-                self.event(current, "FailedScheduling", message, "Warning")
+                self.event(written, "FailedScheduling", message, "Warning")
             return
         self.unschedulable.pop(uid, None)
         current = self.store.find(rt, pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -727,9 +807,12 @@ class Kubelet:
         bound = {**current, "spec": {**current["spec"], "nodeName": self.node}}
         bound["metadata"] = dict(current["metadata"])
         self.store.bind(rt, current, bound)
-        self.event(bound, "Scheduled",
-                   f"Successfully assigned {pod['metadata']['namespace']}/"
-                   f"{pod['metadata']['name']} to {self.node}")
+        self.event(
+            bound,
+            "Scheduled",
+            f"Successfully assigned {pod['metadata']['namespace']}/"
+            f"{pod['metadata']['name']} to {self.node}",
+        )
 
     def _retry_unschedulable(self) -> None:
         rt = self._rt(POD_KEY)
@@ -765,15 +848,32 @@ class Kubelet:
         now = clock.rfc3339()
         rt = self._rt(("", "events"))
         with contextlib.suppress(Exception):
-            self.store.create(rt, meta["namespace"], {
-                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-                "involvedObject": {"kind": "Pod", "namespace": meta["namespace"],
-                                   "name": meta["name"], "uid": meta["uid"], "apiVersion": "v1"},
-                "reason": reason, "message": message, "type": type_,
-                "source": {"component": "kubelet", "host": self.node},
-                "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                "reportingComponent": "kubelet", "reportingInstance": self.node,
-            })
+            self.store.create(
+                rt,
+                meta["namespace"],
+                {
+                    "metadata": {
+                        "generateName": f"{meta['name']}.",
+                        "namespace": meta["namespace"],
+                    },
+                    "involvedObject": {
+                        "kind": "Pod",
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "apiVersion": "v1",
+                    },
+                    "reason": reason,
+                    "message": message,
+                    "type": type_,
+                    "source": {"component": "kubelet", "host": self.node},
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "count": 1,
+                    "reportingComponent": "kubelet",
+                    "reportingInstance": self.node,
+                },
+            )
 
     # ------------------------------------------------------------------ chaos
     async def evict(self, namespace: str, name: str, message: str | None = None) -> JSON:
@@ -784,10 +884,12 @@ class Kubelet:
         message = message or "The node was low on resource: memory. (sandbox: scripted)"
         if worker is not None:
             worker.conditions["DisruptionTarget"] = _condition(
-                "DisruptionTarget", True, "TerminationByKubelet", message)
+                "DisruptionTarget", True, "TerminationByKubelet", message
+            )
             worker.reason, worker.message = "Evicted", message
-            await worker.stop(float(pod["spec"].get("terminationGracePeriodSeconds", 30)),
-                              final_phase="Failed")
+            await worker.stop(
+                float(pod["spec"].get("terminationGracePeriodSeconds", 30)), final_phase="Failed"
+            )
         self.event(pod, "Evicted", message, "Warning")
         return self.store.get(rt, namespace, name)
 
@@ -802,10 +904,14 @@ class Kubelet:
             if worker.done.is_set():
                 continue
             worker.conditions["DisruptionTarget"] = _condition(
-                "DisruptionTarget", True, "DeletionByTaintManager",
-                "Taint manager: deleting due to NoExecute taint")
+                "DisruptionTarget",
+                True,
+                "DeletionByTaintManager",
+                "Taint manager: deleting due to NoExecute taint",
+            )
             worker.reason = "NodeLost"
-            worker.message = f"Node {self.node} which was running pod {worker.pod['metadata']['name']} is unresponsive"
+            pod_name = worker.pod["metadata"]["name"]
+            worker.message = f"Node {self.node} which was running pod {pod_name} is unresponsive"
             await worker.stop(0, final_phase="Failed")
             lost.append(worker.pod["metadata"]["name"])
             self.workers.pop(worker.uid, None)
@@ -830,5 +936,6 @@ class Kubelet:
             self.restore_node()
             return {"ready": True}
 
-        api.admin_actions.update({"evict": evict, "node-loss": node_loss,
-                                  "node-restore": node_restore})
+        api.admin_actions.update(
+            {"evict": evict, "node-loss": node_loss, "node-restore": node_restore}
+        )

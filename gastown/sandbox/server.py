@@ -74,6 +74,7 @@ class ApiServer:
         faults: Faults,
         token: str | None,
         state_dir: Path,
+        *,
         bookmark_interval: float = 60.0,
         default_watch_timeout: float = 1800.0,
     ) -> None:
@@ -209,8 +210,8 @@ class ApiServer:
                 t.namespace,
                 q.get("labelSelector"),
                 q.get("fieldSelector"),
-                int(q["limit"]) if q.get("limit") else None,
-                q.get("continue"),
+                limit=int(q["limit"]) if q.get("limit") else None,
+                continue_token=q.get("continue"),
             )
             items = [store.present(rt, o) for o in items]
             meta: JSON = {"resourceVersion": str(rv)}
@@ -234,7 +235,7 @@ class ApiServer:
         if verb == "update":
             body = await self._body(request)
             obj = store.update(
-                rt, t.namespace, t.name or "", body, t.subresource, strict, dry_run=dry
+                rt, t.namespace, t.name or "", body, t.subresource, strict=strict, dry_run=dry
             )
             return _json(store.present(rt, obj))
         if verb == "patch":
@@ -329,7 +330,14 @@ class ApiServer:
         if not result["metadata"].get("resourceVersion"):
             result["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         return store.update(
-            rt, t.namespace, name, result, t.subresource, strict, require_rv=False, dry_run=dry
+            rt,
+            t.namespace,
+            name,
+            result,
+            t.subresource,
+            strict=strict,
+            require_rv=False,
+            dry_run=dry,
         )
 
     # ------------------------------------------------------------------ rendering
@@ -345,6 +353,7 @@ class ApiServer:
         items: list[JSON],
         body: JSON,
         rv: str,
+        *,
         single: bool = False,
     ) -> web.Response:
         if self._wants_table(request):

@@ -21,7 +21,6 @@ from typing import Any
 
 from gastown.sandbox import clock, defaults
 from gastown.sandbox.errors import (
-    ApiError,
     already_exists,
     bad_request,
     conflict,
@@ -68,7 +67,7 @@ class Store:
         self._evicted_upto = 0
         self._watchers: dict[tuple[str, str], set[Watcher]] = {}
         self._validators: dict[tuple[str, str, str], SchemaValidator] = {}
-        self._random = random.Random()
+        self._random = random.Random()  # noqa: S311 - generateName suffixes, as the apiserver
         # The kubelet claims graceful pod deletion: it returns True when it will finish it.
         self.pod_deleter: PodDeleter | None = None
         for ns in SYSTEM_NAMESPACES:
@@ -120,6 +119,7 @@ class Store:
         namespace: str | None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        *,
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> tuple[list[JSON], int, str | None]:
@@ -368,6 +368,7 @@ class Store:
         name: str,
         body: JSON,
         subresource: str | None = None,
+        *,
         strict: bool = False,
         require_rv: bool | None = None,
         dry_run: bool = False,
@@ -478,9 +479,9 @@ class Store:
                 self.registry.add(t)
             for k in [k for k in self._validators if k[0] == new["spec"]["group"]]:
                 del self._validators[k]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            if rt.key != POD_KEY or meta.get("deletionGracePeriodSeconds") == 0:
-                return self._remove(rt, new)
+        releasable = meta.get("deletionTimestamp") and not meta.get("finalizers")
+        if releasable and (rt.key != POD_KEY or meta.get("deletionGracePeriodSeconds") == 0):
+            return self._remove(rt, new)
         return new
 
     def write_status(self, rt: ResourceType, obj: JSON, status: JSON) -> JSON:

@@ -35,9 +35,9 @@ class Watcher:
         self.closed = False
 
     def translate(self, event: Event) -> tuple[str, JSON] | None:
-        if self.namespace is not None:
-            if event.obj.get("metadata", {}).get("namespace") != self.namespace:
-                return None
+        obj_ns = event.obj.get("metadata", {}).get("namespace")
+        if self.namespace is not None and obj_ns != self.namespace:
+            return None
         if event.type == "MODIFIED":
             now_in = self.match(event.obj)
             was_in = event.old is not None and self.match(event.old)

@@ -42,16 +42,39 @@ def test_dev_up_status_down(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stdout
         assert "sandbox: running" in status.stdout
         assert "temporal: running" in status.stdout
-        crds = subprocess.run([KUBECTL, "get", "crd", "-o", "name"], capture_output=True,
-                              text=True, env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-                              timeout=60, check=True).stdout
+        crds = subprocess.run(
+            [KUBECTL, "get", "crd", "-o", "name"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            timeout=60,
+            check=True,
+        ).stdout
         assert "customresourcedefinition.apiextensions.k8s.io/polecats.gastown.gastown.io" in crds
-        attrs = subprocess.run([temporal_binary(), "operator", "search-attribute", "list",
-                                "--address", f"127.0.0.1:{tport}", "-o", "json"],
-                               capture_output=True, text=True, timeout=60, check=True).stdout
+        attrs = subprocess.run(
+            [
+                temporal_binary(),
+                "operator",
+                "search-attribute",
+                "list",
+                "--address",
+                f"127.0.0.1:{tport}",
+                "-o",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
         custom = json.loads(attrs).get("customAttributes", {})
-        for name in ("GastownRig", "GastownBead", "GastownPolecat", "GastownConvoy",
-                     "GastownPhase"):
+        for name in (
+            "GastownRig",
+            "GastownBead",
+            "GastownPolecat",
+            "GastownConvoy",
+            "GastownPhase",
+        ):
             assert custom.get(name) in ("INDEXED_VALUE_TYPE_KEYWORD", "Keyword"), custom
         pids = [int(p.read_text()) for p in state.glob("*.pid")]
         assert len(pids) == 2

@@ -479,7 +479,11 @@ class Store:
                 self.registry.add(t)
             for k in [k for k in self._validators if k[0] == new["spec"]["group"]]:
                 del self._validators[k]
+        # Namespaces go when their content has gone (_namespace_maybe_done); pods when the
+        # kubelet has stopped them (grace period 0); everything else when finalizers are done.
         releasable = meta.get("deletionTimestamp") and not meta.get("finalizers")
+        if rt.key == NS_KEY:
+            releasable = False
         if releasable and (rt.key != POD_KEY or meta.get("deletionGracePeriodSeconds") == 0):
             return self._remove(rt, new)
         return new

@@ -1,1 +1,29 @@
-"""gastown.activities — see docs/architecture.md."""
+"""Every side effect of the workflows, as idempotent Temporal activities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gastown.activities.credentials import CredentialActivities
+from gastown.activities.kube import Kube
+from gastown.activities.pods import PodActivities
+from gastown.activities.polecats import PolecatActivities
+from gastown.activities.rigs import RigActivities
+from gastown.activities.wait import WaitActivities
+from gastown.workflows.resolve import OperatorDefaults
+
+
+def build_activities(kube: Kube, defaults: OperatorDefaults) -> list[Callable[..., Any]]:
+    """The activity callables a worker registers, all sharing one Kubernetes client."""
+    polecats = PolecatActivities(kube)
+    pods = PodActivities(kube)
+    return [
+        RigActivities(kube, defaults).resolve_polecat,
+        CredentialActivities(kube).check_credentials,
+        polecats.ensure_polecat,
+        polecats.update_polecat_status,
+        pods.launch_pod,
+        pods.delete_pod,
+        WaitActivities(kube, polecats).wait_pod,
+    ]

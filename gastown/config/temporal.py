@@ -44,7 +44,8 @@ def resolve_temporal(
     profile: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> TemporalSettings:
-    environ = os.environ if env is None else env
+    # envconfig insists on a real dict (os.environ is a Mapping but not one).
+    environ = dict(os.environ if env is None else env)
     profile_name = profile or environ.get("TEMPORAL_PROFILE")
     try:
         loaded = ClientConfigProfile.load(profile_name, override_env_vars=environ)

@@ -47,6 +47,13 @@ def test_temporal_env_then_flags(tmp_path: Path) -> None:
     assert (flagged.address, flagged.namespace) == ("flag:1", "ns-flag")
 
 
+def test_temporal_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "from-env:7233")
+    monkeypatch.setenv("GASTOWN_TASK_QUEUE", "q1")
+    settings = resolve_temporal()
+    assert (settings.address, settings.task_queue) == ("from-env:7233", "q1")
+
+
 def test_temporal_profile_file_is_read(tmp_path: Path) -> None:
     config = tmp_path / "temporal.toml"
     config.write_text(

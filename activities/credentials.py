@@ -1,0 +1,112 @@
+"""check_credentials: fail before any pod exists when a Secret is missing or a token expired.
+
+Only the fields needed for the verdict are decoded (key names, the OAuth expiry); the
+credentials themselves never leave this function: not in the result, not in an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from gastown.activities.errors import permanent
+from gastown.activities.kube import Kube, NotFound
+from gastown.workflows import contract as c
+from gastown.workflows.messages import CredentialReport, Resolved
+
+SSH_KEYS = ("ssh-privatekey", "id_ed25519", "id_ecdsa", "id_rsa", "identity")
+HTTPS_KEYS = ("token", "password")
+CLAUDE_FILES = (".credentials.json", "credentials.json")
+AUTH_SYNC_HINT = "run `kubectl gt auth sync --force`"
+
+
+def oauth_expiry(raw_json: bytes) -> datetime | None:
+    """expiresAt (epoch milliseconds) of Claude Code's credentials file, if it says."""
+    try:
+        doc = json.loads(raw_json)
+    except ValueError:
+        return None
+    oauth = doc.get("claudeAiOauth") if isinstance(doc, dict) else None
+    expires = oauth.get("expiresAt") if isinstance(oauth, dict) else None
+    if not isinstance(expires, int | float):
+        return None
+    return datetime.fromtimestamp(expires / 1000, tz=UTC)
+
+
+class CredentialActivities:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    async def _secret(self, namespace: str, name: str, purpose: str, create: str) -> dict[str, str]:
+        try:
+            return await self.kube.get_secret_data(namespace, name)
+        except NotFound as exc:
+            raise permanent(
+                c.MISSING_SECRET,
+                f"Secret {name!r} ({purpose}) not found in namespace {namespace!r}: {create}",
+            ) from exc
+
+    @activity.defn(name=c.CHECK_CREDENTIALS)
+    async def check_credentials(self, r: Resolved) -> CredentialReport:
+        ns = r.namespace
+        if r.git_secret:
+            data = await self._secret(
+                ns,
+                r.git_secret,
+                "git credentials",
+                f"kubectl create secret generic {r.git_secret} -n {ns} "
+                "--from-file=ssh-privatekey=$HOME/.ssh/id_ed25519",
+            )
+            wanted = SSH_KEYS if not r.repo_url.startswith("https://") else HTTPS_KEYS
+            if not any(k in data for k in wanted):
+                raise permanent(
+                    c.MISSING_SECRET,
+                    f"Secret {r.git_secret!r} has none of the keys {', '.join(wanted)} needed "
+                    f"for {r.repo_url}",
+                )
+        if r.forge_token_secret:
+            data = await self._secret(
+                ns, r.forge_token_secret.name, "forge token", "create it with the token's key"
+            )
+            if r.forge_token_secret.key not in data:
+                raise permanent(
+                    c.MISSING_SECRET,
+                    f"Secret {r.forge_token_secret.name!r} has no key {r.forge_token_secret.key!r}",
+                )
+        if r.claude_creds_secret:
+            data = await self._secret(
+                ns, r.claude_creds_secret, "Claude credentials", AUTH_SYNC_HINT
+            )
+            name = next((f for f in CLAUDE_FILES if f in data), None)
+            if name is None:
+                raise permanent(
+                    c.MISSING_SECRET,
+                    f"Secret {r.claude_creds_secret!r} holds no .credentials.json: "
+                    f"{AUTH_SYNC_HINT}",
+                )
+            expires = oauth_expiry(base64.b64decode(data[name]))
+            if expires is not None and expires <= datetime.now(UTC):
+                raise permanent(
+                    c.CREDENTIALS_EXPIRED,
+                    f"the Claude OAuth token in Secret {r.claude_creds_secret!r} expired at "
+                    f"{expires:%Y-%m-%d %H:%M}Z: {AUTH_SYNC_HINT}",
+                )
+            return CredentialReport(kind="oauth", expires_at=expires)
+        if r.api_key_secret:
+            data = await self._secret(
+                ns,
+                r.api_key_secret.name,
+                "Anthropic API key",
+                f"kubectl create secret generic {r.api_key_secret.name} -n {ns} "
+                f"--from-literal={r.api_key_secret.key}=…",
+            )
+            if r.api_key_secret.key not in data:
+                raise permanent(
+                    c.MISSING_SECRET,
+                    f"Secret {r.api_key_secret.name!r} has no key {r.api_key_secret.key!r}",
+                )
+            return CredentialReport(kind="api-key")
+        return CredentialReport(kind="none")

@@ -1,0 +1,91 @@
+"""launch_pod and delete_pod: idempotent by name, labels and UID.
+
+A retried launch finds the pod an earlier try created (409 AlreadyExists) and adopts it when
+its labels say it belongs to this workflow and attempt; a pod of the same name that does not
+is a conflict, never silently reused. Deletion is by UID precondition, so a reaper running
+late never deletes a newer pod that reused the name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from temporalio import activity
+
+from gastown.activities import podspec
+from gastown.activities.errors import permanent
+from gastown.activities.kube import Conflict, Invalid, Kube, NotFound
+from gastown.api import identity as ids
+from gastown.workflows import contract as c
+from gastown.workflows.messages import DeletePod, LaunchRequest, PodRef
+
+
+def _belongs(pod: dict[str, Any], req: LaunchRequest) -> bool:
+    labels = pod["metadata"].get("labels") or {}
+    return labels.get(ids.LABEL_WORKFLOW) == ids.workflow_label(req.workflow_id) and labels.get(
+        ids.LABEL_ATTEMPT
+    ) == str(req.attempt)
+
+
+class PodActivities:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    async def _ensure_task(self, req: LaunchRequest) -> None:
+        """The task text goes to the pod as a file; the CR is its source, not history."""
+        polecat = await self.kube.get_polecat(req.resolved.namespace, req.resolved.name)
+        task = (polecat.get("spec") or {}).get("taskDescription") or ""
+        body = podspec.task_configmap(req, task)
+        try:
+            await self.kube.call(
+                self.kube.core.create_namespaced_config_map, req.resolved.namespace, body
+            )
+        except Conflict:
+            await self.kube.call(
+                self.kube.core.replace_namespaced_config_map,
+                body["metadata"]["name"],
+                req.resolved.namespace,
+                body,
+            )
+
+    @activity.defn(name=c.LAUNCH_POD)
+    async def launch_pod(self, req: LaunchRequest) -> PodRef:
+        r = req.resolved
+        if r.has_task:
+            await self._ensure_task(req)
+        body = podspec.build_pod(req)
+        name = body["metadata"]["name"]
+        try:
+            created = await self.kube.call(self.kube.core.create_namespaced_pod, r.namespace, body)
+            pod = self.kube.to_dict(created)
+        except Conflict:
+            pod = await self.kube.get_pod(r.namespace, name)
+            if not _belongs(pod, req):
+                raise permanent(
+                    c.POD_CONFLICT,
+                    f"pod {name!r} exists but was not created by {req.workflow_id} attempt "
+                    f"{req.attempt}; delete it or nuke the polecat",
+                ) from None
+            activity.logger.info("adopted existing pod %s", name)
+        except Invalid as exc:
+            raise permanent(c.INVALID_SPEC, f"the API server refused pod {name}: {exc}") from exc
+        return PodRef(
+            namespace=r.namespace, name=name, uid=pod["metadata"]["uid"], attempt=req.attempt
+        )
+
+    @activity.defn(name=c.DELETE_POD)
+    async def delete_pod(self, req: DeletePod) -> bool:
+        """True when a pod was deleted; False when it was already gone (or replaced)."""
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(uid=req.uid) if req.uid else None,
+            grace_period_seconds=req.grace_seconds,
+            propagation_policy="Background",
+        )
+        try:
+            await self.kube.call(
+                self.kube.core.delete_namespaced_pod, req.name, req.namespace, body=options
+            )
+        except (NotFound, Conflict):
+            return False  # gone already, or the name now belongs to another pod
+        return True

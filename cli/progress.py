@@ -1,0 +1,95 @@
+"""Following a polecat until it is ready or done: a spinner on a terminal, lines otherwise.
+
+Progress comes from a watch on the Polecat CR (the same status `kubectl get polecats -w`
+shows), so the CLI needs no Temporal round trips and works for kubectl-applied polecats too.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+from gastown.cli.session import Session
+
+FINAL_OK = {"Done"}
+FINAL_BAD = {"Failed", "Stuck", "Terminated"}
+
+
+@contextmanager
+def _reporter() -> Iterator[Any]:
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        with Console().status("Pending…") as status:
+            yield status.update
+    else:
+        yield lambda text: typer.echo(f"  {text}")
+
+
+def _describe(status: dict[str, Any]) -> str:
+    phase = status.get("phase") or "Pending"
+    parts = [phase]
+    if status.get("podName"):
+        parts.append(f"pod {status['podName']}")
+    if status.get("message"):
+        parts.append(str(status["message"]))
+    return " · ".join(parts)
+
+
+def wait_for(session: Session, name: str, until_ready: bool, timeout_seconds: int) -> int:
+    """0 when the polecat got there, 1 when it failed or the time ran out."""
+    from kubernetes import client, watch
+
+    from gastown.api.crd import GROUP, VERSION
+
+    api = client.CustomObjectsApi(session.api)
+    deadline = time.monotonic() + timeout_seconds
+    last = ""
+    with _reporter() as report:
+        while time.monotonic() < deadline:
+            w = watch.Watch()
+            remaining = max(1, int(deadline - time.monotonic()))
+            for event in w.stream(
+                api.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                session.namespace,
+                "polecats",
+                field_selector=f"metadata.name={name}",
+                timeout_seconds=min(remaining, 30),
+            ):
+                status = event["object"].get("status") or {}
+                text = _describe(status)
+                if text != last:
+                    report(text)
+                    last = text
+                phase = status.get("phase")
+                if phase in FINAL_OK or (until_ready and phase == "Working"):
+                    w.stop()
+                    typer.echo(_summary(name, status))
+                    return 0
+                if phase in FINAL_BAD:
+                    w.stop()
+                    typer.echo(
+                        f"error: polecat {name} {phase}: {status.get('message', '')}", err=True
+                    )
+                    return 1
+    typer.echo(
+        f"error: polecat {name} not {'ready' if until_ready else 'done'} after "
+        f"{timeout_seconds}s (last: {last or 'no status yet'})",
+        err=True,
+    )
+    return 1
+
+
+def _summary(name: str, status: dict[str, Any]) -> str:
+    lines = [f"Polecat {name} {status.get('phase', '')}"]
+    for key, label in (("branch", "branch"), ("commit", "commit"), ("pullRequestURL", "PR")):
+        if status.get(key):
+            lines.append(f"  {label}: {status[key]}")
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""What every `kubectl gt` command shares: global flags, clients, and how errors end.
+
+Errors end the kubectl way: `error: <what> …<next step>` on stderr, exit code 2 for usage
+(bad flags, malformed names), 1 for everything that failed at run time, and never a
+traceback for something the user can fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from gastown.cli.output import Format
+
+if TYPE_CHECKING:
+    from kubernetes import client
+    from temporalio.client import Client
+
+    from gastown.config import KubeSettings, TemporalSettings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Usage(Exception):
+    """Bad input: exit 2, nothing created."""
+
+
+class Failure(Exception):
+    """A run-time failure the user can act on: exit 1."""
+
+
+Kubeconfig = Annotated[
+    str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")
+]
+KubeContext = Annotated[
+    str | None, typer.Option("--context", help="The kubeconfig context to use.")
+]
+Namespace = Annotated[
+    str | None,
+    typer.Option("-n", "--namespace", help="Namespace (default: the kubeconfig context's)."),
+]
+TemporalAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--temporal-address", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)."
+    ),
+]
+TemporalNamespace = Annotated[
+    str | None,
+    typer.Option("--temporal-namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE)."),
+]
+Output = Annotated[
+    Format, typer.Option("-o", "--output", help="Output format.", case_sensitive=False)
+]
+
+
+@dataclass
+class Session:
+    """Lazily connected clients for one command invocation."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace_flag: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str | None = None
+    _kube: KubeSettings | None = field(default=None, repr=False)
+    _api: client.ApiClient | None = field(default=None, repr=False)
+
+    @property
+    def kube(self) -> KubeSettings:
+        if self._kube is None:
+            from gastown.config import ConfigError, resolve_kube
+
+            try:
+                self._kube = resolve_kube(
+                    kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace_flag
+                )
+            except ConfigError as exc:
+                raise Failure(str(exc)) from exc
+        return self._kube
+
+    @property
+    def namespace(self) -> str:
+        return self.kube.namespace
+
+    @property
+    def api(self) -> client.ApiClient:
+        if self._api is None:
+            from gastown.config import ConfigError, api_client
+
+            try:
+                self._api = api_client(self.kube)
+            except ConfigError as exc:
+                raise Failure(str(exc)) from exc
+            # Fail fast at a terminal instead of urllib3's silent retries.
+            self._api.configuration.retries = 1
+        return self._api
+
+    @property
+    def temporal_settings(self) -> TemporalSettings:
+        from gastown.config import ConfigError, resolve_temporal
+
+        try:
+            return resolve_temporal(
+                address=self.temporal_address, namespace=self.temporal_namespace
+            )
+        except ConfigError as exc:
+            raise Failure(str(exc)) from exc
+
+    async def temporal(self) -> Client:
+        from temporalio.client import Client
+        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        settings = self.temporal_settings
+        try:
+            return await Client.connect(
+                **settings.connect_kwargs(), data_converter=pydantic_data_converter
+            )
+        except Exception as exc:
+            raise Failure(
+                f"cannot reach Temporal at {settings.address} (namespace "
+                f"{settings.namespace}): {exc}; set --temporal-address or TEMPORAL_ADDRESS "
+                "(for a local sandbox: `kubectl gt dev up`)"
+            ) from exc
+
+
+def api_message(exc: BaseException) -> str:
+    """The API server's own words from an ApiException, else the exception."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if message:
+            return str(message)
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)
+
+
+@contextmanager
+def errors_end_cleanly() -> Iterator[None]:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except Usage as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except Failure as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except ApiException as exc:
+        typer.echo(f"error: {api_message(exc)}", err=True)
+        raise typer.Exit(1) from None
+    except HTTPError as exc:
+        typer.echo(
+            f"error: cannot reach the Kubernetes API: {exc}; check --kubeconfig and --context",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def command(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command body so expected errors print one line and set the exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with errors_end_cleanly():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def split_ref(ref: str) -> tuple[str | None, str]:
+    """`<rig>/<name>` or `<name>` (the seed's polecat addressing)."""
+    if ref.count("/") > 1:
+        raise Usage(f"{ref!r} is not <rig>/<name> or <name>")
+    rig, _, name = ref.rpartition("/")
+    return (rig or None), name
+
+
+def any_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

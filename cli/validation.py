@@ -1,0 +1,55 @@
+"""Turning pydantic's validation errors into one line that names the flag and the fix."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from gastown.cli.session import Usage
+
+M = TypeVar("M", bound=BaseModel)
+
+# What a valid value looks like, by the field's last path element.
+HINTS = {
+    "beadID": "a bead ID is a lowercase prefix, a dash and lowercase letters/digits (dm-0001)",
+    "trackedBeads": "bead IDs are a lowercase prefix, a dash and lowercase letters/digits",
+    "gitURL": "use git@host:org/repo.git, ssh://host/repo, https://host/repo (credentials go "
+    "in a Secret, not the URL) or file:///path",
+    "gitRepository": "use git@host:org/repo.git, ssh://host/repo, https://host/repo or "
+    "file:///path",
+    "beadsPrefix": "a prefix is 1-10 lowercase letters or digits, starting with a letter",
+    "name": "names are lowercase letters, digits and '-', starting and ending alphanumeric",
+    "rig": "rig names are lowercase letters, digits, '-' and '.'",
+    "gitBranch": "branch names use letters, digits, '_', '+', '-', single '.' and '/'",
+    "workBranch": "branch names use letters, digits, '_', '+', '-', single '.' and '/'",
+    "baseBranch": "branch names use letters, digits, '_', '+', '-', single '.' and '/'",
+    "image": "an image is [registry/]repository[:tag][@sha256:digest], lowercase repository",
+    "model": "a model name is letters, digits and . _ : / @ -",
+}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validated(model: type[M], doc: dict[str, Any], flags: dict[str, str]) -> M:
+    """Validate, or raise Usage naming the flag (or field) at fault."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+        where = next(
+            (flag for key, flag in flags.items() if path == key or path.startswith(key + ".")),
+            path,
+        )
+        last = path.rsplit(".", 1)[-1]
+        hint = HINTS.get(last, "")
+        message = first["msg"]
+        if first["type"] == "string_pattern_mismatch":
+            message = f"{_short(first['input'])} is not valid"
+        elif first["type"] == "value_error":
+            message = str(first["msg"]).removeprefix("Value error, ")
+        raise Usage(f"{where}: {message}" + (f"; {hint}" if hint else "")) from None

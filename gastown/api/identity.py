@@ -1,0 +1,67 @@
+"""Deterministic names, labels and annotations: how every actor finds what another created.
+
+A retried activity, a restarted worker, the watcher and `kubectl gt` all derive the same
+workflow ID, pod name and labels from (namespace, polecat, attempt), so nothing is ever
+looked up by "the newest one" and nothing is created twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from gastown.api.crd import GROUP
+
+PREFIX: Final = GROUP  # label and annotation prefix
+
+LABEL_POLECAT: Final = f"{PREFIX}/polecat"
+LABEL_RIG: Final = f"{PREFIX}/rig"
+LABEL_BEAD: Final = f"{PREFIX}/bead"
+LABEL_CONVOY: Final = f"{PREFIX}/convoy"
+LABEL_ATTEMPT: Final = f"{PREFIX}/attempt"
+LABEL_WORKFLOW: Final = f"{PREFIX}/workflow"  # label-safe digest of the workflow ID
+LABEL_RUN: Final = f"{PREFIX}/run"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "gastown-operator"
+
+ANNOTATION_WORKFLOW_ID: Final = f"{PREFIX}/workflow-id"
+ANNOTATION_RUN_ID: Final = f"{PREFIX}/run-id"
+
+POLECAT_WORKFLOW_PREFIX: Final = "polecat"
+CONVOY_WORKFLOW_PREFIX: Final = "convoy"
+
+
+def polecat_workflow_id(namespace: str, name: str) -> str:
+    """`polecat/<namespace>/<name>`: neither part may contain '/', so this is unambiguous."""
+    return f"{POLECAT_WORKFLOW_PREFIX}/{namespace}/{name}"
+
+
+def convoy_workflow_id(namespace: str, name: str) -> str:
+    return f"{CONVOY_WORKFLOW_PREFIX}/{namespace}/{name}"
+
+
+def parse_polecat_workflow_id(workflow_id: str) -> tuple[str, str]:
+    kind, namespace, name = workflow_id.split("/")
+    if kind != POLECAT_WORKFLOW_PREFIX:
+        raise ValueError(f"not a polecat workflow ID: {workflow_id!r}")
+    return namespace, name
+
+
+def workflow_label(workflow_id: str) -> str:
+    """A label value (≤ 63 chars, no '/') that identifies the workflow; the full ID is an
+    annotation beside it."""
+    return hashlib.sha256(workflow_id.encode()).hexdigest()[:40]
+
+
+def pod_name(polecat: str, attempt: int) -> str:
+    """`polecat-<name>-<attempt>`; polecat names are capped so this fits a DNS label."""
+    return f"polecat-{polecat}-{attempt}"
+
+
+def task_configmap_name(polecat: str) -> str:
+    """The ConfigMap that carries the task text into the pod (it can be 256 KiB)."""
+    return f"polecat-{polecat}-task"
+
+
+def reaper_workflow_id(namespace: str, pod: str) -> str:
+    return f"reap/{namespace}/{pod}"

@@ -1,0 +1,63 @@
+"""Malformed slings are refused before any cluster or Temporal is contacted: exit 2, a
+message naming the flag, no traceback. KUBECONFIG points nowhere, so nothing could be
+created even by mistake: reaching the cluster would fail differently (exit 1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+BAD = [
+    (["$(rm -rf /)", "demo-rig"], "bead"),
+    (["ISSUE-1", "demo-rig"], "bead"),
+    (["a b", "demo-rig"], "bead"),
+    (["../x", "demo-rig"], "bead"),
+    (["-x", "demo-rig"], ""),
+    (["dm-" + "1" * 70, "demo-rig"], "bead"),
+    (["dm-1", "Demo_Rig"], "rig"),
+    (["dm-1", "demo-rig", "--name", "Furiosa"], "--name"),
+    (["dm-1", "demo-rig", "--name", "witness"], "reserved"),
+    (["dm-1", "demo-rig", "--name", "a;b"], "--name"),
+    (["dm-1", "demo-rig", "--name", "x", "--theme", "mad-max"], "mutually exclusive"),
+    (["dm-1", "demo-rig", "--theme", "fury-road"], "--theme"),
+    (["dm-1", "demo-rig", "--work-branch", "a..b"], "--work-branch"),
+    (["dm-1", "demo-rig", "--base-branch", "-main"], "--base-branch"),
+    (["dm-1", "demo-rig", "--work-branch", "x.lock"], "--work-branch"),
+    (["dm-1", "demo-rig", "--image", "img:$(id)"], "--image"),
+    (["dm-1", "demo-rig", "--deadline", "0"], "--deadline"),
+    (["dm-1", "demo-rig", "--deadline", "soon"], "--deadline"),
+    (["dm-1", "demo-rig", "--timeout", "-5"], "--timeout"),
+    (["dm-1", "demo-rig", "--model", "$(id)"], "--model"),
+    (["dm-1", "demo-rig", "--task", "x", "--task-file", "/etc/hostname"], "mutually exclusive"),
+    (["dm-1", "demo-rig", "--task-file", "/nonexistent/task.md"], "--task-file"),
+    (["dm-1", "demo-rig", "-o", "name"], "-o"),
+    (["dm-1"], "Missing argument"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_sling_is_a_usage_error(args: list[str], needle: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+    result = subprocess.run(
+        ["/usr/bin/kubectl", "gt", "sling", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert needle in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "no-such-kubeconfig").exists()

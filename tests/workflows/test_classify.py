@@ -1,0 +1,205 @@
+"""Every failure class of DESIGN.md, judged from pod JSON as the API server reports it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from gastown.api.polecat import Outcome
+from gastown.workflows.classify import PodJudge, observe, parse_result
+from gastown.workflows.messages import Verdict
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def pod(
+    phase: str = "Pending",
+    *,
+    reason: str | None = None,
+    waiting: str | None = None,
+    init_waiting: str | None = None,
+    terminated: dict[str, Any] | None = None,
+    init_terminated: dict[str, Any] | None = None,
+    conditions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": phase, "conditions": conditions or []}
+    if reason:
+        status["reason"] = reason
+    main: dict[str, Any] = {"name": "claude", "state": {}}
+    init: dict[str, Any] = {"name": "git-init", "state": {}}
+    if waiting:
+        main["state"] = {"waiting": {"reason": waiting, "message": f"{waiting} details"}}
+    if terminated:
+        main["state"] = {"terminated": terminated}
+    if init_waiting:
+        init["state"] = {"waiting": {"reason": init_waiting, "message": "init"}}
+    if init_terminated:
+        init["state"] = {"terminated": init_terminated}
+    status["containerStatuses"] = [main]
+    status["initContainerStatuses"] = [init]
+    return {
+        "metadata": {"name": "polecat-furiosa-1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "status": status,
+    }
+
+
+def judge(seconds: float = 0, p: dict[str, Any] | None = None, j: PodJudge | None = None) -> Any:
+    j = j or PodJudge(pending_timeout_seconds=300, image_pull_grace_seconds=60)
+    return j.judge(p or pod(), T0 + timedelta(seconds=seconds))
+
+
+def result_message(**fields: Any) -> str:
+    return json.dumps(fields)
+
+
+def test_pending_and_running_pods_keep_waiting() -> None:
+    assert judge(10, pod("Pending")) is None
+    assert judge(10, pod("Running")) is None
+
+
+def test_succeeded_pod_reports_the_runtime_result() -> None:
+    msg = result_message(
+        outcome="completed",
+        branch="feature/dm-1",
+        headCommit="abc",
+        pushed=True,
+        pullRequestURL="https://github.com/o/r/pull/1",
+        agentTurns=3,
+        agentCostUSD=0.5,
+    )
+    verdict = judge(
+        5, pod("Succeeded", terminated={"exitCode": 0, "reason": "Completed", "message": msg})
+    )
+    assert verdict.verdict == Verdict.FINISHED
+    assert verdict.outcome == Outcome.COMPLETED
+    assert (verdict.branch, verdict.head_commit, verdict.pushed) == ("feature/dm-1", "abc", True)
+    assert verdict.pull_request_url == "https://github.com/o/r/pull/1"
+    assert (verdict.agent_turns, verdict.agent_cost_usd) == (3, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [
+        (0, Outcome.COMPLETED),
+        (10, Outcome.NO_CHANGES),
+        (11, Outcome.AGENT_FAILED),
+        (12, Outcome.AUTH_EXPIRED),
+        (13, Outcome.STUCK),
+        (14, Outcome.PUSH_FAILED),
+    ],
+)
+def test_lost_termination_message_still_classifies_by_exit_code(
+    code: int, outcome: Outcome
+) -> None:
+    phase = "Succeeded" if code == 0 else "Failed"
+    verdict = judge(5, pod(phase, terminated={"exitCode": code, "reason": "Error"}))
+    assert verdict.verdict == Verdict.FINISHED
+    assert verdict.outcome == outcome
+
+
+def test_garbage_message_falls_back_to_exit_code() -> None:
+    assert parse_result("{not json", 11)["outcome"] == "agent_failed"
+    assert parse_result('{"outcome": "bogus"}', 13)["outcome"] == "stuck"
+    assert parse_result(None, 99)["outcome"] is None
+
+
+def test_unknown_crash_is_a_pod_failure() -> None:
+    verdict = judge(5, pod("Failed", terminated={"exitCode": 1, "reason": "Error"}))
+    assert verdict.verdict == Verdict.FINISHED
+    assert verdict.outcome == Outcome.POD_FAILED
+
+
+def test_failed_clone_in_the_init_container() -> None:
+    msg = result_message(outcome="clone_failed", errorClass="host_key_unknown", message="add it")
+    verdict = judge(
+        5, pod("Failed", init_terminated={"exitCode": 15, "reason": "Error", "message": msg})
+    )
+    assert verdict.outcome == Outcome.CLONE_FAILED
+    assert verdict.error_class == "host_key_unknown"
+
+
+@pytest.mark.parametrize(
+    "reason", ["InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull"]
+)
+def test_terminal_waiting_reasons_fail_at_once(reason: str) -> None:
+    verdict = judge(1, pod("Pending", waiting=reason))
+    assert verdict.verdict == Verdict.TERMINAL
+    assert verdict.reason == reason
+
+
+def test_missing_secret_in_init_container_is_terminal() -> None:
+    verdict = judge(1, pod("Pending", init_waiting="CreateContainerConfigError"))
+    assert (verdict.verdict, verdict.reason) == (Verdict.TERMINAL, "CreateContainerConfigError")
+
+
+def test_image_pull_gets_a_grace_window_from_the_first_failure() -> None:
+    j = PodJudge(pending_timeout_seconds=300, image_pull_grace_seconds=60)
+    assert judge(10, pod("Pending", waiting="ErrImagePull"), j) is None
+    assert judge(40, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    assert j.pull_failing_since == T0 + timedelta(seconds=10)
+    verdict = judge(70, pod("Pending", waiting="ImagePullBackOff"), j)
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "ImagePullBackOff")
+
+
+def test_image_pull_recovering_inside_the_window_resets_it() -> None:
+    j = PodJudge(pending_timeout_seconds=300, image_pull_grace_seconds=60)
+    assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    assert judge(50, pod("Running"), j) is None
+    assert j.pull_failing_since is None
+
+
+def test_unschedulable_past_the_pending_timeout() -> None:
+    unschedulable = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: Insufficient cpu",
+        }
+    ]
+    assert judge(299, pod("Pending", conditions=unschedulable)) is None
+    verdict = judge(300, pod("Pending", conditions=unschedulable))
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "Unschedulable")
+    assert "Insufficient cpu" in verdict.message
+
+
+def test_generic_pending_timeout() -> None:
+    verdict = judge(301, pod("Pending", waiting="ContainerCreating"))
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")
+
+
+def test_deadline_exceeded_is_terminal() -> None:
+    verdict = judge(5, pod("Failed", reason="DeadlineExceeded"))
+    assert (verdict.verdict, verdict.reason) == (Verdict.TERMINAL, "DeadlineExceeded")
+
+
+def test_oom_killed_is_terminal() -> None:
+    verdict = judge(5, pod("Failed", terminated={"exitCode": 137, "reason": "OOMKilled"}))
+    assert (verdict.verdict, verdict.reason) == (Verdict.TERMINAL, "OOMKilled")
+
+
+@pytest.mark.parametrize("reason", ["Evicted", "NodeLost"])
+def test_eviction_and_node_loss_are_transient(reason: str) -> None:
+    verdict = judge(5, pod("Failed", reason=reason))
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, reason)
+
+
+def test_disruption_target_while_running_is_transient() -> None:
+    cond = [{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]
+    verdict = judge(5, pod("Running", conditions=cond))
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "EvictionByEvictionAPI")
+
+
+def test_observe_reports_waiting_reason_and_readiness() -> None:
+    obs = observe(pod("Pending", waiting="ImagePullBackOff"), attempt=2)
+    assert (obs.phase, obs.reason, obs.attempt, obs.ready) == (
+        "Pending",
+        "ImagePullBackOff",
+        2,
+        False,
+    )
+    ready = observe(pod("Running", conditions=[{"type": "Ready", "status": "True"}]), 1)
+    assert ready.ready

@@ -1,0 +1,131 @@
+"""Polecat spec + rig defaults + operator defaults, most specific first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gastown.api.polecat import PolecatSpec
+from gastown.api.rig import Rig
+from gastown.workflows.resolve import OperatorDefaults, SpecError, resolve
+
+DEFAULTS = OperatorDefaults(image="example.org/polecat:1", active_deadline_seconds=900)
+
+
+def rig(**defaults: Any) -> Rig:
+    return Rig.model_validate(
+        {
+            "metadata": {"name": "demo-rig"},
+            "spec": {
+                "gitURL": "git@github.com:org/repo.git",
+                "beadsPrefix": "dm",
+                "settings": {"polecatDefaults": defaults} if defaults else {},
+            },
+        }
+    )
+
+
+def spec(**fields: Any) -> PolecatSpec:
+    base: dict[str, Any] = {"rig": "demo-rig", "beadID": "dm-0001"}
+    return PolecatSpec.model_validate({**base, **fields})
+
+
+CREDS = {"claudeCredsSecretRef": {"name": "claude-creds"}, "gitSecretRef": {"name": "git-creds"}}
+
+
+def test_rig_defaults_fill_the_gaps() -> None:
+    r = resolve(
+        "ns",
+        "furiosa",
+        spec(),
+        rig(
+            baseBranch="develop",
+            image="example.org/custom:2",
+            activeDeadlineSeconds=1200,
+            **CREDS,
+        ),
+        DEFAULTS,
+    )
+    assert r.repo_url == "git@github.com:org/repo.git"
+    assert (r.base_branch, r.work_branch) == ("develop", "feature/dm-0001")
+    assert (r.image, r.active_deadline_seconds) == ("example.org/custom:2", 1200)
+    assert (r.git_secret, r.claude_creds_secret) == ("git-creds", "claude-creds")
+    assert (r.max_attempts, r.backoff_seconds) == (2, 10)
+
+
+def test_polecat_spec_wins_over_rig_defaults() -> None:
+    s = spec(
+        kubernetes={
+            "gitRepository": "https://github.com/org/other.git",
+            "gitBranch": "main",
+            "workBranch": "feature/x",
+            "image": "example.org/mine:3",
+            "activeDeadlineSeconds": 60,
+            "apiKeySecretRef": {"name": "anthropic", "key": "api-key"},
+        },
+        retryPolicy={"maxAttempts": 3, "backoffSeconds": 1},
+        ttlSecondsAfterFinished=0,
+    )
+    r = resolve("ns", "nux", s, rig(baseBranch="develop", image="example.org/custom:2"), DEFAULTS)
+    assert r.repo_url == "https://github.com/org/other.git"
+    assert (r.base_branch, r.work_branch, r.image) == ("main", "feature/x", "example.org/mine:3")
+    assert r.active_deadline_seconds == 60
+    assert r.api_key_secret is not None
+    assert (r.api_key_secret.name, r.api_key_secret.key) == ("anthropic", "api-key")
+    assert (r.max_attempts, r.succeeded_pod_ttl_seconds) == (3, 0)
+
+
+def test_operator_defaults_come_last() -> None:
+    r = resolve("ns", "nux", spec(), rig(**CREDS), DEFAULTS)
+    assert (r.image, r.active_deadline_seconds) == ("example.org/polecat:1", 900)
+
+
+def test_seed_resources_in_either_place() -> None:
+    res = {"limits": {"cpu": "2", "memory": "4Gi"}}
+    assert resolve("ns", "a", spec(resources=res), rig(**CREDS), DEFAULTS).resources == res
+    inner = spec(kubernetes={"resources": res}, resources={"limits": {"cpu": 1}})
+    assert resolve("ns", "a", inner, rig(**CREDS), DEFAULTS).resources == res
+
+
+@pytest.mark.parametrize(
+    ("fields", "rig_defaults", "message"),
+    [
+        ({"beadID": None}, CREDS, "spec.beadID is required"),
+        ({}, {"gitSecretRef": {"name": "g"}}, "claudeCredsSecretRef"),
+        ({}, {"claudeCredsSecretRef": {"name": "c"}}, "needs an SSH key"),
+        ({"agent": "command"}, CREDS, "agentConfig.command"),
+    ],
+)
+def test_unrunnable_specs_name_the_field(
+    fields: dict[str, Any], rig_defaults: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        resolve("ns", "a", spec(**fields), rig(**rig_defaults), DEFAULTS)
+
+
+def test_file_and_https_repositories_need_no_ssh_key() -> None:
+    s = spec(kubernetes={"gitRepository": "file:///srv/git/repo.git"})
+    r = resolve("ns", "a", s, rig(claudeCredsSecretRef={"name": "c"}), DEFAULTS)
+    assert r.git_secret is None
+
+
+def test_task_text_stays_out_of_the_resolved_spec() -> None:
+    r = resolve("ns", "a", spec(taskDescription="x" * 100_000), rig(**CREDS), DEFAULTS)
+    assert r.has_task
+    assert "x" * 100 not in r.model_dump_json()
+
+
+def test_agent_config_merges_field_by_field() -> None:
+    r = resolve(
+        "ns",
+        "a",
+        spec(agent="command", agentConfig={"model": "claude-opus-4"}),
+        rig(
+            agentConfig={"command": ["gt-polecat", "demo-agent"], "maxTurns": 5},
+            gitSecretRef={"name": "git-creds"},
+        ),
+        DEFAULTS,
+    )
+    assert r.agent_command == ["gt-polecat", "demo-agent"]
+    assert (r.model, r.max_turns) == ("claude-opus-4", 5)

@@ -1,0 +1,213 @@
+"""Reading a pod the way an operator on call would: is it done, doomed, or worth another try?
+
+Pure functions over the pod's JSON and the current time, so every failure class has a unit
+test and the wait activity stays a thin loop around them. The classes follow DESIGN.md:
+terminal reasons fail at once, transient ones (image pulls past a grace window, scheduling
+past the pending timeout, eviction, node loss) earn a new attempt pod.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gastown.api.polecat import Outcome
+from gastown.workflows.messages import AttemptResult, PodObservation, Verdict
+
+AGENT_CONTAINER = "claude"
+INIT_CONTAINER = "git-init"
+
+TERMINAL_WAITING = frozenset(
+    {"InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError"}
+)
+PULL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff"})
+TERMINAL_POD_REASONS = frozenset({"DeadlineExceeded"})
+TRANSIENT_POD_REASONS = frozenset({"Evicted", "NodeLost", "Shutdown", "NodeShutdown", "Preempting"})
+TERMINAL_CONTAINER_REASONS = frozenset({"OOMKilled", "DeadlineExceeded"})
+
+# Exit codes of `gt-polecat`, so a lost termination message still classifies.
+EXIT_OUTCOMES: dict[int, Outcome] = {
+    0: Outcome.COMPLETED,
+    10: Outcome.NO_CHANGES,
+    11: Outcome.AGENT_FAILED,
+    12: Outcome.AUTH_EXPIRED,
+    13: Outcome.STUCK,
+    14: Outcome.PUSH_FAILED,
+    15: Outcome.CLONE_FAILED,
+}
+
+
+def _container_statuses(pod: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
+    key = "initContainerStatuses" if init else "containerStatuses"
+    statuses: list[dict[str, Any]] = (pod.get("status") or {}).get(key) or []
+    return statuses
+
+
+def _condition(pod: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            found: dict[str, Any] = cond
+            return found
+    return None
+
+
+def _waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """The first waiting reason of any container, init containers first."""
+    for status in _container_statuses(pod, init=True) + _container_statuses(pod):
+        waiting = (status.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            return str(waiting["reason"]), str(waiting.get("message") or "")
+    return None
+
+
+def observe(pod: dict[str, Any], attempt: int) -> PodObservation:
+    """The part of a pod change worth telling the workflow and the user."""
+    status = pod.get("status") or {}
+    phase = str(status.get("phase") or "Pending")
+    reason = status.get("reason")
+    message = status.get("message")
+    waiting = _waiting(pod)
+    scheduled = _condition(pod, "PodScheduled")
+    if waiting:
+        reason, message = waiting
+    elif scheduled and scheduled.get("status") == "False":
+        reason, message = scheduled.get("reason"), scheduled.get("message")
+    ready = (_condition(pod, "Ready") or {}).get("status") == "True"
+    return PodObservation(
+        pod=str(pod["metadata"]["name"]),
+        attempt=attempt,
+        phase=phase,
+        reason=reason,
+        message=(message or None) and str(message)[:1024],
+        ready=ready,
+    )
+
+
+def parse_result(message: str | None, exit_code: int | None) -> dict[str, Any]:
+    """The runtime's termination-message JSON; falls back to the exit code's outcome."""
+    if message:
+        try:
+            doc = json.loads(message)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("outcome") in Outcome.__members__.values():
+            return doc
+    outcome = EXIT_OUTCOMES.get(exit_code) if exit_code is not None else None
+    return {"outcome": outcome.value if outcome else None, "message": (message or "")[:512]}
+
+
+def _result_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "outcome": Outcome(doc["outcome"]) if doc.get("outcome") else None,
+        "branch": doc.get("branch"),
+        "base_commit": doc.get("baseCommit") or doc.get("base_commit"),
+        "head_commit": doc.get("headCommit") or doc.get("head_commit"),
+        "commits": doc.get("commits"),
+        "pushed": doc.get("pushed"),
+        "pull_request_url": doc.get("pullRequestURL") or doc.get("pull_request_url"),
+        "agent_turns": doc.get("agentTurns"),
+        "agent_cost_usd": doc.get("agentCostUSD"),
+        "error_class": doc.get("errorClass") or doc.get("error_class"),
+    }
+
+
+def _finished(pod: dict[str, Any]) -> AttemptResult:
+    status = pod.get("status") or {}
+    pod_reason = status.get("reason")
+    if pod_reason in TRANSIENT_POD_REASONS:
+        return AttemptResult(
+            verdict=Verdict.TRANSIENT, reason=pod_reason, message=status.get("message") or ""
+        )
+    if pod_reason in TERMINAL_POD_REASONS:
+        return AttemptResult(
+            verdict=Verdict.TERMINAL,
+            reason=pod_reason,
+            message=status.get("message") or "the pod ran past activeDeadlineSeconds",
+        )
+    # A failed init container (clone) ends the pod before the agent starts.
+    for container in _container_statuses(pod, init=True) + _container_statuses(pod):
+        terminated = (container.get("state") or {}).get("terminated")
+        if not terminated:
+            continue
+        failed_init = container.get("name") == INIT_CONTAINER and terminated.get("exitCode")
+        if container.get("name") != AGENT_CONTAINER and not failed_init:
+            continue
+        reason = str(terminated.get("reason") or "Error")
+        exit_code = terminated.get("exitCode")
+        if reason in TERMINAL_CONTAINER_REASONS:
+            return AttemptResult(
+                verdict=Verdict.TERMINAL, reason=reason, message=reason, exit_code=exit_code
+            )
+        doc = parse_result(terminated.get("message"), exit_code)
+        fields = _result_fields(doc)
+        if fields["outcome"] is None:
+            fields["outcome"] = Outcome.CLONE_FAILED if failed_init else Outcome.POD_FAILED
+        return AttemptResult(
+            verdict=Verdict.FINISHED,
+            reason=reason,
+            message=str(doc.get("message") or "")[:1024],
+            exit_code=exit_code,
+            **fields,
+        )
+    return AttemptResult(
+        verdict=Verdict.TRANSIENT,
+        reason=pod_reason or "ContainerStatusMissing",
+        message="the pod ended without a terminated agent container",
+    )
+
+
+@dataclass
+class PodJudge:
+    """Decides, change by change, whether waiting on an attempt's pod should stop.
+
+    It remembers when an image pull first failed, so the grace window is measured from the
+    first failure rather than from each back-off.
+    """
+
+    pending_timeout_seconds: int
+    image_pull_grace_seconds: int
+    pull_failing_since: datetime | None = None
+
+    def judge(self, pod: dict[str, Any], now: datetime) -> AttemptResult | None:
+        status = pod.get("status") or {}
+        phase = status.get("phase") or "Pending"
+        if phase in ("Succeeded", "Failed"):
+            return _finished(pod)
+        disruption = _condition(pod, "DisruptionTarget")
+        if disruption and disruption.get("status") == "True":
+            return AttemptResult(
+                verdict=Verdict.TRANSIENT,
+                reason=str(disruption.get("reason") or "Evicted"),
+                message=str(disruption.get("message") or ""),
+            )
+        waiting = _waiting(pod)
+        if waiting and waiting[0] in TERMINAL_WAITING:
+            return AttemptResult(verdict=Verdict.TERMINAL, reason=waiting[0], message=waiting[1])
+        if waiting and waiting[0] in PULL_WAITING:
+            self.pull_failing_since = self.pull_failing_since or now
+            if (now - self.pull_failing_since).total_seconds() >= self.image_pull_grace_seconds:
+                return AttemptResult(
+                    verdict=Verdict.TRANSIENT, reason=waiting[0], message=waiting[1]
+                )
+        elif waiting is None or waiting[0] not in PULL_WAITING:
+            self.pull_failing_since = None
+        if phase == "Pending" and self._pending_too_long(pod, now):
+            scheduled = _condition(pod, "PodScheduled") or {}
+            unschedulable = scheduled.get("status") == "False"
+            return AttemptResult(
+                verdict=Verdict.TRANSIENT,
+                reason=str(scheduled.get("reason")) if unschedulable else "PendingTimeout",
+                message=str(scheduled.get("message") or "")
+                if unschedulable
+                else f"the pod stayed Pending for over {self.pending_timeout_seconds}s",
+            )
+        return None
+
+    def _pending_too_long(self, pod: dict[str, Any], now: datetime) -> bool:
+        created = pod["metadata"].get("creationTimestamp")
+        if not created:
+            return False
+        since = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+        return (now - since).total_seconds() >= self.pending_timeout_seconds

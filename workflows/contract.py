@@ -1,0 +1,71 @@
+"""The names workflows and activities agree on, and how each activity may be retried.
+
+Workflows refer to activities by name, never by import: activities import the Kubernetes
+client, and workflow code must stay free of I/O so replay stays deterministic.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+RESOLVE_POLECAT: Final = "resolve_polecat"
+CHECK_CREDENTIALS: Final = "check_credentials"
+ENSURE_POLECAT: Final = "ensure_polecat"
+LAUNCH_POD: Final = "launch_pod"
+WAIT_POD: Final = "wait_pod"
+UPDATE_STATUS: Final = "update_polecat_status"
+DELETE_POD: Final = "delete_pod"
+
+SIGNAL_POD_OBSERVED: Final = "pod_observed"
+QUERY_STATUS: Final = "status"
+UPDATE_NUKE: Final = "nuke"
+
+# Error types an activity raises as non-retryable ApplicationErrors. Listing them in the retry
+# policies too means a permanent error never burns retries even if raised carelessly.
+RIG_NOT_FOUND: Final = "RigNotFound"
+INVALID_SPEC: Final = "InvalidSpec"
+MISSING_SECRET: Final = "MissingSecret"  # noqa: S105 - an error type, not a secret
+CREDENTIALS_EXPIRED: Final = "CredentialsExpired"
+NAME_CONFLICT: Final = "NameConflict"
+POD_CONFLICT: Final = "PodConflict"
+POLECAT_GONE: Final = "PolecatGone"
+
+PERMANENT: Final = [
+    RIG_NOT_FOUND,
+    INVALID_SPEC,
+    MISSING_SECRET,
+    CREDENTIALS_EXPIRED,
+    NAME_CONFLICT,
+    POD_CONFLICT,
+    POLECAT_GONE,
+]
+
+# Kubernetes calls: quick, idempotent; retry API hiccups (5xx, 429, timeouts) with back-off.
+API_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=PERMANENT,
+)
+API_TIMEOUT: Final = timedelta(seconds=60)
+
+# The wait resumes from its last heartbeat, so retrying it is cheap and safe.
+WAIT_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+    maximum_attempts=50,
+    non_retryable_error_types=PERMANENT,
+)
+WAIT_HEARTBEAT: Final = timedelta(seconds=30)
+
+SA_RIG: Final = SearchAttributeKey.for_keyword("GastownRig")
+SA_BEAD: Final = SearchAttributeKey.for_keyword("GastownBead")
+SA_POLECAT: Final = SearchAttributeKey.for_keyword("GastownPolecat")
+SA_CONVOY: Final = SearchAttributeKey.for_keyword("GastownConvoy")
+SA_PHASE: Final = SearchAttributeKey.for_keyword("GastownPhase")
+SEARCH_ATTRIBUTES: Final = (SA_RIG, SA_BEAD, SA_POLECAT, SA_CONVOY, SA_PHASE)

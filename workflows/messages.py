@@ -1,0 +1,211 @@
+"""What crosses the Temporal boundary: workflow inputs, activity arguments and results.
+
+Every model here lands in workflow history, so none carries a secret: credentials travel as
+Secret *references* (name, key) and are read only inside activities and pods.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gastown.api.polecat import Outcome, PolecatPhase
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecretKey(Message):
+    name: str
+    key: str
+
+
+class PolecatInput(Message):
+    """Start a polecat. `spec` is the Polecat spec as sling built it or as kubectl applied it."""
+
+    namespace: str
+    name: str
+    spec: dict[str, Any]
+    # True when the CR already exists (kubectl apply / watcher adoption): never recreate it.
+    adopt: bool = False
+
+
+class Resolved(Message):
+    """A polecat's spec merged with its rig's defaults: everything the pod is built from."""
+
+    namespace: str
+    name: str
+    rig: str
+    bead_id: str
+    convoy: str | None = None
+    repo_url: str
+    base_branch: str
+    work_branch: str
+    image: str
+    agent: str
+    model: str | None = None
+    max_turns: int | None = None
+    agent_args: list[str] = Field(default_factory=list)
+    agent_command: list[str] = Field(default_factory=list)
+    agent_env: list[dict[str, Any]] = Field(default_factory=list)
+    resources: dict[str, Any] | None = None
+    has_task: bool = False
+    git_secret: str | None = None
+    claude_creds_secret: str | None = None
+    api_key_secret: SecretKey | None = None
+    forge_token_secret: SecretKey | None = None
+    known_hosts_configmap: str | None = None
+    run_as_user: int | None = None
+    active_deadline_seconds: int
+    pending_timeout_seconds: int
+    image_pull_grace_seconds: int
+    max_idle_seconds: int | None = None
+    max_attempts: int
+    backoff_seconds: int
+    succeeded_pod_ttl_seconds: int
+    failed_pod_ttl_seconds: int
+
+
+class CredentialReport(Message):
+    """What the credential check learned, minus the credentials."""
+
+    kind: str  # oauth | api-key | oauth-token
+    expires_at: datetime | None = None
+
+
+class PolecatRef(Message):
+    namespace: str
+    name: str
+    uid: str
+
+
+class EnsureRequest(Message):
+    input: PolecatInput
+    resolved: Resolved
+    workflow_id: str
+    run_id: str
+
+
+class LaunchRequest(Message):
+    resolved: Resolved
+    polecat: PolecatRef
+    attempt: int
+    workflow_id: str
+    run_id: str
+
+
+class PodRef(Message):
+    namespace: str
+    name: str
+    uid: str
+    attempt: int
+
+
+class WaitRequest(Message):
+    pod: PodRef
+    polecat: str
+    pending_timeout_seconds: int
+    image_pull_grace_seconds: int
+
+
+class Verdict(StrEnum):
+    """How an attempt ended, as far as Kubernetes can tell."""
+
+    FINISHED = "finished"  # the pod ran to completion (Succeeded or Failed); see the result
+    TERMINAL = "terminal"  # will fail the same way again: do not retry
+    TRANSIENT = "transient"  # the environment failed: a new attempt pod may succeed
+
+
+class PodObservation(Message):
+    """One observed change of the pod; signalled to the workflow as it happens."""
+
+    pod: str
+    attempt: int
+    phase: str
+    reason: str | None = None
+    message: str | None = None
+    ready: bool = False
+
+
+class AttemptResult(Message):
+    verdict: Verdict
+    reason: str
+    message: str = ""
+    exit_code: int | None = None
+    # The runtime's JSON result from the termination message, parsed by the activity.
+    outcome: Outcome | None = None
+    branch: str | None = None
+    base_commit: str | None = None
+    head_commit: str | None = None
+    commits: int | None = None
+    pushed: bool | None = None
+    pull_request_url: str | None = None
+    agent_turns: int | None = None
+    agent_cost_usd: float | None = None
+    error_class: str | None = None
+
+
+class StatusUpdate(Message):
+    """A patch of the workflow-owned part of Polecat status."""
+
+    namespace: str
+    name: str
+    phase: PolecatPhase
+    reason: str
+    message: str = ""
+    workflow_id: str | None = None
+    pod_name: str | None = None
+    attempt: int | None = None
+    outcome: Outcome | None = None
+    branch: str | None = None
+    commit: str | None = None
+    pull_request_url: str | None = None
+    started: bool = False
+    finished: bool = False
+    event_type: str | None = None  # Normal | Warning: also emit a Kubernetes Event
+
+
+class DeletePod(Message):
+    namespace: str
+    name: str
+    uid: str | None = None
+    grace_seconds: int | None = None
+
+
+class ReapRequest(Message):
+    pod: DeletePod
+    delay_seconds: int
+
+
+class NukeRequest(Message):
+    reason: str = "nuked by user"
+
+
+class PolecatState(Message):
+    """What the `status` query returns: the workflow's own view, no cluster round trip."""
+
+    phase: PolecatPhase
+    attempt: int = 0
+    pod: str | None = None
+    pod_phase: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    outcome: Outcome | None = None
+    branch: str | None = None
+    pull_request_url: str | None = None
+
+
+class PolecatResult(Message):
+    phase: PolecatPhase
+    outcome: Outcome | None
+    reason: str
+    message: str = ""
+    attempts: int
+    pod: str | None = None
+    branch: str | None = None
+    commit: str | None = None
+    pull_request_url: str | None = None

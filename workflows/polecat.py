@@ -1,0 +1,369 @@
+"""PolecatWorkflow: one bead, one polecat, attempts until it is done, doomed or nuked.
+
+The workflow decides; activities act. Each step is an idempotent activity found by name, the
+wait on the pod is one long heartbeating activity (no polling loop in history), and the pod's
+changes arrive as signals so the `status` query and the Temporal UI move with the pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from gastown.api.identity import reaper_workflow_id
+    from gastown.api.polecat import Outcome, PolecatPhase
+    from gastown.workflows import contract as c
+    from gastown.workflows.messages import (
+        AttemptResult,
+        CredentialReport,
+        DeletePod,
+        EnsureRequest,
+        LaunchRequest,
+        NukeRequest,
+        PodObservation,
+        PodRef,
+        PolecatInput,
+        PolecatRef,
+        PolecatResult,
+        PolecatState,
+        ReapRequest,
+        Resolved,
+        StatusUpdate,
+        Verdict,
+        WaitRequest,
+    )
+    from gastown.workflows.reaper import PodReaperWorkflow
+
+# What the runtime's outcome means for the polecat's phase.
+OUTCOME_PHASE: dict[Outcome, PolecatPhase] = {
+    Outcome.COMPLETED: PolecatPhase.DONE,
+    Outcome.NO_CHANGES: PolecatPhase.DONE,
+    Outcome.STUCK: PolecatPhase.STUCK,
+    Outcome.TERMINATED: PolecatPhase.TERMINATED,
+}
+
+AUTH_HINT = "run `kubectl gt auth sync --force` to refresh the Claude credentials"
+
+
+def _error_text(err: BaseException) -> tuple[str, str]:
+    """(type, message) of the application error at the root of an activity failure."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError):
+        return cause.type or "Error", cause.message
+    return type(cause).__name__ if cause else "Error", str(cause or err)
+
+
+@workflow.defn(name="PolecatWorkflow")
+class PolecatWorkflow:
+    def __init__(self) -> None:
+        self._state = PolecatState(phase=PolecatPhase.PENDING)
+        self._nuke: NukeRequest | None = None
+        self._finished = False
+        self._input: PolecatInput | None = None
+
+    # ------------------------------------------------------------------ messages
+    @workflow.query(name=c.QUERY_STATUS)
+    def status(self) -> PolecatState:
+        return self._state
+
+    @workflow.signal(name=c.SIGNAL_POD_OBSERVED)
+    def pod_observed(self, obs: PodObservation) -> None:
+        # Observations of an earlier attempt's pod (late watcher signals) change nothing.
+        if obs.attempt != self._state.attempt or self._state.phase.is_final:
+            return
+        phase = PolecatPhase.WORKING if obs.phase == "Running" else self._state.phase
+        self._set(phase=phase, pod_phase=obs.phase, reason=obs.reason, message=obs.message)
+
+    @workflow.update(name=c.UPDATE_NUKE)
+    async def nuke(self, request: NukeRequest) -> PolecatState:
+        self._nuke = self._nuke or request
+        await workflow.wait_condition(lambda: self._finished)
+        return self._state
+
+    @nuke.validator
+    def _validate_nuke(self, request: NukeRequest) -> None:
+        if self._finished or self._state.phase.is_final:
+            raise ValueError(f"the polecat already finished ({self._state.phase.value})")
+
+    # ------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, inp: PolecatInput) -> PolecatResult:
+        self._input = inp
+        info = workflow.info()
+        try:
+            resolved: Resolved = await self._api(c.RESOLVE_POLECAT, inp, Resolved)
+            self._upsert_identity(resolved)
+            await self._api(c.CHECK_CREDENTIALS, resolved, CredentialReport)
+        except ActivityError as err:
+            return await self._fail_before_start(inp, err)
+        polecat: PolecatRef = await self._api(
+            c.ENSURE_POLECAT,
+            EnsureRequest(
+                input=inp, resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id
+            ),
+            PolecatRef,
+        )
+        result, pod = await self._attempts(resolved, polecat)
+        return await self._finish(resolved, result, pod)
+
+    async def _attempts(
+        self, resolved: Resolved, polecat: PolecatRef
+    ) -> tuple[AttemptResult | None, PodRef | None]:
+        info = workflow.info()
+        result: AttemptResult | None = None
+        pod: PodRef | None = None
+        for attempt in range(1, resolved.max_attempts + 1):
+            if self._nuke:
+                break
+            self._set(attempt=attempt, phase=PolecatPhase.PENDING, pod=None, pod_phase=None)
+            pod = await self._api(
+                c.LAUNCH_POD,
+                LaunchRequest(
+                    resolved=resolved,
+                    polecat=polecat,
+                    attempt=attempt,
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                ),
+                PodRef,
+            )
+            self._set(pod=pod.name)
+            workflow.upsert_memo({"pod": pod.name, "attempt": attempt})
+            result = await self._wait(pod, resolved)
+            if result is None or result.verdict != Verdict.TRANSIENT:
+                break
+            if attempt < resolved.max_attempts:
+                await self._status(
+                    resolved,
+                    PolecatPhase.PENDING,
+                    "Retrying",
+                    f"attempt {attempt} failed ({result.reason}: {result.message}); "
+                    f"attempt {attempt + 1} in {resolved.backoff_seconds}s",
+                    pod=pod,
+                    event_type="Warning",
+                )
+                await workflow.wait_condition(
+                    lambda: self._nuke is not None,
+                    timeout=timedelta(seconds=resolved.backoff_seconds),
+                )
+        return result, pod
+
+    async def _wait(self, pod: PodRef, resolved: Resolved) -> AttemptResult | None:
+        """Wait for the pod's verdict; None when a nuke interrupted the wait."""
+        handle = workflow.start_activity(
+            c.WAIT_POD,
+            WaitRequest(
+                pod=pod,
+                polecat=resolved.name,
+                pending_timeout_seconds=resolved.pending_timeout_seconds,
+                image_pull_grace_seconds=resolved.image_pull_grace_seconds,
+            ),
+            result_type=AttemptResult,
+            start_to_close_timeout=timedelta(
+                seconds=resolved.pending_timeout_seconds
+                + resolved.active_deadline_seconds * 2
+                + 300
+            ),
+            heartbeat_timeout=c.WAIT_HEARTBEAT,
+            retry_policy=c.WAIT_RETRY,
+        )
+        await workflow.wait_condition(lambda: handle.done() or self._nuke is not None)
+        if not handle.done():
+            handle.cancel()
+            with contextlib.suppress(ActivityError):  # cancelled as asked
+                await handle
+            return None
+        result: AttemptResult = await handle
+        return result
+
+    async def _finish(
+        self, resolved: Resolved, result: AttemptResult | None, pod: PodRef | None
+    ) -> PolecatResult:
+        if self._nuke or result is None:
+            if pod:
+                await self._api(
+                    c.DELETE_POD, DeletePod(namespace=pod.namespace, name=pod.name, uid=pod.uid)
+                )
+            reason = self._nuke.reason if self._nuke else "terminated"
+            phase, outcome, why, text = (
+                PolecatPhase.TERMINATED,
+                Outcome.TERMINATED,
+                "Nuked",
+                reason,
+            )
+        else:
+            phase, outcome, why, text = self._conclude(result)
+        self._set(phase=phase, outcome=outcome, reason=why, message=text)
+        if result is not None:
+            self._set(branch=result.branch, pull_request_url=result.pull_request_url)
+        await self._status(
+            resolved,
+            phase,
+            why,
+            text,
+            pod=pod,
+            outcome=outcome,
+            result=result,
+            finished=True,
+            event_type="Normal" if phase == PolecatPhase.DONE else "Warning",
+        )
+        memo: dict[str, Any] = {"phase": phase.value, "outcome": outcome.value}
+        if result is not None:
+            memo.update(
+                {k: v for k, v in (("branch", result.branch), ("pr", result.pull_request_url),
+                                   ("commit", result.head_commit)) if v}
+            )  # fmt: skip
+        workflow.upsert_memo(memo)
+        if pod is not None and phase != PolecatPhase.TERMINATED:
+            ttl = (
+                resolved.succeeded_pod_ttl_seconds
+                if phase == PolecatPhase.DONE
+                else resolved.failed_pod_ttl_seconds
+            )
+            await self._reap_later(pod, ttl)
+        self._finished = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return PolecatResult(
+            phase=phase,
+            outcome=outcome,
+            reason=why,
+            message=text,
+            attempts=self._state.attempt,
+            pod=pod.name if pod else None,
+            branch=result.branch if result else None,
+            commit=result.head_commit if result else None,
+            pull_request_url=result.pull_request_url if result else None,
+        )
+
+    @staticmethod
+    def _conclude(result: AttemptResult) -> tuple[PolecatPhase, Outcome, str, str]:
+        if result.verdict != Verdict.FINISHED or result.outcome is None:
+            return PolecatPhase.FAILED, Outcome.POD_FAILED, result.reason, result.message
+        outcome = result.outcome
+        phase = OUTCOME_PHASE.get(outcome, PolecatPhase.FAILED)
+        text = result.message or outcome.value.replace("_", " ")
+        if outcome == Outcome.AUTH_EXPIRED:
+            text = f"{text}; {AUTH_HINT}"
+        reason = "".join(part.capitalize() for part in outcome.value.split("_"))
+        return phase, outcome, reason, text
+
+    async def _fail_before_start(self, inp: PolecatInput, err: ActivityError) -> PolecatResult:
+        kind, text = _error_text(err)
+        self._set(phase=PolecatPhase.FAILED, reason=kind, message=text)
+        if inp.adopt:
+            # The CR exists (kubectl apply): say why in its status, where the user looks.
+            await self._api(
+                c.UPDATE_STATUS,
+                StatusUpdate(
+                    namespace=inp.namespace,
+                    name=inp.name,
+                    phase=PolecatPhase.FAILED,
+                    reason=kind,
+                    message=text,
+                    workflow_id=workflow.info().workflow_id,
+                    finished=True,
+                    event_type="Warning",
+                ),
+            )
+        self._finished = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        raise ApplicationError(f"{kind}: {text}", type=kind, non_retryable=True)
+
+    # ------------------------------------------------------------------ helpers
+    async def _api(self, name: str, arg: Any, result_type: type[Any] | None = None) -> Any:
+        """A short Kubernetes call, as a local activity: it runs inside the workflow task and
+        leaves one marker in history instead of three events and a workflow task of its own
+        (the happy path's history shrank from 63 to the count in docs/benchmarks.md). Retries
+        and non-retryable errors work as for any activity; only the long wait is a regular,
+        heartbeating activity."""
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=c.API_TIMEOUT,
+            retry_policy=c.API_RETRY,
+        )
+
+    async def _status(
+        self,
+        resolved: Resolved,
+        phase: PolecatPhase,
+        reason: str,
+        message: str,
+        *,
+        pod: PodRef | None = None,
+        outcome: Outcome | None = None,
+        result: AttemptResult | None = None,
+        finished: bool = False,
+        event_type: str | None = None,
+    ) -> None:
+        await self._api(
+            c.UPDATE_STATUS,
+            StatusUpdate(
+                namespace=resolved.namespace,
+                name=resolved.name,
+                phase=phase,
+                reason=reason,
+                message=message[:4000],
+                workflow_id=workflow.info().workflow_id,
+                pod_name=pod.name if pod else None,
+                attempt=pod.attempt if pod else None,
+                outcome=outcome,
+                branch=result.branch if result else None,
+                commit=result.head_commit if result else None,
+                pull_request_url=result.pull_request_url if result else None,
+                finished=finished,
+                event_type=event_type,
+            ),
+        )
+
+    async def _reap_later(self, pod: PodRef, ttl: int) -> None:
+        """Delete the pod after its TTL without keeping this workflow open that long."""
+        # A replayed or earlier run may already have scheduled it.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                PodReaperWorkflow.run,
+                ReapRequest(
+                    pod=DeletePod(namespace=pod.namespace, name=pod.name, uid=pod.uid),
+                    delay_seconds=ttl,
+                ),
+                id=reaper_workflow_id(pod.namespace, pod.name),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+
+    def _upsert_identity(self, resolved: Resolved) -> None:
+        updates = [
+            c.SA_RIG.value_set(resolved.rig),
+            c.SA_BEAD.value_set(resolved.bead_id),
+            c.SA_POLECAT.value_set(resolved.name),
+            c.SA_PHASE.value_set(self._state.phase.value),
+        ]
+        if resolved.convoy:
+            updates.append(c.SA_CONVOY.value_set(resolved.convoy))
+        workflow.upsert_search_attributes(updates)
+
+    def _set(self, **changes: Any) -> None:
+        """Change the queried state; keep the UI's summary and the phase attribute in step."""
+        before = self._state.phase
+        self._state = self._state.model_copy(update=changes)
+        if self._state.phase != before and self._input is not None:
+            workflow.upsert_search_attributes([c.SA_PHASE.value_set(self._state.phase.value)])
+        workflow.set_current_details(self._details())
+
+    def _details(self) -> str:
+        s = self._state
+        lines = [f"**{s.phase.value}** · attempt {s.attempt}"]
+        if s.pod:
+            lines.append(f"pod `{s.pod}` ({s.pod_phase or 'Pending'})")
+        if s.reason:
+            lines.append(f"{s.reason}: {s.message or ''}".strip())
+        if s.branch:
+            lines.append(f"branch `{s.branch}`")
+        if s.pull_request_url:
+            lines.append(f"PR {s.pull_request_url}")
+        return "\n\n".join(lines)

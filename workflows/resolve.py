@@ -1,0 +1,131 @@
+"""Merging a polecat's spec with its rig's defaults: pure, so each precedence rule is tested.
+
+Precedence, most specific first: the Polecat's `spec.kubernetes` block, its top-level
+fields (the Go original had `resources` in both places), the Rig's
+`settings.polecatDefaults`, then the operator's own defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gastown.api.polecat import AgentConfig, AgentType, KubernetesSpec, PolecatSpec
+from gastown.api.rig import PolecatDefaults, Rig
+from gastown.workflows.messages import Resolved, SecretKey
+
+
+@dataclass(frozen=True)
+class OperatorDefaults:
+    """What the worker is configured with; see `gastown-operator worker --help`."""
+
+    image: str = "ghcr.io/gastown/polecat-agent:0.1.0"
+    active_deadline_seconds: int = 3600
+    pending_timeout_seconds: int = 300
+    image_pull_grace_seconds: int = 120
+    succeeded_pod_ttl_seconds: int = 3600
+    failed_pod_ttl_seconds: int = 86400
+
+
+class SpecError(ValueError):
+    """The merged spec cannot run; the message names the field and the fix."""
+
+
+def default_work_branch(bead_id: str) -> str:
+    """`feature/<bead>`, as the Go original named it (and the seed's examples show)."""
+    return f"feature/{bead_id}"
+
+
+def _merge_agent_config(mine: AgentConfig | None, rigs: AgentConfig | None) -> AgentConfig | None:
+    """Field by field: `sling --model` must not drop the rig's agent command or env."""
+    if mine is None or rigs is None:
+        return mine or rigs
+    merged = rigs.model_dump(exclude_none=True)
+    merged.update(mine.model_dump(exclude_none=True))
+    return AgentConfig.model_validate(merged)
+
+
+def resolve(
+    namespace: str,
+    name: str,
+    spec: PolecatSpec,
+    rig: Rig,
+    defaults: OperatorDefaults,
+) -> Resolved:
+    k8s = spec.kubernetes or KubernetesSpec()
+    rig_defaults = rig.spec.settings.polecat_defaults or PolecatDefaults()
+    agent_config = _merge_agent_config(spec.agent_config, rig_defaults.agent_config)
+    if not spec.bead_id:
+        raise SpecError("spec.beadID is required to start a polecat: set it to the bead to work on")
+
+    creds = k8s.claude_creds_secret_ref or rig_defaults.claude_creds_secret_ref
+    api_key = k8s.api_key_secret_ref or rig_defaults.api_key_secret_ref
+    if spec.agent == AgentType.CLAUDE_CODE and not (creds or api_key):
+        raise SpecError(
+            "no Claude credentials: set spec.kubernetes.claudeCredsSecretRef (kubectl gt auth "
+            "sync) or spec.kubernetes.apiKeySecretRef, or the rig's settings.polecatDefaults"
+        )
+    if spec.agent == AgentType.COMMAND and not (agent_config and agent_config.command):
+        raise SpecError(
+            "agent 'command' needs spec.agentConfig.command (an argv list), on the polecat or "
+            "in the rig's settings.polecatDefaults.agentConfig"
+        )
+
+    git_secret = k8s.git_secret_ref or rig_defaults.git_secret_ref
+    repo_url = k8s.git_repository or rig.spec.git_url
+    if not git_secret and not repo_url.startswith(("file://", "https://")):
+        raise SpecError(
+            f"repository {repo_url} needs an SSH key: set spec.kubernetes.gitSecretRef or the "
+            "rig's settings.polecatDefaults.gitSecretRef"
+        )
+    forge = k8s.forge_token_secret_ref or rig_defaults.forge_token_secret_ref
+    known_hosts = k8s.ssh_known_hosts_config_map_ref or rig_defaults.ssh_known_hosts_config_map_ref
+    resources = k8s.resources or spec.resources or rig_defaults.resources
+    retry = spec.retry_policy
+    cleanup = spec.cleanup_policy
+    env: list[dict[str, Any]] = [
+        e.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for e in (agent_config.env or [] if agent_config else [])
+    ]
+    return Resolved(
+        namespace=namespace,
+        name=name,
+        rig=spec.rig,
+        bead_id=spec.bead_id,
+        convoy=spec.convoy,
+        repo_url=repo_url,
+        base_branch=k8s.git_branch or rig_defaults.base_branch or "main",
+        work_branch=k8s.work_branch or default_work_branch(spec.bead_id),
+        image=k8s.image
+        or (agent_config.image if agent_config else None)
+        or rig_defaults.image
+        or defaults.image,
+        agent=spec.agent.value,
+        model=agent_config.model if agent_config else None,
+        max_turns=agent_config.max_turns if agent_config else None,
+        agent_args=list(agent_config.args or []) if agent_config else [],
+        agent_command=list(agent_config.command or []) if agent_config else [],
+        agent_env=env,
+        resources=resources.to_k8s() if resources else None,
+        has_task=bool(spec.task_description),
+        git_secret=git_secret.name if git_secret else None,
+        claude_creds_secret=creds.name if creds else None,
+        api_key_secret=SecretKey(name=api_key.name, key=api_key.key) if api_key else None,
+        forge_token_secret=SecretKey(name=forge.name, key=forge.key) if forge else None,
+        known_hosts_configmap=known_hosts.name if known_hosts else None,
+        run_as_user=k8s.run_as_user,
+        active_deadline_seconds=k8s.active_deadline_seconds
+        or rig_defaults.active_deadline_seconds
+        or defaults.active_deadline_seconds,
+        pending_timeout_seconds=k8s.pending_timeout_seconds or defaults.pending_timeout_seconds,
+        image_pull_grace_seconds=defaults.image_pull_grace_seconds,
+        max_idle_seconds=spec.max_idle_seconds,
+        max_attempts=retry.max_attempts if retry else 2,
+        backoff_seconds=retry.backoff_seconds if retry else 10,
+        succeeded_pod_ttl_seconds=spec.ttl_seconds_after_finished
+        if spec.ttl_seconds_after_finished is not None
+        else defaults.succeeded_pod_ttl_seconds,
+        failed_pod_ttl_seconds=cleanup.failed_pod_ttl_seconds
+        if cleanup
+        else defaults.failed_pod_ttl_seconds,
+    )

@@ -122,7 +122,7 @@ class Sandbox:
             self.api.stopping.set()
             self.api.resume()
         if self.store is not None:
-            self.store.close_all_watches()
+            self.store.close_all_watches(include_internal=True)
         if self.kubelet is not None:
             await self.kubelet.stop()
         if self._runner is not None:

@@ -668,6 +668,7 @@ class Kubelet:
         self._register_node(ready=True)
         self.store.pod_deleter = self._graceful_delete
         watcher = self.store.watch(self._rt(POD_KEY), None, None)
+        watcher.internal = True
         self._task = asyncio.create_task(self._loop(watcher), name="sandbox-kubelet")
 
     async def stop(self) -> None:

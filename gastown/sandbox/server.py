@@ -469,6 +469,12 @@ class ApiServer:
         if container not in containers + inits:
             raise errors.bad_request(f"container {container} is not valid for pod {t.name}")
         path = layout.log_file(self.state_dir, pod, container)
+        if _truthy(q.get("previous")):
+            path = path.with_suffix(".previous")
+            if not path.exists():
+                raise errors.bad_request(
+                    f'previous terminated container "{container}" in pod "{t.name}" not found'
+                )
         if not path.exists():
             reason = self._waiting_reason(pod, container) or "ContainerCreating"
             raise errors.bad_request(

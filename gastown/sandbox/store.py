@@ -190,10 +190,12 @@ class Store:
     def unwatch(self, watcher: Watcher) -> None:
         self._watchers.get(watcher.key, set()).discard(watcher)
 
-    def close_all_watches(self) -> None:
+    def close_all_watches(self, include_internal: bool = False) -> None:
+        """End client watch streams (an apiserver restart as clients see it)."""
         for watchers in self._watchers.values():
             for w in list(watchers):
-                w.close()
+                if include_internal or not w.internal:
+                    w.close()
 
     def expire_history(self) -> None:
         """Compact: every version before now becomes 410 Gone for watches (a test hook)."""

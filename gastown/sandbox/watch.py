@@ -27,8 +27,11 @@ class Event:
 class Watcher:
     """One watch stream's subscription: a queue of (type, object) already filtered."""
 
-    def __init__(self, key: tuple[str, str], namespace: str | None, match: Matcher) -> None:
+    def __init__(
+        self, key: tuple[str, str], namespace: str | None, match: Matcher, internal: bool = False
+    ) -> None:
         self.key = key
+        self.internal = internal  # the sandbox's own controllers: never cut by chaos
         self.namespace = namespace
         self.match = match
         self.queue: asyncio.Queue[tuple[str, JSON] | None] = asyncio.Queue()

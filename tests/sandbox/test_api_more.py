@@ -56,7 +56,11 @@ def test_crd_applied_with_kubectl_is_served(
     custom.create_namespaced_custom_object(group, "v1", namespace, "things", thing)
     with pytest.raises(client.ApiException) as info:
         custom.create_namespaced_custom_object(
-            group, "v1", namespace, "things", {**thing, "metadata": {"name": "u"}, "spec": {"count": 9}}
+            group,
+            "v1",
+            namespace,
+            "things",
+            {**thing, "metadata": {"name": "u"}, "spec": {"count": 9}},
         )
     assert info.value.status == 422
     assert kubectl("delete", "crd", f"things.{group}").returncode == 0

@@ -205,3 +205,39 @@ def test_admin_endpoint_configures_faults(
             timeout=10,
         )
     assert info.value.code == 401  # the admin endpoint needs the token too
+
+
+def test_close_watches_ends_client_streams(
+    sandbox: Sandbox, core: client.CoreV1Api, namespace: str
+) -> None:
+    rv = core.list_namespaced_config_map(namespace).metadata.resource_version
+    resp = core.list_namespaced_config_map(
+        namespace, watch=True, resource_version=rv, timeout_seconds=30, _preload_content=False
+    )
+    ended = threading.Event()
+
+    def drain() -> None:
+        resp.read()
+        ended.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    assert not ended.wait(0.3)
+    sandbox.close_watches()
+    assert ended.wait(5)
+    # The sandbox's own kubelet keeps watching: pods still run afterwards.
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "after"},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox", "command": ["true"]}],
+            },
+        },
+    )
+    from tests.sandbox.waits import wait_until
+
+    wait_until(
+        lambda: core.read_namespaced_pod("after", namespace).status.phase == "Succeeded",
+        what="pod ran after watches were cut",
+    )

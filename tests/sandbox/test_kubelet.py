@@ -386,6 +386,77 @@ def test_restart_policy_on_failure_restarts(core: client.CoreV1Api, namespace: s
     assert cs.last_state.terminated.exit_code == 1
 
 
+def test_previous_logs_after_restart(core: client.CoreV1Api, namespace: str) -> None:
+    code = (
+        "import os, sys; p = os.environ['WS'] + '/n'; "
+        "n = int(open(p).read()) if os.path.exists(p) else 0; open(p, 'w').write(str(n+1)); "
+        "print('attempt', n); sys.exit(0 if n >= 1 else 1)"
+    )
+    spec = pod(
+        "prev",
+        py(
+            "c",
+            code,
+            env=[{"name": "WS", "value": "/ws"}],
+            volumeMounts=[{"name": "ws", "mountPath": "/ws"}],
+        ),
+        volumes=[{"name": "ws", "emptyDir": {}}],
+    )
+    spec["spec"]["restartPolicy"] = "OnFailure"
+    core.create_namespaced_pod(namespace, spec)
+    assert finished(core, namespace, "prev").status.phase == "Succeeded"
+    assert core.read_namespaced_pod_log("prev", namespace) == "attempt 1\n"
+    assert core.read_namespaced_pod_log("prev", namespace, previous=True) == "attempt 0\n"
+
+
+def test_image_without_command_uses_image_commands(
+    sandbox: Sandbox, core: client.CoreV1Api, namespace: str
+) -> None:
+    sandbox.config.image_commands["example.test/echo:*"] = [
+        PY,
+        "-c",
+        "import sys; print(sys.argv[1:])",
+    ]
+    try:
+        core.create_namespaced_pod(
+            namespace,
+            pod(
+                "img",
+                {
+                    "name": "c",
+                    "image": "example.test/echo:1",
+                    "args": ["a", "$(X)"],
+                    "env": [{"name": "X", "value": "expanded"}],
+                },
+            ),
+        )
+        assert finished(core, namespace, "img").status.phase == "Succeeded"
+        assert core.read_namespaced_pod_log("img", namespace) == "['a', 'expanded']\n"
+    finally:
+        del sandbox.config.image_commands["example.test/echo:*"]
+    core.create_namespaced_pod(namespace, pod("nocmd", {"name": "c", "image": "busybox:1"}))
+    p = finished(core, namespace, "nocmd")
+    term = p.status.container_statuses[0].state.terminated
+    assert (p.status.phase, term.reason, term.exit_code) == ("Failed", "StartError", 128)
+    assert "no command for image" in term.message
+
+
+def test_fallback_to_logs_on_error(core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_pod(
+        namespace,
+        pod(
+            "fb",
+            py(
+                "c",
+                "import sys; print('first'); print('boom'); sys.exit(2)",
+                terminationMessagePolicy="FallbackToLogsOnError",
+            ),
+        ),
+    )
+    term = finished(core, namespace, "fb").status.container_statuses[0].state.terminated
+    assert (term.exit_code, term.message) == (2, "first\nboom\n")
+
+
 def test_eviction_and_node_loss(sandbox: Sandbox, core: client.CoreV1Api, namespace: str) -> None:
     for name in ("ev", "nl"):
         core.create_namespaced_pod(

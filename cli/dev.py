@@ -122,7 +122,9 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _components(state: Path, cluster: str, temporal_port: int, ui_port: int) -> list[Component]:
+def _components(
+    state: Path, cluster: str, temporal_port: int, ui_port: int, ignore_run_as_user: bool
+) -> list[Component]:
     from gastown.sandbox.temporal_dev import start_dev_argv
 
     comps = []
@@ -138,6 +140,7 @@ def _components(state: Path, cluster: str, temporal_port: int, ui_port: int) -> 
                     "--state-dir",
                     str(state / "sandbox"),
                     "--gastown-crds",
+                    *(["--ignore-run-as-user"] if ignore_run_as_user else []),
                 ],
             )
         )
@@ -163,6 +166,14 @@ def up(
     ] = "sandbox",
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    ignore_run_as_user: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-run-as-user",
+            help="Sandbox pods run as you, ignoring runAsUser (needed when other users cannot "
+            "execute this Python, e.g. one under /root)",
+        ),
+    ] = False,
 ) -> None:
     """Start the sandbox cluster (or use the current context) and the Temporal dev server."""
     if cluster not in ("sandbox", "current"):
@@ -171,7 +182,7 @@ def up(
     state.mkdir(parents=True, exist_ok=True)
     settings = {"cluster": cluster, "temporalPort": temporal_port, "uiPort": ui_port}
     (state / "dev.json").write_text(json.dumps(settings))
-    for comp in _components(state, cluster, temporal_port, ui_port):
+    for comp in _components(state, cluster, temporal_port, ui_port, ignore_run_as_user):
         pid = _spawn(state, comp)
         log = _log_file(state, comp.name)
         if comp.name == "sandbox":

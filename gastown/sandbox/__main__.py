@@ -43,6 +43,7 @@ async def serve(args: argparse.Namespace, state: Path) -> None:
             node_cpu=args.node_cpu,
             node_memory=args.node_memory,
             tls=not args.insecure_http,
+            honour_run_as_user=not args.ignore_run_as_user,
             token=None if args.insecure_http else SandboxConfig(state_dir=state).token,
         )
     )
@@ -79,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gastown-crds", action="store_true", help="install gastown's own CRDs")
     p.add_argument("--node-cpu", default="8")
     p.add_argument("--node-memory", default="16Gi")
+    p.add_argument(
+        "--ignore-run-as-user",
+        action="store_true",
+        help="run containers as this process's user, ignoring runAsUser/runAsGroup",
+    )
     p.add_argument(
         "--insecure-http",
         action="store_true",

@@ -50,6 +50,10 @@ class SandboxConfig:
     # Images that "fail to pull": ErrImagePull, then ImagePullBackOff.
     pull_failing_images: tuple[str, ...] = ("*.invalid/*", "*:pull-fails")
     crds: tuple[Path, ...] = ()
+    # securityContext.runAsUser/runAsGroup/runAsNonRoot, honoured when the runner is root.
+    # Off: containers run as the runner (for hosts where other users cannot reach the
+    # interpreter, e.g. a Python under /root).
+    honour_run_as_user: bool = True
     # HTTPS with a self-signed CA in the kubeconfig (kubectl sends tokens only over TLS).
     tls: bool = True
 

@@ -417,7 +417,9 @@ class PodWorker:
                 )
         return [expand(a, env) for a in command + args]
 
-    def _process_env(self, c: ContainerRun, env: dict[str, str]) -> dict[str, str]:
+    def _process_env(
+        self, c: ContainerRun, env: dict[str, str], pairs: list[tuple[str, str]]
+    ) -> dict[str, str]:
         base = {
             "PATH": os.pathsep.join(
                 [str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]
@@ -427,7 +429,33 @@ class PodWorker:
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.kubelet.api_port),
         }
+        # A volume at /tmp is the container's temp dir; on the host, TMPDIR says so.
+        tmp = dict(pairs).get("/tmp")  # noqa: S108
+        if tmp is not None:
+            base["TMPDIR"] = tmp
         return {**base, **env}
+
+    def _non_root_violation(self, c: ContainerRun, effective_uid: int | None) -> str | None:
+        """runAsNonRoot, as the kubelet checks it. Images have no USER here: they run as the
+        runner, so without runAsUser a root runner violates the policy."""
+        if not self.kubelet.config.honour_run_as_user:
+            return None
+        pod_sc = self.pod["spec"].get("securityContext") or {}
+        sc = c.spec.get("securityContext") or {}
+        if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
+            return None
+        if effective_uid == 0:
+            name = self.pod["metadata"]["name"]
+            if self._uid(c) == 0:
+                return (
+                    f'container\'s runAsUser breaks non-root policy (pod: "{name}", '
+                    f"container: {c.name})"
+                )
+            return (
+                f'container has runAsNonRoot and image will run as root (pod: "{name}", '
+                f"container: {c.name})"
+            )
+        return None
 
     def _uid(self, c: ContainerRun) -> int | None:
         pod_sc = self.pod["spec"].get("securityContext") or {}
@@ -483,7 +511,15 @@ class PodWorker:
             cwd = self.dir / "rootfs"
         cwd.mkdir(parents=True, exist_ok=True)
         uid, gid = self._uid(c), self._gid(c)
-        as_root = os.geteuid() == 0
+        as_root = os.geteuid() == 0 and self.kubelet.config.honour_run_as_user
+        effective = uid if as_root and uid is not None else os.geteuid()
+        refused = self._non_root_violation(c, effective)
+        if refused:
+            c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": refused}}
+            self.event("Failed", f"Error: {refused}", "Warning")
+            self.publish()
+            await self.stopping.wait()
+            return None
         if as_root and uid:
             with contextlib.suppress(OSError):
                 os.chown(cwd, uid, gid if gid is not None else -1)
@@ -496,7 +532,7 @@ class PodWorker:
                     stdout=out,
                     stderr=asyncio.subprocess.STDOUT,
                     cwd=str(cwd),
-                    env=self._process_env(c, env),
+                    env=self._process_env(c, env, pairs),
                     start_new_session=True,
                     user=uid if as_root and uid is not None else None,
                     group=(gid if gid is not None else uid)
@@ -506,6 +542,11 @@ class PodWorker:
                 )
             except OSError as exc:
                 msg = f"failed to create containerd task: exec: {exc}"
+                if isinstance(exc, PermissionError) and as_root and uid:
+                    msg += (
+                        f" (sandbox: uid {uid} cannot execute {argv[0]}; make it reachable "
+                        "for that user or start the sandbox with --ignore-run-as-user)"
+                    )
                 self._terminated(c, 128, "StartError", msg, started)
                 self.event("Failed", f"Error: {msg}", "Warning")
                 self.publish()

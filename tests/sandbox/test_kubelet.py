@@ -493,3 +493,36 @@ def test_eviction_and_node_loss(sandbox: Sandbox, core: client.CoreV1Api, namesp
         assert node.status.conditions[0].status == "Unknown"
     finally:
         sandbox.call(sandbox.kubelet.restore_node)
+
+
+def test_run_as_non_root_without_user_is_refused_for_a_root_runner(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only a root runner would run the image as root")
+    core.create_namespaced_pod(
+        namespace, pod("nr", py("c", "pass"), securityContext={"runAsNonRoot": True})
+    )
+    p = waiting_reason(core, namespace, "nr", "CreateContainerConfigError")
+    assert "runAsNonRoot and image will run as root" in (
+        p.status.container_statuses[0].state.waiting.message
+    )
+
+
+def test_tmp_volume_becomes_tmpdir(core: client.CoreV1Api, namespace: str) -> None:
+    code = "import os, tempfile; print(tempfile.gettempdir() == os.environ['MARK'])"
+    core.create_namespaced_pod(
+        namespace,
+        pod(
+            "tmp",
+            py(
+                "c",
+                code,
+                env=[{"name": "MARK", "value": "/tmp"}],
+                volumeMounts=[{"name": "t", "mountPath": "/tmp"}],
+            ),
+            volumes=[{"name": "t", "emptyDir": {}}],
+        ),
+    )
+    assert finished(core, namespace, "tmp").status.phase == "Succeeded"
+    assert core.read_namespaced_pod_log("tmp", namespace) == "True\n"

@@ -67,6 +67,10 @@ class Store:
         self._evicted_upto = 0
         self._watchers: dict[tuple[str, str], set[Watcher]] = {}
         self._validators: dict[tuple[str, str, str], SchemaValidator] = {}
+        # Indexes for garbage collection: uid -> object, owner uid -> dependents.
+        self._by_uid: dict[str, ObjKey] = {}
+        self._owned: dict[str, set[ObjKey]] = {}
+        self._ns_count: dict[str, int] = {}  # namespaced objects per namespace
         self._random = random.Random()  # noqa: S311 - generateName suffixes, as the apiserver
         # The kubelet claims graceful pod deletion: it returns True when it will finish it.
         self.pod_deleter: PodDeleter | None = None
@@ -81,6 +85,29 @@ class Store:
 
     def _bucket(self, key: tuple[str, str]) -> dict[tuple[str, str], JSON]:
         return self._objects.setdefault(key, {})
+
+    def _put(self, key: tuple[str, str], obj: JSON, old: JSON | None = None) -> None:
+        meta = obj["metadata"]
+        ref: ObjKey = (key, meta.get("namespace", ""), meta["name"])
+        bucket = self._bucket(key)
+        if ref[1] and (ref[1], ref[2]) not in bucket:
+            self._ns_count[ref[1]] = self._ns_count.get(ref[1], 0) + 1
+        bucket[(ref[1], ref[2])] = obj
+        self._by_uid[meta["uid"]] = ref
+        if old is not None:
+            for r in old["metadata"].get("ownerReferences") or ():
+                self._owned.get(r.get("uid", ""), set()).discard(ref)
+        for r in meta.get("ownerReferences") or ():
+            self._owned.setdefault(r.get("uid", ""), set()).add(ref)
+
+    def _drop(self, key: tuple[str, str], obj: JSON) -> None:
+        meta = obj["metadata"]
+        ref: ObjKey = (key, meta.get("namespace", ""), meta["name"])
+        if self._bucket(key).pop((ref[1], ref[2]), None) is not None and ref[1]:
+            self._ns_count[ref[1]] -= 1
+        self._by_uid.pop(meta["uid"], None)
+        for r in meta.get("ownerReferences") or ():
+            self._owned.get(r.get("uid", ""), set()).discard(ref)
 
     def _next_rv(self) -> int:
         self.rv += 1
@@ -349,7 +376,7 @@ class Store:
             return obj
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
-        bucket[(ns, name)] = obj
+        self._put(rt.key, obj)
         self._emit(Event(rv, rt.key, "ADDED", obj))
         self._after_create(rt, obj)
         return obj
@@ -470,10 +497,9 @@ class Store:
 
     def _replace(self, rt: ResourceType, current: JSON, new: JSON) -> JSON:
         meta = new["metadata"]
-        ns = meta.get("namespace", "")
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
-        self._bucket(rt.key)[(ns, meta["name"])] = new
+        self._put(rt.key, new, current)
         self._emit(Event(rv, rt.key, "MODIFIED", new, current))
         if rt.key == CRD_KEY:
             self.registry.remove_crd(meta["name"])
@@ -586,7 +612,7 @@ class Store:
     def _remove(self, rt: ResourceType, current: JSON) -> JSON:
         meta = current["metadata"]
         ns = meta.get("namespace", "")
-        self._bucket(rt.key).pop((ns, meta["name"]), None)
+        self._drop(rt.key, current)
         rv = self._next_rv()
         gone_obj = {**current, "metadata": {**meta, "resourceVersion": str(rv)}}
         self._emit(Event(rv, rt.key, "DELETED", gone_obj))
@@ -619,9 +645,8 @@ class Store:
         ns = self._bucket(NS_KEY).get(("", name))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return
-        for key, bucket in self._objects.items():
-            if key != NS_KEY and any(k[0] == name for k in bucket):
-                return
+        if self._ns_count.get(name, 0) > 0:
+            return
         self._remove(self._rt(NS_KEY), ns)
 
     def _orphan(self, owner: JSON) -> None:
@@ -634,14 +659,14 @@ class Store:
             self.write_meta(rt, obj, ownerReferences=refs or None)
 
     def _dependents(self, uid: str) -> Iterable[tuple[tuple[str, str], JSON]]:
-        for key, bucket in list(self._objects.items()):
-            for obj in list(bucket.values()):
-                refs = obj["metadata"].get("ownerReferences") or ()
-                if any(r.get("uid") == uid for r in refs):
-                    yield key, obj
+        for key, ns, name in sorted(self._owned.get(uid, ())):
+            obj = self._objects.get(key, {}).get((ns, name))
+            refs = (obj or {}).get("metadata", {}).get("ownerReferences") or ()
+            if obj is not None and any(r.get("uid") == uid for r in refs):
+                yield key, obj
 
     def _uid_exists(self, uid: str) -> bool:
-        return any(o["metadata"]["uid"] == uid for b in self._objects.values() for o in b.values())
+        return uid in self._by_uid
 
     def _collect_dependents(self, uid: str, namespace: str, owner_namespaced: bool) -> None:
         """Background cascading deletion: dependents whose owners are all gone go too."""
@@ -703,9 +728,7 @@ class Store:
         rt = self.registry.by_key(key)
         if rt is not None:
             for obj in list(self._bucket(key).values()):
-                self._bucket(key).pop(
-                    (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]), None
-                )
+                self._drop(key, obj)
                 rv = self._next_rv()
                 self._emit(Event(rv, key, "DELETED", obj))
         self.registry.remove_crd(crd["metadata"]["name"])

@@ -305,6 +305,35 @@ def test_owner_references_cascade(
     assert core.read_namespaced_secret("free", namespace).metadata.name == "free"
 
 
+def test_dependent_with_another_owner_survives(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    refs = []
+    for name in ("one", "two"):
+        owner = custom.create_namespaced_custom_object(G, V, namespace, "widgets", widget(name))
+        refs.append(
+            {
+                "apiVersion": f"{G}/{V}",
+                "kind": "Widget",
+                "name": name,
+                "uid": owner["metadata"]["uid"],
+            }
+        )
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "shared", "ownerReferences": refs}}
+    )
+    custom.delete_namespaced_custom_object(G, V, namespace, "widgets", "one")
+    assert core.read_namespaced_config_map("shared", namespace).metadata.name == "shared"
+    custom.delete_namespaced_custom_object(G, V, namespace, "widgets", "two")
+
+    def gone() -> bool:
+        return not core.list_namespaced_config_map(
+            namespace, field_selector="metadata.name=shared"
+        ).items
+
+    wait_until(gone, what="shared dependent collected after its last owner")
+
+
 def test_orphan_propagation_keeps_dependents(
     core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
 ) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from gastown.sandbox import discovery, errors, layout, openapi, patch, table
+from gastown.sandbox import discovery, errors, layout, openapi, patch, protobuf, table
 from gastown.sandbox.errors import ApiError
 from gastown.sandbox.faults import Faults
 from gastown.sandbox.resources import ResourceType
@@ -298,6 +298,10 @@ class ApiServer:
                 return {}
             raise errors.bad_request("the request body is empty")
         ctype = request.headers.get("Content-Type", "")
+        if "protobuf" in ctype:
+            return protobuf.decode(raw)
+        if "cbor" in ctype:
+            raise errors.unsupported_media_type(ctype)
         data = yaml.safe_load(raw) if "yaml" in ctype else json.loads(raw)
         if not isinstance(data, (dict, list)):
             raise errors.bad_request("the request body must be a JSON object")

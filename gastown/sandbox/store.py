@@ -570,6 +570,10 @@ class Store:
             self._orphan(current)
         meta = current["metadata"]
         if rt.key == NS_KEY:
+            if name in ("default", "kube-system", "kube-public"):
+                raise forbidden(
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+                )
             return self._delete_namespace(rt, current)
         if rt.key == POD_KEY and self.pod_deleter is not None:
             grace = options.get("gracePeriodSeconds")

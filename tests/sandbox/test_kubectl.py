@@ -207,3 +207,38 @@ def test_api_resources_lists_our_kinds(kubectl: Kubectl) -> None:
     out = ok(kubectl("api-resources", "--api-group=gastown.gastown.io"))
     kinds = {line.split()[-1] for line in out.splitlines()[1:]}
     assert kinds == {"Convoy", "Polecat", "Rig"}
+
+
+def test_kubectl_create_typed_objects_over_protobuf(
+    kubectl: Kubectl, core: client.CoreV1Api, namespace: str
+) -> None:
+    """kubectl's typed clients post protobuf; the sandbox decodes those kinds."""
+    ok(
+        kubectl(
+            "create",
+            "secret",
+            "generic",
+            "git-creds",
+            "-n",
+            namespace,
+            "--from-literal=token=abc",
+            "--from-literal=user=me",
+        )
+    )
+    secret = core.read_namespaced_secret("git-creds", namespace)
+    assert secret.data == {"token": "YWJj", "user": "bWU="}
+    assert secret.type == "Opaque"
+    assert secret.metadata.generate_name is None
+    ok(kubectl("create", "configmap", "cfg", "-n", namespace, "--from-literal=a=1"))
+    assert core.read_namespaced_config_map("cfg", namespace).data == {"a": "1"}
+    ok(kubectl("create", "serviceaccount", "runner", "-n", namespace))
+    assert core.read_namespaced_service_account("runner", namespace).metadata.name == "runner"
+    name = f"{namespace}-extra"
+    ok(kubectl("create", "namespace", name))
+    try:
+        assert core.read_namespace(name).status.phase == "Active"
+    finally:
+        ok(kubectl("delete", "namespace", name, "--wait=false"))
+    denied = kubectl("delete", "namespace", "default")
+    assert denied.returncode != 0
+    assert "may not be deleted" in denied.stderr

@@ -44,6 +44,7 @@ async def serve(args: argparse.Namespace, state: Path) -> None:
             node_memory=args.node_memory,
             tls=not args.insecure_http,
             honour_run_as_user=not args.ignore_run_as_user,
+            bookmark_interval=args.bookmark_interval,
             token=None if args.insecure_http else SandboxConfig(state_dir=state).token,
         )
     )
@@ -80,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gastown-crds", action="store_true", help="install gastown's own CRDs")
     p.add_argument("--node-cpu", default="8")
     p.add_argument("--node-memory", default="16Gi")
+    p.add_argument(
+        "--bookmark-interval",
+        type=float,
+        default=60.0,
+        help="seconds between watch BOOKMARK events",
+    )
     p.add_argument(
         "--ignore-run-as-user",
         action="store_true",

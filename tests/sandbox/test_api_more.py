@@ -176,6 +176,7 @@ def test_pod_spec_is_immutable(core: client.CoreV1Api, namespace: str) -> None:
     assert json.loads(info.value.body)["details"]["causes"][0]["field"] == "spec"
 
 
+@pytest.mark.usefixtures("sandbox")  # the container runs this interpreter on the host
 def test_kubectl_logs_follow(kubectl: Kubectl, core: client.CoreV1Api, namespace: str) -> None:
     code = "import time\nfor i in range(3):\n print('tick', i, flush=True)\n time.sleep(0.2)"
     import sys

@@ -13,6 +13,8 @@ from gastown.sandbox import Sandbox
 from tests.sandbox.waits import wait_until
 
 PY = sys.executable
+# These pods run host commands (this interpreter) and scripted outcomes: sandbox only.
+pytestmark = pytest.mark.usefixtures("sandbox")
 
 
 def pod(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:

@@ -79,7 +79,8 @@ def test_watch_timeout_seconds_ends_stream(core: client.CoreV1Api, namespace: st
     assert 0.9 <= elapsed < 4
 
 
-def test_bookmarks_when_allowed(core: client.CoreV1Api, namespace: str) -> None:
+def test_bookmarks_when_allowed(sandbox: Sandbox, core: client.CoreV1Api, namespace: str) -> None:
+    assert sandbox.config.bookmark_interval < 1  # real apiservers send them about once a minute
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     resp = core.list_namespaced_config_map(
         namespace,

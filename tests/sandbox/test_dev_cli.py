@@ -85,3 +85,42 @@ def test_dev_up_status_down(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert not any(pid_alive(pid) for pid in pids)
     assert gt("dev", "status", *flags).returncode == 1
+
+
+def test_dev_up_with_current_cluster_starts_only_temporal(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: elsewhere\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {}}]\n"
+        "contexts: [{name: elsewhere, context: {cluster: c, user: u}}]\n"
+    )
+    state = tmp_path / "dev"
+    flags = ["--state-dir", str(state)]
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    up = subprocess.run(
+        [
+            GT,
+            "dev",
+            "up",
+            *flags,
+            "--cluster",
+            "current",
+            "--temporal-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "cluster: current kube context (elsewhere)" in up.stdout
+        assert "KUBECONFIG" not in up.stdout
+        assert sorted(p.name for p in state.glob("*.pid")) == ["temporal.pid"]
+    finally:
+        assert gt("dev", "down", *flags).returncode == 0

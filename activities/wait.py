@@ -41,6 +41,7 @@ class Progress(BaseModel):
 
     resource_version: str | None = None
     pull_failing_since: datetime | None = None
+    pull_recovered_at: datetime | None = None
     last: PodObservation | None = None
     running_recorded: bool = False
 
@@ -77,6 +78,7 @@ class WaitActivities:
             req.pending_timeout_seconds,
             req.image_pull_grace_seconds,
             pull_failing_since=progress.pull_failing_since,
+            pull_recovered_at=progress.pull_recovered_at,
         )
         pod: dict[str, Any] | None = None
         while True:
@@ -114,6 +116,7 @@ class WaitActivities:
                 if verdict is not None:
                     return verdict
             progress.pull_failing_since = judge.pull_failing_since
+            progress.pull_recovered_at = judge.pull_recovered_at
             activity.heartbeat(progress.model_dump(mode="json"))
 
     def _vanished(self, req: WaitRequest) -> AttemptResult:

@@ -273,15 +273,12 @@ async def _nuke(session: Session, name: str, reason: str, force: bool) -> str:
     from temporalio.service import RPCError
 
     from gastown.api.identity import polecat_workflow_id
-    from gastown.workflows import contract as c
     from gastown.workflows.messages import NukeRequest, PolecatState
 
     temporal = await session.temporal()
     handle = temporal.get_workflow_handle(polecat_workflow_id(session.namespace, name))
     try:
-        state = await handle.execute_update(
-            c.UPDATE_NUKE, NukeRequest(reason=reason), result_type=PolecatState
-        )
+        state = await _execute_update(handle, NukeRequest(reason=reason), PolecatState)
     except (WorkflowUpdateFailedError, RPCError) as exc:
         if not force:
             raise Failure(
@@ -291,6 +288,28 @@ async def _nuke(session: Session, name: str, reason: str, force: bool) -> str:
         _delete_pods(session, name)
         return "Terminated"
     return str(state.phase.value)
+
+
+async def _execute_update(handle: Any, request: Any, result_type: type[Any]) -> Any:
+    """execute_update, retried while the server reports a racing workflow task.
+
+    An update rides on a workflow task; when a signal lands in the same instant, the server
+    rejects that task (UnhandledCommand) and answers the update with "unexpected workflow task
+    failure" although the workflow is fine and the next task succeeds. That answer, and only
+    it, is worth another try.
+    """
+    from temporalio.service import RPCError
+
+    from gastown.workflows import contract as c
+
+    for attempt in range(5):
+        try:
+            return await handle.execute_update(c.UPDATE_NUKE, request, result_type=result_type)
+        except RPCError as exc:
+            if "workflow task failure" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _delete_pods(session: Session, name: str) -> None:

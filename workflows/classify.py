@@ -62,6 +62,15 @@ def _waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _started(pod: dict[str, Any]) -> bool:
+    """Has any container (init included) run? A pod stays Pending while it clones; that is
+    progress, not the stall the pending timeout is for."""
+    return any(
+        (s.get("state") or {}).keys() & {"running", "terminated"}
+        for s in _container_statuses(pod, init=True) + _container_statuses(pod)
+    )
+
+
 def observe(pod: dict[str, Any], attempt: int) -> PodObservation:
     """The part of a pod change worth telling the workflow and the user."""
     status = pod.get("status") or {}
@@ -169,6 +178,9 @@ class PodJudge:
     pending_timeout_seconds: int
     image_pull_grace_seconds: int
     pull_failing_since: datetime | None = None
+    # When a failing pull recovered: the pending clock restarts there, so the pod gets its
+    # full pending time to start after an image finally arrives.
+    pull_recovered_at: datetime | None = None
 
     def judge(self, pod: dict[str, Any], now: datetime) -> AttemptResult | None:
         status = pod.get("status") or {}
@@ -186,14 +198,17 @@ class PodJudge:
         if waiting and waiting[0] in TERMINAL_WAITING:
             return AttemptResult(verdict=Verdict.TERMINAL, reason=waiting[0], message=waiting[1])
         if waiting and waiting[0] in PULL_WAITING:
+            # A failing pull has its own grace window; the pending timeout waits for it.
             self.pull_failing_since = self.pull_failing_since or now
             if (now - self.pull_failing_since).total_seconds() >= self.image_pull_grace_seconds:
                 return AttemptResult(
                     verdict=Verdict.TRANSIENT, reason=waiting[0], message=waiting[1]
                 )
-        elif waiting is None or waiting[0] not in PULL_WAITING:
-            self.pull_failing_since = None
-        if phase == "Pending" and self._pending_too_long(pod, now):
+            return None
+        if self.pull_failing_since is not None:
+            self.pull_recovered_at = now
+        self.pull_failing_since = None
+        if phase == "Pending" and not _started(pod) and self._pending_too_long(pod, now):
             scheduled = _condition(pod, "PodScheduled") or {}
             unschedulable = scheduled.get("status") == "False"
             return AttemptResult(
@@ -210,4 +225,6 @@ class PodJudge:
         if not created:
             return False
         since = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+        if self.pull_recovered_at is not None:
+            since = max(since, self.pull_recovered_at)
         return (now - since).total_seconds() >= self.pending_timeout_seconds

@@ -7,6 +7,7 @@ changes arrive as signals so the `status` query and the Temporal UI move with th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import timedelta
 from typing import Any
@@ -147,10 +148,12 @@ class PolecatWorkflow:
                     pod=pod,
                     event_type="Warning",
                 )
-                await workflow.wait_condition(
-                    lambda: self._nuke is not None,
-                    timeout=timedelta(seconds=resolved.backoff_seconds),
-                )
+                # A durable timer that a nuke cuts short.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._nuke is not None,
+                        timeout=timedelta(seconds=resolved.backoff_seconds),
+                    )
         return result, pod
 
     async def _wait(self, pod: PodRef, resolved: Resolved) -> AttemptResult | None:

@@ -144,6 +144,24 @@ def test_image_pull_gets_a_grace_window_from_the_first_failure() -> None:
     assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "ImagePullBackOff")
 
 
+def test_pending_timeout_waits_for_the_pull_grace_window() -> None:
+    j = PodJudge(pending_timeout_seconds=5, image_pull_grace_seconds=60)
+    assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    assert judge(30, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    assert judge(31, pod("Pending", waiting="ContainerCreating"), j) is None
+    verdict = judge(36, pod("Pending", waiting="ContainerCreating"), j)
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")
+
+
+def test_pending_clock_restarts_when_a_pull_recovers() -> None:
+    j = PodJudge(pending_timeout_seconds=5, image_pull_grace_seconds=60)
+    assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None
+    assert judge(40, pod("Pending", waiting="ContainerCreating"), j) is None
+    assert judge(44, pod("Pending", waiting="ContainerCreating"), j) is None
+    verdict = judge(45, pod("Pending", waiting="ContainerCreating"), j)
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")
+
+
 def test_image_pull_recovering_inside_the_window_resets_it() -> None:
     j = PodJudge(pending_timeout_seconds=300, image_pull_grace_seconds=60)
     assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None
@@ -164,6 +182,12 @@ def test_unschedulable_past_the_pending_timeout() -> None:
     verdict = judge(300, pod("Pending", conditions=unschedulable))
     assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "Unschedulable")
     assert "Insufficient cpu" in verdict.message
+
+
+def test_a_pod_running_its_init_container_is_not_stalled() -> None:
+    cloning = pod("Pending", waiting="PodInitializing")
+    cloning["status"]["initContainerStatuses"][0]["state"] = {"running": {}}
+    assert judge(3600, cloning) is None
 
 
 def test_generic_pending_timeout() -> None:

@@ -38,7 +38,27 @@ OBJECT_META: Spec = {
     14: ("finalizers", "repstr"),
 }
 OBJECT_REF: Spec = {1: ("kind", "str"), 2: ("namespace", "str"), 3: ("name", "str")}
+RESOURCE_ATTRIBUTES: Spec = {
+    1: ("namespace", "str"),
+    2: ("verb", "str"),
+    3: ("group", "str"),
+    4: ("version", "str"),
+    5: ("resource", "str"),
+    6: ("subresource", "str"),
+    7: ("name", "str"),
+}
 KINDS: dict[str, Spec] = {
+    "SelfSubjectAccessReview": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: (
+            "spec",
+            "msg",
+            {
+                1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
+                2: ("nonResourceAttributes", "msg", {1: ("path", "str"), 2: ("verb", "str")}),
+            },
+        ),
+    },
     "Secret": {
         1: ("metadata", "msg", OBJECT_META),
         2: ("data", "mapb64"),

@@ -242,3 +242,10 @@ def test_kubectl_create_typed_objects_over_protobuf(
     denied = kubectl("delete", "namespace", "default")
     assert denied.returncode != 0
     assert "may not be deleted" in denied.stderr
+
+
+def test_auth_can_i_and_cluster_info(kubectl: Kubectl, namespace: str) -> None:
+    assert ok(kubectl("auth", "can-i", "create", "polecats", "-n", namespace)) == "yes\n"
+    assert "is running at https://" in ok(kubectl("cluster-info"))
+    ok(kubectl("create", "secret", "generic", "x", "-n", namespace))
+    assert ok(kubectl("get", "all", "-n", namespace)) == ""

@@ -77,7 +77,7 @@ def _crd_paths() -> list[Path]:
 def cluster() -> Iterator[Cluster]:
     kubeconfig = os.environ.get("GASTOWN_TEST_KUBECONFIG")
     if os.environ.get("GASTOWN_TEST_DOCKER") == "1" and not kubeconfig:
-        from testcontainers.k3s import K3SContainer  # type: ignore[import-not-found]
+        from testcontainers.community.k3s import K3SContainer
 
         with K3SContainer() as k3s, tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "kubeconfig"

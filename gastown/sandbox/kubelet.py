@@ -143,9 +143,9 @@ class Kubelet:
         uid = pod["metadata"]["uid"]
         if kind == "DELETED":
             self.unschedulable.pop(uid, None)
-            worker = self.workers.get(uid)
-            if worker is not None and not worker.done.is_set():
-                self._spawn(worker.stop(0))
+            worker = self.workers.pop(uid, None)
+            if worker is not None:
+                self._spawn(self._cleanup(worker))
             self._retry_unschedulable()
             return
         if pod["metadata"].get("deletionTimestamp"):
@@ -160,6 +160,14 @@ class Kubelet:
             worker = PodWorker(self, pod)
             self.workers[uid] = worker
             worker.start()
+
+    async def _cleanup(self, worker: PodWorker) -> None:
+        """A deleted pod: stop what still runs; its volumes (Secret data!) leave the disk.
+        Logs stay until the state directory goes."""
+        if not worker.done.is_set():
+            await worker.stop(0)
+        shutil.rmtree(worker.dir / "volumes", ignore_errors=True)
+        shutil.rmtree(worker.dir / "rootfs", ignore_errors=True)
 
     def _used(self) -> tuple[float, float, int]:
         cpu = mem = 0.0
@@ -228,8 +236,7 @@ class Kubelet:
     def _graceful_delete(self, pod: JSON) -> bool:
         worker = self.workers.get(pod["metadata"]["uid"])
         if worker is None or worker.done.is_set():
-            self.workers.pop(pod["metadata"]["uid"], None)
-            return False
+            return False  # nothing runs: the object goes now, DELETED cleans up
         grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
 
         async def finish() -> None:

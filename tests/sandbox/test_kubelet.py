@@ -528,3 +528,27 @@ def test_tmp_volume_becomes_tmpdir(core: client.CoreV1Api, namespace: str) -> No
     )
     assert finished(core, namespace, "tmp").status.phase == "Succeeded"
     assert core.read_namespaced_pod_log("tmp", namespace) == "True\n"
+
+
+def test_deleted_pod_leaves_no_secret_on_disk(
+    sandbox: Sandbox, core: client.CoreV1Api, namespace: str
+) -> None:
+    from gastown.sandbox import layout
+
+    core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "s"}, "stringData": {"token": "t0ps3cret"}}
+    )
+    core.create_namespaced_pod(
+        namespace,
+        pod(
+            "vol",
+            py("c", "pass", volumeMounts=[{"name": "s", "mountPath": "/s"}]),
+            volumes=[{"name": "s", "secret": {"secretName": "s"}}],
+        ),
+    )
+    p = finished(core, namespace, "vol")
+    raw = {"metadata": {"namespace": namespace, "name": "vol", "uid": p.metadata.uid}}
+    volume = layout.pod_dir(sandbox.config.state_dir, raw) / "volumes" / "s" / "token"
+    assert volume.read_text() == "t0ps3cret"
+    core.delete_namespaced_pod("vol", namespace)
+    wait_until(lambda: not volume.exists(), what="secret volume removed")

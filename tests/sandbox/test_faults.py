@@ -205,6 +205,28 @@ def test_admin_endpoint_configures_faults(
             timeout=10,
         )
     assert info.value.code == 401  # the admin endpoint needs the token too
+    admin("POST", "pause")
+    assert sandbox.faults.paused
+    admin("POST", "resume")
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "victim"},
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "60"]}],
+                "terminationGracePeriodSeconds": 1,
+            },
+        },
+    )
+    from tests.sandbox.waits import wait_until
+
+    wait_until(
+        lambda: core.read_namespaced_pod("victim", namespace).status.phase == "Running",
+        what="victim running",
+    )
+    evicted = admin("POST", "evict", {"namespace": namespace, "name": "victim"})
+    assert evicted["status"]["reason"] == "Evicted"
+    assert core.read_namespaced_pod("victim", namespace).status.phase == "Failed"
 
 
 def test_close_watches_ends_client_streams(

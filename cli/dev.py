@@ -183,6 +183,9 @@ def up(
     settings = {"cluster": cluster, "temporalPort": temporal_port, "uiPort": ui_port}
     (state / "dev.json").write_text(json.dumps(settings))
     for comp in _components(state, cluster, temporal_port, ui_port, ignore_run_as_user):
+        if comp.name == "sandbox" and _running_pid(state, comp.name) is None:
+            # A killed server leaves its ready file behind; only a fresh one means ready.
+            (state / "sandbox" / "ready.json").unlink(missing_ok=True)
         pid = _spawn(state, comp)
         log = _log_file(state, comp.name)
         if comp.name == "sandbox":

@@ -80,11 +80,42 @@ def test_dev_up_status_down(tmp_path: Path) -> None:
         assert len(pids) == 2
         assert (state / "temporal.db").exists()
         assert (state / "logs" / "sandbox.log").exists()
+        temporal = [temporal_binary(), "workflow"]
+        address = ["--address", f"127.0.0.1:{tport}"]
+        subprocess.run(
+            [
+                *temporal,
+                "start",
+                *address,
+                "--type",
+                "Probe",
+                "--task-queue",
+                "none",
+                "--workflow-id",
+                "survives-restart",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
     finally:
         down = gt("dev", "down", *flags)
     assert down.returncode == 0, down.stderr
     assert not any(pid_alive(pid) for pid in pids)
     assert gt("dev", "status", *flags).returncode == 1
+    again = gt("dev", "up", *flags, "--temporal-port", str(tport), "--ui-port", str(uport))
+    try:
+        assert again.returncode == 0, again.stderr
+        described = subprocess.run(
+            [*temporal, "describe", *address, "--workflow-id", "survives-restart"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert described.returncode == 0, described.stderr  # the SQLite file kept it
+    finally:
+        assert gt("dev", "down", *flags).returncode == 0
 
 
 def test_dev_up_with_current_cluster_starts_only_temporal(tmp_path: Path) -> None:

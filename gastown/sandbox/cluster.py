@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from aiohttp import web
@@ -25,6 +25,9 @@ from gastown.sandbox.faults import Faults
 from gastown.sandbox.resources import ResourceType
 from gastown.sandbox.server import ApiServer
 from gastown.sandbox.store import CRD_KEY, Store
+
+if TYPE_CHECKING:
+    from gastown.sandbox.kubelet import Kubelet
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -66,7 +69,7 @@ class Sandbox:
         self.faults = Faults()
         self.store: Store | None = None
         self.api: ApiServer | None = None
-        self.kubelet: Any = None
+        self.kubelet: Kubelet | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

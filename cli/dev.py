@@ -1,10 +1,267 @@
-"""`kubectl gt dev`: a local sandbox for trying gt without a cluster (development tool)."""
+"""`kubectl gt dev`: a local environment for trying gt without a cluster (development tool).
+
+`dev up` starts, as daemons under a state directory: the sandbox cluster (an in-memory
+Kubernetes API and pod runner, see docs/sandbox.md) and the Temporal dev server with its Web
+UI (SQLite file, so workflow history survives restarts). Each daemon has a pid file and a log
+in the state directory; `dev down` stops them and `dev status` reports them.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 app = typer.Typer(
-    help="Local development environment (sandbox cluster, Temporal dev server).",
+    help="Local development environment: sandbox cluster + Temporal dev server "
+    "(for development and tests, not production).",
     no_args_is_help=True,
 )
+
+DEFAULT_STATE = Path(os.environ.get("GASTOWN_DEV_STATE", ".gastown-dev"))
+StateOpt = Annotated[
+    Path,
+    typer.Option("--state-dir", help="Where pid files, logs, the kubeconfig and temporal.db live."),
+]
+
+
+@dataclass(frozen=True)
+class Component:
+    """A background process `dev up` manages."""
+
+    name: str
+    argv: list[str]
+    ready_port: int | None = None
+
+
+def _pid_file(state: Path, name: str) -> Path:
+    return state / f"{name}.pid"
+
+
+def _log_file(state: Path, name: str) -> Path:
+    return state / "logs" / f"{name}.log"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not running; /proc tells (Linux).
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] != "Z"
+    return True
+
+
+def _running_pid(state: Path, name: str) -> int | None:
+    try:
+        pid = int(_pid_file(state, name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _spawn(state: Path, comp: Component) -> int:
+    """Start detached (own session, no tty, output to the log), record the pid."""
+    existing = _running_pid(state, comp.name)
+    if existing is not None:
+        return existing
+    log_path = _log_file(state, comp.name)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(
+            comp.argv,
+            stdin=devnull,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=str(state),
+        )
+    _pid_file(state, comp.name).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _wait(what: str, check: object, pid: int, timeout: float, log: Path) -> None:
+    from collections.abc import Callable
+
+    assert callable(check)
+    predicate: Callable[[], bool] = check
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if not _alive(pid):
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise typer.Exit(_fail(f"{what} exited during start-up; log {log}:\n{tail}"))
+        if time.monotonic() > deadline:
+            raise typer.Exit(_fail(f"{what} not ready after {timeout:.0f}s; see {log}"))
+        time.sleep(0.1)
+
+
+def _fail(message: str) -> int:
+    typer.echo(message, err=True)
+    return 1
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _components(
+    state: Path, cluster: str, temporal_port: int, ui_port: int, ignore_run_as_user: bool
+) -> list[Component]:
+    from gastown.sandbox.temporal_dev import start_dev_argv
+
+    comps = []
+    if cluster == "sandbox":
+        comps.append(
+            Component(
+                "sandbox",
+                [
+                    sys.executable,
+                    "-m",
+                    "gastown.sandbox",
+                    "serve",
+                    "--state-dir",
+                    str(state / "sandbox"),
+                    "--gastown-crds",
+                    *(["--ignore-run-as-user"] if ignore_run_as_user else []),
+                ],
+            )
+        )
+    comps.append(
+        Component(
+            "temporal",
+            start_dev_argv(temporal_port, ui_port, state / "temporal.db"),
+            ready_port=temporal_port,
+        )
+    )
+    # Hook: the worker and the watcher join here once they exist, e.g.
+    #   Component("worker", [sys.executable, "-m", "gastown.cli.operator_main", "worker", ...])
+    #   Component("watcher", [...])
+    # with KUBECONFIG and the Temporal address passed through the environment.
+    return comps
+
+
+@app.command()
+def up(
+    state_dir: StateOpt = DEFAULT_STATE,
+    cluster: Annotated[
+        str, typer.Option(help="`sandbox` (default) or `current` (the current kube context)")
+    ] = "sandbox",
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    ignore_run_as_user: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-run-as-user",
+            help="Sandbox pods run as you, ignoring runAsUser (needed when other users cannot "
+            "execute this Python, e.g. one under /root)",
+        ),
+    ] = False,
+) -> None:
+    """Start the sandbox cluster (or use the current context) and the Temporal dev server."""
+    if cluster not in ("sandbox", "current"):
+        raise typer.BadParameter("--cluster must be `sandbox` or `current`")
+    state = state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    settings = {"cluster": cluster, "temporalPort": temporal_port, "uiPort": ui_port}
+    (state / "dev.json").write_text(json.dumps(settings))
+    for comp in _components(state, cluster, temporal_port, ui_port, ignore_run_as_user):
+        if comp.name == "sandbox" and _running_pid(state, comp.name) is None:
+            # A killed server leaves its ready file behind; only a fresh one means ready.
+            (state / "sandbox" / "ready.json").unlink(missing_ok=True)
+        pid = _spawn(state, comp)
+        log = _log_file(state, comp.name)
+        if comp.name == "sandbox":
+            ready = state / "sandbox" / "ready.json"
+            _wait("sandbox cluster", ready.exists, pid, 30, log)
+        elif comp.ready_port is not None:
+            port = comp.ready_port
+            _wait(comp.name, lambda p=port: _port_open(p), pid, 60, log)
+    _print_addresses(state, settings)
+
+
+def _print_addresses(state: Path, settings: dict[str, object]) -> None:
+    if settings["cluster"] == "sandbox":
+        ready = json.loads((state / "sandbox" / "ready.json").read_text())
+        typer.echo(f"sandbox cluster: {ready['url']}")
+        typer.echo(f"export KUBECONFIG={ready['kubeconfig']}")
+    else:
+        typer.echo(f"cluster: current kube context ({_current_context()})")
+    typer.echo(f"temporal: 127.0.0.1:{settings['temporalPort']}")
+    typer.echo(f"temporal ui: http://127.0.0.1:{settings['uiPort']}")
+
+
+def _current_context() -> str:
+    try:
+        from kubernetes import config
+
+        _, active = config.list_kube_config_contexts()
+        return str(active["name"])
+    except Exception as exc:
+        return f"unavailable: {exc}"
+
+
+def _names(state: Path) -> list[str]:
+    return sorted(p.stem for p in state.glob("*.pid"))
+
+
+@app.command()
+def status(state_dir: StateOpt = DEFAULT_STATE) -> None:
+    """Show which dev processes run and where to reach them (exit 1 if any is down)."""
+    state = state_dir.resolve()
+    names = _names(state)
+    if not names:
+        typer.echo(f"nothing started under {state}")
+        raise typer.Exit(1)
+    down = 0
+    for name in names:
+        pid = _running_pid(state, name)
+        typer.echo(
+            f"{name}: {'running (pid ' + str(pid) + ')' if pid else 'stopped'}  "
+            f"log {_log_file(state, name)}"
+        )
+        down += pid is None
+    settings_file = state / "dev.json"
+    if not down and settings_file.exists():
+        _print_addresses(state, json.loads(settings_file.read_text()))
+    if down:
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(
+    state_dir: StateOpt = DEFAULT_STATE,
+    timeout: Annotated[float, typer.Option(help="seconds to wait before SIGKILL")] = 10.0,
+) -> None:
+    """Stop every dev process (SIGTERM, then SIGKILL after --timeout)."""
+    state = state_dir.resolve()
+    for name in _names(state):
+        pid = _running_pid(state, name)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        _pid_file(state, name).unlink(missing_ok=True)
+        typer.echo(f"{name}: stopped")

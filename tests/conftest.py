@@ -23,7 +23,6 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -55,15 +54,20 @@ class Cluster:
     kubeconfig: Path
     sandbox: Sandbox | None  # None on a real cluster
 
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> (
-        subprocess.CompletedProcess[str]
-    ):
+    def kubectl(
+        self, *args: str, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl binary (argv, no shell) against this cluster."""
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         env.pop("KUBECTL_EXTERNAL_DIFF", None)
         return subprocess.run(
-            [KUBECTL, *args], input=stdin, env=env, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [KUBECTL, *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
 
@@ -75,7 +79,7 @@ def _crd_paths() -> list[Path]:
 def cluster() -> Iterator[Cluster]:
     kubeconfig = os.environ.get("GASTOWN_TEST_KUBECONFIG")
     if os.environ.get("GASTOWN_TEST_DOCKER") == "1" and not kubeconfig:
-        from testcontainers.k3s import K3SContainer  # type: ignore[import-not-found]
+        from testcontainers.community.k3s import K3SContainer
 
         with K3SContainer() as k3s, tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "kubeconfig"
@@ -92,15 +96,17 @@ def cluster() -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="gastown-sandbox-") as tmp:
         # Pods drop to their runAsUser: they must be able to reach their volumes below here.
         Path(tmp).chmod(0o755)
-        sandbox = Sandbox(SandboxConfig(
-            state_dir=Path(tmp),
-            crds=tuple(_crd_paths()),
-            bookmark_interval=0.5,
-            history=1000,
-            node_cpu="4",
-            node_memory="8Gi",
-            bin_dirs=(POD_BIN,),
-        )).start_in_thread()
+        sandbox = Sandbox(
+            SandboxConfig(
+                state_dir=Path(tmp),
+                crds=tuple(_crd_paths()),
+                bookmark_interval=0.5,
+                history=1000,
+                node_cpu="4",
+                node_memory="8Gi",
+                bin_dirs=(POD_BIN,),
+            )
+        ).start_in_thread()
         try:
             yield Cluster(sandbox.kubeconfig_path, sandbox)
         finally:
@@ -119,8 +125,10 @@ def _apply_crds(c: Cluster) -> None:
 def sandbox(cluster: Cluster) -> Iterator[Sandbox]:
     """The sandbox's own controls (faults, pod runner); faults are cleared after each test."""
     if cluster.sandbox is None:
-        pytest.skip("needs the sandbox cluster's controls; GASTOWN_TEST_KUBECONFIG/DOCKER "
-                    "selects a real cluster")
+        pytest.skip(
+            "needs the sandbox cluster's controls; GASTOWN_TEST_KUBECONFIG/DOCKER "
+            "selects a real cluster"
+        )
     yield cluster.sandbox
     cluster.sandbox.faults.clear()
     cluster.sandbox.resume()

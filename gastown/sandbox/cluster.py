@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from aiohttp import web
@@ -25,6 +25,9 @@ from gastown.sandbox.faults import Faults
 from gastown.sandbox.resources import ResourceType
 from gastown.sandbox.server import ApiServer
 from gastown.sandbox.store import CRD_KEY, Store
+
+if TYPE_CHECKING:
+    from gastown.sandbox.kubelet import Kubelet
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -53,6 +56,10 @@ class SandboxConfig:
     # Images that "fail to pull": ErrImagePull, then ImagePullBackOff.
     pull_failing_images: tuple[str, ...] = ("*.invalid/*", "*:pull-fails")
     crds: tuple[Path, ...] = ()
+    # securityContext.runAsUser/runAsGroup/runAsNonRoot, honoured when the runner is root.
+    # Off: containers run as the runner (for hosts where other users cannot reach the
+    # interpreter, e.g. a Python under /root).
+    honour_run_as_user: bool = True
     # HTTPS with a self-signed CA in the kubeconfig (kubectl sends tokens only over TLS).
     tls: bool = True
 
@@ -65,7 +72,7 @@ class Sandbox:
         self.faults = Faults()
         self.store: Store | None = None
         self.api: ApiServer | None = None
-        self.kubelet: Any = None
+        self.kubelet: Kubelet | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -125,7 +132,7 @@ class Sandbox:
             self.api.stopping.set()
             self.api.resume()
         if self.store is not None:
-            self.store.close_all_watches()
+            self.store.close_all_watches(include_internal=True)
         if self.kubelet is not None:
             await self.kubelet.stop()
         if self._runner is not None:

@@ -120,8 +120,9 @@ def check_pod_update(rt: ResourceType, old: JSON, new: JSON) -> None:
                 (
                     "spec",
                     "FieldValueForbidden",
-                    "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
-                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                    "Forbidden: pod updates may not change fields other than "
+                    "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                    "`spec.activeDeadlineSeconds`,`spec.tolerations` "
                     "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds`",
                 )
             ],

@@ -80,14 +80,9 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> 
     text = ", ".join(f"{field}: {msg}" if field else msg for field, _, msg in causes)
     if len(causes) > 1:
         text = f"[{text}]"
-    details = (
-        {"name": name, "kind": rt.kind, "group": rt.group}
-        if rt.group
-        else {
-            "name": name,
-            "kind": rt.kind,
-        }
-    )
+    details: JSON = {"name": name, "kind": rt.kind}
+    if rt.group:
+        details["group"] = rt.group
     details["causes"] = [
         {"reason": reason, "message": msg, "field": field} for field, reason, msg in causes
     ]

@@ -38,15 +38,13 @@ class FaultRule:
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.seed)  # noqa: S311 - reproducible chaos, not crypto
 
     def matches(self, verb: str, resource: str, namespace: str | None) -> bool:
         if self.verb not in ("*", verb):
             return False
-        if self.resource != "*" and self.resource != resource:
-            base = resource.split("/", 1)[0]
-            if self.resource != base or "/" in resource:
-                return False
+        if self.resource not in ("*", resource):
+            return False
         return self.namespace is None or self.namespace == namespace
 
     def draw(self) -> bool:

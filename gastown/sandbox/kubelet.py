@@ -1,40 +1,25 @@
-"""The sandbox's kubelet and scheduler: runs pod containers as local processes.
+"""The sandbox's kubelet and scheduler for its one node, `sandbox-node`.
 
-Images: a container runs its `command` + `args` on the host (argv, never a shell); with no
-`command`, the image is looked up in `SandboxConfig.image_commands` (fnmatch patterns), else the
-container fails to start (StartError) — a laptop has no image filesystems. Scripted outcomes
-stand in for what a laptop cannot produce: images matching `pull_failing_images` never pull
-(ErrImagePull, then ImagePullBackOff), malformed references are InvalidImageName, requests above
-the node's capacity leave a pod Unschedulable, and `evict()` / `lose_node()` simulate eviction
-and node loss.
-
-Paths: volumes are directories under the pod's directory. A container's view of the filesystem
-cannot be changed without namespaces, so the runner rewrites paths instead: in `command`,
-`args`, env values and `workingDir`, every volume mountPath and the terminationMessagePath is
-replaced by its host directory/file (longest prefix first). Programs that take their paths from
-env/args (as gt-polecat does) therefore run unchanged; a hard-coded path is not mapped.
+Scheduling binds pods whose requests fit the node's capacity (else Pending, Unschedulable);
+each bound pod gets a `PodWorker` (podworker.py) that runs its containers as local processes.
+Scripted outcomes stand in for what a laptop cannot produce: images matching
+`pull_failing_images` never pull, malformed references are InvalidImageName (both in
+podworker.py), and `evict()` / `lose_node()` simulate eviction and node loss.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import logging
 import os
-import re
 import shutil
-import signal
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.sandbox import clock, layout
-from gastown.sandbox.expand import expand
+from gastown.sandbox import clock
+from gastown.sandbox.podworker import PodWorker, condition
 from gastown.sandbox.quantity import parse_quantity
 from gastown.sandbox.store import POD_KEY, Store
-from gastown.sandbox.volumes import ConfigError, container_env, materialise
 
 if TYPE_CHECKING:
     from gastown.sandbox.cluster import SandboxConfig
@@ -42,20 +27,6 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
-
-MAX_TERMINATION_MESSAGE = 4096
-CONFIG_RETRY_SECONDS = 1.0
-PULL_BACKOFF_SECONDS = 1.0
-OOM_POLL_SECONDS = 0.1
-_IMAGE_RE = re.compile(
-    r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?/)?"  # registry host
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
-
-
-def valid_image(image: str) -> bool:
-    return bool(_IMAGE_RE.match(image))
 
 
 def _resource_sum(pod: JSON) -> tuple[float, float]:
@@ -67,531 +38,6 @@ def _resource_sum(pod: JSON) -> tuple[float, float]:
         cpu += parse_quantity(req.get("cpu", 0))
         mem += parse_quantity(req.get("memory", 0))
     return cpu, mem
-
-
-def _condition(kind: str, status: bool, reason: str | None = None, message: str | None = None) -> (
-    JSON
-):
-    cond: JSON = {"type": kind, "status": "True" if status else "False",
-                  "lastTransitionTime": clock.rfc3339(), "lastProbeTime": None}
-    if reason:
-        cond["reason"] = reason
-    if message:
-        cond["message"] = message
-    return cond
-
-
-@dataclass
-class ContainerRun:
-    spec: JSON
-    init: bool
-    state: JSON = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
-    last_state: JSON = field(default_factory=dict)
-    restarts: int = 0
-    process: asyncio.subprocess.Process | None = None
-    ready: bool = False
-    oom: bool = False
-
-    @property
-    def name(self) -> str:
-        return str(self.spec["name"])
-
-    def status(self) -> JSON:
-        image = self.spec.get("image", "")
-        out: JSON = {
-            "name": self.name,
-            "state": self.state,
-            "lastState": self.last_state,
-            "ready": self.ready,
-            "restartCount": self.restarts,
-            "image": image,
-            "imageID": f"sandbox://{image}",
-            "started": "running" in self.state,
-        }
-        if self.process is not None:
-            out["containerID"] = f"sandbox://{self.process.pid}"
-        return out
-
-
-class PodWorker:
-    """Drives one pod from scheduled to terminal: the kubelet's pod worker."""
-
-    def __init__(self, kubelet: Kubelet, pod: JSON) -> None:
-        self.kubelet = kubelet
-        self.store = kubelet.store
-        self.pod = pod
-        self.uid: str = pod["metadata"]["uid"]
-        self.dir = layout.pod_dir(kubelet.root, pod)
-        self.inits = [ContainerRun(c, True) for c in pod["spec"].get("initContainers") or []]
-        self.mains = [ContainerRun(c, False) for c in pod["spec"].get("containers") or []]
-        for c in self.inits:
-            c.state = {"waiting": {"reason": "PodInitializing"}} if c is not self.inits[0] else {
-                "waiting": {"reason": "ContainerCreating"}}
-        if self.inits:
-            for c in self.mains:
-                c.state = {"waiting": {"reason": "PodInitializing"}}
-        self.phase = "Pending"
-        self.reason: str | None = None
-        self.message: str | None = None
-        self.conditions: dict[str, JSON] = {}
-        self.start_time = clock.rfc3339()
-        self.task: asyncio.Task[None] | None = None
-        self.stopping: asyncio.Event = asyncio.Event()
-        self.grace = 30.0
-        self.mounts: dict[str, Path] = {}
-        self.done = asyncio.Event()
-
-    # ------------------------------------------------------------------ status
-    def publish(self) -> None:
-        status: JSON = {
-            "phase": self.phase,
-            "conditions": [self.conditions[k] for k in
-                           ("PodReadyToStartContainers", "Initialized", "Ready",
-                            "ContainersReady", "PodScheduled", "DisruptionTarget")
-                           if k in self.conditions],
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}],
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
-            "startTime": self.start_time,
-            "qosClass": (self.pod.get("status") or {}).get("qosClass", "BestEffort"),
-            "containerStatuses": [c.status() for c in self.mains],
-        }
-        if self.inits:
-            status["initContainerStatuses"] = [c.status() for c in self.inits]
-        if self.reason:
-            status["reason"] = self.reason
-        if self.message:
-            status["message"] = self.message
-        rt = self.store.registry.by_key(POD_KEY)
-        assert rt is not None
-        self.pod = self.store.write_status(rt, self.pod, status)
-
-    def set_condition(self, kind: str, value: bool, reason: str | None = None) -> None:
-        old = self.conditions.get(kind)
-        if old is not None and old["status"] == ("True" if value else "False") and (
-            old.get("reason") == reason
-        ):
-            return
-        self.conditions[kind] = _condition(kind, value, reason)
-
-    def event(self, reason: str, message: str, type_: str = "Normal") -> None:
-        self.kubelet.event(self.pod, reason, message, type_)
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        self.conditions["PodScheduled"] = _condition("PodScheduled", True)
-        self.set_condition("PodReadyToStartContainers", False)
-        self.set_condition("Initialized", not self.inits, None if not self.inits else
-                           "ContainersNotInitialized")
-        self.set_condition("Ready", False, "ContainersNotReady")
-        self.set_condition("ContainersReady", False, "ContainersNotReady")
-        self.publish()
-        self.task = asyncio.create_task(self._run(), name=f"pod {self.uid}")
-
-    async def _run(self) -> None:
-        deadline = self.pod["spec"].get("activeDeadlineSeconds")
-        try:
-            if deadline is not None:
-                async with asyncio.timeout(float(deadline)):
-                    await self._lifecycle()
-            else:
-                await self._lifecycle()
-        except TimeoutError:
-            await self._kill_all(0, reason="DeadlineExceeded")
-            self.phase, self.reason = "Failed", "DeadlineExceeded"
-            self.message = "Pod was active on the node longer than the specified deadline"
-            self._not_ready("PodFailed")
-            self.event("DeadlineExceeded", self.message, "Warning")
-            self.publish()
-        except asyncio.CancelledError:
-            await self._kill_all(0)
-            raise
-        except Exception:
-            log.exception("sandbox kubelet: pod %s crashed", self.uid)
-            self.phase, self.reason = "Failed", "SandboxError"
-            self.publish()
-        finally:
-            self.done.set()
-            self.kubelet.pod_finished(self)
-
-    def _not_ready(self, reason: str) -> None:
-        self.set_condition("Ready", False, reason)
-        self.set_condition("ContainersReady", False, reason)
-        for c in self.mains:
-            c.ready = False
-
-    async def _until_stopping(self, seconds: float) -> bool:
-        """Wait `seconds` unless the pod is being stopped; True if stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
-        return self.stopping.is_set()
-
-    async def _prepare(self) -> bool:
-        """Images and volumes; False when the pod is stopped while waiting."""
-        for c in self.inits + self.mains:
-            image = str(c.spec.get("image", ""))
-            if not valid_image(image):
-                c.state = {"waiting": {"reason": "InvalidImageName",
-                                       "message": f'Failed to apply default image tag "{image}": '
-                                       f"couldn't parse image name \"{image}\": invalid "
-                                       "reference format"}}
-                self.event("InspectFailed", c.state["waiting"]["message"], "Warning")
-                self.publish()
-                await self.stopping.wait()
-                return False
-            if self._pull_fails(image):
-                self.event("Pulling", f'Pulling image "{image}"')
-                message = (f'rpc error: code = NotFound desc = failed to pull and unpack image '
-                           f'"{image}": not found (sandbox: scripted pull failure)')
-                # Re-read on every back-off: a test (or a registry coming back) can make the
-                # image pullable again, as happens with a real registry outage.
-                while self._pull_fails(image):
-                    c.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
-                    self.event("Failed", f'Failed to pull image "{image}": {message}', "Warning")
-                    self.publish()
-                    if await self._until_stopping(PULL_BACKOFF_SECONDS):
-                        return False
-                    c.state = {"waiting": {"reason": "ImagePullBackOff",
-                                           "message": f'Back-off pulling image "{image}"'}}
-                    self.event("BackOff", f'Back-off pulling image "{image}"', "Warning")
-                    self.publish()
-                    if await self._until_stopping(PULL_BACKOFF_SECONDS * 4):
-                        return False
-                c.state = {"waiting": {"reason": "ContainerCreating"}}
-                self.event("Pulled", f'Successfully pulled image "{image}"')
-                self.publish()
-        while True:
-            try:
-                self.mounts = materialise(self.store, self.pod, self.dir)
-                break
-            except ConfigError as exc:
-                self.event("FailedMount", f"MountVolume.SetUp failed: {exc.message}", "Warning")
-                if await self._until_stopping(CONFIG_RETRY_SECONDS):
-                    return False
-        self.set_condition("PodReadyToStartContainers", True)
-        self.publish()
-        return True
-
-    def _pull_fails(self, image: str) -> bool:
-        return any(fnmatch.fnmatch(image, p) for p in self.kubelet.config.pull_failing_images)
-
-    async def _lifecycle(self) -> None:
-        if not await self._prepare():
-            return
-        for c in self.inits:
-            while True:
-                code = await self._run_container(c)
-                if code is None:
-                    return
-                if code == 0:
-                    break
-                if self.pod["spec"].get("restartPolicy") == "Never":
-                    self.phase, self.reason = "Failed", None
-                    self._not_ready("PodFailed")
-                    self.set_condition("Initialized", False, "ContainersNotInitialized")
-                    for m in self.mains:
-                        m.state = {"waiting": {"reason": "PodInitializing"}}
-                    self.publish()
-                    return
-                if await self._backoff(c):
-                    return
-        if self.inits:
-            self.set_condition("Initialized", True)
-            for m in self.mains:
-                m.state = {"waiting": {"reason": "ContainerCreating"}}
-            self.publish()
-        codes = await asyncio.gather(*(self._run_main(c) for c in self.mains))
-        if self.stopping.is_set() or any(code is None for code in codes):
-            return
-        self.phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"
-        self._not_ready("PodCompleted" if self.phase == "Succeeded" else "PodFailed")
-        self.publish()
-
-    async def _run_main(self, c: ContainerRun) -> int | None:
-        policy = self.pod["spec"].get("restartPolicy", "Always")
-        while True:
-            code = await self._run_container(c)
-            if code is None:
-                return None
-            if policy == "Never" or (policy == "OnFailure" and code == 0):
-                return code
-            if await self._backoff(c):
-                return None
-
-    async def _backoff(self, c: ContainerRun) -> bool:
-        c.last_state = {"terminated": c.state.get("terminated", {})}
-        c.restarts += 1
-        delay = min(10.0 * 2 ** (c.restarts - 1), 300.0) / 10.0
-        c.state = {"waiting": {"reason": "CrashLoopBackOff",
-                               "message": f"back-off {delay:.0f}s restarting failed container="
-                               f"{c.name} pod={self.pod['metadata']['name']}"}}
-        self.event("BackOff", "Back-off restarting failed container", "Warning")
-        self.publish()
-        return await self._until_stopping(delay)
-
-    # ------------------------------------------------------------------ containers
-    def _path_map(self, c: ContainerRun) -> list[tuple[str, str]]:
-        pairs: list[tuple[str, str]] = []
-        for m in c.spec.get("volumeMounts") or []:
-            host = self.mounts.get(m["name"])
-            if host is None:
-                continue
-            if m.get("subPath"):
-                host = host / m["subPath"]
-                host.mkdir(parents=True, exist_ok=True)
-            pairs.append((m["mountPath"].rstrip("/") or "/", str(host)))
-        pairs.append((c.spec.get("terminationMessagePath", "/dev/termination-log"),
-                      str(self._termination_file(c))))
-        pairs.sort(key=lambda p: len(p[0]), reverse=True)
-        return pairs
-
-    def _termination_file(self, c: ContainerRun) -> Path:
-        return self.dir / "termination" / c.name
-
-    @staticmethod
-    def rewrite(value: str, pairs: list[tuple[str, str]]) -> str:
-        """Replace container paths by host paths where a path starts (after start, space,
-        quote, `=`, `:` or `,`), so argv, env values and inline scripts all see host paths."""
-        if not pairs:
-            return value
-        # One pass, longest path first: a host path (often under /tmp) must never be rewritten
-        # again by a shorter mount such as /tmp.
-        hosts = dict(pairs)
-        alternatives = "|".join(re.escape(path) for path, _ in pairs)
-        pattern = r"(^|[\s=:,'\"])(" + alternatives + r")(?=$|[\s/:,'\";])"
-        return re.sub(pattern, lambda m: m.group(1) + hosts[m.group(2)], value)
-
-    def _argv(self, c: ContainerRun, env: dict[str, str]) -> list[str] | str:
-        command = list(c.spec.get("command") or [])
-        args = list(c.spec.get("args") or [])
-        if not command:
-            image = str(c.spec.get("image", ""))
-            for pattern, argv in self.kubelet.config.image_commands.items():
-                if fnmatch.fnmatch(image, pattern):
-                    command = list(argv)
-                    break
-            else:
-                return (f'failed to create containerd task: exec: no command for image "{image}"'
-                        " (sandbox: set command or SandboxConfig.image_commands)")
-        # Rewrite the templates, then expand: env values are already host paths.
-        pairs = self._path_map(c)
-        return [expand(self.rewrite(a, pairs), env) for a in command + args]
-
-    def _process_env(self, c: ContainerRun, env: dict[str, str]) -> dict[str, str]:
-        base = {
-            "PATH": os.pathsep.join([*(str(d) for d in self.kubelet.config.bin_dirs),
-                                     str(Path(sys.executable).parent),
-                                     os.environ.get("PATH", "/usr/bin:/bin")]),
-            "HOSTNAME": self.pod["metadata"]["name"],
-            "HOME": env.get("HOME", "/root" if self._uid(c) in (None, 0) else "/tmp"),  # noqa: S108
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": str(self.kubelet.api_port),
-        }
-        return {**base, **env}
-
-    def _uid(self, c: ContainerRun) -> int | None:
-        pod_sc = self.pod["spec"].get("securityContext") or {}
-        sc = c.spec.get("securityContext") or {}
-        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
-        return int(uid) if uid is not None else None
-
-    def _gid(self, c: ContainerRun) -> int | None:
-        pod_sc = self.pod["spec"].get("securityContext") or {}
-        sc = c.spec.get("securityContext") or {}
-        gid = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
-        return int(gid) if gid is not None else None
-
-    async def _run_container(self, c: ContainerRun) -> int | None:
-        """Start, wait, record termination. None when the pod is being stopped."""
-        if self.stopping.is_set():
-            return None
-        while True:
-            try:
-                env = container_env(self.store, self.pod, c.spec)
-                break
-            except ConfigError as exc:
-                c.state = {"waiting": {"reason": "CreateContainerConfigError",
-                                       "message": exc.message}}
-                self.event("Failed", f"Error: {exc.message}", "Warning")
-                self.publish()
-                if await self._until_stopping(CONFIG_RETRY_SECONDS):
-                    return None
-        pairs = self._path_map(c)
-        env = {k: self.rewrite(v, pairs) for k, v in env.items()}
-        argv = self._argv(c, env)
-        term_file = self._termination_file(c)
-        term_file.parent.mkdir(parents=True, exist_ok=True)
-        term_file.write_bytes(b"")
-        term_file.chmod(0o666)
-        log_path = layout.log_file(self.kubelet.root, self.pod, c.name)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        if log_path.exists() and c.restarts:
-            log_path.replace(log_path.with_suffix(".previous"))
-        started = clock.rfc3339()
-        if isinstance(argv, str):
-            self._terminated(c, 128, "StartError", argv, started)
-            self.event("Failed", f"Error: {argv}", "Warning")
-            self.publish()
-            return 128
-        workdir = c.spec.get("workingDir")
-        if workdir:
-            mapped = self.rewrite(workdir, pairs)
-            cwd = Path(mapped) if mapped != workdir else self.dir / "rootfs" / workdir.lstrip("/")
-        else:
-            cwd = self.dir / "rootfs"
-        cwd.mkdir(parents=True, exist_ok=True)
-        uid, gid = self._uid(c), self._gid(c)
-        as_root = os.geteuid() == 0
-        if as_root and uid:
-            with contextlib.suppress(OSError):
-                os.chown(cwd, uid, gid if gid is not None else -1)
-        self.event("Created", f"Created container {c.name}")
-        with log_path.open("ab") as out:
-            try:
-                c.process = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=asyncio.subprocess.STDOUT,
-                    cwd=str(cwd),
-                    env=self._process_env(c, env),
-                    start_new_session=True,
-                    user=uid if as_root and uid is not None else None,
-                    group=(gid if gid is not None else uid) if as_root and uid is not None else None,
-                    extra_groups=[] if as_root and uid is not None else None,
-                )
-            except OSError as exc:
-                msg = f"failed to create containerd task: exec: {exc}"
-                self._terminated(c, 128, "StartError", msg, started)
-                self.event("Failed", f"Error: {msg}", "Warning")
-                self.publish()
-                return 128
-        c.state = {"running": {"startedAt": started}}
-        self.event("Started", f"Started container {c.name}")
-        if not c.init:
-            c.ready = True
-            if all(m.ready for m in self.mains):
-                self.set_condition("ContainersReady", True)
-                self.set_condition("Ready", True)
-                self.phase = "Running"
-        else:
-            self.phase = "Pending"
-        if not c.init and self.phase != "Running":
-            self.phase = "Running"
-        self.publish()
-        watchdog = asyncio.create_task(self._oom_watch(c))
-        try:
-            code = await c.process.wait()
-        finally:
-            watchdog.cancel()
-        if self.stopping.is_set() and self.reason != "DeadlineExceeded":
-            self._terminated(c, code, None, None, started)
-            return None
-        if c.oom:
-            self._terminated(c, 137, "OOMKilled", None, started)
-        else:
-            self._terminated(c, code, None, None, started)
-        c.ready = False
-        if not c.init:
-            self.set_condition("ContainersReady", False, "ContainersNotReady")
-            self.set_condition("Ready", False, "ContainersNotReady")
-        self.publish()
-        return 137 if c.oom else code
-
-    def _terminated(
-        self, c: ContainerRun, code: int, reason: str | None, message: str | None, started: str
-    ) -> None:
-        if code < 0:  # killed by a signal: shells and runtimes report 128 + signal
-            code = 128 - code
-        if reason is None:
-            reason = "Completed" if code == 0 else "Error"
-        if message is None:
-            message = self._termination_message(c, code)
-        state: JSON = {"exitCode": code, "reason": reason, "startedAt": started,
-                       "finishedAt": clock.rfc3339()}
-        if c.process is not None:
-            state["containerID"] = f"sandbox://{c.process.pid}"
-        if message:
-            state["message"] = message
-        c.state = {"terminated": state}
-
-    def _termination_message(self, c: ContainerRun, code: int) -> str:
-        path = self._termination_file(c)
-        data = b""
-        with contextlib.suppress(OSError):
-            with path.open("rb") as fh:
-                data = fh.read(MAX_TERMINATION_MESSAGE)
-        if not data and code != 0 and c.spec.get("terminationMessagePolicy") == (
-            "FallbackToLogsOnError"
-        ):
-            log_path = layout.log_file(self.kubelet.root, self.pod, c.name)
-            with contextlib.suppress(OSError):
-                lines = log_path.read_bytes().splitlines(keepends=True)[-80:]
-                data = b"".join(lines)[-2048:]
-        return data.decode(errors="replace")
-
-    async def _oom_watch(self, c: ContainerRun) -> None:
-        """Memory limit enforcement: a process over its limit is SIGKILLed as OOMKilled."""
-        limit = ((c.spec.get("resources") or {}).get("limits") or {}).get("memory")
-        if limit is None or c.process is None:
-            return
-        max_bytes = parse_quantity(limit)
-        page = os.sysconf("SC_PAGE_SIZE")
-        statm = Path(f"/proc/{c.process.pid}/statm")
-        while c.process.returncode is None:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                rss = int(statm.read_text().split()[1]) * page
-                if rss > max_bytes:
-                    c.oom = True
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(c.process.pid, signal.SIGKILL)
-                    return
-            await asyncio.sleep(OOM_POLL_SECONDS)
-
-    async def _kill_all(self, grace: float, reason: str | None = None) -> None:
-        """SIGTERM every running container's process group, SIGKILL after `grace`."""
-        self.stopping.set()
-        running = [c for c in self.inits + self.mains
-                   if c.process is not None and c.process.returncode is None]
-        for c in running:
-            assert c.process is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(c.process.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        for c in running:
-            assert c.process is not None
-            try:
-                await asyncio.wait_for(c.process.wait(), grace if grace > 0 else 5)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(c.process.pid, signal.SIGKILL)
-                await c.process.wait()
-            if reason:
-                code = c.process.returncode or 137
-                started = (c.state.get("running") or {}).get("startedAt", clock.rfc3339())
-                self._terminated(c, code, reason, None, started)
-            c.ready = False
-        # Whatever never started is left waiting; the pod is over.
-        for c in self.inits + self.mains:
-            if "running" in c.state:
-                started = c.state["running"].get("startedAt", clock.rfc3339())
-                self._terminated(c, 137, reason or "Error", None, started)
-
-    async def stop(self, grace: float, final_phase: str | None = None) -> None:
-        """Graceful stop (deletion, eviction): SIGTERM, wait `grace`, SIGKILL."""
-        if self.stopping.is_set() and self.done.is_set():
-            return
-        self.stopping.set()
-        self.event("Killing", "Stopping container(s)")
-        await self._kill_all(grace)
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        if final_phase:
-            self.phase = final_phase
-        self._not_ready("PodFailed")
-        self.publish()
 
 
 class Kubelet:
@@ -619,6 +65,7 @@ class Kubelet:
         self._register_node(ready=True)
         self.store.pod_deleter = self._graceful_delete
         watcher = self.store.watch(self._rt(POD_KEY), None, None)
+        watcher.internal = True
         self._task = asyncio.create_task(self._loop(watcher), name="sandbox-kubelet")
 
     async def stop(self) -> None:
@@ -638,21 +85,35 @@ class Kubelet:
     def _register_node(self, ready: bool) -> None:
         rt = self._rt(("", "nodes"))
         cfg = self.config
-        status = {
-            "capacity": {"cpu": cfg.node_cpu, "memory": cfg.node_memory,
-                         "pods": str(cfg.node_pods)},
-            "allocatable": {"cpu": cfg.node_cpu, "memory": cfg.node_memory,
-                            "pods": str(cfg.node_pods)},
-            "conditions": [_condition("Ready", ready, "KubeletReady" if ready else
-                                      "NodeStatusUnknown")],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                          {"type": "Hostname", "address": self.node}],
+        status: JSON = {
+            "capacity": {
+                "cpu": cfg.node_cpu,
+                "memory": cfg.node_memory,
+                "pods": str(cfg.node_pods),
+            },
+            "allocatable": {
+                "cpu": cfg.node_cpu,
+                "memory": cfg.node_memory,
+                "pods": str(cfg.node_pods),
+            },
+            "conditions": [
+                condition("Ready", ready, "KubeletReady" if ready else "NodeStatusUnknown")
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": self.node},
+            ],
             "nodeInfo": {
-                "kubeletVersion": "v1.32.0-sandbox", "kubeProxyVersion": "v1.32.0-sandbox",
-                "operatingSystem": "linux", "architecture": "amd64",
-                "containerRuntimeVersion": "sandbox://local", "osImage": "gastown sandbox",
-                "kernelVersion": os.uname().release, "machineID": "sandbox",
-                "systemUUID": "00000000-0000-0000-0000-000000000000", "bootID": "sandbox",
+                "kubeletVersion": "v1.32.0-sandbox",
+                "kubeProxyVersion": "v1.32.0-sandbox",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": "sandbox://local",
+                "osImage": "gastown sandbox",
+                "kernelVersion": os.uname().release,
+                "machineID": "sandbox",
+                "systemUUID": "00000000-0000-0000-0000-000000000000",
+                "bootID": "sandbox",
             },
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         }
@@ -660,8 +121,11 @@ class Kubelet:
             status["conditions"][0]["status"] = "Unknown"
         node = self.store.find(rt, None, self.node)
         if node is None:
-            node = self.store.create(rt, None, {"metadata": {"name": self.node, "labels": {
-                "kubernetes.io/hostname": self.node}}})
+            node = self.store.create(
+                rt,
+                None,
+                {"metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node}}},
+            )
         self.store.write_status(rt, node, status)
 
     async def _loop(self, watcher: Any) -> None:
@@ -679,9 +143,9 @@ class Kubelet:
         uid = pod["metadata"]["uid"]
         if kind == "DELETED":
             self.unschedulable.pop(uid, None)
-            worker = self.workers.get(uid)
-            if worker is not None and not worker.done.is_set():
-                self._spawn(worker.stop(0))
+            worker = self.workers.pop(uid, None)
+            if worker is not None:
+                self._spawn(self._cleanup(worker))
             self._retry_unschedulable()
             return
         if pod["metadata"].get("deletionTimestamp"):
@@ -696,6 +160,14 @@ class Kubelet:
             worker = PodWorker(self, pod)
             self.workers[uid] = worker
             worker.start()
+
+    async def _cleanup(self, worker: PodWorker) -> None:
+        """A deleted pod: stop what still runs; its volumes (Secret data!) leave the disk.
+        Logs stay until the state directory goes."""
+        if not worker.done.is_set():
+            await worker.stop(0)
+        shutil.rmtree(worker.dir / "volumes", ignore_errors=True)
+        shutil.rmtree(worker.dir / "rootfs", ignore_errors=True)
 
     def _used(self) -> tuple[float, float, int]:
         cpu = mem = 0.0
@@ -726,12 +198,13 @@ class Kubelet:
             message = f"0/1 nodes are available: {', '.join('1 ' + s for s in short)}."
             status = dict(pod.get("status") or {})
             status["phase"] = "Pending"
-            status["conditions"] = [_condition("PodScheduled", False, "Unschedulable", message)]
-            current = self.store.write_status(rt, pod, status)
-            if current is not pod and (pod.get("status") or {}).get("conditions") != (
-                status["conditions"]
+            status["conditions"] = [condition("PodScheduled", False, "Unschedulable", message)]
+            written = self.store.write_status(rt, pod, status)
+            if (
+                written is not pod
+                and (pod.get("status") or {}).get("conditions") != (status["conditions"])
             ):
-                self.event(current, "FailedScheduling", message, "Warning")
+                self.event(written, "FailedScheduling", message, "Warning", "default-scheduler")
             return
         self.unschedulable.pop(uid, None)
         current = self.store.find(rt, pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -740,9 +213,13 @@ class Kubelet:
         bound = {**current, "spec": {**current["spec"], "nodeName": self.node}}
         bound["metadata"] = dict(current["metadata"])
         self.store.bind(rt, current, bound)
-        self.event(bound, "Scheduled",
-                   f"Successfully assigned {pod['metadata']['namespace']}/"
-                   f"{pod['metadata']['name']} to {self.node}")
+        self.event(
+            bound,
+            "Scheduled",
+            f"Successfully assigned {pod['metadata']['namespace']}/"
+            f"{pod['metadata']['name']} to {self.node}",
+            component="default-scheduler",
+        )
 
     def _retry_unschedulable(self) -> None:
         rt = self._rt(POD_KEY)
@@ -759,8 +236,7 @@ class Kubelet:
     def _graceful_delete(self, pod: JSON) -> bool:
         worker = self.workers.get(pod["metadata"]["uid"])
         if worker is None or worker.done.is_set():
-            self.workers.pop(pod["metadata"]["uid"], None)
-            return False
+            return False  # nothing runs: the object goes now, DELETED cleans up
         grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
 
         async def finish() -> None:
@@ -773,20 +249,44 @@ class Kubelet:
         return True
 
     # ------------------------------------------------------------------ events
-    def event(self, pod: JSON, reason: str, message: str, type_: str = "Normal") -> None:
+    def event(
+        self,
+        pod: JSON,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+        component: str = "kubelet",
+    ) -> None:
         meta = pod["metadata"]
         now = clock.rfc3339()
         rt = self._rt(("", "events"))
         with contextlib.suppress(Exception):
-            self.store.create(rt, meta["namespace"], {
-                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-                "involvedObject": {"kind": "Pod", "namespace": meta["namespace"],
-                                   "name": meta["name"], "uid": meta["uid"], "apiVersion": "v1"},
-                "reason": reason, "message": message, "type": type_,
-                "source": {"component": "kubelet", "host": self.node},
-                "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                "reportingComponent": "kubelet", "reportingInstance": self.node,
-            })
+            self.store.create(
+                rt,
+                meta["namespace"],
+                {
+                    "metadata": {
+                        "generateName": f"{meta['name']}.",
+                        "namespace": meta["namespace"],
+                    },
+                    "involvedObject": {
+                        "kind": "Pod",
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "apiVersion": "v1",
+                    },
+                    "reason": reason,
+                    "message": message,
+                    "type": type_,
+                    "source": {"component": component, "host": self.node},
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "count": 1,
+                    "reportingComponent": component,
+                    "reportingInstance": self.node,
+                },
+            )
 
     # ------------------------------------------------------------------ chaos
     async def evict(self, namespace: str, name: str, message: str | None = None) -> JSON:
@@ -796,11 +296,13 @@ class Kubelet:
         worker = self.workers.get(pod["metadata"]["uid"])
         message = message or "The node was low on resource: memory. (sandbox: scripted)"
         if worker is not None:
-            worker.conditions["DisruptionTarget"] = _condition(
-                "DisruptionTarget", True, "TerminationByKubelet", message)
+            worker.conditions["DisruptionTarget"] = condition(
+                "DisruptionTarget", True, "TerminationByKubelet", message
+            )
             worker.reason, worker.message = "Evicted", message
-            await worker.stop(float(pod["spec"].get("terminationGracePeriodSeconds", 30)),
-                              final_phase="Failed")
+            await worker.stop(
+                float(pod["spec"].get("terminationGracePeriodSeconds", 30)), final_phase="Failed"
+            )
         self.event(pod, "Evicted", message, "Warning")
         return self.store.get(rt, namespace, name)
 
@@ -814,11 +316,15 @@ class Kubelet:
         for worker in list(self.workers.values()):
             if worker.done.is_set():
                 continue
-            worker.conditions["DisruptionTarget"] = _condition(
-                "DisruptionTarget", True, "DeletionByTaintManager",
-                "Taint manager: deleting due to NoExecute taint")
+            worker.conditions["DisruptionTarget"] = condition(
+                "DisruptionTarget",
+                True,
+                "DeletionByTaintManager",
+                "Taint manager: deleting due to NoExecute taint",
+            )
             worker.reason = "NodeLost"
-            worker.message = f"Node {self.node} which was running pod {worker.pod['metadata']['name']} is unresponsive"
+            pod_name = worker.pod["metadata"]["name"]
+            worker.message = f"Node {self.node} which was running pod {pod_name} is unresponsive"
             await worker.stop(0, final_phase="Failed")
             lost.append(worker.pod["metadata"]["name"])
             self.workers.pop(worker.uid, None)
@@ -843,5 +349,6 @@ class Kubelet:
             self.restore_node()
             return {"ready": True}
 
-        api.admin_actions.update({"evict": evict, "node-loss": node_loss,
-                                  "node-restore": node_restore})
+        api.admin_actions.update(
+            {"evict": evict, "node-loss": node_loss, "node-restore": node_restore}
+        )

@@ -88,7 +88,8 @@ def _smp_map(target: JSON, patch: JSON) -> JSON | None:
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
-            sub = _smp_map(result.get(key) if isinstance(result.get(key), dict) else {}, value)
+            existing = result.get(key)
+            sub = _smp_map(existing if isinstance(existing, dict) else {}, value)
             if sub is None:
                 result.pop(key, None)
             else:
@@ -132,9 +133,9 @@ def _smp_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
         if index is None:
             result.append({k: v for k, v in copy.deepcopy(item).items() if k != "$patch"})
         else:
-            merged = _smp_map(result[index], item)
-            if merged is None:
+            merged_item = _smp_map(result[index], item)
+            if merged_item is None:
                 del result[index]
             else:
-                result[index] = merged
+                result[index] = merged_item
     return result

@@ -81,6 +81,15 @@ BUILTINS: tuple[ResourceType, ...] = (
     _core("configmaps", "ConfigMap", short_names=("cm",)),
     _core("events", "Event", short_names=("ev",)),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    # Stored only (no proxy, no endpoints): enough for `kubectl get all` and cluster-info.
+    _core(
+        "services",
+        "Service",
+        short_names=("svc",),
+        categories=("all",),
+        status_subresource=True,
+        subresources=("status",),
+    ),
     _core(
         "nodes",
         "Node",
@@ -90,6 +99,16 @@ BUILTINS: tuple[ResourceType, ...] = (
         subresources=("status",),
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, singular="lease"),
+    # Answered, never stored: one token may do everything in the sandbox.
+    ResourceType(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        False,
+        singular="selfsubjectaccessreview",
+        verbs=("create",),
+    ),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

@@ -133,7 +133,8 @@ def _cause(err: jsonschema.ValidationError) -> Cause:
         field = f"{path}.{missing}" if path else missing
         return (field, "FieldValueRequired", "Required value")
     if v == "enum":
-        allowed = ", ".join(_render(x) for x in err.validator_value)
+        options: list[Any] = list(err.validator_value)  # type: ignore[arg-type]
+        allowed = ", ".join(_render(x) for x in options)
         return (
             path,
             "FieldValueNotSupported",

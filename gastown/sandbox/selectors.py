@@ -29,6 +29,23 @@ def _split_terms(text: str) -> list[str]:
     return [t.strip() for t in terms if t.strip()]
 
 
+def _label_check(key: str, op: str, values: frozenset[str]) -> Predicate:
+    def check(labels: Mapping[str, Any]) -> bool:
+        if op == "in":
+            return labels.get(key) in values
+        if op == "notin":
+            return labels.get(key) not in values
+        if op == "=":
+            return labels.get(key) in values
+        if op == "!=":
+            return labels.get(key) not in values
+        if op == "exists":
+            return key in labels
+        return key not in labels  # "!"
+
+    return check
+
+
 def parse_label_selector(text: str | None) -> Predicate:
     """Compile `a=b,c!=d,e in (x,y),f notin (z),g,!h` into a predicate over a labels map."""
     if not text:
@@ -37,22 +54,18 @@ def parse_label_selector(text: str | None) -> Predicate:
     for term in _split_terms(text):
         m = _SET_RE.match(term)
         if m:
-            key, op, raw = m.group(1), m.group(2), m.group(3)
-            values = frozenset(v.strip() for v in raw.split(",") if v.strip())
-            if op == "in":
-                checks.append(lambda lb, k=key, vs=values: lb.get(k) in vs)
-            else:
-                checks.append(lambda lb, k=key, vs=values: lb.get(k) not in vs)
+            values = frozenset(v.strip() for v in m.group(3).split(",") if v.strip())
+            checks.append(_label_check(m.group(1), m.group(2), values))
         elif "!=" in term:
             key, value = (s.strip() for s in term.split("!=", 1))
-            checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
-        elif "==" in term or "=" in term:
+            checks.append(_label_check(key, "!=", frozenset([value])))
+        elif "=" in term:
             key, value = (s.strip() for s in re.split("==?", term, maxsplit=1))
-            checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
+            checks.append(_label_check(key, "=", frozenset([value])))
         elif term.startswith("!"):
-            checks.append(lambda lb, k=term[1:].strip(): k not in lb)
+            checks.append(_label_check(term[1:].strip(), "!", frozenset()))
         elif re.fullmatch(r"[A-Za-z0-9./_-]+", term):
-            checks.append(lambda lb, k=term: k in lb)
+            checks.append(_label_check(term, "exists", frozenset()))
         else:
             raise bad_request(f"unable to parse requirement: invalid label selector: {term!r}")
     return lambda labels: all(c(labels) for c in checks)
@@ -72,6 +85,13 @@ def field_value(obj: Mapping[str, Any], path: str) -> str:
     return str(cur)
 
 
+def _field_check(path: str, value: str, *, equal: bool) -> Predicate:
+    def check(obj: Mapping[str, Any]) -> bool:
+        return (field_value(obj, path) == value) is equal
+
+    return check
+
+
 def parse_field_selector(text: str | None) -> Predicate:
     """Compile `metadata.name=x,status.phase!=Running` into a predicate over whole objects.
 
@@ -83,11 +103,11 @@ def parse_field_selector(text: str | None) -> Predicate:
     checks: list[Predicate] = []
     for term in _split_terms(text):
         if "!=" in term:
-            key, value = term.split("!=", 1)
-            checks.append(lambda o, k=key.strip(), v=value.strip(): field_value(o, k) != v)
+            key, value = (s.strip() for s in term.split("!=", 1))
+            checks.append(_field_check(key, value, equal=False))
         elif "=" in term:
-            key, value = re.split("==?", term, maxsplit=1)
-            checks.append(lambda o, k=key.strip(), v=value.strip(): field_value(o, k) == v)
+            key, value = (s.strip() for s in re.split("==?", term, maxsplit=1))
+            checks.append(_field_check(key, value, equal=True))
         else:
             raise ApiError(
                 400, "BadRequest", f'invalid selector: "{text}"; can\'t understand "{term}"'

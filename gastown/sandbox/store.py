@@ -21,7 +21,6 @@ from typing import Any
 
 from gastown.sandbox import clock, defaults
 from gastown.sandbox.errors import (
-    ApiError,
     already_exists,
     bad_request,
     conflict,
@@ -68,7 +67,11 @@ class Store:
         self._evicted_upto = 0
         self._watchers: dict[tuple[str, str], set[Watcher]] = {}
         self._validators: dict[tuple[str, str, str], SchemaValidator] = {}
-        self._random = random.Random()
+        # Indexes for garbage collection: uid -> object, owner uid -> dependents.
+        self._by_uid: dict[str, ObjKey] = {}
+        self._owned: dict[str, set[ObjKey]] = {}
+        self._ns_count: dict[str, int] = {}  # namespaced objects per namespace
+        self._random = random.Random()  # noqa: S311 - generateName suffixes, as the apiserver
         # The kubelet claims graceful pod deletion: it returns True when it will finish it.
         self.pod_deleter: PodDeleter | None = None
         for ns in SYSTEM_NAMESPACES:
@@ -82,6 +85,29 @@ class Store:
 
     def _bucket(self, key: tuple[str, str]) -> dict[tuple[str, str], JSON]:
         return self._objects.setdefault(key, {})
+
+    def _put(self, key: tuple[str, str], obj: JSON, old: JSON | None = None) -> None:
+        meta = obj["metadata"]
+        ref: ObjKey = (key, meta.get("namespace", ""), meta["name"])
+        bucket = self._bucket(key)
+        if ref[1] and (ref[1], ref[2]) not in bucket:
+            self._ns_count[ref[1]] = self._ns_count.get(ref[1], 0) + 1
+        bucket[(ref[1], ref[2])] = obj
+        self._by_uid[meta["uid"]] = ref
+        if old is not None:
+            for r in old["metadata"].get("ownerReferences") or ():
+                self._owned.get(r.get("uid", ""), set()).discard(ref)
+        for r in meta.get("ownerReferences") or ():
+            self._owned.setdefault(r.get("uid", ""), set()).add(ref)
+
+    def _drop(self, key: tuple[str, str], obj: JSON) -> None:
+        meta = obj["metadata"]
+        ref: ObjKey = (key, meta.get("namespace", ""), meta["name"])
+        if self._bucket(key).pop((ref[1], ref[2]), None) is not None and ref[1]:
+            self._ns_count[ref[1]] -= 1
+        self._by_uid.pop(meta["uid"], None)
+        for r in meta.get("ownerReferences") or ():
+            self._owned.get(r.get("uid", ""), set()).discard(ref)
 
     def _next_rv(self) -> int:
         self.rv += 1
@@ -120,6 +146,7 @@ class Store:
         namespace: str | None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        *,
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> tuple[list[JSON], int, str | None]:
@@ -190,10 +217,12 @@ class Store:
     def unwatch(self, watcher: Watcher) -> None:
         self._watchers.get(watcher.key, set()).discard(watcher)
 
-    def close_all_watches(self) -> None:
+    def close_all_watches(self, include_internal: bool = False) -> None:
+        """End client watch streams (an apiserver restart as clients see it)."""
         for watchers in self._watchers.values():
             for w in list(watchers):
-                w.close()
+                if include_internal or not w.internal:
+                    w.close()
 
     def expire_history(self) -> None:
         """Compact: every version before now becomes 410 Gone for watches (a test hook)."""
@@ -347,7 +376,7 @@ class Store:
             return obj
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
-        bucket[(ns, name)] = obj
+        self._put(rt.key, obj)
         self._emit(Event(rv, rt.key, "ADDED", obj))
         self._after_create(rt, obj)
         return obj
@@ -368,6 +397,7 @@ class Store:
         name: str,
         body: JSON,
         subresource: str | None = None,
+        *,
         strict: bool = False,
         require_rv: bool | None = None,
         dry_run: bool = False,
@@ -467,10 +497,9 @@ class Store:
 
     def _replace(self, rt: ResourceType, current: JSON, new: JSON) -> JSON:
         meta = new["metadata"]
-        ns = meta.get("namespace", "")
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
-        self._bucket(rt.key)[(ns, meta["name"])] = new
+        self._put(rt.key, new, current)
         self._emit(Event(rv, rt.key, "MODIFIED", new, current))
         if rt.key == CRD_KEY:
             self.registry.remove_crd(meta["name"])
@@ -478,9 +507,13 @@ class Store:
                 self.registry.add(t)
             for k in [k for k in self._validators if k[0] == new["spec"]["group"]]:
                 del self._validators[k]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            if rt.key != POD_KEY or meta.get("deletionGracePeriodSeconds") == 0:
-                return self._remove(rt, new)
+        # Namespaces go when their content has gone (_namespace_maybe_done); pods when the
+        # kubelet has stopped them (grace period 0); everything else when finalizers are done.
+        releasable = meta.get("deletionTimestamp") and not meta.get("finalizers")
+        if rt.key == NS_KEY:
+            releasable = False
+        if releasable and (rt.key != POD_KEY or meta.get("deletionGracePeriodSeconds") == 0):
+            return self._remove(rt, new)
         return new
 
     def write_status(self, rt: ResourceType, obj: JSON, status: JSON) -> JSON:
@@ -537,6 +570,10 @@ class Store:
             self._orphan(current)
         meta = current["metadata"]
         if rt.key == NS_KEY:
+            if name in ("default", "kube-system", "kube-public"):
+                raise forbidden(
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+                )
             return self._delete_namespace(rt, current)
         if rt.key == POD_KEY and self.pod_deleter is not None:
             grace = options.get("gracePeriodSeconds")
@@ -579,7 +616,7 @@ class Store:
     def _remove(self, rt: ResourceType, current: JSON) -> JSON:
         meta = current["metadata"]
         ns = meta.get("namespace", "")
-        self._bucket(rt.key).pop((ns, meta["name"]), None)
+        self._drop(rt.key, current)
         rv = self._next_rv()
         gone_obj = {**current, "metadata": {**meta, "resourceVersion": str(rv)}}
         self._emit(Event(rv, rt.key, "DELETED", gone_obj))
@@ -612,9 +649,8 @@ class Store:
         ns = self._bucket(NS_KEY).get(("", name))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return
-        for key, bucket in self._objects.items():
-            if key != NS_KEY and any(k[0] == name for k in bucket):
-                return
+        if self._ns_count.get(name, 0) > 0:
+            return
         self._remove(self._rt(NS_KEY), ns)
 
     def _orphan(self, owner: JSON) -> None:
@@ -627,14 +663,14 @@ class Store:
             self.write_meta(rt, obj, ownerReferences=refs or None)
 
     def _dependents(self, uid: str) -> Iterable[tuple[tuple[str, str], JSON]]:
-        for key, bucket in list(self._objects.items()):
-            for obj in list(bucket.values()):
-                refs = obj["metadata"].get("ownerReferences") or ()
-                if any(r.get("uid") == uid for r in refs):
-                    yield key, obj
+        for key, ns, name in sorted(self._owned.get(uid, ())):
+            obj = self._objects.get(key, {}).get((ns, name))
+            refs = (obj or {}).get("metadata", {}).get("ownerReferences") or ()
+            if obj is not None and any(r.get("uid") == uid for r in refs):
+                yield key, obj
 
     def _uid_exists(self, uid: str) -> bool:
-        return any(o["metadata"]["uid"] == uid for b in self._objects.values() for o in b.values())
+        return uid in self._by_uid
 
     def _collect_dependents(self, uid: str, namespace: str, owner_namespaced: bool) -> None:
         """Background cascading deletion: dependents whose owners are all gone go too."""
@@ -696,9 +732,7 @@ class Store:
         rt = self.registry.by_key(key)
         if rt is not None:
             for obj in list(self._bucket(key).values()):
-                self._bucket(key).pop(
-                    (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]), None
-                )
+                self._drop(key, obj)
                 rv = self._next_rv()
                 self._emit(Event(rv, key, "DELETED", obj))
         self.registry.remove_crd(crd["metadata"]["name"])

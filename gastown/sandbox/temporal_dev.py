@@ -48,10 +48,15 @@ def start_dev_argv(
     namespace: str = "default",
 ) -> list[str]:
     argv = [
-        temporal_binary(), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--namespace", namespace,
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--namespace",
+        namespace,
     ]
     if ui_port is None:
         argv.append("--headless")
@@ -97,9 +102,20 @@ def register_search_attributes(address: str, namespace: str, names: Sequence[str
     """Idempotent: `temporal operator search-attribute create` for each Keyword."""
     for name in names:
         subprocess.run(
-            [temporal_binary(), "operator", "search-attribute", "create",
-             "--address", address, "--namespace", namespace,
-             "--name", name, "--type", "Keyword"],
+            [
+                temporal_binary(),
+                "operator",
+                "search-attribute",
+                "create",
+                "--address",
+                address,
+                "--namespace",
+                namespace,
+                "--name",
+                name,
+                "--type",
+                "Keyword",
+            ],
             capture_output=True,
             check=False,
         )

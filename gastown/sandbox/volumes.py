@@ -42,9 +42,9 @@ def _data(kind: str, obj: JSON) -> dict[str, bytes]:
     return out
 
 
-def _source(store: Store, kind: str, namespace: str, name: str, optional: bool) -> dict[
-    str, bytes
-] | None:
+def _source(
+    store: Store, kind: str, namespace: str, name: str, optional: bool
+) -> dict[str, bytes] | None:
     obj = _lookup(store, kind, namespace, name)
     if obj is None:
         if optional:
@@ -57,6 +57,7 @@ def _source(store: Store, kind: str, namespace: str, name: str, optional: bool) 
 def _write_items(
     target: Path,
     data: dict[str, bytes],
+    *,
     items: list[JSON] | None,
     mode: int,
     kind: str,
@@ -81,8 +82,11 @@ def _write_items(
         path.write_bytes(data[key])
         if gid is not None and os.geteuid() == 0:
             os.chown(path, 0, gid)
-            file_mode |= (file_mode & 0o700) >> 3 if file_mode & 0o070 == 0 else 0
-        path.chmod(file_mode)
+            # fsGroup: the group gets what the owner has, as the kubelet's ownership change does
+            group_bits = (file_mode & 0o700) >> 3 if file_mode & 0o070 == 0 else 0
+            path.chmod(file_mode | group_bits)
+        else:
+            path.chmod(file_mode)
 
 
 def materialise(store: Store, pod: JSON, pod_dir: Path) -> dict[str, Path]:
@@ -128,8 +132,16 @@ def materialise(store: Store, pod: JSON, pod_dir: Path) -> dict[str, Path]:
             if data is None:
                 continue
             try:
-                _write_items(staging, data, src.get("items"), default_mode, kind, namespace,
-                             src["name"], fs_group)
+                _write_items(
+                    staging,
+                    data,
+                    items=src.get("items"),
+                    mode=default_mode,
+                    kind=kind,
+                    namespace=namespace,
+                    name=src["name"],
+                    gid=fs_group,
+                )
             except ConfigError as exc:
                 raise ConfigError("FailedMount", exc.message) from None
         shutil.rmtree(target, ignore_errors=True)
@@ -164,7 +176,7 @@ def field_ref(pod: JSON, path: str) -> str:
     for field in ("labels", "annotations"):
         prefix = f"metadata.{field}['"
         if path.startswith(prefix) and path.endswith("']"):
-            return str((meta.get(field) or {}).get(path[len(prefix):-2], ""))
+            return str((meta.get(field) or {}).get(path[len(prefix) : -2], ""))
         if path == f"metadata.{field}":
             return "\n".join(f'{k}="{v}"' for k, v in sorted((meta.get(field) or {}).items()))
     return ""

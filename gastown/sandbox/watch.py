@@ -27,17 +27,20 @@ class Event:
 class Watcher:
     """One watch stream's subscription: a queue of (type, object) already filtered."""
 
-    def __init__(self, key: tuple[str, str], namespace: str | None, match: Matcher) -> None:
+    def __init__(
+        self, key: tuple[str, str], namespace: str | None, match: Matcher, internal: bool = False
+    ) -> None:
         self.key = key
+        self.internal = internal  # the sandbox's own controllers: never cut by chaos
         self.namespace = namespace
         self.match = match
         self.queue: asyncio.Queue[tuple[str, JSON] | None] = asyncio.Queue()
         self.closed = False
 
     def translate(self, event: Event) -> tuple[str, JSON] | None:
-        if self.namespace is not None:
-            if event.obj.get("metadata", {}).get("namespace") != self.namespace:
-                return None
+        obj_ns = event.obj.get("metadata", {}).get("namespace")
+        if self.namespace is not None and obj_ns != self.namespace:
+            return None
         if event.type == "MODIFIED":
             now_in = self.match(event.obj)
             was_in = event.old is not None and self.match(event.old)

@@ -98,8 +98,11 @@ def test_crd_defaults_and_schema_validation(
 def test_real_crds_are_served(custom: client.CustomObjectsApi, core: client.CoreV1Api) -> None:
     resources = client.ApiextensionsV1Api(core.api_client).list_custom_resource_definition()
     names = {c.metadata.name for c in resources.items}
-    assert {"polecats.gastown.gastown.io", "rigs.gastown.gastown.io",
-            "convoys.gastown.gastown.io"} <= names
+    assert {
+        "polecats.gastown.gastown.io",
+        "rigs.gastown.gastown.io",
+        "convoys.gastown.gastown.io",
+    } <= names
     for crd in resources.items:
         established = [c for c in crd.status.conditions if c.type == "Established"]
         assert established[0].status == "True"
@@ -182,8 +185,7 @@ def test_label_and_field_selectors(core: client.CoreV1Api, namespace: str) -> No
         "c": {"tier": "web"},
         "d": {},
     }.items():
-        core.create_namespaced_config_map(namespace, {"metadata": {"name": name,
-                                                                   "labels": labels}})
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": labels}})
 
     def names(**kw: str) -> list[str]:
         return [c.metadata.name for c in core.list_namespaced_config_map(namespace, **kw).items]
@@ -195,7 +197,10 @@ def test_label_and_field_selectors(core: client.CoreV1Api, namespace: str) -> No
     assert names(label_selector="!env") == ["c", "d"]
     assert names(field_selector="metadata.name=b") == ["b"]
     assert names(field_selector="metadata.name!=b,metadata.namespace=" + namespace) == [
-        "a", "c", "d"]
+        "a",
+        "c",
+        "d",
+    ]
 
 
 def test_list_pagination(core: client.CoreV1Api, namespace: str) -> None:
@@ -207,8 +212,9 @@ def test_list_pagination(core: client.CoreV1Api, namespace: str) -> None:
     assert [c.metadata.name for c in rest.items] == ["p2", "p3", "p4"]
 
 
-def test_patch_formats(core: client.CoreV1Api, custom: client.CustomObjectsApi,
-                       namespace: str) -> None:
+def test_patch_formats(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> None:
     custom.create_namespaced_custom_object(G, V, namespace, "widgets", widget("p", tags=["a"]))
     merged = custom.patch_namespaced_custom_object(
         G, V, namespace, "widgets", "p", {"spec": {"tags": ["b"], "size": None}}
@@ -216,32 +222,50 @@ def test_patch_formats(core: client.CoreV1Api, custom: client.CustomObjectsApi,
     assert merged["spec"]["tags"] == ["b"]
     assert merged["spec"]["size"] == 3  # removed by the patch, then defaulted again
     custom.patch_namespaced_custom_object(
-        G, V, namespace, "widgets", "p", [{"op": "add", "path": "/spec/tags/-", "value": "c"}],
+        G,
+        V,
+        namespace,
+        "widgets",
+        "p",
+        [{"op": "add", "path": "/spec/tags/-", "value": "c"}],
         _content_type="application/json-patch+json",
     )
     got = custom.get_namespaced_custom_object(G, V, namespace, "widgets", "p")
     assert got["spec"]["tags"] == ["b", "c"]
     with pytest.raises(client.ApiException) as info:
         custom.patch_namespaced_custom_object(
-            G, V, namespace, "widgets", "p", {"spec": {"size": 4}},
+            G,
+            V,
+            namespace,
+            "widgets",
+            "p",
+            {"spec": {"size": 4}},
             _content_type="application/strategic-merge-patch+json",
         )
     assert info.value.status == 415  # as for any custom resource
-    pod = {"metadata": {"name": "smp", "labels": {"a": "1"}}, "spec": {
-        "nodeName": "elsewhere",  # never runs: bound to a node that does not exist
-        "containers": [{"name": "c", "image": "img:1", "env": [{"name": "A", "value": "1"}]}]}}
+    pod = {
+        "metadata": {"name": "smp", "labels": {"a": "1"}},
+        "spec": {
+            "nodeName": "elsewhere",  # never runs: bound to a node that does not exist
+            "containers": [{"name": "c", "image": "img:1", "env": [{"name": "A", "value": "1"}]}],
+        },
+    }
     core.create_namespaced_pod(namespace, pod)
-    patched = core.patch_namespaced_pod("smp", namespace, {
-        "metadata": {"labels": {"b": "2"}},
-        "spec": {"containers": [{"name": "c", "image": "img:2"}]},
-    }, _content_type="application/strategic-merge-patch+json")
+    patched = core.patch_namespaced_pod(
+        "smp",
+        namespace,
+        {
+            "metadata": {"labels": {"b": "2"}},
+            "spec": {"containers": [{"name": "c", "image": "img:2"}]},
+        },
+        _content_type="application/strategic-merge-patch+json",
+    )
     assert patched.metadata.labels == {"a": "1", "b": "2"}
     assert patched.spec.containers[0].image == "img:2"
     assert patched.spec.containers[0].env[0].name == "A"  # merged by name, not replaced
 
 
-def test_finalizers_and_deletion_timestamp(custom: client.CustomObjectsApi,
-                                           namespace: str) -> None:
+def test_finalizers_and_deletion_timestamp(custom: client.CustomObjectsApi, namespace: str) -> None:
     w = widget("f")
     w["metadata"]["finalizers"] = ["test.gastown.io/hold"]
     custom.create_namespaced_custom_object(G, V, namespace, "widgets", w)
@@ -256,13 +280,20 @@ def test_finalizers_and_deletion_timestamp(custom: client.CustomObjectsApi,
     assert info.value.status == 404
 
 
-def test_owner_references_cascade(core: client.CoreV1Api, custom: client.CustomObjectsApi,
-                                  namespace: str) -> None:
+def test_owner_references_cascade(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> None:
     owner = custom.create_namespaced_custom_object(G, V, namespace, "widgets", widget("own"))
-    ref = {"apiVersion": f"{G}/{V}", "kind": "Widget", "name": "own",
-           "uid": owner["metadata"]["uid"], "controller": True}
-    core.create_namespaced_secret(namespace, {"metadata": {"name": "dep",
-                                                           "ownerReferences": [ref]}})
+    ref = {
+        "apiVersion": f"{G}/{V}",
+        "kind": "Widget",
+        "name": "own",
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+    }
+    core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "dep", "ownerReferences": [ref]}}
+    )
     core.create_namespaced_secret(namespace, {"metadata": {"name": "free"}})
     custom.delete_namespaced_custom_object(G, V, namespace, "widgets", "own")
 
@@ -274,23 +305,54 @@ def test_owner_references_cascade(core: client.CoreV1Api, custom: client.CustomO
     assert core.read_namespaced_secret("free", namespace).metadata.name == "free"
 
 
-def test_orphan_propagation_keeps_dependents(core: client.CoreV1Api,
-                                             custom: client.CustomObjectsApi,
-                                             namespace: str) -> None:
+def test_dependent_with_another_owner_survives(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    refs = []
+    for name in ("one", "two"):
+        owner = custom.create_namespaced_custom_object(G, V, namespace, "widgets", widget(name))
+        refs.append(
+            {
+                "apiVersion": f"{G}/{V}",
+                "kind": "Widget",
+                "name": name,
+                "uid": owner["metadata"]["uid"],
+            }
+        )
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "shared", "ownerReferences": refs}}
+    )
+    custom.delete_namespaced_custom_object(G, V, namespace, "widgets", "one")
+    assert core.read_namespaced_config_map("shared", namespace).metadata.name == "shared"
+    custom.delete_namespaced_custom_object(G, V, namespace, "widgets", "two")
+
+    def gone() -> bool:
+        return not core.list_namespaced_config_map(
+            namespace, field_selector="metadata.name=shared"
+        ).items
+
+    wait_until(gone, what="shared dependent collected after its last owner")
+
+
+def test_orphan_propagation_keeps_dependents(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> None:
     owner = custom.create_namespaced_custom_object(G, V, namespace, "widgets", widget("o"))
-    ref = {"apiVersion": f"{G}/{V}", "kind": "Widget", "name": "o",
-           "uid": owner["metadata"]["uid"]}
-    core.create_namespaced_secret(namespace, {"metadata": {"name": "kept",
-                                                           "ownerReferences": [ref]}})
-    custom.delete_namespaced_custom_object(G, V, namespace, "widgets", "o",
-                                           propagation_policy="Orphan")
+    ref = {"apiVersion": f"{G}/{V}", "kind": "Widget", "name": "o", "uid": owner["metadata"]["uid"]}
+    core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "kept", "ownerReferences": [ref]}}
+    )
+    custom.delete_namespaced_custom_object(
+        G, V, namespace, "widgets", "o", propagation_policy="Orphan"
+    )
     kept = core.read_namespaced_secret("kept", namespace)
     assert not kept.metadata.owner_references
 
 
 def test_secret_string_data_and_service_account(core: client.CoreV1Api, namespace: str) -> None:
-    s = core.create_namespaced_secret(namespace, {"metadata": {"name": "s"},
-                                                  "stringData": {"token": "abc"}})
+    s = core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "s"}, "stringData": {"token": "abc"}}
+    )
     assert s.data == {"token": "YWJj"}
     assert s.type == "Opaque"
     assert core.read_namespaced_service_account("default", namespace).metadata.name == "default"
@@ -315,24 +377,33 @@ def test_namespace_deletion_removes_contents(core: client.CoreV1Api) -> None:
     assert info.value.status == 404
 
 
-def test_leases_and_events(api_client: client.ApiClient, core: client.CoreV1Api,
-                           namespace: str) -> None:
+def test_leases_and_events(
+    api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
+) -> None:
     leases = client.CoordinationV1Api(api_client)
-    lease = leases.create_namespaced_lease(namespace, {
-        "metadata": {"name": "leader"},
-        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
-    })
+    lease = leases.create_namespaced_lease(
+        namespace,
+        {
+            "metadata": {"name": "leader"},
+            "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
+        },
+    )
     lease.spec.holder_identity = "b"
     leases.replace_namespaced_lease("leader", namespace, lease)
     lease.spec.holder_identity = "c"  # stale: b's write came first
     with pytest.raises(client.ApiException) as info:
         leases.replace_namespaced_lease("leader", namespace, lease)
     assert info.value.status == 409
-    core.create_namespaced_event(namespace, {
-        "metadata": {"generateName": "ev-"},
-        "involvedObject": {"kind": "Widget", "name": "w", "namespace": namespace},
-        "reason": "Tested", "message": "hello", "type": "Normal",
-    })
+    core.create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"generateName": "ev-"},
+            "involvedObject": {"kind": "Widget", "name": "w", "namespace": namespace},
+            "reason": "Tested",
+            "message": "hello",
+            "type": "Normal",
+        },
+    )
     events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=w")
     assert [e.reason for e in events.items] == ["Tested"]
 
@@ -342,7 +413,8 @@ def test_discovery(api_client: client.ApiClient) -> None:
     names = {g.name for g in groups.groups}
     assert {"gastown.gastown.io", "coordination.k8s.io", "apiextensions.k8s.io"} <= names
     resources = client.CustomObjectsApi(api_client).get_api_resources(
-        "gastown.gastown.io", "v1alpha1")
+        "gastown.gastown.io", "v1alpha1"
+    )
     by_name = {r.name: r for r in resources.resources}
     assert by_name["rigs"].namespaced is False
     assert by_name["polecats"].namespaced is True

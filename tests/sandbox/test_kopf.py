@@ -16,14 +16,27 @@ G, V, P = "test.gastown.io", "v1alpha1", "widgets"
 HANDLERS = str(Path(__file__).with_name("kopf_widgets.py"))
 
 
-def test_kopf_operator_handles_lifecycle(cluster: Cluster, custom: client.CustomObjectsApi,
-                                         namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kopf_operator_handles_lifecycle(
+    cluster: Cluster,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     args = ["run", "--standalone", "--namespace", namespace, HANDLERS]
     with KopfRunner(args, timeout=30) as runner:
-        custom.create_namespaced_custom_object(G, V, namespace, P, {
-            "apiVersion": f"{G}/{V}", "kind": "Widget", "metadata": {"name": "k"},
-            "spec": {"color": "green"}})
+        custom.create_namespaced_custom_object(
+            G,
+            V,
+            namespace,
+            P,
+            {
+                "apiVersion": f"{G}/{V}",
+                "kind": "Widget",
+                "metadata": {"name": "k"},
+                "spec": {"color": "green"},
+            },
+        )
 
         def status() -> Any:
             obj = custom.get_namespaced_custom_object(G, V, namespace, P, "k")

@@ -148,7 +148,8 @@ def test_pending_timeout_waits_for_the_pull_grace_window() -> None:
     j = PodJudge(pending_timeout_seconds=5, image_pull_grace_seconds=60)
     assert judge(10, pod("Pending", waiting="ImagePullBackOff"), j) is None
     assert judge(30, pod("Pending", waiting="ImagePullBackOff"), j) is None
-    verdict = judge(31, pod("Pending", waiting="ContainerCreating"), j)
+    assert judge(31, pod("Pending", waiting="ContainerCreating"), j) is None
+    verdict = judge(36, pod("Pending", waiting="ContainerCreating"), j)
     assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "PendingTimeout")
 
 

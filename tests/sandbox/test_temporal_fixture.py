@@ -1,0 +1,18 @@
+"""The session Temporal dev server fixture: reachable, with gastown's search attributes."""
+
+from __future__ import annotations
+
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from gastown.sandbox.temporal_dev import SEARCH_ATTRIBUTES
+from tests.conftest import TemporalDev
+
+
+async def test_dev_server_has_our_search_attributes(temporal: TemporalDev) -> None:
+    client = await Client.connect(temporal.address, namespace=temporal.namespace)
+    resp = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=temporal.namespace)
+    )
+    for name in SEARCH_ATTRIBUTES:
+        assert name in resp.custom_attributes, sorted(resp.custom_attributes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -83,10 +84,8 @@ def decoded_history(events: list[Any]) -> str:
             node = stack.pop()
             if isinstance(node, dict):
                 if "data" in node and isinstance(node["data"], str):
-                    try:
+                    with contextlib.suppress(ValueError):
                         chunks.append(base64.b64decode(node["data"]).decode(errors="replace"))
-                    except ValueError:
-                        pass
                 stack.extend(node.values())
             elif isinstance(node, list):
                 stack.extend(node)

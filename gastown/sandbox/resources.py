@@ -34,6 +34,8 @@ class ResourceType:
     storage: bool = True
     has_generation: bool = False
     crd_name: str = ""
+    # Another group's storage this type is a view of (events.k8s.io over core events).
+    storage_group: str | None = None
     extra: JSON = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -43,7 +45,7 @@ class ResourceType:
     @property
     def key(self) -> tuple[str, str]:
         """Storage key: every version of a group/plural shares objects."""
-        return (self.group, self.plural)
+        return (self.storage_group if self.storage_group is not None else self.group, self.plural)
 
     @property
     def qualified(self) -> str:
@@ -99,6 +101,17 @@ BUILTINS: tuple[ResourceType, ...] = (
         subresources=("status",),
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, singular="lease"),
+    ResourceType(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        True,
+        singular="event",
+        short_names=("ev",),
+        storage=False,
+        storage_group="",
+    ),
     # Answered, never stored: one token may do everything in the sandbox.
     ResourceType(
         "authorization.k8s.io",

@@ -323,7 +323,7 @@ class ApiServer:
             if store.find(rt, t.namespace, name) is None:
                 return store.create(rt, t.namespace, body, strict=strict, dry_run=dry)
             ctype = "application/merge-patch+json"
-        current = store.get(rt, t.namespace, name)
+        current = store.present(rt, store.get(rt, t.namespace, name))
         if ctype == "application/merge-patch+json":
             result = patch.merge_patch(current, body)
         elif ctype == "application/json-patch+json":

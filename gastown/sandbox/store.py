@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gastown.sandbox import clock, defaults
+from gastown.sandbox import clock, defaults, eventsv1
 from gastown.sandbox.errors import (
     already_exists,
     bad_request,
@@ -125,6 +125,8 @@ class Store:
         """The object as served through `rt`'s version (a shallow copy when it differs)."""
         if obj.get("apiVersion") == rt.api_version and obj.get("kind") == rt.kind:
             return obj
+        if rt.group == eventsv1.GROUP:
+            return eventsv1.to_v1(obj)
         return {**obj, "apiVersion": rt.api_version, "kind": rt.kind}
 
     def _ns(self, rt: ResourceType, namespace: str | None) -> str:
@@ -151,6 +153,8 @@ class Store:
         continue_token: str | None = None,
     ) -> tuple[list[JSON], int, str | None]:
         """Matching objects in key order, the list's resourceVersion and a continue token."""
+        if rt.group == eventsv1.GROUP:
+            field_selector = eventsv1.field_selector(field_selector)
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         start: tuple[str, str] | None = None
@@ -189,6 +193,9 @@ class Store:
         field_selector: str | None = None,
     ) -> Watcher:
         """Subscribe; the queue first holds the replay (synthetic ADDEDs or history)."""
+        if rt.group == eventsv1.GROUP:
+            field_selector = eventsv1.field_selector(field_selector)
+            rt = self._rt(rt.key)
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
 
@@ -315,6 +322,8 @@ class Store:
         strict: bool = False,
         dry_run: bool = False,
     ) -> JSON:
+        if rt.group == eventsv1.GROUP:
+            body, rt = eventsv1.from_v1(body), self._rt(rt.key)
         obj = copy.deepcopy(body)
         meta = _meta(obj)
         ns = self._ns(rt, namespace or meta.get("namespace"))
@@ -403,6 +412,8 @@ class Store:
         dry_run: bool = False,
     ) -> JSON:
         """PUT semantics: optimistic concurrency, immutable metadata, status subresource."""
+        if rt.group == eventsv1.GROUP:
+            body, rt = eventsv1.from_v1(body), self._rt(rt.key)
         current = self.get(rt, namespace, name)
         new = copy.deepcopy(body)
         meta = _meta(new)

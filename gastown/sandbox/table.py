@@ -115,7 +115,7 @@ def _restarts(pod: JSON) -> int:
 
 
 def _involved(ev: JSON) -> str:
-    inv = ev.get("involvedObject") or {}
+    inv = ev.get("involvedObject") or ev.get("regarding") or {}
     return f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}"
 
 
@@ -160,7 +160,7 @@ _BUILTIN: dict[tuple[str, str], list[tuple[JSON, Cell]]] = {
         (_col("Type"), lambda e: e.get("type", "")),
         (_col("Reason"), lambda e: e.get("reason", "")),
         (_col("Object"), _involved),
-        (_col("Message"), lambda e: e.get("message", "")),
+        (_col("Message"), lambda e: e.get("message") or e.get("note", "")),
     ],
     ("", "nodes"): [
         (_col("Status"), lambda n: "Ready"),
@@ -225,10 +225,14 @@ def to_table(
     include_object: str = "Metadata",
     headers: bool = True,
 ) -> JSON:
-    cols = _columns(rt)
+    cols = list(_columns(rt))
+    if rt.key == ("", "events"):  # the event printer shows the name only with -o wide
+        cols.append(({**_NAME_COL, "priority": 1}, lambda e: e["metadata"]["name"]))
+    else:
+        cols.insert(0, (_NAME_COL, lambda o: o["metadata"]["name"]))
     rows = []
     for obj in objects:
-        row: JSON = {"cells": [obj["metadata"]["name"], *(fn(obj) for _, fn in cols)]}
+        row: JSON = {"cells": [fn(obj) for _, fn in cols]}
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
@@ -241,7 +245,7 @@ def to_table(
         "rows": rows,
     }
     if headers:
-        table["columnDefinitions"] = [_NAME_COL, *(d for d, _ in cols)]
+        table["columnDefinitions"] = [d for d, _ in cols]
     else:
         table["columnDefinitions"] = None
     return table

@@ -152,6 +152,9 @@ def test_describe_shows_spec_and_events(
     assert "dm-0001" in out
     assert "Dispatched" in out
     assert "workflow started" in out
+    header, row = ok(kubectl("get", "events", "-n", namespace)).splitlines()
+    assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert row.split()[1:] == ["Normal", "Dispatched", "polecat/furiosa", "workflow", "started"]
 
 
 def test_delete_waits_for_removal(

@@ -384,8 +384,17 @@ class PodWorker:
         # again by a shorter mount such as /tmp.
         hosts = dict(pairs)
         alternatives = "|".join(re.escape(path) for path, _ in pairs)
-        pattern = r"(^|[\s=:,'\"])(" + alternatives + r")(?=$|[\s/:,'\";])"
-        return re.sub(pattern, lambda m: m.group(1) + hosts[m.group(2)], value)
+        pattern = r"(^|[\s=:,'\"])(" + alternatives + r")(?=$|[\s/:,'\";])([^\s:,'\";]*)"
+
+        def replace(m: re.Match[str]) -> str:
+            lead, mount, rest = m.group(1), m.group(2), m.group(3)
+            # A longer path that exists on the host is the host's own (a program in a checkout
+            # under /tmp, say), not a file inside the pod's mount: leave it alone.
+            if rest.strip("/") and os.path.exists(mount + rest):
+                return m.group(0)
+            return lead + hosts[mount] + rest
+
+        return re.sub(pattern, replace, value)
 
     def _argv(self, c: ContainerRun, env: dict[str, str]) -> list[str] | str:
         command = list(c.spec.get("command") or [])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -602,3 +604,18 @@ def test_image_that_becomes_pullable_starts(
         assert finished(core, namespace, "later").status.phase == "Succeeded"
     finally:
         sandbox.config.pull_failing_images = before
+
+
+def test_host_paths_under_a_mounted_prefix_are_left_alone() -> None:
+    """The runner's own programs may live under /tmp (a CI checkout); a pod mounting /tmp
+    must still be able to run them."""
+    from gastown.sandbox.podworker import PodWorker
+
+    host_dir = Path(tempfile.mkdtemp(dir="/tmp"))
+    program = host_dir / "prog"
+    program.write_text("")
+    pairs = [("/workspace", "/state/ws"), ("/tmp", "/state/tmp")]
+    assert PodWorker.rewrite(f"{program} /tmp/out /workspace/x", pairs) == (
+        f"{program} /state/tmp/out /state/ws/x"
+    )
+    assert PodWorker.rewrite("TMPDIR=/tmp", pairs) == "TMPDIR=/state/tmp"

@@ -9,7 +9,7 @@ export PYTHONSAFEPATH := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test pytest lint typecheck layers crds demo clean test-tools
+.PHONY: venv test pytest lint typecheck layers crds demo demo-down clean test-tools pod-tools
 
 venv: $(STAMP)
 
@@ -38,10 +38,14 @@ POD_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comma
 POD_VENV := $(TOOLS)/pod-venv
 CLAUDE_STAMP := $(TOOLS)/.claude-code-$(CLAUDE_CODE_VERSION)
 
-test-tools: $(CLAUDE_STAMP) $(POD_VENV)/.installed
+test-tools: pod-tools $(CLAUDE_STAMP)
 	@command -v sshd >/dev/null 2>&1 || test -x /usr/sbin/sshd || { \
 	  test "$$(id -u)" = 0 || { echo "openssh-server is missing (apt-get install openssh-server)"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null; }
+
+# What sandbox pods need to run gt-polecat as their non-root user: that user, a venv it can
+# execute, and a path to this checkout it may traverse.
+pod-tools: $(POD_VENV)/.installed
 	@if [ "$$(id -u)" = 0 ] && ! getent passwd $(POD_UID) >/dev/null; then \
 	  useradd --uid $(POD_UID) --user-group --no-create-home --home-dir /nonexistent \
 	    --shell /usr/sbin/nologin polecat 2>/dev/null; fi
@@ -60,7 +64,7 @@ $(CLAUDE_STAMP):
 $(POD_VENV)/.installed: pyproject.toml $(STAMP)
 	rm -rf $(POD_VENV)
 	$(POD_PYTHON) -m venv --without-pip $(POD_VENV)
-	$(BIN)/python -m pip --python $(POD_VENV)/bin/python install -q --no-deps -e .
+	$(BIN)/python -m pip --python $(POD_VENV)/bin/python install -q --no-warn-conflicts --no-deps -e .
 	$(BIN)/python -m pip --python $(POD_VENV)/bin/python install -q 'pydantic>=2.9'
 	touch $@
 
@@ -77,6 +81,15 @@ layers: $(STAMP)
 ## crds: regenerate the CRD YAML from the pydantic models
 crds: $(STAMP)
 	$(BIN)/python -m gastown.api.crdgen
+
+## demo: the main job on this machine: sandbox cluster, Temporal (with UI), worker, one polecat
+demo: $(STAMP) pod-tools
+	$(BIN)/kubectl-gt dev up
+	$(BIN)/kubectl-gt dev demo
+
+## demo-down: stop what `make demo` started
+demo-down: $(STAMP)
+	$(BIN)/kubectl-gt dev down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

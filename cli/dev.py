@@ -41,6 +41,8 @@ class Component:
     name: str
     argv: list[str]
     ready_port: int | None = None
+    env: dict[str, str] | None = None
+    ready_line: str | None = None  # a line in its log that says it is up
 
 
 def _pid_file(state: Path, name: str) -> Path:
@@ -89,6 +91,7 @@ def _spawn(state: Path, comp: Component) -> int:
             start_new_session=True,
             close_fds=True,
             cwd=str(state),
+            env={**os.environ, **(comp.env or {})},
         )
     _pid_file(state, comp.name).write_text(f"{proc.pid}\n")
     return proc.pid
@@ -141,6 +144,7 @@ def _components(
                     str(state / "sandbox"),
                     "--gastown-crds",
                     *(["--ignore-run-as-user"] if ignore_run_as_user else []),
+                    *(["--bin-dir", str(POD_BIN)] if POD_BIN.is_dir() else []),
                 ],
             )
         )
@@ -151,11 +155,27 @@ def _components(
             ready_port=temporal_port,
         )
     )
-    # Hook: the worker and the watcher join here once they exist, e.g.
-    #   Component("worker", [sys.executable, "-m", "gastown.cli.operator_main", "worker", ...])
-    #   Component("watcher", [...])
-    # with KUBECONFIG and the Temporal address passed through the environment.
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "TEMPORAL_NAMESPACE": "default"}
+    if cluster == "sandbox":
+        env["KUBECONFIG"] = str(state / "sandbox" / "kubeconfig")
+    operator = str(Path(sys.executable).with_name("gastown-operator"))
+    comps.append(
+        Component("worker", [operator, "worker"], env=env, ready_line="worker polling task queue")
+    )
     return comps
+
+
+# Where `make test-tools`/`make demo` put gt-polecat for the pods' non-root user to run.
+POD_BIN = Path(__file__).resolve().parents[1] / ".tools" / "pod-venv" / "bin"
+
+
+def _register_demo() -> None:
+    from gastown.cli.demo import demo
+
+    app.command("demo")(demo)
+
+
+_register_demo()
 
 
 @app.command()
@@ -194,6 +214,9 @@ def up(
         elif comp.ready_port is not None:
             port = comp.ready_port
             _wait(comp.name, lambda p=port: _port_open(p), pid, 60, log)
+        elif comp.ready_line is not None:
+            line = comp.ready_line
+            _wait(comp.name, lambda f=log, s=line: s in f.read_text(errors="replace"), pid, 60, log)
     _print_addresses(state, settings)
 
 
@@ -218,8 +241,13 @@ def _current_context() -> str:
         return f"unavailable: {exc}"
 
 
+# Consumers stop before what they consume: the worker must not see the cluster vanish.
+STOP_ORDER = ("watcher", "worker", "sandbox", "temporal")
+
+
 def _names(state: Path) -> list[str]:
-    return sorted(p.stem for p in state.glob("*.pid"))
+    names = sorted(p.stem for p in state.glob("*.pid"))
+    return sorted(names, key=lambda n: STOP_ORDER.index(n) if n in STOP_ORDER else -1)
 
 
 @app.command()

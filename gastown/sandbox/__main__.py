@@ -44,6 +44,7 @@ async def serve(args: argparse.Namespace, state: Path) -> None:
             node_memory=args.node_memory,
             tls=not args.insecure_http,
             honour_run_as_user=not args.ignore_run_as_user,
+            bin_dirs=tuple(Path(d) for d in args.bin_dir),
             bookmark_interval=args.bookmark_interval,
             token=None if args.insecure_http else SandboxConfig(state_dir=state).token,
         )
@@ -86,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=60.0,
         help="seconds between watch BOOKMARK events",
+    )
+    p.add_argument(
+        "--bin-dir",
+        action="append",
+        default=[],
+        help="directory put first on containers' PATH (where the images' programs live)",
     )
     p.add_argument(
         "--ignore-run-as-user",

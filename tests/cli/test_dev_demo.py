@@ -1,0 +1,46 @@
+"""`make demo`'s two commands, as a newcomer runs them: `dev up`, then `dev demo`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from gastown.sandbox.temporal_dev import free_port
+
+GT = str(Path(sys.executable).with_name("kubectl-gt"))
+
+
+def gt(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GT, *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_dev_demo_slings_a_bead_end_to_end(tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path / "dev")]
+    tport, uport = free_port(), free_port()
+    up = gt("dev", "up", *state, "--temporal-port", str(tport), "--ui-port", str(uport))
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "worker: running" in gt("dev", "status", *state).stdout
+        demo = gt("dev", "demo", *state)
+        assert demo.returncode == 0, (demo.stdout, demo.stderr)
+        out = demo.stdout
+        assert "the built-in DEMO agent (not an AI)" in out
+        name = re.search(r"^Polecat (\S+) created for bead dm-0001 in rig demo-rig$", out, re.M)
+        assert name, out
+        assert re.search(r"^polecat: +\S+ \(Done, completed\)$", out, re.M), out
+        commit = re.search(r"^commit: +([0-9a-f]{40})$", out, re.M)
+        assert commit, out
+        origin = tmp_path / "dev" / "demo" / "origin.git"
+        head = subprocess.run(
+            ["git", "--git-dir", str(origin), "rev-parse", "refs/heads/feature/dm-0001"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert commit.group(1) == head
+        link = f"http://127.0.0.1:{uport}/namespaces/default/workflows/polecat%2Fdefault%2F"
+        assert link + name.group(1) in out
+    finally:
+        assert gt("dev", "down", *state).returncode == 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubernetes import client
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from gastown.activities import podspec
 from gastown.activities.errors import permanent
@@ -21,11 +22,16 @@ from gastown.workflows import contract as c
 from gastown.workflows.messages import DeletePod, LaunchRequest, PodRef
 
 
-def _belongs(pod: dict[str, Any], req: LaunchRequest) -> bool:
+def _owner(pod: dict[str, Any], req: LaunchRequest) -> str:
+    """`this-run`, `earlier-run` (a re-sling of a finished polecat) or `other`."""
     labels = pod["metadata"].get("labels") or {}
-    return labels.get(ids.LABEL_WORKFLOW) == ids.workflow_label(req.workflow_id) and labels.get(
-        ids.LABEL_ATTEMPT
-    ) == str(req.attempt)
+    if labels.get(ids.LABEL_WORKFLOW) != ids.workflow_label(req.workflow_id):
+        return "other"
+    if labels.get(ids.LABEL_RUN) == req.run_id and labels.get(ids.LABEL_ATTEMPT) == str(
+        req.attempt
+    ):
+        return "this-run"
+    return "earlier-run"
 
 
 class PodActivities:
@@ -61,11 +67,26 @@ class PodActivities:
             pod = self.kube.to_dict(created)
         except Conflict:
             pod = await self.kube.get_pod(r.namespace, name)
-            if not _belongs(pod, req):
+            owner = _owner(pod, req)
+            if owner == "other":
                 raise permanent(
                     c.POD_CONFLICT,
                     f"pod {name!r} exists but was not created by {req.workflow_id} attempt "
                     f"{req.attempt}; delete it or nuke the polecat",
+                ) from None
+            if owner == "earlier-run":
+                # The polecat was slung again after it finished: its old pod (kept for its
+                # logs) must make way. Deleting by UID, then retrying, never touches a newer pod.
+                await self.delete_pod(
+                    DeletePod(
+                        namespace=r.namespace,
+                        name=name,
+                        uid=pod["metadata"]["uid"],
+                        grace_seconds=0,
+                    )
+                )
+                raise ApplicationError(
+                    f"replacing {name} left by an earlier run; retrying"
                 ) from None
             activity.logger.info("adopted existing pod %s", name)
         except Invalid as exc:

@@ -100,6 +100,7 @@ class PolecatActivities:
                 reason="Dispatched",
                 message=f"workflow {req.workflow_id} started",
                 workflow_id=req.workflow_id,
+                run_id=req.run_id,
                 branch=r.work_branch,
                 started=True,
             )
@@ -155,6 +156,7 @@ class PolecatActivities:
         }
         fields = {
             "workflowID": u.workflow_id,
+            "runID": u.run_id,
             "podName": u.pod_name,
             "attempt": u.attempt,
             "outcome": u.outcome.value if u.outcome else None,
@@ -163,7 +165,19 @@ class PolecatActivities:
             "pullRequestURL": u.pull_request_url,
         }
         status.update({k: v for k, v in fields.items() if v is not None})
-        if u.started and not current.get("startedAt"):
+        if u.run_id and u.run_id != current.get("runID"):
+            # A new run of a re-slung polecat: the last run's results are not this one's.
+            status.update(
+                {
+                    "startedAt": now,
+                    "outcome": None,
+                    "commit": None,
+                    "pullRequestURL": None,
+                    "finishedAt": None,
+                    "podName": None,
+                }
+            )
+        elif u.started and not current.get("startedAt"):
             status["startedAt"] = now
         if u.finished:
             status["finishedAt"] = now

@@ -41,7 +41,9 @@ def _describe(status: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def wait_for(session: Session, name: str, until_ready: bool, timeout_seconds: int) -> int:
+def wait_for(
+    session: Session, name: str, run_id: str, until_ready: bool, timeout_seconds: int
+) -> int:
     """0 when the polecat got there, 1 when it failed or the time ran out."""
     from kubernetes import client, watch
 
@@ -64,6 +66,8 @@ def wait_for(session: Session, name: str, until_ready: bool, timeout_seconds: in
                 timeout_seconds=min(remaining, 30),
             ):
                 status = event["object"].get("status") or {}
+                if status.get("runID") != run_id:
+                    status = {}  # an earlier run's status, or none yet: this run is Pending
                 text = _describe(status)
                 if text != last:
                     report(text)

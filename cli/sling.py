@@ -203,7 +203,7 @@ def _command(**opts: Any) -> int:
         name = allocate(opts["theme"] or rig.spec.settings.namepool_theme, taken, seed=seed)
     polecat = validated(Polecat, {"metadata": {"name": name, "namespace": ns}, "spec": spec}, FLAGS)
     _precheck_credentials(session, ns, name, polecat, rig)
-    asyncio.run(_start(session, ns, name, polecat))
+    run_id = asyncio.run(_start(session, ns, name, polecat))
     if opts["output"]:
         from gastown.cli.output import emit
 
@@ -213,7 +213,7 @@ def _command(**opts: Any) -> int:
     if opts["wait"] or opts["wait_ready"]:
         from gastown.cli.progress import wait_for
 
-        return wait_for(session, name, until_ready=not opts["wait"], timeout_seconds=limit)
+        return wait_for(session, name, run_id, until_ready=not opts["wait"], timeout_seconds=limit)
     return 0
 
 
@@ -235,7 +235,7 @@ def _precheck_credentials(session: Session, ns: str, name: str, polecat: Any, ri
         raise Failure(exc.message) from None
 
 
-async def _start(session: Session, ns: str, name: str, polecat: Any) -> None:
+async def _start(session: Session, ns: str, name: str, polecat: Any) -> str:
     from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
     from gastown.api.identity import polecat_workflow_id
@@ -245,7 +245,7 @@ async def _start(session: Session, ns: str, name: str, polecat: Any) -> None:
     temporal = await session.temporal()
     settings = session.temporal_settings
     try:
-        await temporal.start_workflow(
+        handle = await temporal.start_workflow(
             PolecatWorkflow.run,
             PolecatInput(namespace=ns, name=name, spec=polecat.spec.to_k8s()),
             id=polecat_workflow_id(ns, name),
@@ -255,3 +255,4 @@ async def _start(session: Session, ns: str, name: str, polecat: Any) -> None:
         )
     except Exception as exc:
         raise Failure(f"could not start the polecat's workflow: {api_message(exc)}") from exc
+    return str(handle.result_run_id or handle.run_id)

@@ -158,6 +158,7 @@ class StatusUpdate(Message):
     reason: str
     message: str = ""
     workflow_id: str | None = None
+    run_id: str | None = None
     pod_name: str | None = None
     attempt: int | None = None
     outcome: Outcome | None = None

@@ -189,6 +189,8 @@ class PolecatStatus(StatusModel):
     )
     observed_generation: int | None = None
     workflow_id: str | None = Field(default=None, alias="workflowID")
+    # The run the status belongs to: a re-slung polecat's old Done must not read as the new one's.
+    run_id: str | None = Field(default=None, alias="runID")
     pod_name: str | None = None
     attempt: int | None = Field(default=None, ge=0)
     branch: str | None = None

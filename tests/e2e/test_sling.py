@@ -134,3 +134,28 @@ async def test_core_v1_pod_is_owned_and_labelled(
     assert pod.metadata.owner_references[0].kind == "Polecat"
     assert pod.metadata.labels["gastown.gastown.io/attempt"] == "1"
     assert pod.spec.security_context.run_as_non_root is True
+
+
+async def test_sling_again_after_done_runs_a_fresh_pod(
+    gt: Callable[..., Awaitable[Result]],
+    rig_factory: Callable[..., str],
+    namespace: str,
+    core: client.CoreV1Api,
+    temporal_client: Client,
+) -> None:
+    rig = rig_factory()
+    first = await gt("sling", "dm-0004", rig, "--name", "jade", "--agent", "command", "--wait")
+    assert first.code == 0, first.err
+    old = core.read_namespaced_pod("polecat-jade-1", namespace).metadata.uid
+    again = await gt("sling", "dm-0004", rig, "--name", "jade", "--agent", "command", "--wait")
+    assert again.code == 0, again.err
+    new = core.read_namespaced_pod("polecat-jade-1", namespace)
+    assert new.metadata.uid != old
+    assert new.status.phase == "Succeeded"
+    runs = [
+        w
+        async for w in temporal_client.list_workflows(
+            f"WorkflowId = '{polecat_workflow_id(namespace, 'jade')}'"
+        )
+    ]
+    assert len(runs) == 2

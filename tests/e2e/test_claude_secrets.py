@@ -43,6 +43,8 @@ def fake_api() -> Iterator[FakeAnthropic]:
 
 
 def claude_defaults(fake: FakeAnthropic) -> dict[str, Any]:
+    if not CLAUDE_BIN.exists():
+        pytest.fail(f"{CLAUDE_BIN} is missing: run `make test-tools`")
     env = {
         "ANTHROPIC_BASE_URL": fake.url,
         "GT_CLAUDE_BIN": str(CLAUDE_BIN),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +53,6 @@ def _translate(exc: ApiException) -> Exception:
 
 
 def _status_message(exc: ApiException) -> str:
-    import json
-
     try:
         body = json.loads(exc.body or "{}")
     except ValueError:
@@ -153,9 +152,18 @@ class Kube:
         secret = await self.call(self.core.read_namespaced_secret, name, namespace)
         return {k: str(v) for k, v in (secret.data or {}).items()}
 
+    async def raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The API's JSON as is: skips the client's model classes, which cost more CPU than
+        the request itself on the dispatcher's hot path (see docs/benchmarks.md)."""
+        resp = await self.call(fn, *args, _preload_content=False, **kwargs)
+        data: dict[str, Any] = json.loads(resp.data)
+        return data
+
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
-        pod = await self.call(self.core.read_namespaced_pod, name, namespace)
-        return self.to_dict(pod)
+        return await self.raw(self.core.read_namespaced_pod, name, namespace)
+
+    async def create_pod(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.raw(self.core.create_namespaced_pod, namespace, body)
 
     def to_dict(self, obj: Any) -> dict[str, Any]:
         """An official-client model as the API's own JSON (camelCase), as the judge reads it."""

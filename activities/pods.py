@@ -63,8 +63,7 @@ class PodActivities:
         body = podspec.build_pod(req)
         name = body["metadata"]["name"]
         try:
-            created = await self.kube.call(self.kube.core.create_namespaced_pod, r.namespace, body)
-            pod = self.kube.to_dict(created)
+            pod = await self.kube.create_pod(r.namespace, body)
         except Conflict:
             pod = await self.kube.get_pod(r.namespace, name)
             owner = _owner(pod, req)

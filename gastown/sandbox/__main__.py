@@ -42,9 +42,11 @@ async def serve(args: argparse.Namespace, state: Path) -> None:
             crds=tuple(Path(p) for p in args.crd),
             node_cpu=args.node_cpu,
             node_memory=args.node_memory,
+            node_pods=args.node_pods,
             tls=not args.insecure_http,
             honour_run_as_user=not args.ignore_run_as_user,
             bin_dirs=tuple(Path(d) for d in args.bin_dir),
+            instant_images=dict(i.split("=", 1) for i in args.instant_image),
             bookmark_interval=args.bookmark_interval,
             token=None if args.insecure_http else SandboxConfig(state_dir=state).token,
         )
@@ -82,11 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gastown-crds", action="store_true", help="install gastown's own CRDs")
     p.add_argument("--node-cpu", default="8")
     p.add_argument("--node-memory", default="16Gi")
+    p.add_argument("--node-pods", type=int, default=110)
     p.add_argument(
         "--bookmark-interval",
         type=float,
         default=60.0,
         help="seconds between watch BOOKMARK events",
+    )
+    p.add_argument(
+        "--instant-image",
+        action="append",
+        default=[],
+        metavar="PATTERN=MESSAGE",
+        help="containers of matching images exit 0 at once with MESSAGE (for benchmarks)",
     )
     p.add_argument(
         "--bin-dir",

@@ -53,6 +53,9 @@ class SandboxConfig:
     # Directories put first on containers' PATH: where the "image's" programs live on the host
     # (for polecat pods, a venv holding gt-polecat that the pod's non-root user can execute).
     bin_dirs: tuple[Path, ...] = ()
+    # Images (fnmatch pattern) whose containers finish at once, exit 0, with this termination
+    # message: no process runs. For benchmarking what surrounds pods, not the pods.
+    instant_images: dict[str, str] = field(default_factory=dict)
     # Images that "fail to pull": ErrImagePull, then ImagePullBackOff.
     pull_failing_images: tuple[str, ...] = ("*.invalid/*", "*:pull-fails")
     crds: tuple[Path, ...] = ()

@@ -619,3 +619,23 @@ def test_host_paths_under_a_mounted_prefix_are_left_alone() -> None:
         f"{program} /state/tmp/out /state/ws/x"
     )
     assert PodWorker.rewrite("TMPDIR=/tmp", pairs) == "TMPDIR=/state/tmp"
+
+
+def test_instant_images_finish_at_once_with_their_message(
+    sandbox: Sandbox, core: client.CoreV1Api, namespace: str
+) -> None:
+    sandbox.config.instant_images = {"instant.local/*": '{"outcome": "completed"}'}
+    try:
+        core.create_namespaced_pod(
+            namespace,
+            pod("fast", {"name": "c", "image": "instant.local/agent:1", "command": ["/no/such"]}),
+        )
+        p = finished(core, namespace, "fast")
+    finally:
+        sandbox.config.instant_images = {}
+    term = p.status.container_statuses[0].state.terminated
+    assert (p.status.phase, term.exit_code, term.message) == (
+        "Succeeded",
+        0,
+        '{"outcome": "completed"}',
+    )

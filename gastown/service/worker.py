@@ -32,7 +32,12 @@ class WorkerOptions:
     max_concurrent_activities: int = 200
     max_concurrent_workflow_tasks: int = 100
     graceful_shutdown_seconds: int = 30
-    kube_threads: int = 32
+
+    @property
+    def kube_threads(self) -> int:
+        """Each waiting pod's watch holds a thread of the synchronous Kubernetes client; the
+        rest serve the short calls. Sized so waits can never starve them."""
+        return self.max_concurrent_activities + 16
 
 
 async def connect(settings: TemporalSettings) -> Client:
@@ -65,8 +70,8 @@ async def run_worker(
 ) -> None:
     temporal = await connect(temporal_settings)
     kube = Kube(api_client(kube_settings))
-    # The Kubernetes client blocks; give its calls their own threads so a slow API server
-    # never starves the event loop that heartbeats and polls.
+    # The Kubernetes client blocks; its calls run in threads so a slow API server never
+    # starves the event loop that heartbeats and polls.
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=options.kube_threads))
     worker = build_worker(temporal, temporal_settings.task_queue, kube, defaults, options)

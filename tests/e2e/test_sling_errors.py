@@ -1,0 +1,150 @@
+"""Slings refused by what the cluster says: a clear line, exit 1, and nothing created."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from gastown.activities.kube import Kube
+from gastown.api.identity import LABEL_POLECAT, polecat_workflow_id
+from tests.conftest import KUBECTL, Cluster
+from tests.e2e.conftest import DEMO_AGENT, Result, wait_until
+
+
+def sleeping() -> dict[str, Any]:
+    return {"command": DEMO_AGENT, "env": [{"name": "GT_DEMO_AGENT_MODE", "value": "sleep:60"}]}
+
+
+async def nothing_created(kube: Kube, temporal_client: Client, namespace: str, name: str) -> None:
+    assert [p["metadata"]["name"] for p in await kube.list_polecats(namespace)].count(name) == 0
+    query = f"WorkflowId = '{polecat_workflow_id(namespace, name)}'"
+    assert [w async for w in temporal_client.list_workflows(query)] == []
+
+
+async def test_unknown_rig(
+    gt: Callable[..., Awaitable[Result]], namespace: str, kube: Kube, temporal_client: Client
+) -> None:
+    result = await gt("sling", "dm-1", "no-such-rig", "--name", "ace")
+    assert result.code == 1
+    assert "rig 'no-such-rig' not found" in result.err
+    assert "kubectl gt rig create no-such-rig" in result.err
+    await nothing_created(kube, temporal_client, namespace, "ace")
+
+
+async def test_rig_limit_and_bead_already_worked(
+    gt: Callable[..., Awaitable[Result]],
+    rig_factory: Callable[..., str],
+    kubectl: Callable[..., Any],
+    namespace: str,
+    kube: Kube,
+    temporal_client: Client,
+) -> None:
+    rig = rig_factory(agentConfig=sleeping())
+    first = await gt("sling", "dm-1", rig, "--name", "nux", "--agent", "command", "--wait-ready")
+    assert first.code == 0, first.err
+
+    again = await gt("sling", "dm-1", rig, "--name", "toast", "--agent", "command")
+    assert again.code == 1
+    assert "bead dm-1 is already being worked on by polecat nux" in again.err
+    assert "--force" in again.err
+    await nothing_created(kube, temporal_client, namespace, "toast")
+
+    same = await gt("sling", "dm-1", rig, "--name", "nux", "--agent", "command")
+    assert same.code == 0
+    assert "already working on bead dm-1" in same.out
+
+    patch = '{"spec": {"settings": {"maxPolecats": 1}}}'
+    assert kubectl("patch", "rig", rig, "--type=merge", "-p", patch).returncode == 0
+    full = await gt("sling", "dm-2", rig, "--name", "slit", "--agent", "command")
+    assert full.code == 1
+    assert f"rig '{rig}' is at its limit of 1 active polecats" in full.err
+    await nothing_created(kube, temporal_client, namespace, "slit")
+    nuked = await gt("polecat", "nuke", f"{rig}/nux")
+    assert nuked.code == 0, nuked.err
+
+
+async def test_temporal_unreachable_names_the_address(
+    cluster: Cluster, rig_factory: Callable[..., str], namespace: str, kube: Kube
+) -> None:
+    rig = rig_factory()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL,
+        "gt",
+        "sling",
+        "dm-1",
+        rig,
+        "--name",
+        "ace",
+        "--agent",
+        "command",
+        "-n",
+        namespace,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert "cannot reach Temporal at 127.0.0.1:9" in err.decode()
+    assert "--temporal-address or TEMPORAL_ADDRESS" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert await kube.list_polecats(namespace) == []
+
+
+async def test_no_cluster(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(tmp_path / "missing"),
+    }
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL,
+        "gt",
+        "polecat",
+        "list",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert "no cluster configured" in err.decode()
+    assert "kubectl gt dev up" in err.decode()
+
+
+async def test_succeeded_pod_is_deleted_after_its_ttl(
+    rig_factory: Callable[..., str],
+    temporal_client: Client,
+    worker: Worker,
+    namespace: str,
+    core: client.CoreV1Api,
+) -> None:
+    from tests.e2e.test_failures import start
+
+    rig = rig_factory()
+    spec = {"rig": rig, "beadID": "dm-1", "ttlSecondsAfterFinished": 0}
+    handle = await start(temporal_client, worker, namespace, "opal", spec)
+    assert (await asyncio.wait_for(handle.result(), 60)).phase.value == "Done"
+
+    async def gone() -> bool:
+        pods = await asyncio.to_thread(
+            core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}=opal"
+        )
+        return not pods.items
+
+    await wait_until(gone, 30, "the reaper to delete the pod")

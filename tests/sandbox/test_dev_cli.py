@@ -42,6 +42,7 @@ def test_dev_up_status_down(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stdout
         assert "sandbox: running" in status.stdout
         assert "temporal: running" in status.stdout
+        assert "worker: running" in status.stdout
         crds = subprocess.run(
             [KUBECTL, "get", "crd", "-o", "name"],
             capture_output=True,
@@ -77,7 +78,8 @@ def test_dev_up_status_down(tmp_path: Path) -> None:
         ):
             assert custom.get(name) in ("INDEXED_VALUE_TYPE_KEYWORD", "Keyword"), custom
         pids = [int(p.read_text()) for p in state.glob("*.pid")]
-        assert len(pids) == 2
+        assert sorted(p.stem for p in state.glob("*.pid")) == ["sandbox", "temporal", "worker"]
+        assert len(pids) == 3
         assert (state / "temporal.db").exists()
         assert (state / "logs" / "sandbox.log").exists()
         temporal = [temporal_binary(), "workflow"]
@@ -152,6 +154,7 @@ def test_dev_up_with_current_cluster_starts_only_temporal(tmp_path: Path) -> Non
         assert up.returncode == 0, up.stderr
         assert "cluster: current kube context (elsewhere)" in up.stdout
         assert "KUBECONFIG" not in up.stdout
-        assert sorted(p.name for p in state.glob("*.pid")) == ["temporal.pid"]
+        # No sandbox: Temporal, and the worker against the current context.
+        assert sorted(p.name for p in state.glob("*.pid")) == ["temporal.pid", "worker.pid"]
     finally:
         assert gt("dev", "down", *flags).returncode == 0

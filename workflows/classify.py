@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from gastown.api.polecat import Outcome
+from gastown.runtime.result import outcome_for_exit_code
 from gastown.workflows.messages import AttemptResult, PodObservation, Verdict
 
 AGENT_CONTAINER = "claude"
@@ -26,17 +27,6 @@ PULL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff"})
 TERMINAL_POD_REASONS = frozenset({"DeadlineExceeded"})
 TRANSIENT_POD_REASONS = frozenset({"Evicted", "NodeLost", "Shutdown", "NodeShutdown", "Preempting"})
 TERMINAL_CONTAINER_REASONS = frozenset({"OOMKilled", "DeadlineExceeded"})
-
-# Exit codes of `gt-polecat`, so a lost termination message still classifies.
-EXIT_OUTCOMES: dict[int, Outcome] = {
-    0: Outcome.COMPLETED,
-    10: Outcome.NO_CHANGES,
-    11: Outcome.AGENT_FAILED,
-    12: Outcome.AUTH_EXPIRED,
-    13: Outcome.STUCK,
-    14: Outcome.PUSH_FAILED,
-    15: Outcome.CLONE_FAILED,
-}
 
 
 def _container_statuses(pod: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
@@ -103,7 +93,8 @@ def parse_result(message: str | None, exit_code: int | None) -> dict[str, Any]:
             doc = None
         if isinstance(doc, dict) and doc.get("outcome") in Outcome.__members__.values():
             return doc
-    outcome = EXIT_OUTCOMES.get(exit_code) if exit_code is not None else None
+    # The runtime's own table, so a lost termination message still classifies.
+    outcome = outcome_for_exit_code(exit_code) if exit_code is not None else None
     return {"outcome": outcome.value if outcome else None, "message": (message or "")[:512]}
 
 

@@ -14,20 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gastown.api.polecat import Outcome
+
 #: Kubernetes keeps at most 4096 bytes of a termination message; we never write more.
 MAX_TERMINATION_MESSAGE_BYTES = 4096
 
 
-class Outcome(StrEnum):
-    """How a polecat run ended; one value per class the workflow treats differently."""
-
-    COMPLETED = "completed"
-    NO_CHANGES = "no_changes"
-    AGENT_FAILED = "agent_failed"
-    AUTH_EXPIRED = "auth_expired"
-    STUCK = "stuck"
-    PUSH_FAILED = "push_failed"
-    CLONE_FAILED = "clone_failed"
+# One Outcome for the pod and the workflow (the API's, which also has the outcomes only the
+# workflow concludes: pod_failed, terminated). The runtime reports the ones in EXIT_CODES.
+__all__ = ["EXIT_CODES", "ErrorClass", "Outcome", "PolecatResult", "outcome_for_exit_code"]
 
 
 #: Exit code per outcome, so a pod whose termination message was lost still classifies.

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from gastown.api.polecat import Outcome as ApiOutcome
 from gastown.runtime.result import EXIT_CODES, ErrorClass, Outcome, PolecatResult
-from gastown.workflows.classify import EXIT_OUTCOMES, parse_result
+from gastown.workflows.classify import parse_result
 
 
-def test_every_runtime_outcome_is_an_api_outcome_with_the_same_exit_code() -> None:
+def test_every_exit_code_classifies_as_its_outcome_without_a_message() -> None:
+    assert len(set(EXIT_CODES.values())) == len(EXIT_CODES)
     for outcome, code in EXIT_CODES.items():
-        assert ApiOutcome(outcome.value).value == outcome.value
-        assert EXIT_OUTCOMES[code].value == outcome.value
-    assert len(EXIT_OUTCOMES) == len(EXIT_CODES)
+        assert parse_result(None, code)["outcome"] == outcome.value
+
+
+def test_only_the_workflow_concludes_pod_failed_and_terminated() -> None:
+    assert set(Outcome) - set(EXIT_CODES) == {Outcome.POD_FAILED, Outcome.TERMINATED}
 
 
 def test_the_workflow_reads_what_the_runtime_writes() -> None:

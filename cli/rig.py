@@ -11,6 +11,7 @@ from gastown.cli.session import (
     Failure,
     Kubeconfig,
     KubeContext,
+    Namespace,
     Output,
     Session,
     Usage,
@@ -88,6 +89,7 @@ def create(
     output: Output = Format.TABLE,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
+    namespace: Namespace = None,  # rigs are cluster-scoped; accepted as the seed's guide uses it
 ) -> None:
     """Create a rig."""
     from gastown.api.rig import Rig
@@ -160,6 +162,7 @@ def list_(
     output: Output = Format.TABLE,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
+    namespace: Namespace = None,  # rigs are cluster-scoped; accepted as the seed's guide uses it
 ) -> None:
     """List all rigs."""
     from gastown.api.crd import GROUP, VERSION
@@ -177,6 +180,7 @@ def status(
     output: Output = Format.TABLE,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
+    namespace: Namespace = None,  # rigs are cluster-scoped; accepted as the seed's guide uses it
 ) -> None:
     """Show a rig, its defaults and its polecats by phase."""
     session = Session(kubeconfig=kubeconfig, context=context)
@@ -219,6 +223,7 @@ def delete(
     ] = False,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
+    namespace: Namespace = None,  # rigs are cluster-scoped; accepted as the seed's guide uses it
 ) -> None:
     """Delete a rig (refused while it has working polecats, unless --force)."""
     from gastown.api.crd import GROUP, VERSION

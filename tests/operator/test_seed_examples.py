@@ -34,10 +34,9 @@ RIG = "myproject"
 
 
 @pytest.fixture
-def seed_rig(
-    kubectl: Callable[..., Any], origin: Path, workdir: Path, pod_tools: Path
-) -> Iterator[str]:
-    shim = workdir / "claude"
+def seed_rig(kubectl: Callable[..., Any], origin: Path, pod_tools: Path) -> Iterator[str]:
+    # Beside the pod venv, not under /tmp: the sandbox gives each pod a /tmp of its own.
+    shim = pod_tools.parent.parent / "claude-demo-shim"
     shim.write_text(f"#!/bin/sh\nexec {pod_tools}/gt-polecat demo-agent\n")
     shim.chmod(0o755)
     apply(

@@ -36,6 +36,8 @@ log = logging.getLogger("gastown.watcher.mirror")
 Key = tuple[str, str]  # (namespace, polecat)
 FINAL_POD_PHASES = frozenset({"Succeeded", "Failed"})
 MESSAGE_MAX = 1024
+# Signals are an optimisation; while Temporal is unreachable they must not pile up in memory.
+MAX_SIGNALS_IN_FLIGHT = 64
 
 
 def _now() -> str:
@@ -131,7 +133,7 @@ class Mirror:
         self.queue.put(key, PodState(pod, deleted))
         if deleted:
             self.signalled.pop(str(meta.get("uid")), None)
-        else:
+        elif event_type is not None:  # a listing (start, re-list after 410) is not a change
             self._maybe_signal(key, pod, attempt)
 
     def forget(self, key: Key) -> None:
@@ -157,6 +159,8 @@ class Mirror:
         uid = str(pod["metadata"].get("uid"))
         if obs.phase in FINAL_POD_PHASES or self.signalled.get(uid) == (obs.phase, obs.reason):
             return
+        if len(_background) >= MAX_SIGNALS_IN_FLIGHT:
+            return  # Temporal is slow or down: the fast path gives way, the activity reports
         self.signalled[uid] = (obs.phase, obs.reason)
         handle = self.temporal.get_workflow_handle(ids.polecat_workflow_id(*key))
 

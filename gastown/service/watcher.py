@@ -25,6 +25,7 @@ from gastown.config import KubeSettings, TemporalSettings, api_client
 from gastown.operator.app import Watcher, WatcherOptions
 from gastown.operator.kube import Api
 from gastown.operator.leader import LeaderElection
+from gastown.operator.memory import trim_forever
 
 log = logging.getLogger("gastown.watcher")
 
@@ -102,6 +103,7 @@ async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.E
         log.info("leading: watching polecats, pods, rigs and convoys")
     kopf_stop: asyncio.Future[None] = loop.create_future()
     waits: set[asyncio.Task[Any]] = {asyncio.create_task(stop.wait())}
+    trimmer = asyncio.create_task(trim_forever())
     holding = asyncio.create_task(leader.hold()) if leader else None
     if holding is not None:
         waits.add(holding)
@@ -118,6 +120,7 @@ async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.E
             task.cancel()
     with contextlib.suppress(BaseException):
         await asyncio.wait_for(operator, 30)
+    trimmer.cancel()
     await watcher.close()
     if leader is not None and not lost:
         await leader.release()

@@ -87,5 +87,85 @@ def worker(
     )
 
 
+@app.command()
+def watcher(
+    task_queue: Annotated[
+        str | None, typer.Option("--task-queue", envvar="GASTOWN_TASK_QUEUE")
+    ] = None,
+    leader_election: Annotated[
+        bool,
+        typer.Option(
+            "--leader-election/--no-leader-election",
+            help="Act only while holding the Lease (run more than one replica safely).",
+        ),
+    ] = True,
+    lease_namespace: Annotated[
+        str | None,
+        typer.Option("--lease-namespace", envvar="POD_NAMESPACE", help="Default: kube context's."),
+    ] = None,
+    lease_name: Annotated[str, typer.Option("--lease-name")] = "gastown-watcher",
+    lease_seconds: Annotated[float, typer.Option("--lease-seconds", min=1)] = 15.0,
+    renew_seconds: Annotated[float, typer.Option("--renew-seconds", min=0.1)] = 5.0,
+    identity: Annotated[
+        str | None, typer.Option("--identity", envvar="POD_NAME", help="Default: host-pid.")
+    ] = None,
+    rig_resync_seconds: Annotated[float, typer.Option("--rig-resync-seconds", min=0.1)] = 30.0,
+    kubeconfig: Kubeconfig = None,
+    context: KubeContext = None,
+    temporal_address: TemporalAddress = None,
+    temporal_namespace: TemporalNamespace = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+) -> None:
+    """Run the light watcher: adopt kubectl-applied polecats, mirror pod state, finalize
+    deletions, keep Rig status (one active replica, by Lease)."""
+    import asyncio
+    import logging
+
+    from gastown.config import ConfigError, resolve_kube, resolve_temporal
+    from gastown.operator.app import WatcherOptions
+    from gastown.service.watcher import ElectionOptions, run_watcher
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        temporal = resolve_temporal(
+            address=temporal_address, namespace=temporal_namespace, task_queue=task_queue
+        )
+        kube = resolve_kube(kubeconfig=kubeconfig, context=context)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    election = ElectionOptions(
+        enabled=leader_election,
+        namespace=lease_namespace,
+        name=lease_name,
+        lease_seconds=lease_seconds,
+        renew_seconds=min(renew_seconds, lease_seconds / 2),
+        retry_seconds=min(2.0, lease_seconds / 4),
+        **({"identity": identity} if identity else {}),
+    )
+    options = WatcherOptions(rig_resync_seconds=rig_resync_seconds)
+    raise typer.Exit(asyncio.run(run_watcher(temporal, kube, options, election)))
+
+
+def watcher_argv(
+    kubeconfig: str, temporal_address: str, temporal_namespace: str, task_queue: str
+) -> list[str]:
+    """How `kubectl gt dev up` (or anything else) starts a watcher beside its worker."""
+    return [
+        "gastown-operator",
+        "watcher",
+        "--kubeconfig",
+        kubeconfig,
+        "--temporal-address",
+        temporal_address,
+        "--temporal-namespace",
+        temporal_namespace,
+        "--task-queue",
+        task_queue,
+    ]
+
+
 def main() -> None:
     app(prog_name="gastown-operator")

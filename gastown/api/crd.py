@@ -104,6 +104,26 @@ KINDS: tuple[Kind, ...] = (
         name_max=p.POLECAT_NAME_MAX,
         short_names=("pc",),
         description="A worker agent on one bead, run by the durable PolecatWorkflow behind it.",
+        # A running polecat cannot move to another rig, bead or repository: its workflow runs
+        # with the spec it started with. (The watcher reports the same where CEL is not run.)
+        extra_spec_validations=(
+            {
+                "rule": "self.rig == oldSelf.rig",
+                "message": "spec.rig is immutable; create a new polecat for another rig",
+            },
+            {
+                "rule": "!has(oldSelf.beadID) || (has(self.beadID) && "
+                "self.beadID == oldSelf.beadID)",
+                "message": "spec.beadID cannot change once set; create a new polecat",
+            },
+            {
+                "rule": "!has(oldSelf.kubernetes) || !has(oldSelf.kubernetes.gitRepository) || "
+                "(has(self.kubernetes) && has(self.kubernetes.gitRepository) && "
+                "self.kubernetes.gitRepository == oldSelf.kubernetes.gitRepository)",
+                "message": "spec.kubernetes.gitRepository cannot change once set; "
+                "create a new polecat",
+            },
+        ),
         columns=(
             PrinterColumn("Rig", "string", ".spec.rig"),
             PrinterColumn("Phase", "string", ".status.phase"),

@@ -1,0 +1,130 @@
+"""The watcher process: connect, win the Lease, watch and act; step down the moment the Lease
+is lost.
+
+Temporal is connected lazily: a watcher started while Temporal is down comes up, watches, and
+its adoptions wait in the work queue (retried with backoff) until Temporal answers. Losing the
+Lease stops kopf and returns exit code 1: a replica that stopped being sure it leads must not
+act on another event, and a fresh process is the simplest clean state to wait in as follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from gastown.config import KubeSettings, TemporalSettings, api_client
+from gastown.operator.app import Watcher, WatcherOptions
+from gastown.operator.kube import Api
+from gastown.operator.leader import LeaderElection
+from gastown.operator.memory import trim_forever
+
+log = logging.getLogger("gastown.watcher")
+
+LEASE_NAME = "gastown-watcher"
+
+
+@dataclass(frozen=True)
+class ElectionOptions:
+    enabled: bool = True
+    namespace: str | None = None  # default: the kube settings' namespace
+    name: str = LEASE_NAME
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    lease_seconds: float = 15.0
+    renew_seconds: float = 5.0
+    retry_seconds: float = 2.0
+
+
+async def connect_lazily(settings: TemporalSettings) -> Client:
+    return await Client.connect(
+        **settings.connect_kwargs(), data_converter=pydantic_data_converter, lazy=True
+    )
+
+
+async def run_watcher(
+    temporal_settings: TemporalSettings,
+    kube_settings: KubeSettings,
+    options: WatcherOptions | None = None,
+    election: ElectionOptions | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run until `stop` (or SIGTERM/SIGINT); returns the process exit code."""
+    election = election or ElectionOptions()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    apiclient = api_client(kube_settings)
+    temporal = await connect_lazily(temporal_settings)
+    watcher = Watcher(
+        Api(apiclient), temporal, temporal_settings.task_queue, options or WatcherOptions()
+    )
+    leader: LeaderElection | None = None
+    if election.enabled:
+        # Few, quick retries: a lease call stuck in backoff must not outlive the lease.
+        leader = LeaderElection(
+            Api(apiclient, attempts=2),
+            election.namespace or kube_settings.namespace,
+            election.name,
+            election.identity,
+            lease_seconds=election.lease_seconds,
+            renew_seconds=election.renew_seconds,
+            retry_seconds=election.retry_seconds,
+        )
+    return await serve(watcher, leader, stop)
+
+
+async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.Event) -> int:
+    """Lead (if electing), then watch and act until `stop` or the Lease is lost.
+
+    kopf cancels, when it stops, every task created after it started; so this coroutine's own
+    helper tasks are created before kopf's, and callers that share a loop with other work
+    (tests) must give it a loop of its own.
+    """
+    loop = asyncio.get_running_loop()
+    if leader is not None:
+        log.info("waiting for the lease %s as %s", leader.name, leader.identity)
+        acquired = asyncio.create_task(leader.acquire())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not acquired.done():
+            acquired.cancel()
+            return 0
+        stopped.cancel()
+        log.info("leading: watching polecats, pods, rigs and convoys")
+    kopf_stop: asyncio.Future[None] = loop.create_future()
+    waits: set[asyncio.Task[Any]] = {asyncio.create_task(stop.wait())}
+    trimmer = asyncio.create_task(trim_forever())
+    holding = asyncio.create_task(leader.hold()) if leader else None
+    if holding is not None:
+        waits.add(holding)
+    operator = asyncio.create_task(watcher.run(stop_flag=kopf_stop))
+    waits.add(operator)
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    lost = holding is not None and holding in done
+    if lost:
+        operator.cancel()  # no graceful drain: another replica may already be acting
+    elif not kopf_stop.done():
+        kopf_stop.set_result(None)
+    for task in pending:
+        if task is not operator:
+            task.cancel()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(operator, 30)
+    trimmer.cancel()
+    await watcher.close()
+    if leader is not None and not lost:
+        await leader.release()
+    if lost:
+        log.error("lost the lease: stopped acting; exiting so a fresh process can wait as follower")
+        return 1
+    return 0

@@ -1,0 +1,160 @@
+"""The light watcher: kopf watches, small level-triggered reconcilers act.
+
+kopf is used for what it does well and nothing more: it lists and watches Polecats, Pods
+(those labelled as a polecat's), Rigs and Convoys, re-lists after a 410, reconnects dropped
+streams with backoff and retries its requests on 429 after Retry-After. Only `on.event`
+handlers are registered, so kopf itself never writes to our objects: no progress or diff-base
+annotations, no status fields of its own, no Events. Each handler just hands the newest body to
+a work queue (queue.py), which runs the reconcilers (polecats.py, mirror.py, rigstatus.py)
+one at a time per object and retries failures with backoff.
+
+Who writes what (the full picture is in docs/architecture.md):
+
+- the workflow: Polecat metadata on creation, and every top-level status field
+  (read-modify-write with the resourceVersion);
+- the watcher: `status.pod` (merge patch of that key alone), its finalizer entry, the
+  workflow-id and repository annotations on adoption, the SpecAccepted condition (read-modify-
+  write with the resourceVersion), a never-started polecat's Terminated phase, and the whole
+  Rig status.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import kopf
+from kubernetes import client
+from temporalio.client import Client
+
+from gastown.api import identity as ids
+from gastown.api.crd import GROUP, VERSION
+from gastown.operator.kube import Api
+from gastown.operator.mirror import Mirror
+from gastown.operator.polecats import Polecats
+from gastown.operator.rigstatus import Rigs
+from gastown.operator.workflow import Workflows
+
+log = logging.getLogger("gastown.watcher")
+
+
+def _body(event: kopf.RawEvent) -> dict[str, Any]:
+    """The object as the API sent it (kopf's RawBody is a TypedDict over the same dict)."""
+    return cast(dict[str, Any], event["object"])
+
+
+@dataclass(frozen=True)
+class WatcherOptions:
+    rig_resync_seconds: float = 30.0
+    # kopf closes each watch request after this long and starts a new one from the last
+    # resourceVersion; short enough to notice a half-dead connection.
+    watch_server_timeout: int = 300
+    watch_client_timeout: int = 330
+
+
+def connection_info(cfg: client.Configuration) -> kopf.ConnectionInfo:
+    """kopf's credentials from the official client's configuration (kubeconfig or in-cluster
+    service account, already resolved by gastown.config), so both clients talk to the same
+    cluster as the same user."""
+    token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    scheme = None
+    if token and " " in token:
+        scheme, token = token.split(" ", 1)
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        scheme=scheme or ("Bearer" if token else None),
+        token=token,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        username=cfg.username or None,
+        password=cfg.password or None,
+    )
+
+
+@dataclass
+class Watcher:
+    api: Api
+    temporal: Client
+    task_queue: str
+    options: WatcherOptions = field(default_factory=WatcherOptions)
+
+    def __post_init__(self) -> None:
+        self.workflows = Workflows(self.temporal, self.task_queue)
+        self.polecats = Polecats(self.api, self.workflows)
+        self.mirror = Mirror(self.api, self.temporal)
+        self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
+        self.registry = self._registry()
+
+    def _registry(self) -> kopf.OperatorRegistry:
+        registry = kopf.OperatorRegistry()
+        cfg = self.api.api.configuration
+
+        @kopf.on.startup(registry=registry)
+        async def startup(**_: Any) -> None:
+            self.rigs.start()
+
+        @kopf.on.cleanup(registry=registry)
+        async def cleanup(**_: Any) -> None:
+            await self.close()
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            return connection_info(cfg)
+
+        @kopf.on.event(GROUP, VERSION, "polecats", registry=registry)
+        async def polecat_event(event: kopf.RawEvent, **_: Any) -> None:
+            body = _body(event)
+            kind = event.get("type")
+            self.polecats.on_polecat(kind, body)
+            self.rigs.on_polecat(kind, body)
+            if kind == "DELETED":
+                meta = body["metadata"]
+                self.mirror.forget((meta["namespace"], meta["name"]))
+
+        @kopf.on.event(
+            "", "v1", "pods", labels={ids.LABEL_POLECAT: kopf.PRESENT}, registry=registry
+        )
+        async def pod_event(event: kopf.RawEvent, **_: Any) -> None:
+            self.mirror.on_pod(event.get("type"), _body(event))
+
+        @kopf.on.event(GROUP, VERSION, "rigs", registry=registry)
+        async def rig_event(event: kopf.RawEvent, **_: Any) -> None:
+            self.rigs.on_rig(event.get("type"), _body(event))
+
+        @kopf.on.event(GROUP, VERSION, "convoys", registry=registry)
+        async def convoy_event(event: kopf.RawEvent, **_: Any) -> None:
+            self.rigs.on_convoy(event.get("type"), _body(event))
+
+        return registry
+
+    async def close(self) -> None:
+        """Stop every reconciler (idempotent): nothing acts after this returns."""
+        await self.rigs.stop()
+        await self.mirror.queue.close()
+        await self.polecats.queue.close()
+
+    def settings(self) -> kopf.OperatorSettings:
+        opts = self.options
+        settings = kopf.OperatorSettings()
+        settings.posting.enabled = False  # no kopf Events: ours are named and deduplicated
+        settings.watching.server_timeout = opts.watch_server_timeout
+        settings.watching.client_timeout = opts.watch_client_timeout
+        settings.watching.connect_timeout = 10
+        settings.networking.request_timeout = 30
+        settings.networking.error_backoffs = [0.1, 0.2, 0.5, 1, 2, 5]
+        settings.batching.idle_timeout = 5.0  # per-object workers exit when idle
+        return settings
+
+    async def run(self, stop_flag: Any = None, ready_flag: Any = None) -> None:
+        """Watch and act until `stop_flag` is set (an asyncio.Event or Future)."""
+        await kopf.operator(
+            registry=self.registry,
+            settings=self.settings(),
+            clusterwide=True,
+            standalone=True,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )

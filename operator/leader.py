@@ -1,0 +1,148 @@
+"""One active watcher among replicas: a coordination.k8s.io/v1 Lease, as client-go does it.
+
+A candidate takes the Lease when it is free or has not been renewed for `leaseDurationSeconds`
+*as observed by the candidate's own clock* (it remembers when it last saw the record change,
+so clock skew between replicas cannot make a live leader look expired). Every write carries
+the resourceVersion, so two candidates racing for a free Lease cannot both win: the loser gets
+a 409. The leader renews every `renew_seconds`; if it cannot renew before its own lease would
+run out it stops acting at once (the caller stops kopf and exits), so at most one replica acts
+at any time. On a clean shutdown the leader releases the Lease, and the next replica takes it
+immediately instead of after the lease duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gastown.operator.kube import Api, Conflict, NotFound, Unavailable
+
+log = logging.getLogger("gastown.watcher.leader")
+
+
+def micro_time(when: datetime | None = None) -> str:
+    return (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class LeaderElection:
+    api: Api
+    namespace: str
+    name: str
+    identity: str
+    lease_seconds: float = 15.0
+    renew_seconds: float = 5.0
+    retry_seconds: float = 2.0
+    # What we last saw of the Lease, and when (monotonic) we saw it change.
+    _seen: tuple[str | None, str | None] = (None, None)
+    _seen_at: float = field(default=0.0)
+    _renewed_at: float = field(default=0.0)
+    transitions: int = 0
+
+    async def _read(self) -> dict[str, Any] | None:
+        try:
+            lease = await self.api.call(
+                self.api.coordination.read_namespaced_lease, self.name, self.namespace
+            )
+        except NotFound:
+            return None
+        data: dict[str, Any] = self.api.api.sanitize_for_serialization(lease)
+        return data
+
+    def _spec(self, transitions: int, acquired: str | None = None) -> dict[str, Any]:
+        now = micro_time()
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, round(self.lease_seconds)),
+            "acquireTime": acquired or now,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+
+    async def try_acquire(self) -> bool:
+        """One attempt to take or renew the Lease; True when we hold it afterwards."""
+        lease = await self._read()
+        if lease is None:
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": self._spec(0),
+            }
+            try:
+                await self.api.call(
+                    self.api.coordination.create_namespaced_lease, self.namespace, body
+                )
+            except Conflict:
+                return False
+            self._renewed_at = time.monotonic()
+            return True
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity")
+        record = (holder, spec.get("renewTime"))
+        now = time.monotonic()
+        if record != self._seen:
+            self._seen, self._seen_at = record, now
+        duration = float(spec.get("leaseDurationSeconds") or self.lease_seconds)
+        mine = holder == self.identity
+        free = not holder or now - self._seen_at > duration
+        if not (mine or free):
+            return False
+        transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
+        lease["spec"] = self._spec(transitions, spec.get("acquireTime") if mine else None)
+        try:
+            await self.api.call(
+                self.api.coordination.replace_namespaced_lease, self.name, self.namespace, lease
+            )
+        except (Conflict, NotFound):
+            return False
+        if not mine:
+            self.transitions += 1
+            log.info("took the lease %s/%s (was %s)", self.namespace, self.name, holder or "free")
+        self._renewed_at = time.monotonic()
+        return True
+
+    async def acquire(self) -> None:
+        """Wait until we are the leader."""
+        while True:
+            try:
+                if await self.try_acquire():
+                    return
+            except Unavailable as exc:
+                log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
+            await asyncio.sleep(self.retry_seconds)
+
+    async def hold(self) -> None:
+        """Renew until renewal fails for longer than the lease; returns when leadership is
+        lost (the caller must stop acting at once)."""
+        while True:
+            await asyncio.sleep(self.renew_seconds)
+            try:
+                if await self.try_acquire():
+                    continue
+                log.error("lost the lease %s/%s to another replica", self.namespace, self.name)
+                return
+            except Exception as exc:
+                log.warning("could not renew the lease: %s", exc)
+            # Stop a safety margin before another replica could see the lease as expired.
+            if time.monotonic() - self._renewed_at > self.lease_seconds - self.renew_seconds:
+                log.error("could not renew the lease in time; stepping down")
+                return
+
+    async def release(self) -> None:
+        """Hand the lease over now (clean shutdown)."""
+        try:
+            lease = await self._read()
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                return
+            lease["spec"]["holderIdentity"] = None
+            lease["spec"]["leaseDurationSeconds"] = 1
+            await self.api.call(
+                self.api.coordination.replace_namespaced_lease, self.name, self.namespace, lease
+            )
+        except Exception as exc:
+            log.warning("could not release the lease: %s", exc)

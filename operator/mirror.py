@@ -1,0 +1,185 @@
+"""Pod state into `status.pod`, and a nudge to the workflow when the pod changes.
+
+`status.pod` is the watcher's alone; the workflow writes every other status field (see
+gastown.api.polecat.PodMirror). The write is a JSON merge patch on the status subresource that
+names only `status.pod`, without a resourceVersion: a merge patch of a nested object leaves
+its siblings alone, so it can neither clobber the workflow's fields nor conflict with its
+read-modify-write. Fields that disappeared are sent as null (merge-patch deletion), so the
+mirror never keeps a stale waiting reason.
+
+Writes are coalesced per polecat: a burst of pod events becomes one patch of the newest state,
+and a failed patch (500, 409, 429) is retried by the work queue with the newest state too.
+
+The signal to the workflow (`pod_observed`) is a fast path beside its wait activity, which
+signals the same changes; it is sent for a new phase or waiting reason of a live pod only, and
+a failure to send it is not retried (the activity's result carries the verdict regardless).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from gastown.api import identity as ids
+from gastown.api.polecat import ContainerMirror, PodMirror
+from gastown.operator.kube import Api, NotFound
+from gastown.operator.queue import WorkQueue
+from gastown.workflows import contract as c
+from gastown.workflows.classify import observe
+
+log = logging.getLogger("gastown.watcher.mirror")
+
+Key = tuple[str, str]  # (namespace, polecat)
+FINAL_POD_PHASES = frozenset({"Succeeded", "Failed"})
+MESSAGE_MAX = 1024
+# Signals are an optimisation; while Temporal is unreachable they must not pile up in memory.
+MAX_SIGNALS_IN_FLIGHT = 64
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _container(status: dict[str, Any]) -> ContainerMirror:
+    state = status.get("state") or {}
+    kind = next((k for k in ("terminated", "waiting", "running") if state.get(k) is not None), None)
+    detail = state.get(kind) or {} if kind else {}
+    message = detail.get("message")
+    return ContainerMirror(
+        name=str(status.get("name") or ""),
+        state=kind,
+        reason=detail.get("reason"),
+        message=str(message)[:MESSAGE_MAX] if message else None,
+        exit_code=detail.get("exitCode"),
+        restart_count=status.get("restartCount"),
+    )
+
+
+def pod_mirror(pod: dict[str, Any], deleted: bool = False) -> dict[str, Any]:
+    """`status.pod` for this pod: every field present, None where the pod says nothing (so the
+    merge patch clears it). `observedAt` is left to the writer."""
+    status = pod.get("status") or {}
+    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    containers = [_container(s) for s in statuses]
+    obs = observe(pod, 0)
+    finished = [
+        (s.get("state") or {}).get("terminated", {}).get("finishedAt")
+        for s in status.get("containerStatuses") or []
+    ]
+    finished_at = (
+        max(f for f in finished if f) if obs.phase in FINAL_POD_PHASES and any(finished) else None
+    )
+    mirror = PodMirror(
+        name=str(pod["metadata"]["name"]),
+        phase=obs.phase,
+        reason="Deleted" if deleted else obs.reason,
+        message="the pod was deleted" if deleted else obs.message,
+        ready=False if deleted else obs.ready,
+        containers=containers or None,
+        started_at=status.get("startTime"),
+        finished_at=finished_at,
+    )
+    body = mirror.model_dump(mode="json", by_alias=True)
+    body.pop("observedAt", None)
+    if body["containers"] is not None:
+        body["containers"] = [
+            {k: v for k, v in cont.items() if v is not None} for cont in body["containers"]
+        ]
+    return body
+
+
+def attempt_of(pod: dict[str, Any]) -> int:
+    try:
+        return int((pod["metadata"].get("labels") or {}).get(ids.LABEL_ATTEMPT, "0"))
+    except ValueError:
+        return 0
+
+
+@dataclass
+class PodState:
+    pod: dict[str, Any]
+    deleted: bool = False
+
+
+@dataclass
+class Mirror:
+    api: Api
+    temporal: Client
+    queue: WorkQueue[Key] = field(init=False)
+    # What each polecat's status.pod holds (as far as we wrote it), and the newest attempt seen.
+    written: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    attempts: dict[Key, int] = field(default_factory=dict)
+    signalled: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    writes: int = 0
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue("mirror", self._write, initial_backoff=0.05, max_backoff=5.0)
+
+    def on_pod(self, event_type: str | None, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        polecat = (meta.get("labels") or {}).get(ids.LABEL_POLECAT)
+        if not polecat:
+            return
+        key = (str(meta["namespace"]), polecat)
+        attempt = attempt_of(pod)
+        if attempt < self.attempts.get(key, 0):
+            return  # an earlier attempt's pod (being reaped): the CR shows the current one
+        self.attempts[key] = attempt
+        deleted = event_type == "DELETED"
+        self.queue.put(key, PodState(pod, deleted))
+        if deleted:
+            self.signalled.pop(str(meta.get("uid")), None)
+        elif event_type is not None:  # a listing (start, re-list after 410) is not a change
+            self._maybe_signal(key, pod, attempt)
+
+    def forget(self, key: Key) -> None:
+        """The polecat is gone: drop what we remembered about it."""
+        self.written.pop(key, None)
+        self.attempts.pop(key, None)
+
+    async def _write(self, key: Key, state: PodState) -> None:
+        mirror = pod_mirror(state.pod, state.deleted)
+        if self.written.get(key) == mirror:
+            return
+        patch = {"status": {"pod": {**mirror, "observedAt": _now()}}}
+        try:
+            await self.api.patch_polecat_status(key[0], key[1], patch)
+        except NotFound:
+            self.forget(key)
+            return
+        self.written[key] = mirror
+        self.writes += 1
+
+    def _maybe_signal(self, key: Key, pod: dict[str, Any], attempt: int) -> None:
+        obs = observe(pod, attempt)
+        uid = str(pod["metadata"].get("uid"))
+        if obs.phase in FINAL_POD_PHASES or self.signalled.get(uid) == (obs.phase, obs.reason):
+            return
+        if len(_background) >= MAX_SIGNALS_IN_FLIGHT:
+            return  # Temporal is slow or down: the fast path gives way, the activity reports
+        self.signalled[uid] = (obs.phase, obs.reason)
+        handle = self.temporal.get_workflow_handle(ids.polecat_workflow_id(*key))
+
+        async def send() -> None:
+            try:
+                await handle.signal(c.SIGNAL_POD_OBSERVED, obs)
+            except Exception as exc:  # a fast path only: the wait activity reports it too
+                log.debug("signal to %s not delivered: %s", handle.id, exc)
+
+        _spawn(send())
+
+
+_background: set[Any] = set()
+
+
+def _spawn(coro: Any) -> None:
+    """Fire and forget, keeping a reference so the task is not garbage-collected mid-flight."""
+    import asyncio
+
+    task = asyncio.create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -145,7 +145,7 @@ class Watcher:
         settings.watching.connect_timeout = 10
         settings.networking.request_timeout = 30
         settings.networking.error_backoffs = [0.1, 0.2, 0.5, 1, 2, 5]
-        settings.batching.idle_timeout = 5.0  # per-object workers exit when idle
+        settings.queueing.idle_timeout = 5.0  # per-object workers exit when idle
         return settings
 
     async def run(self, stop_flag: Any = None, ready_flag: Any = None) -> None:

@@ -66,6 +66,7 @@ class ThreadedWatcher:
             self.temporal.address,
             namespace=self.temporal.namespace,
             data_converter=pydantic_data_converter,
+            lazy=True,  # as the process does: Temporal may be down when the watcher starts
         )
         api = Api(config.new_client_from_config(self.kubeconfig))
         self.watcher = Watcher(api, temporal, self.task_queue, OPTIONS)

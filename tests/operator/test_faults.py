@@ -34,9 +34,11 @@ async def test_every_polecat_finishes_right_through_faults(
     faults = sandbox.faults
     faults.cut_watches(after_seconds=2.0)  # every stream, every two seconds
     faults.expire_next_watch(1)  # the next resumed watch gets 410 Gone
-    # 10 % of status patches fail: half with 500, half with 409.
+    # 10 % of status patches fail: half with 500, half with 409; and some are throttled (429
+    # with Retry-After, which the watcher's writes honour).
     faults.fail("patch", "polecats/status", share=0.05, code=500, seed=1)
     faults.fail("patch", "polecats/status", share=0.05, code=409, seed=2)
+    faults.fail("patch", "polecats/status", share=0.05, code=429, retry_after=1, seed=3)
     for name, final in NAMES.items():
         rig = good if final == "Done" else bad
         apply(

@@ -189,3 +189,54 @@ async def test_patch_to_terminated_ends_it_and_keeps_the_cr(
         kubectl, "delete", "polecat", "toast", "-n", namespace, "--timeout=30s"
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_changing_the_bead_of_a_running_polecat_is_refused(
+    watcher: Watcher,
+    rig_factory: Callable[..., str],
+    namespace: str,
+    kube: Kube,
+    core: client.CoreV1Api,
+    kubectl: Callable[..., Any],
+) -> None:
+    """The sandbox does not run the CRD's CEL rules, so this is the watcher's fallback."""
+    rig = rig_factory(agentConfig=demo("sleep:120"))
+    apply(kubectl, polecat_doc(namespace, "morsov", rig, desiredState="Working"))
+
+    async def working() -> bool:
+        return (await status_of(kube, namespace, "morsov")).get("phase") == "Working"
+
+    await wait_until(working, 60, "the polecat to work")
+    result = kubectl(
+        "patch", "polecat", "morsov", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"beadID":"dm-9999"}}',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+    async def refused() -> dict[str, Any] | None:
+        conds = (await status_of(kube, namespace, "morsov")).get("conditions") or []
+        return next((c for c in conds if c["type"] == "SpecAccepted"), None)
+
+    cond = await wait_until(refused, 20, "the SpecAccepted condition")
+    assert (cond["status"], cond["reason"]) == ("False", "ImmutableFieldChanged")
+    assert "spec.beadID" in cond["message"] and "dm-0001" in cond["message"]
+    events = await asyncio.to_thread(core.list_namespaced_event, namespace)
+    assert any(e.reason == "ImmutableFieldChanged" for e in events.items)
+    # Nothing half-applied: the pod still works the bead it started with.
+    pod = await asyncio.to_thread(core.read_namespaced_pod, "polecat-morsov-1", namespace)
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert env["GT_BEAD_ID"] == "dm-0001"
+    status = await status_of(kube, namespace, "morsov")
+    assert status["phase"] == "Working"
+    result = kubectl(
+        "patch", "polecat", "morsov", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"beadID":"dm-0001","desiredState":"Terminated"}}',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+    async def accepted_and_ended() -> bool:
+        st = await status_of(kube, namespace, "morsov")
+        cond = next(c for c in st.get("conditions") or [] if c["type"] == "SpecAccepted")
+        return cond["status"] == "True" and st.get("phase") == "Terminated"
+
+    await wait_until(accepted_and_ended, 60, "SpecAccepted True again, then Terminated")

@@ -1,0 +1,67 @@
+"""status.pod from a pod's JSON: waiting reasons, exit codes, readiness, cleared fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gastown.operator.kube import retry_after
+from gastown.operator.mirror import pod_mirror
+
+
+def pod(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "polecat-x-1"}, "status": status}
+
+
+def test_waiting_reason_of_the_agent_container_is_mirrored() -> None:
+    m = pod_mirror(pod(phase="Pending", containerStatuses=[{
+        "name": "claude", "restartCount": 0,
+        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "back-off pulling"}},
+    }]))  # fmt: skip
+    assert (m["phase"], m["reason"], m["message"]) == (
+        "Pending",
+        "ImagePullBackOff",
+        "back-off pulling",
+    )
+    assert m["containers"] == [{
+        "name": "claude", "state": "waiting", "reason": "ImagePullBackOff",
+        "message": "back-off pulling", "restartCount": 0,
+    }]  # fmt: skip
+
+
+def test_config_error_in_the_init_container_is_named() -> None:
+    m = pod_mirror(pod(phase="Pending", initContainerStatuses=[{
+        "name": "git-init",
+        "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "no secret"}},
+    }]))  # fmt: skip
+    assert m["reason"] == "CreateContainerConfigError"
+    assert m["containers"][0]["name"] == "git-init"
+
+
+def test_terminated_exit_code_and_finish_time() -> None:
+    m = pod_mirror(pod(phase="Failed", startTime="2026-01-01T00:00:00Z", containerStatuses=[{
+        "name": "claude",
+        "state": {"terminated": {"exitCode": 11, "reason": "Error",
+                                 "finishedAt": "2026-01-01T00:01:00Z"}},
+    }]))  # fmt: skip
+    assert m["containers"][0]["exitCode"] == 11
+    assert m["finishedAt"] == "2026-01-01T00:01:00Z"
+    assert m["startedAt"] == "2026-01-01T00:00:00Z"
+    assert m["ready"] is False
+
+
+def test_a_cleared_reason_is_sent_as_null_so_the_merge_patch_removes_it() -> None:
+    m = pod_mirror(pod(phase="Running", conditions=[{"type": "Ready", "status": "True"}]))
+    assert "reason" in m and m["reason"] is None
+    assert m["ready"] is True
+    assert m["finishedAt"] is None
+
+
+def test_retry_after_from_header_or_status_details() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    exc = ApiException(status=429, reason="Too Many Requests")
+    exc.headers = {"Retry-After": "3"}
+    assert retry_after(exc) == 3.0
+    exc.headers = {}
+    exc.body = '{"details": {"retryAfterSeconds": 2}}'
+    assert retry_after(exc) == 2.0

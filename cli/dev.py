@@ -1,9 +1,10 @@
 """`kubectl gt dev`: a local environment for trying gt without a cluster (development tool).
 
 `dev up` starts, as daemons under a state directory: the sandbox cluster (an in-memory
-Kubernetes API and pod runner, see docs/sandbox.md) and the Temporal dev server with its Web
-UI (SQLite file, so workflow history survives restarts). Each daemon has a pid file and a log
-in the state directory; `dev down` stops them and `dev status` reports them.
+Kubernetes API and pod runner, see docs/sandbox.md), the Temporal dev server with its Web
+UI (SQLite file, so workflow history survives restarts), our worker and our watcher. Each
+daemon has a pid file and a log in the state directory; `dev down` stops them and
+`dev status` reports them.
 """
 
 from __future__ import annotations
@@ -161,6 +162,10 @@ def _components(
     operator = str(Path(sys.executable).with_name("gastown-operator"))
     comps.append(
         Component("worker", [operator, "worker"], env=env, ready_line="worker polling task queue")
+    )
+    comps.append(
+        # Up once it asks for the Lease: holding it may take a lease period.
+        Component("watcher", [operator, "watcher"], env=env, ready_line="waiting for the lease")
     )
     return comps
 

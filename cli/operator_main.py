@@ -149,23 +149,5 @@ def watcher(
     raise typer.Exit(asyncio.run(run_watcher(temporal, kube, options, election)))
 
 
-def watcher_argv(
-    kubeconfig: str, temporal_address: str, temporal_namespace: str, task_queue: str
-) -> list[str]:
-    """How `kubectl gt dev up` (or anything else) starts a watcher beside its worker."""
-    return [
-        "gastown-operator",
-        "watcher",
-        "--kubeconfig",
-        kubeconfig,
-        "--temporal-address",
-        temporal_address,
-        "--temporal-namespace",
-        temporal_namespace,
-        "--task-queue",
-        task_queue,
-    ]
-
-
 def main() -> None:
     app(prog_name="gastown-operator")

@@ -43,6 +43,7 @@ def test_dev_up_status_down(tmp_path: Path) -> None:
         assert "sandbox: running" in status.stdout
         assert "temporal: running" in status.stdout
         assert "worker: running" in status.stdout
+        assert "watcher: running" in status.stdout
         crds = subprocess.run(
             [KUBECTL, "get", "crd", "-o", "name"],
             capture_output=True,
@@ -78,8 +79,13 @@ def test_dev_up_status_down(tmp_path: Path) -> None:
         ):
             assert custom.get(name) in ("INDEXED_VALUE_TYPE_KEYWORD", "Keyword"), custom
         pids = [int(p.read_text()) for p in state.glob("*.pid")]
-        assert sorted(p.stem for p in state.glob("*.pid")) == ["sandbox", "temporal", "worker"]
-        assert len(pids) == 3
+        assert sorted(p.stem for p in state.glob("*.pid")) == [
+            "sandbox",
+            "temporal",
+            "watcher",
+            "worker",
+        ]
+        assert len(pids) == 4
         assert (state / "temporal.db").exists()
         assert (state / "logs" / "sandbox.log").exists()
         temporal = [temporal_binary(), "workflow"]
@@ -155,6 +161,10 @@ def test_dev_up_with_current_cluster_starts_only_temporal(tmp_path: Path) -> Non
         assert "cluster: current kube context (elsewhere)" in up.stdout
         assert "KUBECONFIG" not in up.stdout
         # No sandbox: Temporal, and the worker against the current context.
-        assert sorted(p.name for p in state.glob("*.pid")) == ["temporal.pid", "worker.pid"]
+        assert sorted(p.name for p in state.glob("*.pid")) == [
+            "temporal.pid",
+            "watcher.pid",
+            "worker.pid",
+        ]
     finally:
         assert gt("dev", "down", *flags).returncode == 0

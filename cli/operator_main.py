@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gastown.cli.session import Kubeconfig, KubeContext, TemporalAddress, TemporalNamespace
 from gastown.workflows.resolve import OperatorDefaults
+
+if TYPE_CHECKING:
+    from gastown.config import KubeSettings, TemporalSettings
 
 app = typer.Typer(
     name="gastown-operator",
@@ -29,6 +32,34 @@ def version() -> None:
     from gastown import __version__
 
     typer.echo(f"gastown-operator {__version__}")
+
+
+def _settings(
+    log_level: str,
+    task_queue: str | None,
+    temporal_address: str | None,
+    temporal_namespace: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> tuple[TemporalSettings, KubeSettings]:
+    """Logging and the connection settings both processes share; bad settings exit 2."""
+    import logging
+
+    from gastown.config import ConfigError, resolve_kube, resolve_temporal
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return (
+            resolve_temporal(
+                address=temporal_address, namespace=temporal_namespace, task_queue=task_queue
+            ),
+            resolve_kube(kubeconfig=kubeconfig, context=context),
+        )
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -56,22 +87,12 @@ def worker(
 ) -> None:
     """Run the Temporal worker: PolecatWorkflow, its activities and the pod reaper."""
     import asyncio
-    import logging
 
-    from gastown.config import ConfigError, resolve_kube, resolve_temporal
     from gastown.service.worker import WorkerOptions, run_worker
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    temporal, kube = _settings(
+        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context
     )
-    try:
-        temporal = resolve_temporal(
-            address=temporal_address, namespace=temporal_namespace, task_queue=task_queue
-        )
-        kube = resolve_kube(kubeconfig=kubeconfig, context=context)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     defaults = OperatorDefaults(
         image=image,
         pending_timeout_seconds=pending_timeout,
@@ -119,23 +140,13 @@ def watcher(
     """Run the light watcher: adopt kubectl-applied polecats, mirror pod state, finalize
     deletions, keep Rig status (one active replica, by Lease)."""
     import asyncio
-    import logging
 
-    from gastown.config import ConfigError, resolve_kube, resolve_temporal
     from gastown.operator.app import WatcherOptions
     from gastown.service.watcher import ElectionOptions, run_watcher
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    temporal, kube = _settings(
+        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context
     )
-    try:
-        temporal = resolve_temporal(
-            address=temporal_address, namespace=temporal_namespace, task_queue=task_queue
-        )
-        kube = resolve_kube(kubeconfig=kubeconfig, context=context)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     election = ElectionOptions(
         enabled=leader_election,
         namespace=lease_namespace,

@@ -55,32 +55,34 @@ class Workflows:
         return desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
 
     async def start(
-        self, namespace: str, name: str, spec: dict[str, Any], created: datetime
-    ) -> None:
-        """Start the polecat's workflow unless this polecat already has one.
+        self, namespace: str, name: str, uid: str, created: datetime, *, rerun: bool = False
+    ) -> str:
+        """Start the polecat's workflow unless this polecat already has one; its run ID.
 
         A closed run with the same ID belongs to this polecat if it started after the polecat
-        was created (the watcher only ever starts one after seeing the CR); one that started
-        earlier belonged to a deleted polecat of the same name, and a new run is right.
+        was created (nothing starts one before the CR exists); one that started earlier
+        belonged to a deleted polecat of the same name, and a new run is right. `rerun` starts
+        a new run after this polecat's own finished one (a re-sling).
         """
-        inp = PolecatInput(namespace=namespace, name=name, spec=spec, adopt=True)
+        inp = PolecatInput(namespace=namespace, name=name, uid=uid)
         wid = polecat_workflow_id(namespace, name)
-        try:
-            await self.client.start_workflow(
-                PolecatWorkflow.run,
-                inp,
-                id=wid,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-            return
-        except WorkflowAlreadyStartedError:
-            pass
-        desc = await self.describe(namespace, name)
-        if desc is not None and desc.start_time >= created:
-            return  # this polecat's own run, finished already
-        await self.client.start_workflow(
+        if not rerun:
+            try:
+                handle = await self.client.start_workflow(
+                    PolecatWorkflow.run,
+                    inp,
+                    id=wid,
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+                return str(handle.result_run_id or handle.run_id)
+            except WorkflowAlreadyStartedError:
+                pass
+            desc = await self.describe(namespace, name)
+            if desc is not None and desc.start_time >= created:
+                return str(desc.run_id)  # this polecat's own run, finished already
+        handle = await self.client.start_workflow(
             PolecatWorkflow.run,
             inp,
             id=wid,
@@ -88,6 +90,7 @@ class Workflows:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
+        return str(handle.result_run_id or handle.run_id)
 
     async def nuke(self, namespace: str, name: str, reason: str) -> PolecatState | None:
         """Ask the workflow to terminate its polecat and wait until it has (pod deleted, status

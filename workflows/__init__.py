@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gastown.workflows.polecat import PolecatWorkflow
 from gastown.workflows.reaper import PodReaperWorkflow
+from gastown.workflows.rigslots import RigSlotsWorkflow
 
-WORKFLOWS = [PolecatWorkflow, PodReaperWorkflow]
+WORKFLOWS = [PolecatWorkflow, PodReaperWorkflow, RigSlotsWorkflow]
 
-__all__ = ["WORKFLOWS", "PodReaperWorkflow", "PolecatWorkflow"]
+__all__ = ["WORKFLOWS", "PodReaperWorkflow", "PolecatWorkflow", "RigSlotsWorkflow"]

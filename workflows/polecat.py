@@ -13,10 +13,15 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
-    from gastown.api.identity import reaper_workflow_id
+    from gastown.api.identity import reaper_workflow_id, rig_slots_workflow_id
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
     from gastown.workflows.messages import (
@@ -34,6 +39,10 @@ with workflow.unsafe.imports_passed_through():
         PolecatState,
         ReapRequest,
         Resolved,
+        SlotAnswer,
+        SlotAnswerKind,
+        SlotRelease,
+        SlotRequest,
         StatusUpdate,
         Verdict,
         WaitRequest,
@@ -66,6 +75,8 @@ class PolecatWorkflow:
         self._nuke: NukeRequest | None = None
         self._finished = False
         self._input: PolecatInput | None = None
+        self._slot: SlotAnswer | None = None
+        self._slot_requested = False
 
     # ------------------------------------------------------------------ messages
     @workflow.query(name=c.QUERY_STATUS)
@@ -79,6 +90,12 @@ class PolecatWorkflow:
             return
         phase = PolecatPhase.WORKING if obs.phase == "Running" else self._state.phase
         self._set(phase=phase, pod_phase=obs.phase, reason=obs.reason, message=obs.message)
+
+    @workflow.signal(name=c.SIGNAL_SLOT_ANSWER)
+    def slot_answer(self, answer: SlotAnswer) -> None:
+        # Granted and refused are final; a queued answer only says where we stand.
+        if self._slot is None or self._slot.kind == SlotAnswerKind.QUEUED:
+            self._slot = answer
 
     @workflow.update(name=c.UPDATE_NUKE)
     async def nuke(self, request: NukeRequest) -> PolecatState:
@@ -101,16 +118,64 @@ class PolecatWorkflow:
             self._upsert_identity(resolved)
             await self._api(c.CHECK_CREDENTIALS, resolved, CredentialReport)
         except ActivityError as err:
-            return await self._fail_before_start(inp, err)
+            return await self._fail_before_start(inp, *_error_text(err))
         polecat: PolecatRef = await self._api(
             c.ENSURE_POLECAT,
-            EnsureRequest(
-                input=inp, resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id
-            ),
+            EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
             PolecatRef,
         )
+        refused = await self._take_slot(resolved)
+        if refused is not None:
+            await self._release_slot(resolved)
+            return await self._fail_before_start(inp, refused.reason, refused.message)
         result, pod = await self._attempts(resolved, polecat)
         return await self._finish(resolved, result, pod)
+
+    async def _take_slot(self, r: Resolved) -> SlotAnswer | None:
+        """Wait for one of the rig's slots (see rigslots.py); the refusal if refused, None when
+        granted or nuked while queued."""
+        info = workflow.info()
+        self._slot_requested = True
+        await self._api(
+            c.REQUEST_SLOT,
+            SlotRequest(
+                rig=r.rig,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                polecat=f"{r.namespace}/{r.name}",
+                bead_id=r.bead_id,
+                limit=r.max_polecats,
+                allow_same_bead=r.allow_same_bead,
+            ),
+        )
+        await workflow.wait_condition(lambda: self._slot is not None or self._nuke is not None)
+        if self._slot is not None and self._slot.kind == SlotAnswerKind.QUEUED:
+            queued = self._slot
+            self._set(phase=PolecatPhase.QUEUED, reason=queued.reason, message=queued.message)
+            await self._status(
+                r, PolecatPhase.QUEUED, queued.reason, queued.message, event_type="Normal"
+            )
+            await workflow.wait_condition(
+                lambda: (self._slot is not queued and self._slot is not None
+                and self._slot.kind != SlotAnswerKind.QUEUED)
+                or self._nuke is not None
+            )  # fmt: skip
+        if self._slot is not None and self._slot.kind == SlotAnswerKind.REFUSED:
+            return self._slot
+        return None
+
+    async def _release_slot(self, r: Resolved) -> None:
+        """Give the slot (or the place in the queue) back; the rig's next polecat starts."""
+        if not self._slot_requested:
+            return
+        info = workflow.info()
+        handle = workflow.get_external_workflow_handle(rig_slots_workflow_id(r.rig))
+        # The slots workflow keeps running while anyone holds or waits; if it is gone anyway
+        # (terminated by hand), there is nothing to give back.
+        with contextlib.suppress(FailureError):
+            await handle.signal(
+                c.SIGNAL_RELEASE, SlotRelease(workflow_id=info.workflow_id, run_id=info.run_id)
+            )
 
     async def _attempts(
         self, resolved: Resolved, polecat: PolecatRef
@@ -222,6 +287,7 @@ class PolecatWorkflow:
                                    ("commit", result.head_commit)) if v}
             )  # fmt: skip
         workflow.upsert_memo(memo)
+        await self._release_slot(resolved)
         if pod is not None and phase != PolecatPhase.TERMINATED:
             ttl = (
                 resolved.succeeded_pod_ttl_seconds
@@ -255,24 +321,26 @@ class PolecatWorkflow:
         reason = "".join(part.capitalize() for part in outcome.value.split("_"))
         return phase, outcome, reason, text
 
-    async def _fail_before_start(self, inp: PolecatInput, err: ActivityError) -> PolecatResult:
-        kind, text = _error_text(err)
+    async def _fail_before_start(self, inp: PolecatInput, kind: str, text: str) -> PolecatResult:
         self._set(phase=PolecatPhase.FAILED, reason=kind, message=text)
-        if inp.adopt:
-            # The CR exists (kubectl apply): say why in its status, where the user looks.
-            await self._api(
-                c.UPDATE_STATUS,
-                StatusUpdate(
-                    namespace=inp.namespace,
-                    name=inp.name,
-                    phase=PolecatPhase.FAILED,
-                    reason=kind,
-                    message=text,
-                    workflow_id=workflow.info().workflow_id,
-                    finished=True,
-                    event_type="Warning",
-                ),
-            )
+        if kind != c.POLECAT_GONE:
+            # Say why in the CR's status, where the user looks (`kubectl get polecats`); if
+            # even that fails, the reason above is what the workflow fails with.
+            with contextlib.suppress(ActivityError):
+                await self._api(
+                    c.UPDATE_STATUS,
+                    StatusUpdate(
+                        namespace=inp.namespace,
+                        name=inp.name,
+                        phase=PolecatPhase.FAILED,
+                        reason=kind,
+                        message=text,
+                        workflow_id=workflow.info().workflow_id,
+                        run_id=workflow.info().run_id,  # so `sling --wait` knows it is this run's
+                        finished=True,
+                        event_type="Warning",
+                    ),
+                )
         self._finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise ApplicationError(f"{kind}: {text}", type=kind, non_retryable=True)

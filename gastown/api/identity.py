@@ -26,6 +26,8 @@ MANAGED_BY: Final = "gastown-operator"
 
 ANNOTATION_WORKFLOW_ID: Final = f"{PREFIX}/workflow-id"
 ANNOTATION_RUN_ID: Final = f"{PREFIX}/run-id"
+# "true": work the bead even if another polecat of the rig already works it (`sling --force`).
+ANNOTATION_ALLOW_SAME_BEAD: Final = f"{PREFIX}/allow-same-bead"
 
 POLECAT_WORKFLOW_PREFIX: Final = "polecat"
 CONVOY_WORKFLOW_PREFIX: Final = "convoy"
@@ -34,6 +36,11 @@ CONVOY_WORKFLOW_PREFIX: Final = "convoy"
 def polecat_workflow_id(namespace: str, name: str) -> str:
     """`polecat/<namespace>/<name>`: neither part may contain '/', so this is unambiguous."""
     return f"{POLECAT_WORKFLOW_PREFIX}/{namespace}/{name}"
+
+
+def rig_slots_workflow_id(rig: str) -> str:
+    """`rig-slots/<rig>`: one slots workflow per rig (rigs are cluster-scoped)."""
+    return f"rig-slots/{rig}"
 
 
 def convoy_workflow_id(namespace: str, name: str) -> str:

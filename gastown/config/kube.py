@@ -60,6 +60,21 @@ def _context_namespace(path: Path, context: str | None) -> str | None:
     return None
 
 
+def current_context(env: Mapping[str, str] | None = None) -> str:
+    """The kubeconfig's current context, as `kubectl config current-context` prints it."""
+    path = _kubeconfig_path(None, os.environ if env is None else env)
+    if path is None or not path.exists():
+        raise ConfigError("no kubeconfig: set KUBECONFIG or create ~/.kube/config")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read kubeconfig {path}: {exc}") from exc
+    name = doc.get("current-context")
+    if not name:
+        raise ConfigError(f"kubeconfig {path} has no current-context")
+    return str(name)
+
+
 def resolve_kube(
     *,
     kubeconfig: str | None = None,

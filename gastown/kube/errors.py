@@ -108,8 +108,10 @@ def from_status(
     return kind(message or f"HTTP {status}", status, after)
 
 
-def translate(exc: BaseException) -> KubeError | None:
+def translate(exc: BaseException, *, transport: bool = True) -> KubeError | None:
     """A KubeError for anything the official client or urllib3 raised; None for the rest.
+    `transport=False` leaves a plain OSError alone (outside a client call it is not the
+    connection's).
 
     The one place that knows the client's exception types, so code above this package (and
     code not yet migrated to it, whose ApiExceptions reach the CLI) never imports them.
@@ -121,6 +123,6 @@ def translate(exc: BaseException) -> KubeError | None:
         return exc
     if isinstance(exc, ApiException):
         return from_status(exc.status or 0, exc.reason, exc.body, exc.headers)
-    if isinstance(exc, HTTPError | OSError):
+    if isinstance(exc, HTTPError) or (transport and isinstance(exc, OSError)):
         return Unavailable(f"cannot reach the Kubernetes API: {exc}")
     return None

@@ -18,8 +18,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from gastown.operator.app import Watcher, WatcherOptions
 from gastown.kube import BACKOFF, from_kubeconfig
+from gastown.operator.app import Watcher, WatcherOptions
 from gastown.service.watcher import serve
 from tests.conftest import Cluster, TemporalDev
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e tests

@@ -22,9 +22,11 @@ def watch(
     *,
     field_selector: str | None = None,
     label_selector: str | None = None,
+    resource_version: str | None = None,
     timeout_seconds: int = 30,
 ) -> Iterator[tuple[str, JSON]]:
-    """Events until the server ends the watch after `timeout_seconds` (or the caller stops)."""
+    """Events until the server ends the watch after `timeout_seconds` (or the caller stops);
+    from `resource_version` on, else from the current state (ADDED for each object first)."""
     request = Request(
         "GET",
         resource.path(namespace),
@@ -32,6 +34,7 @@ def watch(
             watch=True,
             fieldSelector=field_selector,
             labelSelector=label_selector,
+            resourceVersion=resource_version,
             timeoutSeconds=timeout_seconds,
         ),
         read="stream",

@@ -146,7 +146,7 @@ def api_message(exc: BaseException) -> str:
     """The API server's own words for a Kubernetes error, else the exception."""
     from gastown.kube.errors import translate
 
-    err = translate(exc)
+    err = translate(exc, transport=False)
     return err.message if err is not None else str(exc)
 
 

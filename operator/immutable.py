@@ -84,7 +84,8 @@ async def check(kube: Kube, ns: str, name: str, body: dict[str, Any]) -> None:
         )
         await kube.run(events.record(event))
     meta = body["metadata"]
-    upserted = conditions_.upsert(conditions, CONDITION, *new, meta.get("generation"))
+    cond = conditions_.condition(conditions, CONDITION, *new, meta.get("generation"))
+    upserted = conditions_.upsert(conditions, cond)
     patch = patching.with_version({"status": {"conditions": upserted}}, meta["resourceVersion"])
     try:
         await kube.run(patching.merge(POLECATS, name, patch, ns, status=True))

@@ -48,16 +48,10 @@ def condition(
     return cond.to_k8s()
 
 
-def upsert(
-    old: Sequence[dict[str, Any]],
-    kind: str,
-    status: ConditionStatus | str,
-    reason: str,
-    message: str,
-    generation: int | None = None,
-) -> list[dict[str, Any]]:
-    """`old` with condition `kind` set (others kept, in their order; a new one appended)."""
-    new = condition(old, kind, status, reason, message, generation)
+def upsert(old: Sequence[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """`old` with `new` (built by `condition` from `old`) in place of the condition of its
+    type; the others kept in their order, a new type appended."""
+    kind = new["type"]
     out = [dict(c) if c.get("type") != kind else new for c in old]
     if _find(old, kind) is None:
         out.append(new)

@@ -47,7 +47,9 @@ def test_condition_transition_time_moves_only_with_status() -> None:
         {"type": "Ready", "status": "False", "reason": "Waiting", "message": "a",
          "lastTransitionTime": "2021-01-01T00:00:00Z"},
     ]  # fmt: skip
-    same = conditions.upsert(old, "Ready", "False", "StillWaiting", "b", generation=3)
+    same = conditions.upsert(
+        old, conditions.condition(old, "Ready", "False", "StillWaiting", "b", generation=3)
+    )
     assert [c["type"] for c in same] == ["Other", "Ready"]
     assert same[1]["lastTransitionTime"] == "2021-01-01T00:00:00Z"
     assert (same[1]["reason"], same[1]["message"], same[1]["observedGeneration"]) == (
@@ -56,9 +58,11 @@ def test_condition_transition_time_moves_only_with_status() -> None:
         3,
     )
     assert same[0] == old[0]
-    flipped = conditions.upsert(old, "Ready", "True", "Done", "c")
+    flipped = conditions.upsert(old, conditions.condition(old, "Ready", "True", "Done", "c"))
     assert flipped[1]["lastTransitionTime"] > "2021-01-01T00:00:00Z"
-    added = conditions.upsert(old[:1], "Ready", "Unknown", "Starting", "")
+    added = conditions.upsert(
+        old[:1], conditions.condition(old[:1], "Ready", "Unknown", "Starting", "")
+    )
     assert [c["type"] for c in added] == ["Other", "Ready"]
     assert conditions.same(flipped, [{**c, "lastTransitionTime": "x"} for c in flipped])
     assert not conditions.same(flipped, same)

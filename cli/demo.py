@@ -91,7 +91,6 @@ def _claude() -> str | None:
 
 
 def _apply(kubeconfig: str, origin: Path, claude: str | None) -> None:
-    from gastown.api.crd import GROUP, VERSION
     from gastown.kube import FAIL_FAST, RIGS, SECRETS, from_kubeconfig, writing
 
     kube = from_kubeconfig(kubeconfig, FAIL_FAST)
@@ -109,8 +108,8 @@ def _apply(kubeconfig: str, origin: Path, claude: str | None) -> None:
             "agentConfig": {"env": [{"name": "GT_CLAUDE_BIN", "value": claude}]},
         }
     rig: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Rig",
+        "apiVersion": RIGS.api_version,
+        "kind": RIGS.kind,
         "metadata": {"name": RIG},
         "spec": {
             "gitURL": f"file://{origin}",

@@ -149,6 +149,8 @@ class Kube:
                 if line.strip():
                     yield json.loads(line)
         finally:
+            # Closed, not returned to the pool half-read (a watch never ends by itself).
+            resp.close()
             resp.release_conn()
 
     def with_retry(self, retry: RetryPolicy) -> Kube:

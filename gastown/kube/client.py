@@ -100,7 +100,10 @@ class Kube:
                 method, url, hdrs, body, post, _request_timeout=request.timeout
             )
         except Exception as exc:
-            raise (translate(exc) or exc) from exc
+            err = translate(exc)
+            if err is None:
+                raise
+            raise err from exc
         if not 200 <= resp.status <= 299:
             data = resp.read()
             raise from_status(resp.status, resp.reason, data, resp.headers)
@@ -154,7 +157,8 @@ class Kube:
             resp.release_conn()
 
     def with_retry(self, retry: RetryPolicy) -> Kube:
-        """The same connection with another policy (e.g. few tries for the Lease)."""
+        """The same connection with another policy (e.g. few tries for the Lease). urllib3's
+        own retries were fixed when the connection was built (`connect`)."""
         return Kube(self.api, retry)
 
     def credentials(self) -> Credentials:

@@ -262,7 +262,9 @@ class Doubles:
         try:
             result = await step.held()
         except asyncio.CancelledError:
-            self.cancelled_waits.append(req.pod.attempt)
+            async with self._changed:
+                self.cancelled_waits.append(req.pod.attempt)
+                self._changed.notify_all()
             raise
         assert result is not None, "a held wait was released without a verdict"
         return result

@@ -7,6 +7,7 @@ history names the same polecat every time it is re-recorded.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -56,10 +57,20 @@ class Harness:
         return state
 
     async def record(self, handle: WorkflowHandle[Any, Any], name: str) -> None:
-        """With GASTOWN_RECORD_HISTORY=1, write the closed workflow's history for tests/replay."""
+        """With GASTOWN_RECORD_HISTORY=1, write the closed workflow's history for tests/replay
+        (without stack traces: they name this machine's paths and replay ignores them)."""
         if RECORD:
-            history = await handle.fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            history = (await handle.fetch_history()).to_json_dict()
+            text = json.dumps(_without_stack_traces(history), indent=2)
+            (HISTORIES / f"{name}.json").write_text(text + "\n")
+
+
+def _without_stack_traces(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: _without_stack_traces(v) for k, v in doc.items() if k != "stackTrace"}
+    if isinstance(doc, list):
+        return [_without_stack_traces(v) for v in doc]
+    return doc
 
 
 @asynccontextmanager

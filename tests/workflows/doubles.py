@@ -140,6 +140,10 @@ class Hold:
         self._result = result
         self._released.set()
 
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
+
     async def held(self) -> AttemptResult | None:
         """Wait, heartbeating, until released; CancelledError when the workflow cancels."""
         local = activity.info().is_local
@@ -163,6 +167,13 @@ class Script:
     credentials_error: ApplicationError | None = None
     launch_error: ApplicationError | None = None
     final_status: Hold | None = None  # holds the status write that finishes the polecat
+
+    def release_all(self) -> None:
+        """Let every held step go (a test that failed halfway must not hold up the worker's
+        shutdown)."""
+        for step in [*self.waits, self.final_status]:
+            if isinstance(step, Hold) and not step.released:
+                step.release()
 
 
 @dataclass(frozen=True)

@@ -88,4 +88,7 @@ async def running(env: WorkflowEnvironment, script: Script) -> AsyncIterator[Har
         default_heartbeat_throttle_interval=throttle,
         graceful_shutdown_timeout=timedelta(seconds=DEADLINE),
     ):
-        yield Harness(env, doubles, task_queue)
+        try:
+            yield Harness(env, doubles, task_queue)
+        finally:
+            script.release_all()

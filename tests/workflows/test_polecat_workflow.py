@@ -82,22 +82,10 @@ def kinds(events: list[HistoryEvent]) -> list[str]:
     return [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
 
 
-async def history_until(
-    handle: Handle, what: Callable[[list[str]], bool], timeout: float = DEADLINE
-) -> None:
-    """Wait until the workflow's history (its event kinds) satisfies `what`."""
-    async with asyncio.timeout(timeout):
-        while not what(kinds(await history(handle))):
-            await asyncio.sleep(0.02)
-
-
-def settled(events: list[str]) -> bool:
-    """Every signal so far was handled: a workflow task completed after the last one."""
-    last_signal = max(i for i, kind in enumerate(events) if kind == "WORKFLOW_EXECUTION_SIGNALED")
-    return "WORKFLOW_TASK_COMPLETED" in events[last_signal:]
-
-
 async def status(handle: Handle) -> PolecatState:
+    """The `status` query. The server answers it after any workflow task already due (a
+    strongly consistent query, as Temporal's own server does), so it sees every signal
+    sent before it."""
     return await handle.query(PolecatWorkflow.status)
 
 
@@ -573,33 +561,39 @@ async def test_pod_observed_signals_update_the_query_and_stale_ones_are_ignored(
         handle = await h.start(d.polecat_input(name))
         # Awaiting the result lets the back-off pass; attempt 2's wait then holds the clock.
         finishing = asyncio.create_task(result_of(handle))
-        await h.doubles.until(lambda: len(h.doubles.args(c.WAIT_POD)) == 2)
-        pod1, pod2 = the_pod(name, 1), the_pod(name, 2)
-
-        async def observe(obs: PodObservation) -> PolecatState:
-            await handle.signal(PolecatWorkflow.pod_observed, obs)
-            await history_until(handle, settled)
-            return await status(handle)
-
-        state = await observe(PodObservation(pod=pod2, attempt=2, phase="Pending", reason="Pull"))
-        assert (state.phase, state.attempt, state.pod) == (PolecatPhase.PENDING, 2, pod2)
-        assert (state.pod_phase, state.reason) == ("Pending", "Pull")
-
-        # A late observation of attempt 1's pod (the watcher lagging) changes nothing.
-        late = PodObservation(pod=pod1, attempt=1, phase="Failed", reason="Evicted", message="x")
-        assert await observe(late) == state
-
-        state = await observe(PodObservation(pod=pod2, attempt=2, phase="Running", ready=True))
-        assert (state.phase, state.pod_phase, state.reason) == (
-            PolecatPhase.WORKING,
-            "Running",
-            None,
-        )
-        assert await phase_attribute(handle) == "Working"
-
-        second.release(d.finished(Outcome.COMPLETED))
-        result = await finishing
+        try:
+            await observations(h, handle, second)
+            result = await finishing
+        finally:
+            finishing.cancel()
         assert (result.phase, result.attempts) == (PolecatPhase.DONE, 2)
+
+
+async def observations(h: Harness, handle: Handle, second: Hold) -> None:
+    """Attempt 2's pod changes, and a late one of attempt 1's, while attempt 2 waits."""
+    await h.doubles.until(lambda: len(h.doubles.args(c.WAIT_POD)) == 2)
+    [_, wait2] = h.doubles.args(c.WAIT_POD)
+    pod1, pod2 = the_pod(wait2.polecat, 1), wait2.pod.name
+
+    async def observe(obs: PodObservation) -> PolecatState:
+        await handle.signal(PolecatWorkflow.pod_observed, obs)
+        return await status(handle)
+
+    state = await observe(PodObservation(pod=pod2, attempt=2, phase="Pending", reason="Pull"))
+    assert (state.phase, state.attempt, state.pod) == (PolecatPhase.PENDING, 2, pod2)
+    assert (state.pod_phase, state.reason) == ("Pending", "Pull")
+
+    # A late observation of attempt 1's pod (the watcher lagging) changes nothing: had it
+    # counted, its Running would have made the polecat Working.
+    late = PodObservation(pod=pod1, attempt=1, phase="Running", reason="Late", message="x")
+    assert await observe(late) == state
+    assert await phase_attribute(handle) == "Pending"
+
+    state = await observe(PodObservation(pod=pod2, attempt=2, phase="Running", ready=True))
+    assert (state.phase, state.pod_phase, state.reason) == (PolecatPhase.WORKING, "Running", None)
+    assert await phase_attribute(handle) == "Working"
+
+    second.release(d.finished(Outcome.COMPLETED))
 
 
 # ---------------------------------------------------------------- the reaper

@@ -23,8 +23,7 @@ from temporalio.worker import Worker
 
 from gastown.api.identity import polecat_workflow_id
 from gastown.workflows import WORKFLOWS
-from gastown.workflows import contract as c
-from gastown.workflows.messages import PolecatInput, PolecatResult, PolecatState
+from gastown.workflows.messages import PolecatInput, PolecatResult
 from gastown.workflows.polecat import PolecatWorkflow
 from tests.workflows.doubles import DEADLINE, HEARTBEAT_EVERY, Doubles, Script
 
@@ -51,10 +50,6 @@ class Harness:
             execution_timeout=timedelta(days=30),
             **options,
         )
-
-    async def status(self, handle: WorkflowHandle[Any, Any]) -> PolecatState:
-        state: PolecatState = await handle.query(c.QUERY_STATUS, result_type=PolecatState)
-        return state
 
     async def record(self, handle: WorkflowHandle[Any, Any], name: str) -> None:
         """With GASTOWN_RECORD_HISTORY=1, write the closed workflow's history for tests/replay

@@ -97,10 +97,6 @@ async def memo(handle: Handle) -> dict[str, Any]:
     return await (await handle.describe()).memo()
 
 
-def the_pod(name: str, attempt: int) -> str:
-    return pod_name(name, attempt)
-
-
 def final_write(h: Harness) -> StatusUpdate:
     writes = [w for w in h.doubles.statuses() if w.finished]
     assert len(writes) == 1, h.doubles.statuses()
@@ -134,7 +130,7 @@ async def test_done_on_the_first_attempt(harness: HarnessFactory) -> None:
         handle = await h.start(inp)
         result = await result_of(handle)
 
-        pod = the_pod(name, 1)
+        pod = pod_name(name, 1)
         assert result == PolecatResult(
             phase=PolecatPhase.DONE,
             outcome=Outcome.COMPLETED,
@@ -210,7 +206,7 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
         assert (result.phase, result.attempts, result.pod) == (
             PolecatPhase.DONE,
             2,
-            the_pod(name, 2),
+            pod_name(name, 2),
         )
         assert h.doubles.names() == [
             *d.START,
@@ -223,8 +219,8 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
         ]
         assert [x.attempt for x in h.doubles.args(c.LAUNCH_POD)] == [1, 2]
         assert [x.pod.name for x in h.doubles.args(c.WAIT_POD)] == [
-            the_pod(name, 1),
-            the_pod(name, 2),
+            pod_name(name, 1),
+            pod_name(name, 2),
         ]
         retrying, done = h.doubles.statuses()
         assert (retrying.phase, retrying.reason, retrying.event_type) == (
@@ -234,7 +230,7 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
         )
         assert (retrying.attempt, retrying.pod_name, retrying.finished) == (
             1,
-            the_pod(name, 1),
+            pod_name(name, 1),
             False,
         )
         assert retrying.message == (
@@ -243,7 +239,7 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
         assert (done.phase, done.attempt, done.pod_name) == (
             PolecatPhase.DONE,
             2,
-            the_pod(name, 2),
+            pod_name(name, 2),
         )
         # The back-off is a durable timer of backoff_seconds, which fired (on the skipped clock).
         events = await history(handle)
@@ -255,7 +251,7 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
         assert timer.start_to_fire_timeout.ToTimedelta() == timedelta(seconds=45)
         assert "TIMER_FIRED" in kinds(events)
         state = await status(handle)
-        assert (state.phase, state.attempt, state.pod) == (PolecatPhase.DONE, 2, the_pod(name, 2))
+        assert (state.phase, state.attempt, state.pod) == (PolecatPhase.DONE, 2, pod_name(name, 2))
         assert (await memo(handle))["attempt"] == 2
         await h.record(handle, "polecat_retried_then_done")
 
@@ -370,7 +366,7 @@ async def test_auth_expired_fails_with_the_auth_hint(harness: HarnessFactory) ->
 
 
 # ---------------------------------------------------------------- nuke
-async def test_nuke_while_waiting_cancels_the_wait_and_deletes_the_pod(
+async def test_nuke_while_waiting_cancels_the_wait_and_deletes_pod_name(
     harness: HarnessFactory,
 ) -> None:
     name = "nuked-waiting"
@@ -396,11 +392,11 @@ async def test_nuke_while_waiting_cancels_the_wait_and_deletes_the_pod(
             PolecatPhase.TERMINATED,
             "Nuked",
             1,
-            the_pod(name, 1),
+            pod_name(name, 1),
         )
         await h.doubles.until(lambda: h.doubles.cancelled_waits == [1])
         assert h.doubles.args(c.DELETE_POD) == [
-            DeletePod(namespace=d.NAMESPACE, name=the_pod(name, 1), uid="pod-uid-1")
+            DeletePod(namespace=d.NAMESPACE, name=pod_name(name, 1), uid="pod-uid-1")
         ]
         assert h.doubles.names()[-2:] == [c.DELETE_POD, c.UPDATE_STATUS]
         write = final_write(h)
@@ -443,11 +439,11 @@ async def test_nuke_during_the_backoff_ends_without_another_attempt(
         assert (result.phase, result.attempts, result.pod) == (
             PolecatPhase.TERMINATED,
             1,
-            the_pod(name, 1),
+            pod_name(name, 1),
         )
         assert [x.attempt for x in h.doubles.args(c.LAUNCH_POD)] == [1]
         assert h.doubles.args(c.DELETE_POD) == [
-            DeletePod(namespace=d.NAMESPACE, name=the_pod(name, 1), uid="pod-uid-1")
+            DeletePod(namespace=d.NAMESPACE, name=pod_name(name, 1), uid="pod-uid-1")
         ]
         assert [w.reason for w in h.doubles.statuses()] == ["Retrying", "Nuked"]
         events = kinds(await history(handle))
@@ -573,7 +569,7 @@ async def observations(h: Harness, handle: Handle, second: Hold) -> None:
     """Attempt 2's pod changes, and a late one of attempt 1's, while attempt 2 waits."""
     await h.doubles.until(lambda: len(h.doubles.args(c.WAIT_POD)) == 2)
     [_, wait2] = h.doubles.args(c.WAIT_POD)
-    pod1, pod2 = the_pod(wait2.polecat, 1), wait2.pod.name
+    pod1, pod2 = pod_name(wait2.polecat, 1), wait2.pod.name
 
     async def observe(obs: PodObservation) -> PolecatState:
         await handle.signal(PolecatWorkflow.pod_observed, obs)
@@ -618,7 +614,7 @@ async def test_the_reaper_is_started_abandoned_with_the_phase_ttl(
         await result_of(handle)
 
         child_id, request, policy = await reaper_request(h, handle)
-        pod = the_pod(name, 1)
+        pod = pod_name(name, 1)
         assert child_id == reaper_workflow_id(d.NAMESPACE, pod)
         assert policy == ParentClosePolicy.PARENT_CLOSE_POLICY_ABANDON
         assert request == ReapRequest(

@@ -366,7 +366,7 @@ async def test_auth_expired_fails_with_the_auth_hint(harness: HarnessFactory) ->
 
 
 # ---------------------------------------------------------------- nuke
-async def test_nuke_while_waiting_cancels_the_wait_and_deletes_pod_name(
+async def test_nuke_while_waiting_cancels_the_wait_and_deletes_the_pod(
     harness: HarnessFactory,
 ) -> None:
     name = "nuked-waiting"

@@ -166,12 +166,13 @@ class Script:
     resolve_error: ApplicationError | None = None
     credentials_error: ApplicationError | None = None
     launch_error: ApplicationError | None = None
+    ensure: Hold | None = None  # holds the creation of the CR
     final_status: Hold | None = None  # holds the status write that finishes the polecat
 
     def release_all(self) -> None:
         """Let every held step go (a test that failed halfway must not hold up the worker's
         shutdown)."""
-        for step in [*self.waits, self.final_status]:
+        for step in [*self.waits, self.ensure, self.final_status]:
             if isinstance(step, Hold) and not step.released:
                 step.release()
 
@@ -250,6 +251,8 @@ class Doubles:
     @activity.defn(name=c.ENSURE_POLECAT)
     async def ensure_polecat(self, req: EnsureRequest) -> PolecatRef:
         await self._record(c.ENSURE_POLECAT, req)
+        if self.script.ensure:
+            await self.script.ensure.held()
         return PolecatRef(namespace=req.resolved.namespace, name=req.resolved.name, uid="cr-uid")
 
     @activity.defn(name=c.LAUNCH_POD)

@@ -34,6 +34,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
 )
 from temporalio.exceptions import ApplicationError
 
@@ -451,6 +452,39 @@ async def test_nuke_during_the_backoff_ends_without_another_attempt(
         assert "TIMER_FIRED" not in events  # the nuke cut the back-off short
         assert await no_reaper(handle)
         await h.record(handle, "polecat_nuked_in_backoff")
+
+
+async def test_nuke_before_the_first_pod_ends_without_a_pod(harness: HarnessFactory) -> None:
+    name = "nuked-early"
+    creating = Hold()
+    script = Script(d.resolved(name), waits=[d.finished(Outcome.COMPLETED)], ensure=creating)
+    async with harness(script) as h:
+        # A short workflow task timeout: the worker heartbeats the task that holds the CR's
+        # creation after 80% of it, which lets the Update in while the creation is pending.
+        handle = await h.start(d.polecat_input(name), task_timeout=timedelta(seconds=1))
+        await h.doubles.until(lambda: c.ENSURE_POLECAT in h.doubles.names())
+        nuke = await asyncio.wait_for(
+            handle.start_update(
+                PolecatWorkflow.nuke,
+                NukeRequest(reason="changed my mind"),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            ),
+            DEADLINE,
+        )
+        creating.release()
+        state = await asyncio.wait_for(nuke.result(), DEADLINE)
+        result = await result_of(handle)
+
+        assert (state.phase, state.message) == (PolecatPhase.TERMINATED, "changed my mind")
+        assert (result.phase, result.attempts, result.pod) == (PolecatPhase.TERMINATED, 0, None)
+        assert h.doubles.names() == [*d.START, c.UPDATE_STATUS]  # no pod, nothing to delete
+        write = final_write(h)
+        assert (write.phase, write.reason, write.pod_name) == (
+            PolecatPhase.TERMINATED,
+            "Nuked",
+            None,
+        )
+        assert await no_reaper(handle)
 
 
 async def test_nuke_is_refused_once_the_polecat_finished(harness: HarnessFactory) -> None:

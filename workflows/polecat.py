@@ -100,7 +100,9 @@ class PolecatWorkflow:
             resolved: Resolved = await self._api(c.RESOLVE_POLECAT, inp, Resolved)
             self._upsert_identity(resolved)
             await self._api(c.CHECK_CREDENTIALS, resolved, CredentialReport)
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's permanent error arrives as the ApplicationError itself, not
+            # wrapped in an ActivityError as a regular activity's is.
             return await self._fail_before_start(inp, err)
         polecat: PolecatRef = await self._api(
             c.ENSURE_POLECAT,
@@ -255,7 +257,9 @@ class PolecatWorkflow:
         reason = "".join(part.capitalize() for part in outcome.value.split("_"))
         return phase, outcome, reason, text
 
-    async def _fail_before_start(self, inp: PolecatInput, err: ActivityError) -> PolecatResult:
+    async def _fail_before_start(
+        self, inp: PolecatInput, err: ActivityError | ApplicationError
+    ) -> PolecatResult:
         kind, text = _error_text(err)
         self._set(phase=PolecatPhase.FAILED, reason=kind, message=text)
         if inp.adopt:

@@ -70,7 +70,7 @@ def sync(
     context: KubeContext = None,
 ) -> None:
     """Copy the OAuth credentials file from `claude /login` into a Secret."""
-    from kubernetes import client
+    from gastown.kube import SECRETS, Conflict, writing
 
     text, expires = _read(file)
     if expires is not None and expires <= datetime.now(UTC):
@@ -79,24 +79,24 @@ def sync(
             "then sync again"
         )
     session = Session(kubeconfig=kubeconfig, context=context, namespace_flag=namespace)
-    core: Any = client.CoreV1Api(session.api)
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(
-            name=secret, labels={"app.kubernetes.io/managed-by": "gastown-operator"}
-        ),
-        string_data={KEY: text},
-    )
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret,
+            "labels": {"app.kubernetes.io/managed-by": "gastown-operator"},
+        },
+        "stringData": {KEY: text},
+    }
+    ns = session.namespace
     try:
-        core.create_namespaced_secret(session.namespace, body)
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
+        session.client.run_sync(writing.create(SECRETS, body, ns))
+    except Conflict:
         if not force:
             raise Failure(
-                f"Secret {secret!r} already exists in {session.namespace!r}; pass --force to "
-                "replace it"
+                f"Secret {secret!r} already exists in {ns!r}; pass --force to replace it"
             ) from None
-        core.replace_namespaced_secret(secret, session.namespace, body)
+        session.client.run_sync(writing.replace(SECRETS, body, ns))
     until = f", valid until {expires:%Y-%m-%d %H:%M}Z" if expires else ""
     typer.echo(f"Secret {secret} synced in namespace {session.namespace}{until}")
 
@@ -112,19 +112,15 @@ def status(
     """Show whether the Secret holds credentials and when they expire."""
     import base64
 
-    from kubernetes import client
+    from gastown.kube import NotFound, reading
 
     session = Session(kubeconfig=kubeconfig, context=context, namespace_flag=namespace)
-    core: Any = client.CoreV1Api(session.api)
     try:
-        found = core.read_namespaced_secret(secret, session.namespace)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            raise Failure(
-                f"Secret {secret!r} not found in {session.namespace!r}: run `kubectl gt auth sync`"
-            ) from None
-        raise
-    data = found.data or {}
+        data = session.client.run_sync(reading.secret_data(session.namespace, secret))
+    except NotFound:
+        raise Failure(
+            f"Secret {secret!r} not found in {session.namespace!r}: run `kubectl gt auth sync`"
+        ) from None
     if KEY not in data:
         raise Failure(f"Secret {secret!r} has no {KEY}: run `kubectl gt auth sync --force`")
     try:

@@ -91,31 +91,25 @@ def _claude() -> str | None:
 
 
 def _apply(kubeconfig: str, origin: Path, claude: str | None) -> None:
-    from kubernetes import client, config
+    from gastown.kube import FAIL_FAST, RIGS, SECRETS, from_kubeconfig, writing
 
-    from gastown.api.crd import GROUP, VERSION
-
-    api = config.new_client_from_config(kubeconfig)
+    kube = from_kubeconfig(kubeconfig, FAIL_FAST)
     defaults: dict[str, Any] = {"agentConfig": {"command": ["gt-polecat", "demo-agent"]}}
     if claude:
-        core = client.CoreV1Api(api)
-        body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name="anthropic-api-key"),
-            string_data={"api-key": os.environ["ANTHROPIC_API_KEY"]},
-        )
-        try:
-            core.create_namespaced_secret(NAMESPACE, body)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise
-            core.replace_namespaced_secret("anthropic-api-key", NAMESPACE, body)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "anthropic-api-key", "namespace": NAMESPACE},
+            "stringData": {"api-key": os.environ["ANTHROPIC_API_KEY"]},
+        }
+        kube.run_sync(writing.create_or_replace(SECRETS, body))
         defaults = {
             "apiKeySecretRef": {"name": "anthropic-api-key", "key": "api-key"},
             "agentConfig": {"env": [{"name": "GT_CLAUDE_BIN", "value": claude}]},
         }
     rig: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Rig",
+        "apiVersion": RIGS.api_version,
+        "kind": RIGS.kind,
         "metadata": {"name": RIG},
         "spec": {
             "gitURL": f"file://{origin}",
@@ -123,15 +117,7 @@ def _apply(kubeconfig: str, origin: Path, claude: str | None) -> None:
             "settings": {"polecatDefaults": defaults},
         },
     }
-    custom: Any = client.CustomObjectsApi(api)
-    try:
-        custom.create_cluster_custom_object(GROUP, VERSION, "rigs", rig)
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
-        current = custom.get_cluster_custom_object(GROUP, VERSION, "rigs", RIG)
-        rig["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        custom.replace_cluster_custom_object(GROUP, VERSION, "rigs", RIG, rig)
+    kube.run_sync(writing.create_or_replace(RIGS, rig))
 
 
 def demo(
@@ -191,15 +177,11 @@ def demo(
 
 
 def _summary(kubeconfig: str, name: str, origin: Path, settings: dict[str, Any]) -> None:
-    from kubernetes import client, config
-
-    from gastown.api.crd import GROUP, VERSION
     from gastown.api.identity import polecat_workflow_id
+    from gastown.kube import FAIL_FAST, POLECATS, from_kubeconfig, reading
 
-    custom: Any = client.CustomObjectsApi(config.new_client_from_config(kubeconfig))
-    status = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "polecats", name)[
-        "status"
-    ]
+    kube = from_kubeconfig(kubeconfig, FAIL_FAST)
+    status = kube.run_sync(reading.get(POLECATS, name, NAMESPACE))["status"]
     workflow = quote(polecat_workflow_id(NAMESPACE, name), safe="")
     typer.echo(f"polecat:  {name} ({status.get('phase')}, {status.get('outcome')})")
     typer.echo(f"branch:   {status.get('branch')} in {origin}")

@@ -238,10 +238,9 @@ def _print_addresses(state: Path, settings: dict[str, object]) -> None:
 
 def _current_context() -> str:
     try:
-        from kubernetes import config
+        from gastown.config.kube import current_context
 
-        _, active = config.list_kube_config_contexts()
-        return str(active["name"])
+        return current_context()
     except Exception as exc:
         return f"unavailable: {exc}"
 

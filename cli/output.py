@@ -37,7 +37,9 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
     """kubectl's short age: 45s, 12m, 5h, 3d."""
     if not timestamp:
         return "<unknown>"
-    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    from gastown.kube.timestamps import parse
+
+    then = parse(timestamp)
     seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size * (2 if unit != "m" else 1):

@@ -46,64 +46,35 @@ def is_active(polecat: dict[str, Any]) -> bool:
 def list_polecats(
     session: Session, namespace: str | None, rig: str | None = None, bead: str | None = None
 ) -> list[dict[str, Any]]:
-    from kubernetes import client
-
     from gastown.api import identity as ids
-    from gastown.api.crd import GROUP, VERSION
+    from gastown.kube import POLECATS, reading
 
-    api: Any = client.CustomObjectsApi(session.api)  # untyped JSON in, JSON out
     selector = ",".join(
         f"{key}={value}" for key, value in ((ids.LABEL_RIG, rig), (ids.LABEL_BEAD, bead)) if value
     )
-    if namespace is None:
-        found = api.list_cluster_custom_object(GROUP, VERSION, "polecats", label_selector=selector)
-    else:
-        found = api.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, "polecats", label_selector=selector
-        )
-    items: list[dict[str, Any]] = found.get("items", [])
+    items = session.client.run_sync(reading.items(POLECATS, namespace, label_selector=selector))
     # Polecats applied with kubectl before the watcher labelled them: match on spec too.
-    if rig or bead:
-        items = items or _unlabelled(api, namespace, rig, bead)
+    if (rig or bead) and not items:
+        items = [
+            o
+            for o in session.client.run_sync(reading.items(POLECATS, namespace))
+            if (rig is None or field(o, "spec", "rig") == rig)
+            and (bead is None or field(o, "spec", "beadID") == bead)
+        ]
     return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
 
-def _unlabelled(
-    api: Any, namespace: str | None, rig: str | None, bead: str | None
-) -> list[dict[str, Any]]:
-    from gastown.api.crd import GROUP, VERSION
-
-    if namespace is None:
-        found = api.list_cluster_custom_object(GROUP, VERSION, "polecats")
-    else:
-        found = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "polecats")
-    return [
-        o
-        for o in found.get("items", [])
-        if (rig is None or field(o, "spec", "rig") == rig)
-        and (bead is None or field(o, "spec", "beadID") == bead)
-    ]
-
-
 def get_polecat(session: Session, ref: str) -> dict[str, Any]:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    from gastown.api.crd import GROUP, VERSION
+    from gastown.kube import POLECATS, NotFound, reading
 
     rig, name = split_ref(ref)
     try:
-        api: Any = client.CustomObjectsApi(session.api)
-        obj: dict[str, Any] = api.get_namespaced_custom_object(
-            GROUP, VERSION, session.namespace, "polecats", name
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            raise Failure(
-                f"polecat {name!r} not found in namespace {session.namespace!r} "
-                "(see `kubectl gt polecat list -A`)"
-            ) from None
-        raise
+        obj = session.client.run_sync(reading.get(POLECATS, name, session.namespace))
+    except NotFound:
+        raise Failure(
+            f"polecat {name!r} not found in namespace {session.namespace!r} "
+            "(see `kubectl gt polecat list -A`)"
+        ) from None
     if rig and field(obj, "spec", "rig") != rig:
         raise Failure(f"polecat {name!r} belongs to rig {field(obj, 'spec', 'rig')!r}, not {rig!r}")
     return obj
@@ -197,10 +168,8 @@ def logs(
     context: KubeContext = None,
 ) -> None:
     """Print the logs of the polecat's pod."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
     from gastown.api import identity as ids
+    from gastown.kube import NotFound, reading
 
     if container not in ("claude", "git-init"):
         raise Usage(f"-c/--container must be claude or git-init, got {container!r}")
@@ -213,30 +182,20 @@ def logs(
     if not n:
         raise Failure(f"polecat {name!r} has no pod yet (phase {field(obj, 'status', 'phase')})")
     pod = ids.pod_name(name, int(n))
-    core: Any = client.CoreV1Api(session.api)
+    logs = reading.pod_logs(
+        session.namespace, pod, container=container, tail_lines=tail, follow=follow
+    )
     try:
-        if follow:
-            resp = core.read_namespaced_pod_log(
-                pod,
-                session.namespace,
-                container=container,
-                follow=True,
-                tail_lines=tail,
-                _preload_content=False,
-            )
-            for chunk in resp.stream(4096):
-                typer.echo(chunk.decode(errors="replace"), nl=False)
-        else:
-            text = core.read_namespaced_pod_log(
-                pod, session.namespace, container=container, tail_lines=tail
-            )
-            typer.echo(text, nl=False)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise Failure(
-                f"pod {pod!r} is gone (succeeded pods are deleted after ttlSecondsAfterFinished)"
-            ) from None
-        raise
+        answer = session.client.run_sync(logs)
+    except NotFound:
+        raise Failure(
+            f"pod {pod!r} is gone (succeeded pods are deleted after ttlSecondsAfterFinished)"
+        ) from None
+    if not follow:
+        typer.echo(answer, nl=False)
+        return
+    for chunk in answer.stream(4096):
+        typer.echo(chunk.decode(errors="replace"), nl=False)
 
 
 @app.command("nuke")
@@ -313,10 +272,9 @@ async def _execute_update(handle: Any, request: Any, result_type: type[Any]) -> 
 
 
 def _delete_pods(session: Session, name: str) -> None:
-    from kubernetes import client
-
     from gastown.api import identity as ids
+    from gastown.kube import PODS, writing
 
-    client.CoreV1Api(session.api).delete_collection_namespaced_pod(
-        session.namespace, label_selector=f"{ids.LABEL_POLECAT}={name}"
+    session.client.run_sync(
+        writing.delete_collection(PODS, session.namespace, f"{ids.LABEL_POLECAT}={name}")
     )

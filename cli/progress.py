@@ -45,27 +45,22 @@ def wait_for(
     session: Session, name: str, run_id: str, until_ready: bool, timeout_seconds: int
 ) -> int:
     """0 when the polecat got there, 1 when it failed or the time ran out."""
-    from kubernetes import client, watch
+    from gastown.kube import POLECATS
+    from gastown.kube.watching import watch
 
-    from gastown.api.crd import GROUP, VERSION
-
-    api = client.CustomObjectsApi(session.api)
     deadline = time.monotonic() + timeout_seconds
     last = ""
     with _reporter() as report:
         while time.monotonic() < deadline:
-            w = watch.Watch()
             remaining = max(1, int(deadline - time.monotonic()))
-            for event in w.stream(
-                api.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
+            for _, obj in watch(
+                session.client,
+                POLECATS,
                 session.namespace,
-                "polecats",
                 field_selector=f"metadata.name={name}",
                 timeout_seconds=min(remaining, 30),
             ):
-                status = event["object"].get("status") or {}
+                status = obj.get("status") or {}
                 if status.get("runID") != run_id:
                     status = {}  # an earlier run's status, or none yet: this run is Pending
                 text = _describe(status)
@@ -74,11 +69,9 @@ def wait_for(
                     last = text
                 phase = status.get("phase")
                 if phase in FINAL_OK or (until_ready and phase == "Working"):
-                    w.stop()
                     typer.echo(_summary(name, status))
                     return 0
                 if phase in FINAL_BAD:
-                    w.stop()
                     typer.echo(
                         f"error: polecat {name} {phase}: {status.get('message', '')}", err=True
                     )

@@ -30,29 +30,16 @@ COLUMNS = [
 ]
 
 
-def _rigs_api(session: Session) -> Any:
-    from kubernetes import client
-
-    return client.CustomObjectsApi(session.api)
-
-
 def get_rig(session: Session, name: str) -> dict[str, Any]:
-    from kubernetes.client.exceptions import ApiException
-
-    from gastown.api.crd import GROUP, VERSION
+    from gastown.kube import RIGS, NotFound, reading
 
     try:
-        rig: dict[str, Any] = _rigs_api(session).get_cluster_custom_object(
-            GROUP, VERSION, "rigs", name
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            raise Failure(
-                f"rig {name!r} not found: create it with `kubectl gt rig create {name} "
-                "--git-url <url> --prefix <prefix>` (see `kubectl gt rig list`)"
-            ) from None
-        raise
-    return rig
+        return session.client.run_sync(reading.get(RIGS, name))
+    except NotFound:
+        raise Failure(
+            f"rig {name!r} not found: create it with `kubectl gt rig create {name} "
+            "--git-url <url> --prefix <prefix>` (see `kubectl gt rig list`)"
+        ) from None
 
 
 def _secret_key(value: str, flag: str) -> dict[str, str]:
@@ -119,21 +106,13 @@ def create(
         },
         FLAGS,
     )
-    from kubernetes.client.exceptions import ApiException
-
-    from gastown.api.crd import GROUP, VERSION
+    from gastown.kube import RIGS, Conflict, writing
 
     session = Session(kubeconfig=kubeconfig, context=context)
     try:
-        created = _rigs_api(session).create_cluster_custom_object(
-            GROUP, VERSION, "rigs", rig.to_k8s()
-        )
-    except ApiException as exc:
-        if exc.status == 409:
-            raise Failure(
-                f"rig {name!r} already exists (see `kubectl gt rig status {name}`)"
-            ) from None
-        raise
+        created = session.client.run_sync(writing.create(RIGS, rig.to_k8s()))
+    except Conflict:
+        raise Failure(f"rig {name!r} already exists (see `kubectl gt rig status {name}`)") from None
     if output in (Format.JSON, Format.YAML, Format.NAME):
         emit([created], output, COLUMNS, "rig", single=True)
     else:
@@ -165,11 +144,11 @@ def list_(
     namespace: Namespace = None,  # rigs are cluster-scoped; accepted as the seed's guide uses it
 ) -> None:
     """List all rigs."""
-    from gastown.api.crd import GROUP, VERSION
+    from gastown.kube import RIGS, reading
 
     session = Session(kubeconfig=kubeconfig, context=context)
-    found = _rigs_api(session).list_cluster_custom_object(GROUP, VERSION, "rigs")
-    items = sorted(found.get("items", []), key=lambda o: o["metadata"]["name"])
+    found = session.client.run_sync(reading.items(RIGS))
+    items = sorted(found, key=lambda o: o["metadata"]["name"])
     emit(items, output, COLUMNS, "rig")
 
 
@@ -226,8 +205,8 @@ def delete(
     namespace: Namespace = None,  # rigs are cluster-scoped; accepted as the seed's guide uses it
 ) -> None:
     """Delete a rig (refused while it has working polecats, unless --force)."""
-    from gastown.api.crd import GROUP, VERSION
     from gastown.cli.polecat import is_active, list_polecats
+    from gastown.kube import RIGS, writing
 
     session = Session(kubeconfig=kubeconfig, context=context)
     get_rig(session, name)
@@ -238,5 +217,5 @@ def delete(
             f"rig {name!r} has {len(active)} active polecat(s) ({names}); nuke them first "
             "or pass --force"
         )
-    _rigs_api(session).delete_cluster_custom_object(GROUP, VERSION, "rigs", name)
+    session.client.run_sync(writing.delete(RIGS, name))
     typer.echo(f"Rig {name} deleted")

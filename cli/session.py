@@ -8,7 +8,6 @@ traceback for something the user can fix.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,10 +18,11 @@ import typer
 from gastown.cli.output import Format
 
 if TYPE_CHECKING:
-    from kubernetes import client
     from temporalio.client import Client
 
     from gastown.config import KubeSettings, TemporalSettings
+    from gastown.kube import Kube
+    from gastown.kube.client import ApiClient
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,7 +71,8 @@ class Session:
     temporal_address: str | None = None
     temporal_namespace: str | None = None
     _kube: KubeSettings | None = field(default=None, repr=False)
-    _api: client.ApiClient | None = field(default=None, repr=False)
+    _api: ApiClient | None = field(default=None, repr=False)
+    _client: Kube | None = field(default=None, repr=False)
 
     @property
     def kube(self) -> KubeSettings:
@@ -91,17 +92,27 @@ class Session:
         return self.kube.namespace
 
     @property
-    def api(self) -> client.ApiClient:
+    def api(self) -> ApiClient:
+        """The underlying official client (for code not yet on gastown.kube)."""
         if self._api is None:
-            from gastown.config import ConfigError, api_client
+            from gastown.config import ConfigError
+            from gastown.kube import FAIL_FAST, api_client
 
             try:
-                self._api = api_client(self.kube)
+                # Fail fast at a terminal instead of urllib3's silent retries.
+                self._api = api_client(self.kube, FAIL_FAST)
             except ConfigError as exc:
                 raise Failure(str(exc)) from exc
-            # Fail fast at a terminal instead of urllib3's silent retries.
-            self._api.configuration.retries = 1
         return self._api
+
+    @property
+    def client(self) -> Kube:
+        """The cluster, one try per call: a terminal user sees an error now."""
+        if self._client is None:
+            from gastown.kube import FAIL_FAST, Kube
+
+            self._client = Kube(self.api, FAIL_FAST)
+        return self._client
 
     @property
     def temporal_settings(self) -> TemporalSettings:
@@ -132,24 +143,15 @@ class Session:
 
 
 def api_message(exc: BaseException) -> str:
-    """The API server's own words from an ApiException, else the exception."""
-    body = getattr(exc, "body", None)
-    if body:
-        try:
-            message = json.loads(body).get("message")
-        except (ValueError, AttributeError):
-            message = None
-        if message:
-            return str(message)
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc)
+    """The API server's own words for a Kubernetes error, else the exception."""
+    from gastown.kube.errors import translate
+
+    err = translate(exc, transport=False)
+    return err.message if err is not None else str(exc)
 
 
 @contextmanager
 def errors_end_cleanly() -> Iterator[None]:
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
     try:
         yield
     except Usage as exc:
@@ -158,14 +160,16 @@ def errors_end_cleanly() -> Iterator[None]:
     except Failure as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    except ApiException as exc:
-        typer.echo(f"error: {api_message(exc)}", err=True)
-        raise typer.Exit(1) from None
-    except HTTPError as exc:
-        typer.echo(
-            f"error: cannot reach the Kubernetes API: {exc}; check --kubeconfig and --context",
-            err=True,
-        )
+    except Exception as exc:
+        from gastown.kube.errors import Unavailable, translate
+
+        err = translate(exc, transport=False)
+        if err is None:
+            raise
+        text = err.message
+        if isinstance(err, Unavailable) and err.status is None:
+            text += "; check --kubeconfig and --context"
+        typer.echo(f"error: {text}", err=True)
         raise typer.Exit(1) from None
 
 

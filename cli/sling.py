@@ -238,6 +238,7 @@ def _create(
     named with --name, to run again; or `active`, one that is still at work."""
     from gastown.api import identity as ids
     from gastown.api.crd import API_VERSION
+    from gastown.kube import POLECATS, Conflict, reading, writing
 
     metadata: dict[str, Any] = {
         "namespace": ns,
@@ -254,9 +255,9 @@ def _create(
     if opts["name"]:
         body["metadata"]["name"] = opts["name"]
         try:
-            return _create_polecat(session, ns, body), "created"
-        except _AlreadyExists:
-            existing = _read_polecat(session, ns, opts["name"])
+            return session.client.run_sync(writing.create(POLECATS, body, ns)), "created"
+        except Conflict:
+            existing = session.client.run_sync(reading.get(POLECATS, opts["name"], ns))
         return existing, _existing(existing, opts)
     from gastown.naming import allocate
 
@@ -270,8 +271,8 @@ def _create(
     for _ in range(64):
         body["metadata"]["name"] = allocate(theme, taken, seed=seed)
         try:
-            return _create_polecat(session, ns, body), "created"
-        except _AlreadyExists:
+            return session.client.run_sync(writing.create(POLECATS, body, ns)), "created"
+        except Conflict:
             taken.append(body["metadata"]["name"])
     raise Failure(f"no free polecat name after {len(taken)} tries; pass --name")
 
@@ -291,61 +292,6 @@ def _existing(existing: dict[str, Any], opts: dict[str, Any]) -> str:
     return "rerun"
 
 
-class _AlreadyExists(Exception):
-    pass
-
-
-def _custom(session: Session) -> Any:
-    from kubernetes import client
-
-    return client.CustomObjectsApi(session.api)
-
-
-def _create_polecat(session: Session, ns: str, body: dict[str, Any]) -> dict[str, Any]:
-    from kubernetes.client.exceptions import ApiException
-
-    from gastown.api.crd import GROUP, VERSION
-
-    try:
-        obj: dict[str, Any] = _custom(session).create_namespaced_custom_object(
-            GROUP, VERSION, ns, "polecats", body
-        )
-    except ApiException as exc:
-        if exc.status == 409:
-            raise _AlreadyExists from None
-        raise
-    return obj
-
-
-def _read_polecat(session: Session, ns: str, name: str) -> dict[str, Any]:
-    from gastown.api.crd import GROUP, VERSION
-
-    obj: dict[str, Any] = _custom(session).get_namespaced_custom_object(
-        GROUP, VERSION, ns, "polecats", name
-    )
-    return obj
-
-
-def _delete_polecat(session: Session, ns: str, name: str, uid: str) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    from gastown.api.crd import GROUP, VERSION
-
-    try:
-        _custom(session).delete_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            ns,
-            "polecats",
-            name,
-            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
-        )
-    except ApiException as exc:
-        if exc.status not in (404, 409):
-            raise
-
-
 async def _start(session: Session, temporal: Any, polecat: dict[str, Any], rerun: bool) -> str:
     from gastown.operator.workflow import Workflows
 
@@ -359,7 +305,8 @@ async def _start(session: Session, temporal: Any, polecat: dict[str, Any], rerun
         if not rerun:
             # Nothing half-made stays behind: the polecat goes again (by UID, so never
             # another one that took its name meanwhile).
-            await asyncio.to_thread(
-                _delete_polecat, session, meta["namespace"], meta["name"], meta["uid"]
-            )
+            from gastown.kube import POLECATS, writing
+
+            op = writing.delete(POLECATS, meta["name"], meta["namespace"], uid=meta["uid"])
+            await session.client.run(op)
         raise Failure(f"could not start the polecat's workflow: {api_message(exc)}") from exc

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
-from kubernetes import client
 from temporalio.client import Client
 
 from gastown.api import identity as ids
 from gastown.api.crd import GROUP, VERSION
-from gastown.operator.kube import Api
+from gastown.kube import Credentials, Kube
 from gastown.operator.mirror import Mirror
 from gastown.operator.polecats import Polecats
 from gastown.operator.rigstatus import Rigs
@@ -53,30 +52,25 @@ class WatcherOptions:
     watch_client_timeout: int = 330
 
 
-def connection_info(cfg: client.Configuration) -> kopf.ConnectionInfo:
-    """kopf's credentials from the official client's configuration (kubeconfig or in-cluster
-    service account, already resolved by gastown.config), so both clients talk to the same
-    cluster as the same user."""
-    token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
-    scheme = None
-    if token and " " in token:
-        scheme, token = token.split(" ", 1)
+def connection_info(creds: Credentials) -> kopf.ConnectionInfo:
+    """kopf's credentials from the ones gastown.kube resolved (kubeconfig or in-cluster
+    service account), so both clients talk to the same cluster as the same user."""
     return kopf.ConnectionInfo(
-        server=cfg.host,
-        ca_path=cfg.ssl_ca_cert,
-        insecure=not cfg.verify_ssl,
-        scheme=scheme or ("Bearer" if token else None),
-        token=token,
-        certificate_path=cfg.cert_file,
-        private_key_path=cfg.key_file,
-        username=cfg.username or None,
-        password=cfg.password or None,
+        server=creds.server,
+        ca_path=creds.ca_path,
+        insecure=creds.insecure,
+        scheme=creds.scheme,
+        token=creds.token,
+        certificate_path=creds.certificate_path,
+        private_key_path=creds.private_key_path,
+        username=creds.username,
+        password=creds.password,
     )
 
 
 @dataclass
 class Watcher:
-    api: Api
+    api: Kube
     temporal: Client
     task_queue: str
     options: WatcherOptions = field(default_factory=WatcherOptions)
@@ -90,7 +84,7 @@ class Watcher:
 
     def _registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
-        cfg = self.api.api.configuration
+        creds = self.api.credentials()
 
         @kopf.on.startup(registry=registry)
         async def startup(**_: Any) -> None:
@@ -102,7 +96,7 @@ class Watcher:
 
         @kopf.on.login(registry=registry)
         def login(**_: Any) -> kopf.ConnectionInfo:
-            return connection_info(cfg)
+            return connection_info(creds)
 
         @kopf.on.event(GROUP, VERSION, "polecats", registry=registry)
         async def polecat_event(event: kopf.RawEvent, **_: Any) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gastown.operator.kube import Api, NotFound
+from gastown.api.identity import LABEL_POLECAT
+from gastown.kube import PODS, POLECATS, Kube, finalizers, reading, writing
 from gastown.operator.queue import Requeue
 from gastown.operator.workflow import Workflows
 
@@ -21,56 +22,28 @@ FINAL_POD_PHASES = frozenset({"Succeeded", "Failed"})
 POD_POLL_SECONDS = 0.5
 
 
-async def add(api: Api, ns: str, name: str, meta: dict[str, Any]) -> None:
-    finalizers = [*(meta.get("finalizers") or []), NAME]
-    await api.patch_polecat(
-        ns,
-        name,
-        {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}},
-    )
+async def add(kube: Kube, body: dict[str, Any]) -> None:
+    """Conflict or NotFound reach the caller: a newer version (or none) is on its way."""
+    await kube.run(finalizers.add(POLECATS, body, NAME))
 
 
-async def release(api: Api, ns: str, name: str, meta: dict[str, Any]) -> None:
+async def release(kube: Kube, body: dict[str, Any]) -> None:
     """Remove our entry only (a JSON patch guarded by a test, so another controller's
     finalizer added meanwhile is never dropped)."""
-    finalizers = list(meta.get("finalizers") or [])
-    if NAME not in finalizers:
-        return
-    index = finalizers.index(NAME)
-    ops = [
-        {"op": "test", "path": f"/metadata/finalizers/{index}", "value": NAME},
-        {"op": "remove", "path": f"/metadata/finalizers/{index}"},
-    ]
-    try:
-        await api.patch_polecat(ns, name, ops, json_patch=True)
-    except NotFound:
-        return
-    except Exception as exc:
-        # The list moved under us (422 from a failed test, or 409): look again.
-        fresh = await _fresh(api, ns, name)
-        if fresh is None or NAME not in (fresh["metadata"].get("finalizers") or []):
-            return
-        raise Requeue(0.1, f"finalizer list changed: {exc}") from exc
+    if not await kube.run(finalizers.remove(POLECATS, body, NAME)):
+        raise Requeue(0.1, "the finalizer list changed; looking again")
 
 
-async def _fresh(api: Api, ns: str, name: str) -> dict[str, Any] | None:
-    try:
-        return await api.get_polecat(ns, name)
-    except NotFound:
-        return None
-
-
-async def finalize(api: Api, workflows: Workflows, ns: str, name: str) -> None:
+async def finalize(kube: Kube, workflows: Workflows, ns: str, name: str) -> None:
     """End the work; raises Requeue while a pod is still going away."""
     await workflows.nuke(ns, name, "the Polecat was deleted")
-    live = [
-        pod
-        for pod in await api.pods_of(ns, name)
-        if (pod.get("status") or {}).get("phase") not in FINAL_POD_PHASES
-    ]
+    pods = await kube.run(reading.items(PODS, ns, label_selector=f"{LABEL_POLECAT}={name}"))
+    live = [pod for pod in pods if (pod.get("status") or {}).get("phase") not in FINAL_POD_PHASES]
     for pod in live:
-        if not pod["metadata"].get("deletionTimestamp"):
-            # No workflow deleted it (it ended without one, or was terminated by hand).
-            await api.delete_pod(ns, pod["metadata"]["name"], pod["metadata"].get("uid"))
+        meta = pod["metadata"]
+        if not meta.get("deletionTimestamp"):
+            # No workflow deleted it (it ended without one, or was terminated by hand). Gone
+            # already, or replaced by a pod we do not own: either way nothing to delete.
+            await kube.run(writing.delete(PODS, meta["name"], ns, uid=meta.get("uid")))
     if live:
         raise Requeue(POD_POLL_SECONDS, f"waiting for {len(live)} pod(s) of {ns}/{name} to go")

@@ -12,13 +12,11 @@ step sets, and the repository annotation the watcher records when it adopts.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from gastown.api import identity as ids
-from gastown.api.crd import API_VERSION
-from gastown.operator.kube import Api, Conflict, NotFound
+from gastown.kube import POLECATS, Conflict, Kube, NotFound, events, patching
+from gastown.kube import conditions as conditions_
 
 CONDITION = "SpecAccepted"
 ANNOTATION_REPOSITORY = f"{ids.PREFIX}/git-repository"
@@ -57,11 +55,7 @@ def changes(body: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-async def check(api: Api, ns: str, name: str, body: dict[str, Any]) -> None:
+async def check(kube: Kube, ns: str, name: str, body: dict[str, Any]) -> None:
     refused = changes(body)
     status = body.get("status") or {}
     conditions = list(status.get("conditions") or [])
@@ -69,7 +63,7 @@ async def check(api: Api, ns: str, name: str, body: dict[str, Any]) -> None:
     if not refused:
         if current is None or current.get("status") == "True":
             return
-        new = {"status": "True", "reason": "SpecApplied", "message": "the spec matches the run"}
+        new = ("True", "SpecApplied", "the spec matches the run")
     else:
         text = "; ".join(
             f"{path} cannot change while the polecat has a workflow (it runs with {old!r}, "
@@ -77,50 +71,23 @@ async def check(api: Api, ns: str, name: str, body: dict[str, Any]) -> None:
             for path, old, new in refused
         )
         text += "; delete the polecat and create a new one to change it"
-        new = {"status": "False", "reason": "ImmutableFieldChanged", "message": text}
+        new = ("False", "ImmutableFieldChanged", text)
         if current is not None and current.get("message") == text:
             return
-        await _event(api, body, text)
-    cond = {"type": CONDITION, **new, "lastTransitionTime": _now()}
-    gen = body["metadata"].get("generation")
-    if gen is not None:
-        cond["observedGeneration"] = gen
-    others = [c for c in conditions if c.get("type") != CONDITION]
-    patch = {
-        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
-        "status": {"conditions": [*others, cond]},
-    }
+        event = events.body(
+            body,
+            key=text,
+            reason="ImmutableFieldChanged",
+            message=text,
+            component=COMPONENT,
+            kind="Warning",
+        )
+        await kube.run(events.record(event))
+    meta = body["metadata"]
+    cond = conditions_.condition(conditions, CONDITION, *new, meta.get("generation"))
+    upserted = conditions_.upsert(conditions, cond)
+    patch = patching.with_version({"status": {"conditions": upserted}}, meta["resourceVersion"])
     try:
-        await api.patch_polecat_status(ns, name, patch)
+        await kube.run(patching.merge(POLECATS, name, patch, ns, status=True))
     except (Conflict, NotFound):
         return  # a newer version is coming through the watch; the next run decides again
-
-
-async def _event(api: Api, body: dict[str, Any], text: str) -> None:
-    meta = body["metadata"]
-    digest = hashlib.sha256(f"{meta['uid']}|{text}".encode()).hexdigest()[:16]
-    now = datetime.now(UTC).isoformat()
-    await api.create_event(
-        meta["namespace"],
-        {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{digest}", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": "Polecat",
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta["uid"],
-            },
-            "reason": "ImmutableFieldChanged",
-            "message": text[:1024],
-            "type": "Warning",
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "reportingInstance": COMPONENT,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        },
-    )

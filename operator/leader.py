@@ -16,21 +16,16 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from gastown.operator.kube import Api, Conflict, NotFound, Unavailable
+from gastown.kube import Conflict, Kube, NotFound, Unavailable, leases
 
 log = logging.getLogger("gastown.watcher.leader")
 
 
-def micro_time(when: datetime | None = None) -> str:
-    return (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 @dataclass
 class LeaderElection:
-    api: Api
+    kube: Kube
     namespace: str
     name: str
     identity: str
@@ -44,39 +39,17 @@ class LeaderElection:
     transitions: int = 0
 
     async def _read(self) -> dict[str, Any] | None:
-        try:
-            lease = await self.api.call(
-                self.api.coordination.read_namespaced_lease, self.name, self.namespace
-            )
-        except NotFound:
-            return None
-        data: dict[str, Any] = self.api.api.sanitize_for_serialization(lease)
-        return data
+        return await self.kube.run(leases.read(self.namespace, self.name))
 
     def _spec(self, transitions: int, acquired: str | None = None) -> dict[str, Any]:
-        now = micro_time()
-        return {
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": max(1, round(self.lease_seconds)),
-            "acquireTime": acquired or now,
-            "renewTime": now,
-            "leaseTransitions": transitions,
-        }
+        return leases.spec(self.identity, self.lease_seconds, transitions, acquired)
 
     async def try_acquire(self) -> bool:
         """One attempt to take or renew the Lease; True when we hold it afterwards."""
         lease = await self._read()
         if lease is None:
-            body = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": self.namespace},
-                "spec": self._spec(0),
-            }
             try:
-                await self.api.call(
-                    self.api.coordination.create_namespaced_lease, self.namespace, body
-                )
+                await self.kube.run(leases.take(self.namespace, self.name, self._spec(0)))
             except Conflict:
                 return False
             self._renewed_at = time.monotonic()
@@ -93,11 +66,9 @@ class LeaderElection:
         if not (mine or free):
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
-        lease["spec"] = self._spec(transitions, spec.get("acquireTime") if mine else None)
+        new = self._spec(transitions, spec.get("acquireTime") if mine else None)
         try:
-            await self.api.call(
-                self.api.coordination.replace_namespaced_lease, self.name, self.namespace, lease
-            )
+            await self.kube.run(leases.write(lease, new))
         except (Conflict, NotFound):
             return False
         if not mine:
@@ -139,10 +110,7 @@ class LeaderElection:
             lease = await self._read()
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                 return
-            lease["spec"]["holderIdentity"] = None
-            lease["spec"]["leaseDurationSeconds"] = 1
-            await self.api.call(
-                self.api.coordination.replace_namespaced_lease, self.name, self.namespace, lease
-            )
+            released = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1}
+            await self.kube.run(leases.write(lease, released))
         except Exception as exc:
             log.warning("could not release the lease: %s", exc)

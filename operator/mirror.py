@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client
 
 from gastown.api import identity as ids
 from gastown.api.polecat import ContainerMirror, PodMirror
-from gastown.operator.kube import Api, NotFound
+from gastown.kube import POLECATS, Kube, NotFound, patching, timestamps
+from gastown.kube.status import fields
 from gastown.operator.queue import WorkQueue
 from gastown.workflows import contract as c
 from gastown.workflows.classify import observe
@@ -38,10 +38,6 @@ FINAL_POD_PHASES = frozenset({"Succeeded", "Failed"})
 MESSAGE_MAX = 1024
 # Signals are an optimisation; while Temporal is unreachable they must not pile up in memory.
 MAX_SIGNALS_IN_FLIGHT = 64
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _container(status: dict[str, Any]) -> ContainerMirror:
@@ -83,7 +79,7 @@ def pod_mirror(pod: dict[str, Any], deleted: bool = False) -> dict[str, Any]:
         started_at=status.get("startTime"),
         finished_at=finished_at,
     )
-    body = mirror.model_dump(mode="json", by_alias=True)
+    body = fields(mirror, clear_unset=True)
     body.pop("observedAt", None)
     if body["containers"] is not None:
         body["containers"] = [
@@ -107,7 +103,7 @@ class PodState:
 
 @dataclass
 class Mirror:
-    api: Api
+    api: Kube
     temporal: Client
     queue: WorkQueue[Key] = field(init=False)
     # What each polecat's status.pod holds (as far as we wrote it), and the newest attempt seen.
@@ -145,9 +141,9 @@ class Mirror:
         mirror = pod_mirror(state.pod, state.deleted)
         if self.written.get(key) == mirror:
             return
-        patch = {"status": {"pod": {**mirror, "observedAt": _now()}}}
+        patch = {"status": {"pod": {**mirror, "observedAt": timestamps.now_micro()}}}
         try:
-            await self.api.patch_polecat_status(key[0], key[1], patch)
+            await self.api.run(patching.merge(POLECATS, key[1], patch, key[0], status=True))
         except NotFound:
             self.forget(key)
             return

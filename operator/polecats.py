@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from gastown.api import identity as ids
-from gastown.api.polecat import DesiredState, PolecatPhase
+from gastown.api.polecat import DesiredState, Outcome, PolecatPhase, PolecatStatus
+from gastown.kube import POLECATS, Conflict, Kube, NotFound, patching, timestamps
+from gastown.kube.status import status_patch
 from gastown.operator import finalizer, immutable
-from gastown.operator.kube import Api, Conflict, NotFound
 from gastown.operator.queue import WorkQueue
 from gastown.operator.workflow import Workflows
 
@@ -36,12 +37,12 @@ FINAL = {p.value for p in PolecatPhase if p.is_final}
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return timestamps.parse(text)
 
 
 @dataclass
 class Polecats:
-    api: Api
+    api: Kube
     workflows: Workflows
     queue: WorkQueue[Key] = field(init=False)
     adopted: int = 0
@@ -66,11 +67,11 @@ class Polecats:
         if meta.get("deletionTimestamp"):
             if finalizer.NAME in finalizers:
                 await finalizer.finalize(self.api, self.workflows, ns, name)
-                await finalizer.release(self.api, ns, name, meta)
+                await finalizer.release(self.api, body)
             return
         if finalizer.NAME not in finalizers:
             try:
-                await finalizer.add(self.api, ns, name, meta)
+                await finalizer.add(self.api, body)
             except (Conflict, NotFound):
                 return  # a newer version (or none) is on its way through the watch
             return  # the patch comes back as an event; the next run goes on from there
@@ -95,15 +96,11 @@ class Polecats:
         annotations = {ids.ANNOTATION_WORKFLOW_ID: ids.polecat_workflow_id(ns, name)}
         annotations.update(immutable.record(body))
         try:
-            await self.api.patch_polecat(
-                ns,
-                name,
-                {
-                    "metadata": {
-                        "annotations": annotations,
-                        "resourceVersion": meta["resourceVersion"],
-                    }
-                },
+            patch = {"metadata": {"annotations": annotations}}
+            await self.api.run(
+                patching.merge(
+                    POLECATS, name, patching.with_version(patch, meta["resourceVersion"]), ns
+                )
             )
         except NotFound:
             return
@@ -126,14 +123,11 @@ class Polecats:
         ):
             return  # its workflow ended; whatever it recorded stands
         # Never started (Idle → Terminated): there is no workflow to write the final phase.
-        await self.api.patch_polecat_status(
-            ns,
-            name,
-            {
-                "status": {
-                    "phase": PolecatPhase.TERMINATED.value,
-                    "outcome": "terminated",
-                    "message": "terminated before it started",
-                }
-            },
+        never_started = PolecatStatus(
+            phase=PolecatPhase.TERMINATED,
+            outcome=Outcome.TERMINATED,
+            message="terminated before it started",
+        )
+        await self.api.run(
+            patching.merge(POLECATS, name, status_patch(never_started), ns, status=True)
         )

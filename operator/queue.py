@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from gastown.operator.kube import Backoff
+from gastown.kube.retry import Backoff
 
 log = logging.getLogger("gastown.watcher.queue")
 

@@ -17,11 +17,12 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from gastown.api.rig import RigPhase
-from gastown.operator.kube import Api, NotFound
+from gastown.api.rig import PolecatCounts, RigPhase, RigStatus
+from gastown.kube import RIGS, SECRETS, Kube, NotFound, patching, reading
+from gastown.kube import conditions as conditions_
+from gastown.kube.status import fields
 from gastown.operator.queue import WorkQueue
 
 log = logging.getLogger("gastown.watcher.rigs")
@@ -41,40 +42,23 @@ ACTIVE_CONVOY_PHASES = frozenset({"Pending", "InProgress", None})
 SECRET_REFS = ("gitSecretRef", "claudeCredsSecretRef", "apiKeySecretRef", "forgeTokenSecretRef")
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def default_secrets(rig: dict[str, Any]) -> list[str]:
     defaults = ((rig.get("spec") or {}).get("settings") or {}).get("polecatDefaults") or {}
     names = [str((defaults.get(ref) or {}).get("name")) for ref in SECRET_REFS]
     return sorted({n for n in names if n and n != "None"})
 
 
-def _condition(old: list[dict[str, Any]], kind: str, status: str, reason: str, text: str) -> Any:
-    prev = next((c for c in old if c.get("type") == kind), None)
-    keep = prev is not None and prev.get("status") == status
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": text,
-        "lastTransitionTime": prev["lastTransitionTime"] if keep and prev else _now(),
-    }
-
-
-def _comparable(status: dict[str, Any]) -> dict[str, Any]:
-    out = dict(status)
-    out["conditions"] = [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"}
-        for c in status.get("conditions") or []
-    ]
-    return out
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Nothing worth a write: equal but for lastTransitionTime."""
+    rest = [k for k in new if k != "conditions"]
+    return {k: old.get(k) for k in rest} == {k: new[k] for k in rest} and conditions_.same(
+        old.get("conditions") or [], new.get("conditions") or []
+    )
 
 
 @dataclass
 class Rigs:
-    api: Api
+    api: Kube
     resync_seconds: float = 30.0
     # (namespace, name) -> (rig, phase) for polecats; (namespace, name) -> (rig, phase) convoys.
     polecats: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
@@ -161,27 +145,37 @@ class Rigs:
                 f"Secret {s!r} missing in namespace(s) {', '.join(sorted(n))}"
                 for s, n in sorted(by_secret.items())
             )
-            secrets = _condition(old_conditions, "SecretsPresent", "False", "SecretMissing", text)
-            ready = _condition(old_conditions, "Ready", "False", "SecretMissing", text)
-            phase = RigPhase.DEGRADED.value
+            secrets = conditions_.condition(
+                old_conditions, "SecretsPresent", "False", "SecretMissing", text
+            )
+            ready = conditions_.condition(old_conditions, "Ready", "False", "SecretMissing", text)
+            phase = RigPhase.DEGRADED
         else:
             text = "every namespace with polecats of this rig has the rig's default Secrets"
-            secrets = _condition(old_conditions, "SecretsPresent", "True", "SecretsFound", text)
-            ready = _condition(old_conditions, "Ready", "True", "RigReady", "the rig is ready")
-            phase = RigPhase.READY.value
-        return {
-            "phase": phase,
-            "polecatCount": sum(counts.values()),
-            "polecats": {b: counts.get(b, 0) for b in BUCKETS},
-            "activeConvoys": convoys,
-            "conditions": [ready, secrets],
-        }
+            secrets = conditions_.condition(
+                old_conditions, "SecretsPresent", "True", "SecretsFound", text
+            )
+            ready = conditions_.condition(
+                old_conditions, "Ready", "True", "RigReady", "the rig is ready"
+            )
+            phase = RigPhase.READY
+        return fields(
+            RigStatus(
+                phase=phase,
+                polecat_count=sum(counts.values()),
+                polecats=PolecatCounts(**{b: counts.get(b, 0) for b in BUCKETS}),
+                active_convoys=convoys,
+                conditions=[ready, secrets],
+            )
+        )
 
     async def _missing(self, name: str, rig: dict[str, Any]) -> list[tuple[str, str]]:
         secrets = default_secrets(rig)
         namespaces = sorted({ns for (ns, _), (r, _) in self.polecats.items() if r == name})
         checks = [(ns, s) for ns in namespaces for s in secrets]
-        found = await asyncio.gather(*(self.api.secret_exists(ns, s) for ns, s in checks))
+        found = await asyncio.gather(
+            *(self.api.run(reading.exists(SECRETS, s, ns)) for ns, s in checks)
+        )
         return [pair for pair, ok in zip(checks, found, strict=True) if not ok]
 
     async def _reconcile(self, name: str, _: Any) -> None:
@@ -191,10 +185,12 @@ class Rigs:
         old = rig.get("status") or {}
         status = self.desired(name, await self._missing(name, rig), old)
         status["observedGeneration"] = rig["metadata"].get("generation")
-        if _comparable({k: old.get(k) for k in status}) == _comparable(status):
+        if _same(old, status):
             return
         try:
-            written = await self.api.patch_rig_status(name, {"status": status})
+            written = await self.api.run(
+                patching.merge(RIGS, name, {"status": status}, status=True)
+            )
         except NotFound:
             self.rigs.pop(name, None)
             return

@@ -117,7 +117,9 @@ class PolecatWorkflow:
             resolved: Resolved = await self._api(c.RESOLVE_POLECAT, inp, Resolved)
             self._upsert_identity(resolved)
             await self._api(c.CHECK_CREDENTIALS, resolved, CredentialReport)
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's permanent error arrives as the ApplicationError itself, not
+            # wrapped in an ActivityError as a regular activity's is.
             return await self._fail_before_start(inp, *_error_text(err))
         polecat: PolecatRef = await self._api(
             c.ENSURE_POLECAT,
@@ -326,7 +328,7 @@ class PolecatWorkflow:
         if kind != c.POLECAT_GONE:
             # Say why in the CR's status, where the user looks (`kubectl get polecats`); if
             # even that fails, the reason above is what the workflow fails with.
-            with contextlib.suppress(ActivityError):
+            with contextlib.suppress(ActivityError, ApplicationError):
                 await self._api(
                     c.UPDATE_STATUS,
                     StatusUpdate(

@@ -84,14 +84,14 @@ Quantity = Annotated[
 ]
 
 
-def _format_time(value: datetime) -> str:
+def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, the form the API server writes and kubectl prints ages from."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-Time = Annotated[datetime, PlainSerializer(_format_time, return_type=str)]
+Time = Annotated[datetime, PlainSerializer(format_time, return_type=str)]
 
 
 class Model(BaseModel):

@@ -1,5 +1,8 @@
 """Which cluster and namespace: kubeconfig (or in-cluster), as kubectl itself resolves them.
 
+Resolution only (files and environment); the client for these settings is built by
+gastown.kube.client, the one package that imports the Kubernetes client.
+
 `-n` wins; otherwise the kubeconfig context's namespace; otherwise the service account's
 namespace in a pod; otherwise "default" — the order kubectl users expect.
 """
@@ -12,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from kubernetes import client, config
 
 from gastown.config.errors import ConfigError
 
@@ -58,6 +60,21 @@ def _context_namespace(path: Path, context: str | None) -> str | None:
     return None
 
 
+def current_context(env: Mapping[str, str] | None = None) -> str:
+    """The kubeconfig's current context, as `kubectl config current-context` prints it."""
+    path = _kubeconfig_path(None, os.environ if env is None else env)
+    if path is None or not path.exists():
+        raise ConfigError("no kubeconfig: set KUBECONFIG or create ~/.kube/config")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read kubeconfig {path}: {exc}") from exc
+    name = doc.get("current-context")
+    if not name:
+        raise ConfigError(f"kubeconfig {path} has no current-context")
+    return str(name)
+
+
 def resolve_kube(
     *,
     kubeconfig: str | None = None,
@@ -80,20 +97,3 @@ def resolve_kube(
         f"no cluster configured: kubeconfig {where} does not exist and this is not a pod; "
         "set KUBECONFIG or pass --kubeconfig (for a local sandbox: `kubectl gt dev up`)"
     )
-
-
-def api_client(settings: KubeSettings) -> client.ApiClient:
-    """A configured official-client ApiClient for these settings."""
-    cfg = client.Configuration()
-    try:
-        if settings.in_cluster:
-            config.load_incluster_config(client_configuration=cfg)
-        else:
-            config.load_kube_config(
-                config_file=settings.kubeconfig,
-                context=settings.context,
-                client_configuration=cfg,
-            )
-    except config.ConfigException as exc:
-        raise ConfigError(f"cannot load cluster configuration: {exc}") from exc
-    return client.ApiClient(configuration=cfg)

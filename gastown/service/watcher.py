@@ -21,15 +21,17 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gastown.config import KubeSettings, TemporalSettings, api_client
+from gastown.config import KubeSettings, TemporalSettings
+from gastown.kube import BACKOFF, RetryPolicy, connect
 from gastown.operator.app import Watcher, WatcherOptions
-from gastown.operator.kube import Api
 from gastown.operator.leader import LeaderElection
 from gastown.operator.memory import trim_forever
 
 log = logging.getLogger("gastown.watcher")
 
 LEASE_NAME = "gastown-watcher"
+# Few, quick retries: a lease call stuck in backoff must not outlive the lease.
+LEASE_RETRY = RetryPolicy(attempts=2)
 
 
 @dataclass(frozen=True)
@@ -63,16 +65,14 @@ async def run_watcher(
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    apiclient = api_client(kube_settings)
+    kube = connect(kube_settings, BACKOFF)
     temporal = await connect_lazily(temporal_settings)
-    watcher = Watcher(
-        Api(apiclient), temporal, temporal_settings.task_queue, options or WatcherOptions()
-    )
+    watcher = Watcher(kube, temporal, temporal_settings.task_queue, options or WatcherOptions())
     leader: LeaderElection | None = None
     if election.enabled:
         # Few, quick retries: a lease call stuck in backoff must not outlive the lease.
         leader = LeaderElection(
-            Api(apiclient, attempts=2),
+            kube.with_retry(LEASE_RETRY),
             election.namespace or kube_settings.namespace,
             election.name,
             election.identity,

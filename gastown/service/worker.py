@@ -20,7 +20,8 @@ from temporalio.worker import Worker
 
 from gastown.activities import build_activities
 from gastown.activities.kube import Kube
-from gastown.config import KubeSettings, TemporalSettings, api_client
+from gastown.config import KubeSettings, TemporalSettings
+from gastown.kube import NO_RETRY, api_client
 from gastown.workflows import WORKFLOWS
 from gastown.workflows.resolve import OperatorDefaults
 
@@ -69,7 +70,7 @@ async def run_worker(
     options: WorkerOptions,
 ) -> None:
     temporal = await connect(temporal_settings)
-    kube = Kube(api_client(kube_settings))
+    kube = Kube(api_client(kube_settings, NO_RETRY))
     # The Kubernetes client blocks; its calls run in threads so a slow API server never
     # starves the event loop that heartbeats and polls.
     loop = asyncio.get_running_loop()

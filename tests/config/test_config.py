@@ -105,3 +105,12 @@ def test_in_cluster_is_used_inside_a_pod(tmp_path: Path) -> None:
         namespace="gastown-system",
     )
     assert settings.in_cluster and settings.namespace == "gastown-system"
+
+
+def test_current_context_as_kubectl_prints_it(tmp_path: Path) -> None:
+    from gastown.config.kube import current_context
+
+    path = _kubeconfig(tmp_path, None)
+    assert current_context(env={"KUBECONFIG": str(path)}) == "main"
+    with pytest.raises(ConfigError, match="KUBECONFIG"):
+        current_context(env={"KUBECONFIG": str(tmp_path / "missing")})

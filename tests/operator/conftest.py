@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import config
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from gastown.kube import BACKOFF, from_kubeconfig
 from gastown.operator.app import Watcher, WatcherOptions
-from gastown.operator.kube import Api
 from gastown.service.watcher import serve
 from tests.conftest import Cluster, TemporalDev
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e tests
@@ -68,7 +67,7 @@ class ThreadedWatcher:
             data_converter=pydantic_data_converter,
             lazy=True,  # as the process does: Temporal may be down when the watcher starts
         )
-        api = Api(config.new_client_from_config(self.kubeconfig))
+        api = from_kubeconfig(self.kubeconfig, BACKOFF)
         self.watcher = Watcher(api, temporal, self.task_queue, OPTIONS)
         self.stop = asyncio.Event()
         self.ready.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gastown.operator.kube import retry_after
+from gastown.kube.errors import from_status
 from gastown.operator.mirror import pod_mirror
 
 
@@ -57,11 +57,6 @@ def test_a_cleared_reason_is_sent_as_null_so_the_merge_patch_removes_it() -> Non
 
 
 def test_retry_after_from_header_or_status_details() -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    exc = ApiException(status=429, reason="Too Many Requests")
-    exc.headers = {"Retry-After": "3"}
-    assert retry_after(exc) == 3.0
-    exc.headers = {}
-    exc.body = '{"details": {"retryAfterSeconds": 2}}'
-    assert retry_after(exc) == 2.0
+    assert from_status(429, "Too Many Requests", None, {"Retry-After": "3"}).retry_after == 3.0
+    body = '{"details": {"retryAfterSeconds": 2}}'
+    assert from_status(429, "Too Many Requests", body, {}).retry_after == 2.0

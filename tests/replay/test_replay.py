@@ -2,9 +2,14 @@
 
 A change that makes PolecatWorkflow issue different commands for the same history (a new
 activity in the middle, a reordered step) would break every workflow running in production
-when the worker is upgraded; here it fails the build instead. Refresh the recording only
+when the worker is upgraded; here it fails the build instead. Refresh the recordings only
 for an intentional, versioned change:
-`GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/e2e/test_sling.py -k history`.
+
+- polecat_happy_path.json comes from a real pod (sandbox cluster, Temporal dev server):
+  `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/e2e/test_sling.py -k history`.
+- one history per branch (done; retried then done; nuked while waiting; nuked in the back-off;
+  failed before start; auth expired) comes from the time-skipping tests in tests/workflows:
+  `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/workflows -q`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,16 @@ from gastown.workflows import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 REPLAY_HISTORY = HISTORIES / "polecat_happy_path.json"
+# One per branch of PolecatWorkflow; a missing file would quietly shrink what is replayed.
+BRANCHES = (
+    "polecat_happy_path",
+    "polecat_done",
+    "polecat_retried_then_done",
+    "polecat_nuked_while_waiting",
+    "polecat_nuked_in_backoff",
+    "polecat_failed_before_start",
+    "polecat_auth_expired",
+)
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
@@ -29,5 +44,6 @@ async def test_recorded_history_replays(path: Path) -> None:
     await replayer.replay_workflow(history)
 
 
-def test_a_recording_exists() -> None:
-    assert REPLAY_HISTORY.exists(), "record one: see this module's docstring"
+def test_every_branch_has_a_recording() -> None:
+    missing = [name for name in BRANCHES if not (HISTORIES / f"{name}.json").exists()]
+    assert not missing, f"record {missing}: see this module's docstring"

@@ -10,7 +10,7 @@ from gastown.activities.kube import Kube
 from gastown.activities.pods import PodActivities
 from gastown.activities.polecats import PolecatActivities
 from gastown.activities.rigs import RigActivities
-from gastown.activities.slots import closed_workflows, request_slot
+from gastown.activities.slots import closed_workflows, release_slot, request_slot
 from gastown.activities.wait import WaitActivities
 from gastown.workflows.resolve import OperatorDefaults
 
@@ -28,5 +28,6 @@ def build_activities(kube: Kube, defaults: OperatorDefaults) -> list[Callable[..
         pods.delete_pod,
         WaitActivities(kube, polecats).wait_pod,
         request_slot,
+        release_slot,
         closed_workflows,
     ]

@@ -19,6 +19,7 @@ WAIT_POD: Final = "wait_pod"
 UPDATE_STATUS: Final = "update_polecat_status"
 DELETE_POD: Final = "delete_pod"
 REQUEST_SLOT: Final = "request_slot"
+RELEASE_SLOT: Final = "release_slot"
 CLOSED_WORKFLOWS: Final = "closed_workflows"
 
 SIGNAL_POD_OBSERVED: Final = "pod_observed"
@@ -28,7 +29,7 @@ SIGNAL_SLOT_ANSWER: Final = "slot_answer"
 
 # RigSlotsWorkflow, one per rig: the only place a rig's maxPolecats and "this bead is already
 # being worked" are decided, one message at a time, so two slings cannot both take a slot.
-SIGNAL_ACQUIRE: Final = "acquire"
+UPDATE_ACQUIRE: Final = "acquire"
 SIGNAL_RELEASE: Final = "release"
 QUERY_SLOTS: Final = "slots"
 

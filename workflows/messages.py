@@ -204,6 +204,7 @@ class SlotRequest(Message):
 
 
 class SlotRelease(Message):
+    rig: str
     workflow_id: str
     run_id: str | None = None
 

@@ -16,12 +16,11 @@ from temporalio import workflow
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    FailureError,
     WorkflowAlreadyStartedError,
 )
 
 with workflow.unsafe.imports_passed_through():
-    from gastown.api.identity import reaper_workflow_id, rig_slots_workflow_id
+    from gastown.api.identity import reaper_workflow_id
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
     from gastown.workflows.messages import (
@@ -120,25 +119,34 @@ class PolecatWorkflow:
         except (ActivityError, ApplicationError) as err:
             # A local activity's permanent error arrives as the ApplicationError itself, not
             # wrapped in an ActivityError as a regular activity's is.
-            return await self._fail_before_start(inp, *_error_text(err))
-        polecat: PolecatRef = await self._api(
-            c.ENSURE_POLECAT,
-            EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
-            PolecatRef,
-        )
-        refused = await self._take_slot(resolved)
+            return await self._fail(inp, *_error_text(err))
+        try:
+            polecat: PolecatRef = await self._api(
+                c.ENSURE_POLECAT,
+                EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
+                PolecatRef,
+            )
+            refused = await self._take_slot(resolved)
+            if refused is None:
+                result, pod = await self._attempts(resolved, polecat)
+        except (ActivityError, ApplicationError) as err:
+            # Refused for good on the way (the CR went, a pod name taken by another): say so
+            # where the user looks and give the slot back, instead of failing silently.
+            await self._release_slot(resolved)
+            return await self._fail(inp, *_error_text(err))
         if refused is not None:
             await self._release_slot(resolved)
-            return await self._fail_before_start(inp, refused.reason, refused.message)
-        result, pod = await self._attempts(resolved, polecat)
+            return await self._fail(inp, refused.reason, refused.message)
         return await self._finish(resolved, result, pod)
 
     async def _take_slot(self, r: Resolved) -> SlotAnswer | None:
         """Wait for one of the rig's slots (see rigslots.py); the refusal if refused, None when
         granted or nuked while queued."""
+        if self._nuke is not None:
+            return None  # nuked before asking: nothing to ask for, nothing to give back
         info = workflow.info()
         self._slot_requested = True
-        await self._api(
+        answer: SlotAnswer = await self._api(
             c.REQUEST_SLOT,
             SlotRequest(
                 rig=r.rig,
@@ -149,34 +157,38 @@ class PolecatWorkflow:
                 limit=r.max_polecats,
                 allow_same_bead=r.allow_same_bead,
             ),
+            SlotAnswer,
         )
-        await workflow.wait_condition(lambda: self._slot is not None or self._nuke is not None)
-        if self._slot is not None and self._slot.kind == SlotAnswerKind.QUEUED:
-            queued = self._slot
+        self.slot_answer(answer)  # unless a grant overtook it
+        queued = self._slot
+        if queued is not None and queued.kind == SlotAnswerKind.QUEUED and self._nuke is None:
             self._set(phase=PolecatPhase.QUEUED, reason=queued.reason, message=queued.message)
             await self._status(
                 r, PolecatPhase.QUEUED, queued.reason, queued.message, event_type="Normal"
             )
-            await workflow.wait_condition(
-                lambda: (self._slot is not queued and self._slot is not None
-                and self._slot.kind != SlotAnswerKind.QUEUED)
-                or self._nuke is not None
-            )  # fmt: skip
+            await workflow.wait_condition(lambda: self._decided() or self._nuke is not None)
         if self._slot is not None and self._slot.kind == SlotAnswerKind.REFUSED:
             return self._slot
         return None
 
+    def _decided(self) -> bool:
+        """Granted or refused: the rig's answer past any place in its queue."""
+        return self._slot is not None and self._slot.kind != SlotAnswerKind.QUEUED
+
     async def _release_slot(self, r: Resolved) -> None:
-        """Give the slot (or the place in the queue) back; the rig's next polecat starts."""
+        """Give the slot (or the place in the queue) back; the rig's next polecat starts.
+
+        A local activity signals the slots workflow: one marker in this history, where an
+        external signal from the workflow would cost two events and a workflow task. If it
+        cannot (Temporal refusing for minutes), the slots workflow's audit finds this closed
+        workflow later."""
         if not self._slot_requested:
             return
         info = workflow.info()
-        handle = workflow.get_external_workflow_handle(rig_slots_workflow_id(r.rig))
-        # The slots workflow keeps running while anyone holds or waits; if it is gone anyway
-        # (terminated by hand), there is nothing to give back.
-        with contextlib.suppress(FailureError):
-            await handle.signal(
-                c.SIGNAL_RELEASE, SlotRelease(workflow_id=info.workflow_id, run_id=info.run_id)
+        with contextlib.suppress(ActivityError, ApplicationError):
+            await self._api(
+                c.RELEASE_SLOT,
+                SlotRelease(rig=r.rig, workflow_id=info.workflow_id, run_id=info.run_id),
             )
 
     async def _attempts(
@@ -323,7 +335,8 @@ class PolecatWorkflow:
         reason = "".join(part.capitalize() for part in outcome.value.split("_"))
         return phase, outcome, reason, text
 
-    async def _fail_before_start(self, inp: PolecatInput, kind: str, text: str) -> PolecatResult:
+    async def _fail(self, inp: PolecatInput, kind: str, text: str) -> PolecatResult:
+        """End Failed without a verdict from a pod: refused before one ran (or could run)."""
         self._set(phase=PolecatPhase.FAILED, reason=kind, message=text)
         if kind != c.POLECAT_GONE:
             # Say why in the CR's status, where the user looks (`kubectl get polecats`); if

@@ -1,11 +1,12 @@
 """RigSlotsWorkflow: a rig's maxPolecats and "this bead is already being worked", decided once.
 
 Every polecat of a rig — slung, applied with kubectl, or (next) dispatched by a convoy — asks
-this one workflow (ID `rig-slots/<rig>`, started by signal-with-start) for a slot before its
+this one workflow (ID `rig-slots/<rig>`, started by the first request) for a slot before its
 first pod. Messages are handled one at a time in the workflow's own loop, so two requests for
-the last slot can never both win, whichever path they came from. Answers go back as signals:
-granted, queued (with the position: the polecat shows Queued) or refused (the bead is already
-being worked by another polecat and the request did not ask to work it anyway).
+the last slot can never both win, whichever path they came from. A request is an Update
+whose result is the answer: granted, queued (with the position: the polecat shows Queued) or
+refused (the bead is already being worked by another polecat and the request did not ask to
+work it anyway); a queued polecat learns of its grant later by signal.
 
 A holder gives its slot back when its workflow finishes (`release`). One that cannot — a
 workflow terminated from the Temporal UI, say — would hold its slot forever, so while
@@ -49,10 +50,18 @@ class RigSlotsWorkflow:
     def __init__(self) -> None:
         self._state = SlotsState(rig="")
         self._inbox: list[SlotRequest | SlotRelease] = []
+        # Answers to requests whose Update is still open, by (workflow ID, run ID).
+        self._replies: dict[tuple[str, str], SlotAnswer] = {}
 
-    @workflow.signal(name=c.SIGNAL_ACQUIRE)
-    def acquire(self, request: SlotRequest) -> None:
+    @workflow.update(name=c.UPDATE_ACQUIRE)
+    async def acquire(self, request: SlotRequest) -> SlotAnswer:
+        """Ask for a slot; the answer (granted, queued with its place, refused) is the
+        Update's result, so the common case costs the polecat no signal. A queued request
+        learns of its grant later by signal."""
+        key = (request.workflow_id, request.run_id)
         self._inbox.append(request)
+        await workflow.wait_condition(lambda: key in self._replies)
+        return self._replies.pop(key)
 
     @workflow.signal(name=c.SIGNAL_RELEASE)
     def release(self, release: SlotRelease) -> None:
@@ -78,17 +87,21 @@ class RigSlotsWorkflow:
                 if self._state.waiting and not self._inbox:
                     await self._audit()
             answers: list[tuple[str, SlotAnswer]] = []
-            asked: set[str] = set()
+            asked: dict[str, str] = {}  # workflow ID -> run ID of this round's requests
             while self._inbox:
                 message = self._inbox.pop(0)
                 if isinstance(message, SlotRequest):
-                    asked.add(message.workflow_id)
+                    asked[message.workflow_id] = message.run_id
                     answers.extend(self._on_request(message))
                 else:
                     self._drop(message.workflow_id, message.run_id)
             answers.extend(self._grant())
-            answers.extend(self._queued(asked))
-            await self._send(answers)
+            answers.extend(self._queued(set(asked)))
+            # This round's requesters hear back through their Update; earlier ones by signal.
+            for wid, answer in answers:
+                if wid in asked:
+                    self._replies[(wid, asked[wid])] = answer
+            await self._send([(wid, answer) for wid, answer in answers if wid not in asked])
             if workflow.info().is_continue_as_new_suggested() and not self._inbox:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._state)

@@ -21,7 +21,7 @@ from gastown.api.crd import GROUP, KINDS, VERSION
 from tests.api.cases import CASES, Case, document
 
 ROOT = Path(__file__).parents[2]
-SEED_EXAMPLES = sorted((ROOT.parent / "shared/seed/examples").glob("*.yaml"))
+SEED_EXAMPLES = sorted((ROOT / "deploy/samples").glob("*.yaml"))
 
 
 def _load(plural: str) -> dict[str, Any]:

@@ -30,7 +30,13 @@ def _from_root(*args: str, pythonpath: bool) -> subprocess.CompletedProcess[str]
     if pythonpath:
         env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -103,8 +103,10 @@ def test_quantities_are_int_or_string() -> None:
         (
             "polecats",
             "Namespaced",
-            [("Rig", 0), ("Phase", 0), ("Bead", 0), ("Pod", 0), ("Age", 0)]
-            + [("Workflow", 1), ("Branch", 1)],
+            [
+                *[("Rig", 0), ("Phase", 0), ("Bead", 0), ("Pod", 0), ("Age", 0)],
+                *[("Workflow", 1), ("Branch", 1)],
+            ],
         ),
         ("convoys", "Namespaced", [("Phase", 0), ("Progress", 0), ("Age", 0)]),
     ],

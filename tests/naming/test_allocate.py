@@ -55,7 +55,7 @@ def test_unknown_theme_is_refused() -> None:
 
 @pytest.mark.parametrize("name", sorted(RESERVED))
 def test_reserved_names_are_refused_with_a_next_step(name: str) -> None:
-    with pytest.raises(NamingError, match="reserved.*--name"):
+    with pytest.raises(NamingError, match=r"reserved.*--name"):
         check_name(name)
 
 

@@ -1,9 +1,9 @@
 """RigSlotsWorkflow: a rig's maxPolecats and "this bead is already being worked", decided once.
 
 Every polecat of a rig — slung, applied with kubectl, or (next) dispatched by a convoy — asks
-this one workflow (ID `rig-slots/<rig>`, started by the first request) for a slot before its
-first pod. Messages are handled one at a time in the workflow's own loop, so two requests for
-the last slot can never both win, whichever path they came from. A request is an Update
+this one workflow (ID `rig-slots/<task queue>/<rig>`, started by the first request) for a slot
+before its first pod. Messages are handled one at a time in the workflow's own loop, so two
+requests for the last slot can never both win, whichever path they came from. A request is an Update
 whose result is the answer: granted, queued (with the position: the polecat shows Queued) or
 refused (the bead is already being worked by another polecat and the request did not ask to
 work it anyway); a queued polecat learns of its grant later by signal.

@@ -74,7 +74,7 @@ async def until_phase(handle: Handle, phase: PolecatPhase) -> None:
 
 
 async def slots(h: Harness) -> SlotsState:
-    handle = h.env.client.get_workflow_handle(rig_slots_workflow_id(d.RIG))
+    handle = h.env.client.get_workflow_handle(rig_slots_workflow_id(d.RIG, h.task_queue))
     return await handle.query(RigSlotsWorkflow.slots)
 
 
@@ -215,7 +215,7 @@ async def test_a_holder_that_is_gone_without_releasing_gives_its_slot_to_the_nex
         slots_handle = await h.env.client.start_workflow(
             RigSlotsWorkflow.run,
             SlotsState(rig=d.RIG, limit=1),
-            id=rig_slots_workflow_id(d.RIG),
+            id=rig_slots_workflow_id(d.RIG, h.task_queue),
             task_queue=h.task_queue,
         )
         ghost = SlotRequest(

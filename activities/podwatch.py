@@ -260,13 +260,12 @@ class PodInformer:
                         raise Gone(message)
                     raise RuntimeError(f"watch error {code}: {message}")
                 last = str(obj["metadata"]["resourceVersion"])
-                if kind != "BOOKMARK":
-                    loop.call_soon_threadsafe(self._apply, kind, obj)
+                if kind != "BOOKMARK" and not _post(loop, self._apply, kind, obj):
+                    return  # the loop is gone: nobody to tell
         except Exception as exc:  # handed to the loop, raised there
-            err = _Stop() if self._closed else exc
-            loop.call_soon_threadsafe(_settle, done, None, err)
+            _post(loop, _settle, done, None, _Stop() if self._closed else exc)
             return
-        loop.call_soon_threadsafe(_settle, done, last, None)
+        _post(loop, _settle, done, last, None)
 
     def _abort_stream(self) -> None:
         with self._lock:
@@ -333,6 +332,15 @@ class PodInformers:
             yield
         finally:
             await self.close()
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> bool:
+    """Hand a call to the loop from the reader thread; False once the loop is closed."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _settle(fut: asyncio.Future[str | None], value: str | None, exc: BaseException | None) -> None:

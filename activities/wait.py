@@ -16,7 +16,7 @@ created, or a new worker whose informer is still listing) is read with one GET.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,10 @@ from gastown.workflows.messages import (
 
 WATCH_SECONDS = 10
 FINAL_PHASES = frozenset({"Succeeded", "Failed"})
+# Kubernetes calls the waits make at once (fallback GETs, the Running status write). Bounded so
+# a wave of waits (200 pods starting together) cannot take the threads the local activities
+# need: the worker sizes its pool as local activities + this.
+WAIT_CALLS = 8
 
 
 class Progress(BaseModel):
@@ -58,6 +62,7 @@ class WaitActivities:
     polecats: PolecatActivities
     pods: PodInformers
     watch_seconds: int = WATCH_SECONDS
+    calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WAIT_CALLS))
 
     @activity.defn(name=c.WAIT_POD)
     async def wait_pod(self, req: WaitRequest) -> AttemptResult:
@@ -104,7 +109,8 @@ class WaitActivities:
             if informer.deleted(ns, name, uid):
                 return None
         try:
-            return await self.kube.get_pod(ns, name)
+            async with self.calls:
+                return await self.kube.get_pod(ns, name)
         except NotFound:
             return None
 
@@ -125,17 +131,8 @@ class WaitActivities:
         if (obs.phase, obs.reason) == (last.phase, last.reason) or obs.phase in FINAL_PHASES:
             return
         if obs.phase == "Running" and not progress.running_recorded:
-            await self.polecats.update_polecat_status(
-                StatusUpdate(
-                    namespace=req.pod.namespace,
-                    name=req.polecat,
-                    phase=PolecatPhase.WORKING,
-                    reason="PodRunning",
-                    message=f"pod {req.pod.name} is running",
-                    pod_name=req.pod.name,
-                    attempt=req.pod.attempt,
-                )
-            )
+            async with self.calls:
+                await self._record_running(req)
             progress.running_recorded = True
         info = activity.info()
         if info.workflow_id is None:  # run outside a workflow (tests): nobody to tell
@@ -147,3 +144,16 @@ class WaitActivities:
             await handle.signal(c.SIGNAL_POD_OBSERVED, obs)
         except Exception as exc:  # the signal is an optimisation; the result still arrives
             activity.logger.warning("could not signal %s: %s", info.workflow_id, exc)
+
+    async def _record_running(self, req: WaitRequest) -> None:
+        await self.polecats.update_polecat_status(
+            StatusUpdate(
+                namespace=req.pod.namespace,
+                name=req.polecat,
+                phase=PolecatPhase.WORKING,
+                reason="PodRunning",
+                message=f"pod {req.pod.name} is running",
+                pod_name=req.pod.name,
+                attempt=req.pod.attempt,
+            )
+        )

@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from gastown.activities import build_activities
 from gastown.activities.kube import Kube
 from gastown.activities.podwatch import PodInformers
+from gastown.activities.wait import WAIT_CALLS
 from gastown.config import KubeSettings, TemporalSettings, api_client
 from gastown.workflows import WORKFLOWS
 from gastown.workflows.resolve import OperatorDefaults
@@ -53,10 +54,11 @@ class WorkerOptions:
     @property
     def kube_threads(self) -> int:
         """Threads for the synchronous Kubernetes client's short calls: one per local
-        activity that may run, plus a few for the waits' status writes and fallback GETs.
+        activity that may run, plus the waits' own bounded share (their Running status writes
+        and fallback GETs), so a wave of waits never delays a local activity.
         Waiting pods hold none (the shared informer reads its watch on a thread of its own),
         so the pool no longer grows with max_concurrent_activities."""
-        return self.max_concurrent_local_activities + 8
+        return self.max_concurrent_local_activities + WAIT_CALLS
 
 
 async def connect(settings: TemporalSettings) -> Client:
@@ -104,7 +106,11 @@ async def run_worker(
     options: WorkerOptions,
 ) -> None:
     temporal = await connect(temporal_settings)
-    kube = Kube(api_client(kube_settings))
+    api = api_client(kube_settings)
+    # One pooled connection per thread, and one for the informer's watch; urllib3 would
+    # otherwise open and discard a connection per call beyond its default of 5 per core.
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
+    kube = Kube(api)
     use_kube_threads(options)
     loop = asyncio.get_running_loop()
     worker = build_worker(temporal, temporal_settings.task_queue, kube, defaults, options)

@@ -34,6 +34,7 @@ import functools
 import json
 import logging
 import random
+import socket
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -109,6 +110,11 @@ class PodInformer:
     def live(self) -> bool:
         """Listed and watching: a cache miss means the pod is not there (or is brand new)."""
         return self._live
+
+    @property
+    def streaming(self) -> bool:
+        """A watch response is open and its reader is (or is about to be) blocked on it."""
+        return self._response is not None
 
     def start(self) -> None:
         """Start on first use, on the running loop; idempotent."""
@@ -230,6 +236,7 @@ class PodInformer:
     ) -> None:
         """The reader thread: stream events onto the loop; report how the stream ended."""
         last: str | None = None
+        resp: Any = None
         try:
             try:
                 resp = self._list_call()(
@@ -245,7 +252,6 @@ class PodInformer:
                 raise _translate(exc) from exc
             with self._lock:
                 if self._closed:
-                    resp.release_conn()
                     raise _Stop()
                 self._response = resp
             for line in iter_resp_lines(resp):
@@ -263,16 +269,28 @@ class PodInformer:
                 if kind != "BOOKMARK" and not _post(loop, self._apply, kind, obj):
                     return  # the loop is gone: nobody to tell
         except Exception as exc:  # handed to the loop, raised there
+            if resp is not None:
+                with contextlib.suppress(Exception):
+                    resp.close()  # a broken or abandoned stream: never back into the pool
             _post(loop, _settle, done, None, _Stop() if self._closed else exc)
             return
+        finally:
+            with self._lock:
+                if self._response is resp:
+                    self._response = None
         _post(loop, _settle, done, last, None)
 
     def _abort_stream(self) -> None:
+        """Unblock the reader from the loop thread. Not `resp.close()`: that waits for the
+        reader's lock, i.e. until the server ends the watch (minutes), on the event loop. A
+        shutdown of the socket makes the blocked read return at once; the reader closes."""
         with self._lock:
             resp, self._response = self._response, None
-        if resp is not None:
-            with contextlib.suppress(Exception):
-                resp.close()  # the reader's next read fails; it reports and ends
+        conn = getattr(resp, "connection", None) if resp is not None else None
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     # ------------------------------------------------------------------ the cache
     def _apply(self, kind: str, pod: Pod) -> None:

@@ -108,11 +108,17 @@ class PodClock:
                     with self.cond:
                         self.seen.setdefault(name, time.perf_counter())
                         self.cond.notify_all()
+                    if self._stop:
+                        return
             except Exception:  # the server went away at the end of a run
                 return
 
     def stop(self) -> None:
+        """Stop and wait: the clock shares the worker's process (and GIL), and its watch
+        re-lists every pod each 5 s as client models, so it must not run during the
+        throughput phase it does not measure."""
         self._stop = True
+        self._thread.join(10)
 
     def wait(self, name: str, timeout: float = 60) -> float:
         with self.cond:
@@ -252,6 +258,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
             seen = await asyncio.to_thread(clock.wait, f"polecat-{name}-1")
             latencies.append(seen - start)
             await task
+        clock.stop()
         out["latency_p50_ms"] = statistics.median(latencies) * 1000
         out["latency_p95_ms"] = pct(latencies, 0.95) * 1000
 
@@ -269,7 +276,6 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
             )
         )
         out["reference_per_s"] = args.concurrent / (time.perf_counter() - start)
-    clock.stop()
     out["ratio"] = out["polecats_per_s"] / out["reference_per_s"]
     out["slow_workflow_tasks"] = SLOW.count - slow_before
     return out

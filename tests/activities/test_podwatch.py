@@ -276,3 +276,29 @@ async def test_a_pod_outside_the_selector_is_read_with_a_get(
     informer = informer_of(informers, namespace)
     assert informer.get(namespace, "ours") is not None
     assert informer.get(namespace, "stranger") is None
+
+
+@pytest.fixture
+def quiet_watches(sandbox: Sandbox) -> Iterator[None]:
+    """No bookmarks: a watch on a namespace where nothing happens stays silent."""
+    api = sandbox.api
+    assert api is not None
+    before = api.bookmark_interval
+    api.bookmark_interval = 3600
+    yield
+    api.bookmark_interval = before
+
+
+@pytest.mark.usefixtures("quiet_watches")
+async def test_close_does_not_wait_for_the_watch_to_end(kube: Kube, namespace: str) -> None:
+    """Closing unblocks the reader thread at once; it never waits out the server's watch
+    timeout (here 10 minutes) on the event loop."""
+    pods = PodInformers(kube, namespaces=[namespace], watch_seconds=600)
+    informer = informer_of(pods, namespace)
+
+    async def watching() -> bool:
+        return informer.live and informer.streaming
+
+    await wait_until(watching, 30, "the informer's watch stream to open")
+    await asyncio.wait_for(pods.close(), 30)
+    assert not informer.live

@@ -254,6 +254,8 @@ class PodInformer:
                 if self._closed:
                     raise _Stop()
                 self._response = resp
+            # Resumed from our version after a failure: the cache is current again.
+            _post(loop, self._set_live)
             for line in iter_resp_lines(resp):
                 if not line:
                     continue
@@ -293,6 +295,10 @@ class PodInformer:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     # ------------------------------------------------------------------ the cache
+    def _set_live(self) -> None:
+        if not self._closed:
+            self._live = True
+
     def _apply(self, kind: str, pod: Pod) -> None:
         self.stats.events += 1
         key = _key(pod)

@@ -220,6 +220,7 @@ async def test_reconnects_after_the_server_drops_the_watch(
         return all(informer.get(namespace, f"late{i}") for i in range(3))
 
     await wait_until(seen, 30, "pods created after the drops to reach the cache")
+    await wait_until(live, 30, "the informer to count itself live again")
     assert informer.stats.reconnects >= 2
     assert informer.stats.watches >= 4  # the first, two refused, and one per cut stream
     assert informer.stats.lists == 1  # a dropped stream resumes from its version

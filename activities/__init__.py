@@ -8,6 +8,7 @@ from typing import Any
 from gastown.activities.credentials import CredentialActivities
 from gastown.activities.kube import Kube
 from gastown.activities.pods import PodActivities
+from gastown.activities.podwatch import PodInformers
 from gastown.activities.polecats import PolecatActivities
 from gastown.activities.rigs import RigActivities
 from gastown.activities.slots import closed_workflows, release_slot, request_slot
@@ -15,18 +16,21 @@ from gastown.activities.wait import WaitActivities
 from gastown.workflows.resolve import OperatorDefaults
 
 
-def build_activities(kube: Kube, defaults: OperatorDefaults) -> list[Callable[..., Any]]:
-    """The activity callables a worker registers, all sharing one Kubernetes client."""
+def build_activities(
+    kube: Kube, defaults: OperatorDefaults, pods: PodInformers | None = None
+) -> list[Callable[..., Any]]:
+    """The activity callables a worker registers, all sharing one Kubernetes client and one
+    pod informer (pass the worker's, so it can close it on shutdown)."""
     polecats = PolecatActivities(kube)
-    pods = PodActivities(kube)
+    launcher = PodActivities(kube)
     return [
         RigActivities(kube, defaults).resolve_polecat,
         CredentialActivities(kube).check_credentials,
         polecats.ensure_polecat,
         polecats.update_polecat_status,
-        pods.launch_pod,
-        pods.delete_pod,
-        WaitActivities(kube, polecats).wait_pod,
+        launcher.launch_pod,
+        launcher.delete_pod,
+        WaitActivities(kube, polecats, pods or PodInformers(kube)).wait_pod,
         request_slot,
         release_slot,
         closed_workflows,

@@ -120,8 +120,13 @@ async def test_history_stays_small(
 ) -> None:
     """The same bound with the watcher mirroring the pod: it no longer signals the workflow,
     so each pod change reaches history once (from the wait activity)."""
-    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, worker.task_queue)
-    if watcher_up:
+    # Made only when used: a watcher made and never started would leave its event loop open.
+    threaded = (
+        ThreadedWatcher(str(cluster.kubeconfig), temporal, worker.task_queue)
+        if watcher_up
+        else None
+    )
+    if threaded is not None:
         threaded.start()
     try:
         rig = rig_factory()
@@ -136,7 +141,7 @@ async def test_history_stays_small(
 
             await wait_until(mirrored, 30, "the watcher to mirror the finished pod")
     finally:
-        if watcher_up:
+        if threaded is not None:
             threaded.close()
     handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "nux"))
     events = [e async for e in handle.fetch_history_events()]

@@ -11,6 +11,7 @@ from gastown.activities.pods import PodActivities
 from gastown.activities.podwatch import PodInformers
 from gastown.activities.polecats import PolecatActivities
 from gastown.activities.rigs import RigActivities
+from gastown.activities.slots import closed_workflows, release_slot, request_slot
 from gastown.activities.wait import WaitActivities
 from gastown.workflows.resolve import OperatorDefaults
 
@@ -30,4 +31,7 @@ def build_activities(
         launcher.launch_pod,
         launcher.delete_pod,
         WaitActivities(kube, polecats, pods or PodInformers(kube)).wait_pod,
+        request_slot,
+        release_slot,
+        closed_workflows,
     ]

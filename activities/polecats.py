@@ -70,7 +70,10 @@ class PolecatActivities:
 
     @activity.defn(name=c.ENSURE_POLECAT)
     async def ensure_polecat(self, req: EnsureRequest) -> PolecatRef:
-        inp, r = req.input, req.resolved
+        """Claim the CR for this workflow: labels and the workflow-id annotation, then Pending.
+
+        The CR always exists (sling and kubectl apply create it); this never creates one."""
+        r = req.resolved
         labels = {
             ids.LABEL_RIG: r.rig,
             ids.LABEL_BEAD: r.bead_id,
@@ -78,24 +81,11 @@ class PolecatActivities:
         }
         if r.convoy:
             labels[ids.LABEL_CONVOY] = r.convoy
-        annotations = {ids.ANNOTATION_WORKFLOW_ID: req.workflow_id}
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": "Polecat",
-            "metadata": {"name": inp.name, "labels": labels, "annotations": annotations},
-            "spec": inp.spec,
-        }
-        if inp.adopt:
-            obj = await self._adopt(inp.namespace, inp.name, req.workflow_id, labels)
-        else:
-            try:
-                obj = await self.kube.create_polecat(inp.namespace, body)
-            except Conflict:
-                obj = await self._adopt(inp.namespace, inp.name, req.workflow_id, labels)
+        obj = await self._claim(r.namespace, r.name, r.uid, req.workflow_id, labels)
         await self._write_status(
             StatusUpdate(
-                namespace=inp.namespace,
-                name=inp.name,
+                namespace=r.namespace,
+                name=r.name,
                 phase=PolecatPhase.PENDING,
                 reason="Dispatched",
                 message=f"workflow {req.workflow_id} started",
@@ -105,21 +95,23 @@ class PolecatActivities:
                 started=True,
             )
         )
-        return PolecatRef(namespace=inp.namespace, name=inp.name, uid=obj["metadata"]["uid"])
+        return PolecatRef(namespace=r.namespace, name=r.name, uid=obj["metadata"]["uid"])
 
-    async def _adopt(
-        self, namespace: str, name: str, workflow_id: str, labels: dict[str, str]
+    async def _claim(
+        self, namespace: str, name: str, uid: str, workflow_id: str, labels: dict[str, str]
     ) -> dict[str, Any]:
-        """Take over a CR that exists: ours from an earlier try, or one applied with kubectl."""
+        gone = permanent(c.POLECAT_GONE, f"polecat {namespace}/{name} was deleted")
         try:
             obj = await self.kube.get_polecat(namespace, name)
         except NotFound as exc:
-            raise permanent(c.POLECAT_GONE, f"polecat {namespace}/{name} was deleted") from exc
+            raise gone from exc
+        if uid and obj["metadata"].get("uid") != uid:
+            raise gone
         owner = (obj["metadata"].get("annotations") or {}).get(ids.ANNOTATION_WORKFLOW_ID)
         if owner and owner != workflow_id:
             raise permanent(
                 c.NAME_CONFLICT,
-                f"polecat {name!r} already exists in {namespace!r} for workflow {owner}; "
+                f"polecat {name!r} in {namespace!r} belongs to workflow {owner}; "
                 "choose another --name",
             )
         current = obj["metadata"].get("labels") or {}

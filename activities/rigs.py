@@ -1,13 +1,22 @@
-"""resolve_polecat: read the Rig and merge its defaults into the polecat's spec."""
+"""resolve_polecat: read the Polecat CR and its Rig, and merge the rig's defaults into the spec.
+
+The CR is the one source of the spec (the workflow input names the polecat, nothing more), so
+what runs is exactly what the API server admitted. The worker refuses, before acting, a
+polecat in a namespace it does not serve, one that was deleted or replaced (another UID), and
+one that does not ask to work.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio import activity
 
 from gastown.activities.errors import permanent
 from gastown.activities.kube import Kube, NotFound
-from gastown.api.polecat import PolecatSpec
+from gastown.api import identity as ids
+from gastown.api.polecat import DesiredState, PolecatSpec
 from gastown.api.rig import Rig
 from gastown.workflows import contract as c
 from gastown.workflows.messages import PolecatInput, Resolved
@@ -19,12 +28,37 @@ class RigActivities:
         self.kube = kube
         self.defaults = defaults
 
+    async def _polecat(self, inp: PolecatInput) -> dict[str, Any]:
+        gone = f"polecat {inp.namespace}/{inp.name} (uid {inp.uid}) no longer exists"
+        try:
+            obj = await self.kube.get_polecat(inp.namespace, inp.name)
+        except NotFound as exc:
+            raise permanent(c.POLECAT_GONE, gone) from exc
+        meta = obj["metadata"]
+        if meta.get("uid") != inp.uid or meta.get("deletionTimestamp"):
+            raise permanent(c.POLECAT_GONE, gone)
+        return obj
+
     @activity.defn(name=c.RESOLVE_POLECAT)
     async def resolve_polecat(self, inp: PolecatInput) -> Resolved:
+        served = self.defaults.namespaces
+        if served and inp.namespace not in served:
+            raise permanent(
+                c.NAMESPACE_NOT_SERVED,
+                f"this worker serves namespace(s) {', '.join(served)}, not {inp.namespace!r}: "
+                "create the polecat in one of them, or run a worker for this namespace",
+            )
+        obj = await self._polecat(inp)
         try:
-            spec = PolecatSpec.model_validate(inp.spec)
+            spec = PolecatSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
             raise permanent(c.INVALID_SPEC, f"invalid polecat spec: {exc}") from exc
+        if spec.desired_state != DesiredState.WORKING:
+            raise permanent(
+                c.INVALID_SPEC,
+                f"spec.desiredState is {spec.desired_state.value}: set it to Working to start "
+                "the polecat",
+            )
         try:
             rig = Rig.model_validate(await self.kube.get_rig(spec.rig))
         except NotFound as exc:
@@ -34,6 +68,14 @@ class RigActivities:
                 "--git-url … --prefix …`",
             ) from exc
         try:
-            return resolve(inp.namespace, inp.name, spec, rig, self.defaults)
+            resolved = resolve(inp.namespace, inp.name, spec, rig, self.defaults)
         except SpecError as exc:
             raise permanent(c.INVALID_SPEC, str(exc)) from exc
+        annotations = obj["metadata"].get("annotations") or {}
+        return resolved.model_copy(
+            update={
+                "uid": inp.uid,
+                "max_polecats": rig.spec.settings.max_polecats,
+                "allow_same_bead": annotations.get(ids.ANNOTATION_ALLOW_SAME_BEAD) == "true",
+            }
+        )

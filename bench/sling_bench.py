@@ -8,8 +8,10 @@ Pods use an "instant" image the sandbox finishes at once with a completed result
 measured is the dispatch around the pod — workflow, activities, watches, status writes — not
 git or an agent.
 
-- latency: one polecat at a time, from `start_workflow` (what `kubectl gt sling` does after
-  its checks) to the pod's ADDED event on a watch; p50/p95.
+- latency: one polecat at a time, from creating the Polecat CR and starting its workflow
+  with the polecat's identity (what `kubectl gt sling` does after reading the rig) to the
+  pod's ADDED event on a watch; p50/p95. Every polecat asks its rig's slots workflow for a
+  slot on the way (rigs of 100 slots, enough that none waits).
 - throughput: N polecats started together, completed per second; beside it, in the same run,
   on the same worker and dev server, a reference workflow of three no-op activities. The ratio
   travels between machines better than either number.
@@ -42,11 +44,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 
 from gastown.activities.kube import Kube
+from gastown.api.group import API_VERSION
 from gastown.api.identity import polecat_workflow_id
 from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
 from gastown.service.worker import WorkerOptions, build_worker, use_kube_threads
-from gastown.workflows.messages import PolecatInput
-from gastown.workflows.polecat import PolecatWorkflow
+from gastown.workflows import contract as c
+from gastown.workflows.messages import PolecatInput, PolecatResult
 from gastown.workflows.resolve import OperatorDefaults
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -183,19 +186,23 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
     core = client.CoreV1Api(api)
     ns = f"bench-{secrets.token_hex(3)}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    rig = {
-        "apiVersion": "gastown.gastown.io/v1alpha1",
-        "kind": "Rig",
-        "metadata": {"name": ns},
-        "spec": {
-            "gitURL": "file:///srv/bench.git",
-            "beadsPrefix": "bn",
-            "settings": {"maxPolecats": 100, "polecatDefaults": {"image": INSTANT}},
-        },
-    }
-    client.CustomObjectsApi(api).create_cluster_custom_object(
-        "gastown.gastown.io", "v1alpha1", "rigs", rig
-    )
+    # maxPolecats is at most 100 a rig and the worker enforces it: enough rigs that no
+    # polecat of the throughput phase waits for a slot (the queue is not what is measured).
+    rigs = [f"{ns}-{k}" for k in range(max(1, -(-args.concurrent // 100)))]
+    for name in rigs:
+        rig = {
+            "apiVersion": "gastown.gastown.io/v1alpha1",
+            "kind": "Rig",
+            "metadata": {"name": name},
+            "spec": {
+                "gitURL": "file:///srv/bench.git",
+                "beadsPrefix": "bn",
+                "settings": {"maxPolecats": 100, "polecatDefaults": {"image": INSTANT}},
+            },
+        }
+        client.CustomObjectsApi(api).create_cluster_custom_object(
+            "gastown.gastown.io", "v1alpha1", "rigs", rig
+        )
     temporal = await Client.connect(
         address, data_converter=pydantic_data_converter, runtime=runtime()
     )
@@ -229,7 +236,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         nonlocal n
         n += 1
         return {
-            "rig": ns,
+            "rig": rigs[n % len(rigs)],
             "beadID": f"bn-{n}",
             "desiredState": "Working",
             "agent": "command",
@@ -237,11 +244,15 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         }
 
     async def polecat(name: str) -> None:
+        """What `kubectl gt sling` does: create the Polecat, start its workflow by identity."""
+        body = {"apiVersion": API_VERSION, "kind": "Polecat", "metadata": {"name": name}}
+        created = await kube.create_polecat(ns, {**body, "spec": spec()})
         handle = await temporal.start_workflow(
-            PolecatWorkflow.run,
-            PolecatInput(namespace=ns, name=name, spec=spec()),
+            c.POLECAT_WORKFLOW,
+            PolecatInput(namespace=ns, name=name, uid=created["metadata"]["uid"]),
             id=polecat_workflow_id(ns, name),
             task_queue=queue,
+            result_type=PolecatResult,
         )
         result = await handle.result()
         assert result.phase.value == "Done", result

@@ -79,6 +79,15 @@ def worker(
     max_concurrent_activities: Annotated[
         int, typer.Option("--max-concurrent-activities", min=1)
     ] = 200,
+    serve_namespaces: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--serve-namespace",
+            envvar="GASTOWN_SERVE_NAMESPACES",
+            help="Run only polecats in this namespace (repeat for more; default: all). "
+            "Polecats elsewhere are refused with the reason in their status.",
+        ),
+    ] = None,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
     temporal_address: TemporalAddress = None,
@@ -97,6 +106,9 @@ def worker(
         image=image,
         pending_timeout_seconds=pending_timeout,
         image_pull_grace_seconds=image_pull_grace,
+        namespaces=tuple(
+            sorted({n.strip() for v in serve_namespaces or [] for n in v.split(",") if n.strip()})
+        ),
     )
     asyncio.run(
         run_worker(

@@ -1,8 +1,12 @@
 """`kubectl gt sling <bead> <rig>`: hand a bead to a polecat, as a durable workflow.
 
-Everything that can be checked before dispatch is checked here, so bad input creates
-nothing: names and values (the same models the CRD is generated from), the rig, its
-maxPolecats limit, a bead already being worked, the Secrets and the token's expiry.
+The Polecat CR is the one way in: sling creates it with the user's own credentials, so RBAC,
+the schema, the CEL rules and admission apply exactly as to `kubectl apply`, then starts its
+workflow with the polecat's identity. Malformed input is refused here (exit 2, nothing
+created: the same models the CRD is generated from), an unknown rig or an unreachable
+Temporal too (exit 1, nothing created). The rest — the rig's maxPolecats (over it the polecat
+waits as Queued), a bead already being worked, the Secrets — the worker decides, for every
+polecat alike; `--wait` follows what it decided.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,9 +120,8 @@ def sling(
 @command
 def _command(**opts: Any) -> int:
     from gastown.api.polecat import Polecat
-    from gastown.api.rig import Rig
     from gastown.cli.validation import validated
-    from gastown.naming import NamingError, allocate, check_name
+    from gastown.naming import NamingError, check_name
 
     if opts["name"] and opts["theme"]:
         raise Usage("--name and --theme are mutually exclusive")
@@ -154,7 +158,7 @@ def _command(**opts: Any) -> int:
         except NamingError as exc:
             raise Usage(f"--name: {exc}") from None
     # Validate before touching the cluster: malformed input is a usage error.
-    validated(Polecat, {"metadata": {"name": opts["name"] or "x"}, "spec": spec}, FLAGS)
+    polecat = validated(Polecat, {"metadata": {"name": opts["name"] or "x"}, "spec": spec}, FLAGS)
     if opts["theme"]:
         from gastown.api.rig import NamepoolTheme
 
@@ -168,91 +172,141 @@ def _command(**opts: Any) -> int:
         temporal_address=opts["temporal_address"],
         temporal_namespace=opts["temporal_namespace"],
     )
-    from gastown.cli.polecat import is_active, list_polecats
+    return asyncio.run(_sling(session, opts, polecat.spec.to_k8s(), limit))
+
+
+async def _sling(session: Session, opts: dict[str, Any], spec: dict[str, Any], limit: int) -> int:
+    """Create the Polecat as the user, then start its workflow with the polecat's identity.
+
+    The rig is read while Temporal connects (both answer before anything is created, so an
+    unknown rig or an unreachable Temporal leaves nothing behind); then one create. Everything
+    else — the rig's limit, a bead already worked, the Secrets — is the worker's to decide,
+    the same way for every polecat however it was created; `--wait` shows what it decided.
+    """
     from gastown.cli.rig import get_rig
 
-    rig = Rig.model_validate(get_rig(session, opts["rig"]))
+    temporal, rig = await asyncio.gather(
+        session.temporal(), asyncio.to_thread(get_rig, session, opts["rig"])
+    )
     ns = session.namespace
-    mine = list_polecats(session, ns, rig=opts["rig"])
-    if opts["name"] and any(p["metadata"]["name"] == opts["name"] for p in mine):
-        existing = next(p for p in mine if p["metadata"]["name"] == opts["name"])
-        if is_active(existing):
-            typer.echo(
-                f"Polecat {opts['name']} is already working on bead "
-                f"{existing['spec'].get('beadID')} in rig {opts['rig']}; nothing to do"
-            )
-            return 0
-    active = [p for p in list_polecats(session, None, rig=opts["rig"]) if is_active(p)]
-    if len(active) >= rig.spec.settings.max_polecats:
-        raise Failure(
-            f"rig {opts['rig']!r} is at its limit of {rig.spec.settings.max_polecats} active "
-            "polecats; wait for one to finish, nuke one, or raise spec.settings.maxPolecats"
+    created, state = await asyncio.to_thread(_create, session, ns, opts, spec, rig)
+    name = str(created["metadata"]["name"])
+    if state == "active":
+        typer.echo(
+            f"Polecat {name} is already working on bead {created['spec'].get('beadID')} in rig "
+            f"{opts['rig']}; nothing to do"
         )
-    working = [p for p in active if p["spec"].get("beadID") == opts["bead"]]
-    if working and not opts["force"]:
-        other = working[0]["metadata"]["name"]
-        raise Failure(
-            f"bead {opts['bead']} is already being worked on by polecat {other}; "
-            "pass --force to sling it again"
-        )
-    if opts["name"]:
-        name = opts["name"]
-    else:
-        seed = os.environ.get("GASTOWN_NAME_SEED") or f"{time.time_ns()}"
-        taken = [p["metadata"]["name"] for p in list_polecats(session, ns)]
-        name = allocate(opts["theme"] or rig.spec.settings.namepool_theme, taken, seed=seed)
-    polecat = validated(Polecat, {"metadata": {"name": name, "namespace": ns}, "spec": spec}, FLAGS)
-    _precheck_credentials(session, ns, name, polecat, rig)
-    run_id = asyncio.run(_start(session, ns, name, polecat))
+        return 0
+    run_id = await _start(session, temporal, created, rerun=state == "rerun")
     if opts["output"]:
         from gastown.cli.output import emit
 
-        emit([polecat.to_k8s()], opts["output"], [], "polecat", single=True)
+        emit([created], opts["output"], [], "polecat", single=True)
     else:
         typer.echo(f"Polecat {name} created for bead {opts['bead']} in rig {opts['rig']}")
+        hint = _queue_hint(rig)
+        if hint:
+            typer.echo(f"  {hint}")
     if opts["wait"] or opts["wait_ready"]:
         from gastown.cli.progress import wait_for
 
-        return wait_for(session, name, run_id, until_ready=not opts["wait"], timeout_seconds=limit)
+        return await asyncio.to_thread(wait_for, session, name, run_id, not opts["wait"], limit)
     return 0
 
 
-def _precheck_credentials(session: Session, ns: str, name: str, polecat: Any, rig: Any) -> None:
-    """Run the workflow's own resolution and credential check before anything exists."""
-    from temporalio.exceptions import ApplicationError
+def _queue_hint(rig: dict[str, Any]) -> str | None:
+    """What the rig's status (kept by the watcher) says about free slots: a hint, not the
+    decision, which the worker makes when the polecat asks for a slot."""
+    settings = (rig.get("spec") or {}).get("settings") or {}
+    counts = (rig.get("status") or {}).get("polecats") or {}
+    active = int(counts.get("pending") or 0) + int(counts.get("working") or 0)
+    limit = int(settings.get("maxPolecats") or 8)
+    if active < limit:
+        return None
+    return (
+        f"queued: rig {rig['metadata']['name']} is at its limit of {limit} active polecats; "
+        "it starts when a slot frees (--wait follows it)"
+    )
 
-    from gastown.activities.credentials import CredentialActivities
-    from gastown.activities.kube import Kube
-    from gastown.workflows.resolve import OperatorDefaults, SpecError, resolve
 
+def _create(
+    session: Session, ns: str, opts: dict[str, Any], spec: dict[str, Any], rig: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The Polecat and what it is: `created`; `rerun`, a finished polecat of the same bead
+    named with --name, to run again; or `active`, one that is still at work."""
+    from gastown.api import identity as ids
+    from gastown.api.group import API_VERSION
+    from gastown.kube import POLECATS, Conflict, reading, writing
+
+    metadata: dict[str, Any] = {
+        "namespace": ns,
+        "labels": {ids.LABEL_RIG: opts["rig"], ids.LABEL_BEAD: opts["bead"]},
+    }
+    if opts["force"]:
+        metadata["annotations"] = {ids.ANNOTATION_ALLOW_SAME_BEAD: "true"}
+    body: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": "Polecat",
+        "metadata": metadata,
+        "spec": spec,
+    }
+    if opts["name"]:
+        body["metadata"]["name"] = opts["name"]
+        try:
+            return session.client.run_sync(writing.create(POLECATS, body, ns)), "created"
+        except Conflict:
+            existing = session.client.run_sync(reading.get(POLECATS, opts["name"], ns))
+        return existing, _existing(existing, opts)
+    from gastown.naming import allocate
+
+    theme = opts["theme"] or (
+        ((rig.get("spec") or {}).get("settings") or {}).get("namepoolTheme") or "mad-max"
+    )
+    seed = os.environ.get("GASTOWN_NAME_SEED") or f"{time.time_ns()}"
+    taken: list[str] = []
+    # No listing: names are tried in the pool's seeded order and the API server's
+    # AlreadyExists says which are in use. Bounded: the pool overflows to numbered names.
+    for _ in range(64):
+        body["metadata"]["name"] = allocate(theme, taken, seed=seed)
+        try:
+            return session.client.run_sync(writing.create(POLECATS, body, ns)), "created"
+        except Conflict:
+            taken.append(body["metadata"]["name"])
+    raise Failure(f"no free polecat name after {len(taken)} tries; pass --name")
+
+
+def _existing(existing: dict[str, Any], opts: dict[str, Any]) -> str:
+    from gastown.api.polecat import PolecatPhase
+
+    name = existing["metadata"]["name"]
+    phase = ((existing.get("status") or {}).get("phase")) or "Pending"
+    if phase not in {p.value for p in PolecatPhase if p.is_final}:
+        return "active"
+    spec = existing.get("spec") or {}
+    if (spec.get("rig"), spec.get("beadID")) != (opts["rig"], opts["bead"]):
+        raise Failure(
+            f"polecat {name!r} already exists for bead {spec.get('beadID')} in rig "
+            f"{spec.get('rig')} ({phase}): choose another --name, or delete it first "
+            f"(kubectl delete polecat {name})"
+        )
+    return "rerun"
+
+
+async def _start(session: Session, temporal: Any, polecat: dict[str, Any], rerun: bool) -> str:
+    from gastown.operator.workflow import Workflows
+
+    meta = polecat["metadata"]
+    created = datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00"))
     try:
-        resolved = resolve(ns, name, polecat.spec, rig, OperatorDefaults())
-    except SpecError as exc:
-        raise Failure(str(exc)) from None
-    try:
-        asyncio.run(CredentialActivities(Kube(session.api)).check_credentials(resolved))
-    except ApplicationError as exc:
-        raise Failure(exc.message) from None
-
-
-async def _start(session: Session, ns: str, name: str, polecat: Any) -> str:
-    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-
-    from gastown.api.identity import polecat_workflow_id
-    from gastown.workflows.messages import PolecatInput
-    from gastown.workflows.polecat import PolecatWorkflow
-
-    temporal = await session.temporal()
-    settings = session.temporal_settings
-    try:
-        handle = await temporal.start_workflow(
-            PolecatWorkflow.run,
-            PolecatInput(namespace=ns, name=name, spec=polecat.spec.to_k8s()),
-            id=polecat_workflow_id(ns, name),
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        return await Workflows(temporal, session.temporal_settings.task_queue).start(
+            meta["namespace"], meta["name"], meta["uid"], created, rerun=rerun
         )
     except Exception as exc:
+        if not rerun:
+            # Nothing half-made stays behind: the polecat goes again (by UID, so never
+            # another one that took its name meanwhile).
+            from gastown.kube import POLECATS, writing
+
+            op = writing.delete(POLECATS, meta["name"], meta["namespace"], uid=meta["uid"])
+            await session.client.run(op)
         raise Failure(f"could not start the polecat's workflow: {api_message(exc)}") from exc
-    return str(handle.result_run_id or handle.run_id)

@@ -90,7 +90,7 @@ class Polecats:
     async def _adopt(self, ns: str, name: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
         created = parse_time(meta["creationTimestamp"])
-        await self.workflows.start(ns, name, body.get("spec") or {}, created)
+        await self.workflows.start(ns, name, str(meta["uid"]), created)
         self.adopted += 1
         log.info("adopted polecat %s/%s: workflow %s", ns, name, ids.polecat_workflow_id(ns, name))
         annotations = {ids.ANNOTATION_WORKFLOW_ID: ids.polecat_workflow_id(ns, name)}

@@ -29,6 +29,7 @@ log = logging.getLogger("gastown.watcher.rigs")
 
 PHASE_BUCKET = {
     "Pending": "pending",
+    "Queued": "pending",  # waiting for a slot under maxPolecats: not yet working
     "Idle": "pending",
     "Working": "working",
     "Done": "done",

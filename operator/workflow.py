@@ -25,7 +25,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from gastown.api.identity import polecat_workflow_id
 from gastown.workflows import contract as c
 from gastown.workflows.messages import NukeRequest, PolecatInput, PolecatState
-from gastown.workflows.polecat import PolecatWorkflow
 
 # A nuke returns once the pod is deleted and the status written: seconds. Past this, the work
 # queue retries (a worker may be down), rather than holding the polecat's queue forever.
@@ -55,39 +54,42 @@ class Workflows:
         return desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
 
     async def start(
-        self, namespace: str, name: str, spec: dict[str, Any], created: datetime
-    ) -> None:
-        """Start the polecat's workflow unless this polecat already has one.
+        self, namespace: str, name: str, uid: str, created: datetime, *, rerun: bool = False
+    ) -> str:
+        """Start the polecat's workflow unless this polecat already has one; its run ID.
 
         A closed run with the same ID belongs to this polecat if it started after the polecat
-        was created (the watcher only ever starts one after seeing the CR); one that started
-        earlier belonged to a deleted polecat of the same name, and a new run is right.
+        was created (nothing starts one before the CR exists); one that started earlier
+        belonged to a deleted polecat of the same name, and a new run is right. `rerun` starts
+        a new run after this polecat's own finished one (a re-sling).
         """
-        inp = PolecatInput(namespace=namespace, name=name, spec=spec, adopt=True)
+        inp = PolecatInput(namespace=namespace, name=name, uid=uid)
         wid = polecat_workflow_id(namespace, name)
-        try:
-            await self.client.start_workflow(
-                PolecatWorkflow.run,
-                inp,
-                id=wid,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-            return
-        except WorkflowAlreadyStartedError:
-            pass
-        desc = await self.describe(namespace, name)
-        if desc is not None and desc.start_time >= created:
-            return  # this polecat's own run, finished already
-        await self.client.start_workflow(
-            PolecatWorkflow.run,
+        if not rerun:
+            try:
+                handle = await self.client.start_workflow(
+                    c.POLECAT_WORKFLOW,
+                    inp,
+                    id=wid,
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+                return str(handle.result_run_id or handle.run_id)
+            except WorkflowAlreadyStartedError:
+                pass
+            desc = await self.describe(namespace, name)
+            if desc is not None and desc.start_time >= created:
+                return str(desc.run_id)  # this polecat's own run, finished already
+        handle = await self.client.start_workflow(
+            c.POLECAT_WORKFLOW,
             inp,
             id=wid,
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
+        return str(handle.result_run_id or handle.run_id)
 
     async def nuke(self, namespace: str, name: str, reason: str) -> PolecatState | None:
         """Ask the workflow to terminate its polecat and wait until it has (pod deleted, status

@@ -11,6 +11,10 @@ from typing import Final
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
+# Workflow types, so clients (the CLI, the watcher) can start them without importing them.
+POLECAT_WORKFLOW: Final = "PolecatWorkflow"
+RIG_SLOTS_WORKFLOW: Final = "RigSlotsWorkflow"
+
 RESOLVE_POLECAT: Final = "resolve_polecat"
 CHECK_CREDENTIALS: Final = "check_credentials"
 ENSURE_POLECAT: Final = "ensure_polecat"
@@ -18,10 +22,20 @@ LAUNCH_POD: Final = "launch_pod"
 WAIT_POD: Final = "wait_pod"
 UPDATE_STATUS: Final = "update_polecat_status"
 DELETE_POD: Final = "delete_pod"
+REQUEST_SLOT: Final = "request_slot"
+RELEASE_SLOT: Final = "release_slot"
+CLOSED_WORKFLOWS: Final = "closed_workflows"
 
 SIGNAL_POD_OBSERVED: Final = "pod_observed"
 QUERY_STATUS: Final = "status"
 UPDATE_NUKE: Final = "nuke"
+SIGNAL_SLOT_ANSWER: Final = "slot_answer"
+
+# RigSlotsWorkflow, one per rig: the only place a rig's maxPolecats and "this bead is already
+# being worked" are decided, one message at a time, so two slings cannot both take a slot.
+UPDATE_ACQUIRE: Final = "acquire"
+SIGNAL_RELEASE: Final = "release"
+QUERY_SLOTS: Final = "slots"
 
 # Error types an activity raises as non-retryable ApplicationErrors. Listing them in the retry
 # policies too means a permanent error never burns retries even if raised carelessly.
@@ -32,6 +46,8 @@ CREDENTIALS_EXPIRED: Final = "CredentialsExpired"
 NAME_CONFLICT: Final = "NameConflict"
 POD_CONFLICT: Final = "PodConflict"
 POLECAT_GONE: Final = "PolecatGone"
+NAMESPACE_NOT_SERVED: Final = "NamespaceNotServed"
+BEAD_ALREADY_WORKED: Final = "BeadAlreadyWorked"
 
 PERMANENT: Final = [
     RIG_NOT_FOUND,
@@ -41,6 +57,8 @@ PERMANENT: Final = [
     NAME_CONFLICT,
     POD_CONFLICT,
     POLECAT_GONE,
+    NAMESPACE_NOT_SERVED,
+    BEAD_ALREADY_WORKED,
 ]
 
 # Kubernetes calls: quick, idempotent; retry API hiccups (5xx, 429, timeouts) with back-off.

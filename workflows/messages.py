@@ -25,13 +25,18 @@ class SecretKey(Message):
 
 
 class PolecatInput(Message):
-    """Start a polecat. `spec` is the Polecat spec as sling built it or as kubectl applied it."""
+    """Which polecat to run: its identity, never its spec.
+
+    The Polecat CR is the one way in: `kubectl gt sling` and `kubectl apply` both create it
+    with the user's own credentials (RBAC, schema, CEL rules and admission apply), and the
+    activities read the spec from it. The UID pins the object: a workflow started for a
+    deleted polecat cannot act on a new one that reuses its name, and someone who can reach
+    Temporal but may not create Polecats cannot make the worker run anything.
+    """
 
     namespace: str
     name: str
-    spec: dict[str, Any]
-    # True when the CR already exists (kubectl apply / watcher adoption): never recreate it.
-    adopt: bool = False
+    uid: str
 
 
 class Resolved(Message):
@@ -39,6 +44,11 @@ class Resolved(Message):
 
     namespace: str
     name: str
+    uid: str = ""
+    # The rig's maxPolecats when the spec was read, and whether the CR asks to work a bead
+    # that another polecat already works (`sling --force`).
+    max_polecats: int = 8
+    allow_same_bead: bool = False
     rig: str
     bead_id: str
     convoy: str | None = None
@@ -84,7 +94,6 @@ class PolecatRef(Message):
 
 
 class EnsureRequest(Message):
-    input: PolecatInput
     resolved: Resolved
     workflow_id: str
     run_id: str
@@ -180,6 +189,55 @@ class DeletePod(Message):
 class ReapRequest(Message):
     pod: DeletePod
     delay_seconds: int
+
+
+class SlotRequest(Message):
+    """A polecat asks its rig's RigSlotsWorkflow for one of `limit` slots."""
+
+    rig: str
+    workflow_id: str
+    run_id: str
+    polecat: str  # <namespace>/<name>, for the answers people read
+    bead_id: str
+    limit: int
+    allow_same_bead: bool = False
+
+
+class SlotRelease(Message):
+    rig: str
+    workflow_id: str
+    run_id: str | None = None
+
+
+class SlotAnswerKind(StrEnum):
+    GRANTED = "granted"
+    QUEUED = "queued"
+    REFUSED = "refused"
+
+
+class SlotAnswer(Message):
+    """The rig's answer, signalled back to the polecat's workflow."""
+
+    kind: SlotAnswerKind
+    reason: str = ""
+    message: str = ""
+    position: int = 0  # 1 = next in line (queued only)
+
+
+class SlotHolder(Message):
+    workflow_id: str
+    run_id: str
+    polecat: str
+    bead_id: str
+
+
+class SlotsState(Message):
+    """What a rig's slots workflow holds; carried across continue-as-new, and its query."""
+
+    rig: str
+    limit: int = 0
+    holders: list[SlotHolder] = Field(default_factory=list)
+    waiting: list[SlotRequest] = Field(default_factory=list)
 
 
 class NukeRequest(Message):

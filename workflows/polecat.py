@@ -13,7 +13,11 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from gastown.api.identity import reaper_workflow_id
@@ -34,6 +38,10 @@ with workflow.unsafe.imports_passed_through():
         PolecatState,
         ReapRequest,
         Resolved,
+        SlotAnswer,
+        SlotAnswerKind,
+        SlotRelease,
+        SlotRequest,
         StatusUpdate,
         Verdict,
         WaitRequest,
@@ -59,13 +67,15 @@ def _error_text(err: BaseException) -> tuple[str, str]:
     return type(cause).__name__ if cause else "Error", str(cause or err)
 
 
-@workflow.defn(name="PolecatWorkflow")
+@workflow.defn(name=c.POLECAT_WORKFLOW)
 class PolecatWorkflow:
     def __init__(self) -> None:
         self._state = PolecatState(phase=PolecatPhase.PENDING)
         self._nuke: NukeRequest | None = None
         self._finished = False
         self._input: PolecatInput | None = None
+        self._slot: SlotAnswer | None = None
+        self._slot_requested = False
 
     # ------------------------------------------------------------------ messages
     @workflow.query(name=c.QUERY_STATUS)
@@ -74,11 +84,17 @@ class PolecatWorkflow:
 
     @workflow.signal(name=c.SIGNAL_POD_OBSERVED)
     def pod_observed(self, obs: PodObservation) -> None:
-        # Observations of an earlier attempt's pod (late watcher signals) change nothing.
+        # Observations of an earlier attempt's pod (a late signal) change nothing.
         if obs.attempt != self._state.attempt or self._state.phase.is_final:
             return
         phase = PolecatPhase.WORKING if obs.phase == "Running" else self._state.phase
         self._set(phase=phase, pod_phase=obs.phase, reason=obs.reason, message=obs.message)
+
+    @workflow.signal(name=c.SIGNAL_SLOT_ANSWER)
+    def slot_answer(self, answer: SlotAnswer) -> None:
+        # Granted and refused are final; a queued answer only says where we stand.
+        if self._slot is None or self._slot.kind == SlotAnswerKind.QUEUED:
+            self._slot = answer
 
     @workflow.update(name=c.UPDATE_NUKE)
     async def nuke(self, request: NukeRequest) -> PolecatState:
@@ -103,16 +119,77 @@ class PolecatWorkflow:
         except (ActivityError, ApplicationError) as err:
             # A local activity's permanent error arrives as the ApplicationError itself, not
             # wrapped in an ActivityError as a regular activity's is.
-            return await self._fail_before_start(inp, err)
-        polecat: PolecatRef = await self._api(
-            c.ENSURE_POLECAT,
-            EnsureRequest(
-                input=inp, resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id
-            ),
-            PolecatRef,
-        )
-        result, pod = await self._attempts(resolved, polecat)
+            return await self._fail(inp, *_error_text(err))
+        try:
+            polecat: PolecatRef = await self._api(
+                c.ENSURE_POLECAT,
+                EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
+                PolecatRef,
+            )
+            refused = await self._take_slot(resolved)
+            if refused is None:
+                result, pod = await self._attempts(resolved, polecat)
+        except (ActivityError, ApplicationError) as err:
+            # Refused for good on the way (the CR went, a pod name taken by another): say so
+            # where the user looks and give the slot back, instead of failing silently.
+            await self._release_slot(resolved)
+            return await self._fail(inp, *_error_text(err))
+        if refused is not None:
+            await self._release_slot(resolved)
+            return await self._fail(inp, refused.reason, refused.message)
         return await self._finish(resolved, result, pod)
+
+    async def _take_slot(self, r: Resolved) -> SlotAnswer | None:
+        """Wait for one of the rig's slots (see rigslots.py); the refusal if refused, None when
+        granted or nuked while queued."""
+        if self._nuke is not None:
+            return None  # nuked before asking: nothing to ask for, nothing to give back
+        info = workflow.info()
+        self._slot_requested = True
+        answer: SlotAnswer = await self._api(
+            c.REQUEST_SLOT,
+            SlotRequest(
+                rig=r.rig,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                polecat=f"{r.namespace}/{r.name}",
+                bead_id=r.bead_id,
+                limit=r.max_polecats,
+                allow_same_bead=r.allow_same_bead,
+            ),
+            SlotAnswer,
+        )
+        self.slot_answer(answer)  # unless a grant overtook it
+        queued = self._slot
+        if queued is not None and queued.kind == SlotAnswerKind.QUEUED and self._nuke is None:
+            self._set(phase=PolecatPhase.QUEUED, reason=queued.reason, message=queued.message)
+            await self._status(
+                r, PolecatPhase.QUEUED, queued.reason, queued.message, event_type="Normal"
+            )
+            await workflow.wait_condition(lambda: self._decided() or self._nuke is not None)
+        if self._slot is not None and self._slot.kind == SlotAnswerKind.REFUSED:
+            return self._slot
+        return None
+
+    def _decided(self) -> bool:
+        """Granted or refused: the rig's answer past any place in its queue."""
+        return self._slot is not None and self._slot.kind != SlotAnswerKind.QUEUED
+
+    async def _release_slot(self, r: Resolved) -> None:
+        """Give the slot (or the place in the queue) back; the rig's next polecat starts.
+
+        A local activity signals the slots workflow: one marker in this history, where an
+        external signal from the workflow would cost two events and a workflow task. If it
+        cannot (Temporal refusing for minutes), the slots workflow's audit finds this closed
+        workflow later."""
+        if not self._slot_requested:
+            return
+        info = workflow.info()
+        with contextlib.suppress(ActivityError, ApplicationError):
+            await self._api(
+                c.RELEASE_SLOT,
+                SlotRelease(rig=r.rig, workflow_id=info.workflow_id, run_id=info.run_id),
+            )
 
     async def _attempts(
         self, resolved: Resolved, polecat: PolecatRef
@@ -224,6 +301,7 @@ class PolecatWorkflow:
                                    ("commit", result.head_commit)) if v}
             )  # fmt: skip
         workflow.upsert_memo(memo)
+        await self._release_slot(resolved)
         if pod is not None and phase != PolecatPhase.TERMINATED:
             ttl = (
                 resolved.succeeded_pod_ttl_seconds
@@ -257,26 +335,27 @@ class PolecatWorkflow:
         reason = "".join(part.capitalize() for part in outcome.value.split("_"))
         return phase, outcome, reason, text
 
-    async def _fail_before_start(
-        self, inp: PolecatInput, err: ActivityError | ApplicationError
-    ) -> PolecatResult:
-        kind, text = _error_text(err)
+    async def _fail(self, inp: PolecatInput, kind: str, text: str) -> PolecatResult:
+        """End Failed without a verdict from a pod: refused before one ran (or could run)."""
         self._set(phase=PolecatPhase.FAILED, reason=kind, message=text)
-        if inp.adopt:
-            # The CR exists (kubectl apply): say why in its status, where the user looks.
-            await self._api(
-                c.UPDATE_STATUS,
-                StatusUpdate(
-                    namespace=inp.namespace,
-                    name=inp.name,
-                    phase=PolecatPhase.FAILED,
-                    reason=kind,
-                    message=text,
-                    workflow_id=workflow.info().workflow_id,
-                    finished=True,
-                    event_type="Warning",
-                ),
-            )
+        if kind != c.POLECAT_GONE:
+            # Say why in the CR's status, where the user looks (`kubectl get polecats`); if
+            # even that fails, the reason above is what the workflow fails with.
+            with contextlib.suppress(ActivityError, ApplicationError):
+                await self._api(
+                    c.UPDATE_STATUS,
+                    StatusUpdate(
+                        namespace=inp.namespace,
+                        name=inp.name,
+                        phase=PolecatPhase.FAILED,
+                        reason=kind,
+                        message=text,
+                        workflow_id=workflow.info().workflow_id,
+                        run_id=workflow.info().run_id,  # so `sling --wait` knows it is this run's
+                        finished=True,
+                        event_type="Warning",
+                    ),
+                )
         self._finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise ApplicationError(f"{kind}: {text}", type=kind, non_retryable=True)

@@ -25,6 +25,9 @@ class OperatorDefaults:
     image_pull_grace_seconds: int = 120
     succeeded_pod_ttl_seconds: int = 3600
     failed_pod_ttl_seconds: int = 86400
+    # The namespaces whose polecats this worker runs; empty: all. A polecat elsewhere is
+    # refused (Failed, NamespaceNotServed) before anything is created for it.
+    namespaces: tuple[str, ...] = ()
 
 
 class SpecError(ValueError):

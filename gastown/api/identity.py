@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from gastown.api.crd import GROUP
+from gastown.api.group import GROUP
 
 PREFIX: Final = GROUP  # label and annotation prefix
 
@@ -26,6 +26,8 @@ MANAGED_BY: Final = "gastown-operator"
 
 ANNOTATION_WORKFLOW_ID: Final = f"{PREFIX}/workflow-id"
 ANNOTATION_RUN_ID: Final = f"{PREFIX}/run-id"
+# "true": work the bead even if another polecat of the rig already works it (`sling --force`).
+ANNOTATION_ALLOW_SAME_BEAD: Final = f"{PREFIX}/allow-same-bead"
 
 POLECAT_WORKFLOW_PREFIX: Final = "polecat"
 CONVOY_WORKFLOW_PREFIX: Final = "convoy"
@@ -34,6 +36,13 @@ CONVOY_WORKFLOW_PREFIX: Final = "convoy"
 def polecat_workflow_id(namespace: str, name: str) -> str:
     """`polecat/<namespace>/<name>`: neither part may contain '/', so this is unambiguous."""
     return f"{POLECAT_WORKFLOW_PREFIX}/{namespace}/{name}"
+
+
+def rig_slots_workflow_id(rig: str, task_queue: str) -> str:
+    """`rig-slots/<task queue>/<rig>`: one slots workflow per rig (rigs are cluster-scoped)
+    among the workers of one task queue. A workflow runs on the queue it was started on, so a
+    slots workflow another queue's workers started would never be served by ours."""
+    return f"rig-slots/{task_queue}/{rig}"
 
 
 def convoy_workflow_id(namespace: str, name: str) -> str:

@@ -128,6 +128,8 @@ class PolecatSpec(Model):
 class PolecatPhase(StrEnum):
     IDLE = "Idle"
     PENDING = "Pending"
+    # Waiting for a slot under the rig's maxPolecats; starts when one frees.
+    QUEUED = "Queued"
     WORKING = "Working"
     DONE = "Done"
     FAILED = "Failed"

@@ -173,3 +173,35 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(every)
+
+
+async def apply_and_start(
+    temporal_client: Client,
+    kube: Kube,
+    task_queue: str,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
+) -> Any:
+    """A polecat the way `kubectl apply` plus the watcher make one: the CR first, then its
+    workflow with the polecat's identity (production's own start). Returns the handle."""
+    from datetime import datetime
+
+    from gastown.api.crd import API_VERSION
+    from gastown.api.identity import polecat_workflow_id
+    from gastown.operator.workflow import Workflows
+    from gastown.workflows.messages import PolecatResult
+
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "Polecat",
+        "metadata": {"name": name},
+        "spec": {"desiredState": "Working", "agent": "command", **spec},
+    }
+    obj = await kube.create_polecat(namespace, body)
+    meta = obj["metadata"]
+    created = datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00"))
+    await Workflows(temporal_client, task_queue).start(namespace, name, meta["uid"], created)
+    return temporal_client.get_workflow_handle(
+        polecat_workflow_id(namespace, name), result_type=PolecatResult
+    )

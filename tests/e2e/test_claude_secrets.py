@@ -140,7 +140,7 @@ async def test_claude_code_api_key_run_leaks_nothing(
             assert canary not in text, f"a credential leaked into {where}"
 
 
-async def test_expired_oauth_token_is_refused_before_dispatch(
+async def test_expired_oauth_token_is_refused_before_any_pod(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
@@ -149,10 +149,13 @@ async def test_expired_oauth_token_is_refused_before_dispatch(
 ) -> None:
     secret(core, namespace, "claude-creds", {".credentials.json": oauth_file(-60)})
     rig = rig_factory(claudeCredsSecretRef={"name": "claude-creds"})
-    result = await gt("sling", "dm-0001", rig, "--name", "nux")
+    result = await gt("sling", "dm-0001", rig, "--name", "nux", "--wait")
     assert result.code == 1
     assert "expired" in result.err
     assert "kubectl gt auth sync --force" in result.err
     for canary in CANARIES:
         assert canary not in result.err
-    assert await kube.list_polecats(namespace) == []
+    status = (await kube.get_polecat(namespace, "nux"))["status"]
+    assert status["phase"] == "Failed"
+    assert status["conditions"][0]["reason"] == "CredentialsExpired"
+    assert "podName" not in status

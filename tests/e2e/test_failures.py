@@ -1,7 +1,7 @@
 """One test per failure class of DESIGN.md, through the real worker, sandbox and runtime.
 
-Specs that `sling` has no flag for (retry policy, resources) are started the way the watcher
-starts applied polecats: a PolecatInput straight to Temporal.
+Specs that `sling` has no flag for (retry policy, resources) are started the way `kubectl
+apply` and the watcher start them: the CR, then its workflow with the polecat's identity.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
 from gastown.activities.kube import Kube, NotFound
+from gastown.api import identity as ids
 from gastown.api.identity import LABEL_POLECAT, polecat_workflow_id
 from gastown.sandbox import Sandbox
-from gastown.workflows.messages import PolecatInput, PolecatResult
-from gastown.workflows.polecat import PolecatWorkflow
+from gastown.workflows.messages import PolecatResult
 from tests.conftest import Cluster, TemporalDev
-from tests.e2e.conftest import DEMO_AGENT, TEST_DEFAULTS, Result, wait_until
+from tests.e2e.conftest import DEMO_AGENT, TEST_DEFAULTS, Result, apply_and_start, wait_until
 
 FAST = dataclasses.replace(TEST_DEFAULTS, pending_timeout_seconds=3, image_pull_grace_seconds=30)
 NO_BACKOFF = {"maxAttempts": 2, "backoffSeconds": 0}
@@ -37,15 +38,17 @@ def demo(mode: str) -> dict[str, Any]:
 
 
 async def start(
-    temporal_client: Client, worker: Worker, namespace: str, name: str, spec: dict[str, Any]
+    temporal_client: Client,
+    worker: Worker,
+    kube: Kube,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
 ) -> WorkflowHandle[Any, PolecatResult]:
-    spec = {"desiredState": "Working", "agent": "command", **spec}
-    return await temporal_client.start_workflow(
-        PolecatWorkflow.run,
-        PolecatInput(namespace=namespace, name=name, spec=spec),
-        id=polecat_workflow_id(namespace, name),
-        task_queue=worker.task_queue,
+    handle: WorkflowHandle[Any, PolecatResult] = await apply_and_start(
+        temporal_client, kube, worker.task_queue, namespace, name, spec
     )
+    return handle
 
 
 async def phase_of(kube: Kube, namespace: str, name: str) -> str | None:
@@ -89,7 +92,9 @@ async def test_image_pull_backoff_inside_the_grace_window_then_pulling(
     core: client.CoreV1Api,
 ) -> None:
     rig = rig_factory(image="example.org/agent:pull-fails")
-    handle = await start(temporal_client, worker, namespace, "ace", {"rig": rig, "beadID": "dm-1"})
+    handle = await start(
+        temporal_client, worker, kube, namespace, "ace", {"rig": rig, "beadID": "dm-1"}
+    )
     await wait_until(
         lambda: pod_waiting(core, namespace, "polecat-ace-1", "ImagePullBackOff"), 30, "backoff"
     )
@@ -114,7 +119,9 @@ async def test_invalid_image_fails_at_once(
 ) -> None:
     # The CRD refuses such names, so only a misconfigured worker default can produce one.
     rig = rig_factory()
-    handle = await start(temporal_client, worker, namespace, "dag", {"rig": rig, "beadID": "dm-1"})
+    handle = await start(
+        temporal_client, worker, kube, namespace, "dag", {"rig": rig, "beadID": "dm-1"}
+    )
     result = await asyncio.wait_for(handle.result(), 60)
     assert (result.phase.value, result.reason, result.attempts) == ("Failed", "InvalidImageName", 1)
     polecat = await kube.get_polecat(namespace, "dag")
@@ -123,7 +130,7 @@ async def test_invalid_image_fails_at_once(
     )
 
 
-async def test_missing_secret_is_refused_before_anything_exists(
+async def test_missing_secret_is_refused_before_any_pod(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
@@ -131,18 +138,16 @@ async def test_missing_secret_is_refused_before_anything_exists(
     temporal_client: Client,
 ) -> None:
     rig = rig_factory(gitSecretRef={"name": "no-such-secret"})
-    result = await gt("sling", "dm-1", rig, "--name", "keeper", "--agent", "command")
+    result = await gt("sling", "dm-1", rig, "--name", "keeper", "--agent", "command", "--wait")
     assert result.code == 1
     assert "Secret 'no-such-secret' (git credentials) not found" in result.err
     assert "kubectl create secret generic no-such-secret" in result.err
-    assert await kube.list_polecats(namespace) == []
-    workflows = [
-        w
-        async for w in temporal_client.list_workflows(
-            f"WorkflowId = '{polecat_workflow_id(namespace, 'keeper')}'"
-        )
-    ]
-    assert workflows == []
+    status = (await kube.get_polecat(namespace, "keeper"))["status"]
+    assert (status["phase"], status["conditions"][0]["reason"]) == ("Failed", "MissingSecret")
+    pods = await asyncio.to_thread(
+        kube.core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}=keeper"
+    )
+    assert pods.items == []
 
 
 async def test_missing_secret_in_the_pod_is_terminal(
@@ -150,11 +155,14 @@ async def test_missing_secret_in_the_pod_is_terminal(
     temporal_client: Client,
     worker: Worker,
     namespace: str,
+    kube: Kube,
 ) -> None:
     agent = demo("edit")
     agent["env"].append({"name": "X", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}})
     rig = rig_factory(agentConfig=agent)
-    handle = await start(temporal_client, worker, namespace, "coma", {"rig": rig, "beadID": "dm-1"})
+    handle = await start(
+        temporal_client, worker, kube, namespace, "coma", {"rig": rig, "beadID": "dm-1"}
+    )
     result = await asyncio.wait_for(handle.result(), 60)
     assert (result.phase.value, result.reason, result.attempts) == (
         "Failed",
@@ -175,6 +183,7 @@ async def test_unschedulable_past_the_pending_timeout(
     handle = await start(
         temporal_client,
         worker,
+        kube,
         namespace,
         "slit",
         {"rig": rig, "beadID": "dm-1", "retryPolicy": NO_BACKOFF},
@@ -248,11 +257,13 @@ async def test_eviction_then_attempt_two_succeeds(
     worker: Worker,
     namespace: str,
     core: client.CoreV1Api,
+    kube: Kube,
 ) -> None:
     rig = rig_factory(agentConfig=demo("sleep:3"))
     handle = await start(
         temporal_client,
         worker,
+        kube,
         namespace,
         "glory",
         {"rig": rig, "beadID": "dm-1", "retryPolicy": NO_BACKOFF},
@@ -306,6 +317,7 @@ async def test_worker_killed_mid_run_adopts_the_same_pod(
     namespace: str,
     core: client.CoreV1Api,
     pod_tools: Path,
+    kube: Kube,
 ) -> None:
     """SIGKILL the worker process while the pod runs; a new worker finishes the polecat with
     the same pod: exactly one pod, attempt 1."""
@@ -329,15 +341,8 @@ async def test_worker_killed_mid_run_adopts_the_same_pod(
     rig = rig_factory(agentConfig=demo("sleep:8"))
     first = await spawn()
     try:
-        handle = await temporal_client.start_workflow(
-            PolecatWorkflow.run,
-            PolecatInput(
-                namespace=namespace,
-                name="angharad",
-                spec={"rig": rig, "beadID": "dm-1", "desiredState": "Working", "agent": "command"},
-            ),
-            id=polecat_workflow_id(namespace, "angharad"),
-            task_queue=queue,
+        handle = await apply_and_start(
+            temporal_client, kube, queue, namespace, "angharad", {"rig": rig, "beadID": "dm-1"}
         )
         await wait_until(lambda: pod_running(core, namespace, "polecat-angharad-1"), 30, "running")
     finally:
@@ -361,9 +366,79 @@ async def test_terminal_failure_before_start_fails_the_workflow(
     kube: Kube,
 ) -> None:
     handle = await start(
-        temporal_client, worker, namespace, "nux", {"rig": "no-such-rig", "beadID": "dm-1"}
+        temporal_client, worker, kube, namespace, "nux", {"rig": "no-such-rig", "beadID": "dm-1"}
     )
     with pytest.raises(WorkflowFailureError) as err:
         await handle.result()
     assert "RigNotFound" in str(err.value.cause)
-    assert await kube.list_polecats(namespace) == []
+    # Nothing but the CR the user created, and the reason where the user looks.
+    polecat = await kube.get_polecat(namespace, "nux")
+    assert polecat["status"]["phase"] == "Failed"
+    assert "rig 'no-such-rig' not found" in polecat["status"]["message"]
+    assert not (
+        await asyncio.to_thread(
+            kube.core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}=nux"
+        )
+    ).items
+
+
+@pytest.mark.parametrize(
+    "worker", [dataclasses.replace(TEST_DEFAULTS, namespaces=("elsewhere",))], indirect=True
+)
+async def test_a_polecat_outside_the_served_namespaces_is_refused(
+    temporal_client: Client,
+    worker: Worker,
+    rig_factory: Callable[..., str],
+    namespace: str,
+    kube: Kube,
+) -> None:
+    """The worker serves only its namespaces: elsewhere it acts on nothing but the refusal."""
+    rig = rig_factory()
+    handle = await start(
+        temporal_client, worker, kube, namespace, "cheedo", {"rig": rig, "beadID": "dm-1"}
+    )
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 60)
+    assert "NamespaceNotServed" in str(err.value.cause)
+    status = (await kube.get_polecat(namespace, "cheedo"))["status"]
+    assert status["phase"] == "Failed"
+    assert f"serves namespace(s) elsewhere, not '{namespace}'" in status["message"]
+    pods = await asyncio.to_thread(
+        kube.core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}=cheedo"
+    )
+    assert pods.items == []
+    labels = (await kube.get_polecat(namespace, "cheedo"))["metadata"].get("labels") or {}
+    assert ids.LABEL_MANAGED_BY not in labels  # not even claimed
+
+
+async def test_a_workflow_for_a_replaced_polecat_acts_on_nothing(
+    temporal_client: Client,
+    worker: Worker,
+    rig_factory: Callable[..., str],
+    namespace: str,
+    kube: Kube,
+) -> None:
+    """The input pins the CR by UID: a workflow started for a polecat that was deleted and
+    created again under the same name (or for a UID someone made up) does nothing."""
+    from gastown.operator.workflow import Workflows
+
+    rig = rig_factory()
+    body = {
+        "apiVersion": "gastown.gastown.io/v1alpha1",
+        "kind": "Polecat",
+        "metadata": {"name": "capable"},
+        "spec": {"rig": rig, "beadID": "dm-1", "desiredState": "Working", "agent": "command"},
+    }
+    await kube.create_polecat(namespace, body)
+    started = await Workflows(temporal_client, worker.task_queue).start(
+        namespace, "capable", "00000000-0000-0000-0000-000000000000", datetime.now(UTC)
+    )
+    handle = temporal_client.get_workflow_handle(
+        polecat_workflow_id(namespace, "capable"), run_id=started
+    )
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 60)
+    assert "PolecatGone" in str(err.value.cause)
+    polecat = await kube.get_polecat(namespace, "capable")
+    assert "status" not in polecat or not polecat["status"].get("phase")
+    assert ids.ANNOTATION_WORKFLOW_ID not in (polecat["metadata"].get("annotations") or {})

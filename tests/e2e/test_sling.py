@@ -103,7 +103,10 @@ async def test_sling_happy_path(
     assert "gastown-demo" in logs.out
 
 
-HISTORY_BOUND = 40  # reported in docs/benchmarks.md; a jump means a polling loop crept in
+# Reported in docs/benchmarks.md; a jump means a polling loop crept in. 36 or 40 events are
+# measured (whether the pod's start lands in a workflow task of its own), the rig slot's two
+# markers included.
+HISTORY_BOUND = 44
 
 
 @pytest.mark.parametrize("watcher_up", [False, True], ids=["worker-only", "watcher-up"])
@@ -120,8 +123,13 @@ async def test_history_stays_small(
 ) -> None:
     """The same bound with the watcher mirroring the pod: it no longer signals the workflow,
     so each pod change reaches history once (from the wait activity)."""
-    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, worker.task_queue)
-    if watcher_up:
+    # Made only when used: a watcher made and never started would leave its event loop open.
+    threaded = (
+        ThreadedWatcher(str(cluster.kubeconfig), temporal, worker.task_queue)
+        if watcher_up
+        else None
+    )
+    if threaded is not None:
         threaded.start()
     try:
         rig = rig_factory()
@@ -136,7 +144,7 @@ async def test_history_stays_small(
 
             await wait_until(mirrored, 30, "the watcher to mirror the finished pod")
     finally:
-        if watcher_up:
+        if threaded is not None:
             threaded.close()
     handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "nux"))
     events = [e async for e in handle.fetch_history_events()]

@@ -39,36 +39,96 @@ async def test_unknown_rig(
     await nothing_created(kube, temporal_client, namespace, "ace")
 
 
-async def test_rig_limit_and_bead_already_worked(
+async def no_pods(core: client.CoreV1Api, namespace: str, name: str) -> bool:
+    pods = await asyncio.to_thread(
+        core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}={name}"
+    )
+    return not pods.items
+
+
+async def phase(kube: Kube, namespace: str, name: str) -> str | None:
+    return ((await kube.get_polecat(namespace, name)).get("status") or {}).get("phase")
+
+
+async def test_bead_already_worked_is_refused_by_the_worker(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
-    kubectl: Callable[..., Any],
     namespace: str,
     kube: Kube,
-    temporal_client: Client,
+    core: client.CoreV1Api,
 ) -> None:
     rig = rig_factory(agentConfig=sleeping())
     first = await gt("sling", "dm-1", rig, "--name", "nux", "--agent", "command", "--wait-ready")
     assert first.code == 0, first.err
 
-    again = await gt("sling", "dm-1", rig, "--name", "toast", "--agent", "command")
+    again = await gt("sling", "dm-1", rig, "--name", "toast", "--agent", "command", "--wait")
     assert again.code == 1
-    assert "bead dm-1 is already being worked on by polecat nux" in again.err
+    assert f"bead dm-1 is already being worked on by polecat {namespace}/nux" in again.err
     assert "--force" in again.err
-    await nothing_created(kube, temporal_client, namespace, "toast")
+    toast = await kube.get_polecat(namespace, "toast")
+    assert toast["status"]["phase"] == "Failed"
+    assert await no_pods(core, namespace, "toast")
 
     same = await gt("sling", "dm-1", rig, "--name", "nux", "--agent", "command")
     assert same.code == 0
     assert "already working on bead dm-1" in same.out
 
+    forced = await gt(
+        "sling", "dm-1", rig, "--name", "slit", "--agent", "command", "--force", "--wait-ready"
+    )
+    assert forced.code == 0, forced.err
+    for name in ("nux", "slit"):
+        assert (await gt("polecat", "nuke", f"{rig}/{name}")).code == 0
+
+
+async def test_over_the_rig_limit_polecats_queue_and_start_when_a_slot_frees(
+    gt: Callable[..., Awaitable[Result]],
+    rig_factory: Callable[..., str],
+    kubectl: Callable[..., Any],
+    namespace: str,
+    kube: Kube,
+    core: client.CoreV1Api,
+) -> None:
+    """Three slings at once for a rig with one slot: one works, two wait as Queued (no pod),
+    and each starts as the one before it is nuked. No sling is refused, none is lost."""
+    rig = rig_factory(agentConfig=sleeping())
     patch = '{"spec": {"settings": {"maxPolecats": 1}}}'
     assert kubectl("patch", "rig", rig, "--type=merge", "-p", patch).returncode == 0
-    full = await gt("sling", "dm-2", rig, "--name", "slit", "--agent", "command")
-    assert full.code == 1
-    assert f"rig '{rig}' is at its limit of 1 active polecats" in full.err
-    await nothing_created(kube, temporal_client, namespace, "slit")
-    nuked = await gt("polecat", "nuke", f"{rig}/nux")
-    assert nuked.code == 0, nuked.err
+    names = ["ace", "dag", "keeper"]
+    results = await asyncio.gather(
+        *(
+            gt("sling", f"dm-{i}", rig, "--name", n, "--agent", "command")
+            for i, n in enumerate(names, start=1)
+        )
+    )
+    assert [r.code for r in results] == [0, 0, 0], [r.err for r in results]
+
+    async def phases() -> list[str | None]:
+        return [await phase(kube, namespace, n) for n in names]
+
+    async def one_working() -> bool:
+        current = await phases()
+        return sorted(map(str, current)) == ["Queued", "Queued", "Working"]
+
+    await wait_until(one_working, 60, "one polecat working and two queued")
+    for _ in names:
+        current = await phases()
+        working = names[current.index("Working")]
+        queued = [n for n, p in zip(names, current, strict=True) if p == "Queued"]
+        for name in queued:
+            assert await no_pods(core, namespace, name)
+            status = (await kube.get_polecat(namespace, name))["status"]
+            assert f"rig {rig} is at its limit of 1 active polecats" in status["message"]
+        assert (await gt("polecat", "nuke", f"{rig}/{working}")).code == 0
+        if not queued:
+            break
+
+        async def next_started(queued: list[str] = queued) -> bool:
+            now = [await phase(kube, namespace, n) for n in queued]
+            return now.count("Working") == 1 and now.count("Queued") == len(queued) - 1
+
+        await wait_until(next_started, 60, "the next queued polecat to start")
+    assert [await phase(kube, namespace, n) for n in names] == ["Terminated"] * 3
 
 
 async def test_temporal_unreachable_names_the_address(
@@ -133,12 +193,13 @@ async def test_succeeded_pod_is_deleted_after_its_ttl(
     worker: Worker,
     namespace: str,
     core: client.CoreV1Api,
+    kube: Kube,
 ) -> None:
     from tests.e2e.test_failures import start
 
     rig = rig_factory()
     spec = {"rig": rig, "beadID": "dm-1", "ttlSecondsAfterFinished": 0}
-    handle = await start(temporal_client, worker, namespace, "opal", spec)
+    handle = await start(temporal_client, worker, kube, namespace, "opal", spec)
     assert (await asyncio.wait_for(handle.result(), 60)).phase.value == "Done"
 
     async def gone() -> bool:

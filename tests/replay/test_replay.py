@@ -8,7 +8,8 @@ for an intentional, versioned change:
 - polecat_happy_path.json comes from a real pod (sandbox cluster, Temporal dev server):
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/e2e/test_sling.py -k history`.
 - one history per branch (done; retried then done; nuked while waiting; nuked in the back-off;
-  failed before start; auth expired) comes from the time-skipping tests in tests/workflows:
+  failed before start; auth expired; queued then started) comes from the time-skipping tests
+  in tests/workflows:
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/workflows -q`.
 """
 
@@ -34,6 +35,7 @@ BRANCHES = (
     "polecat_nuked_in_backoff",
     "polecat_failed_before_start",
     "polecat_auth_expired",
+    "polecat_queued_then_started",
 )
 
 

@@ -8,9 +8,10 @@ test asserts what the workflow *asked for* — pods per attempt, deletions, stat
 their phases, reasons and Events — not how an activity would have carried it out.
 
 This module is the ONE place that knows the shape of the workflow's input and the signature of
-each activity. When an input or a step changes (the input becomes the polecat's identity; a
-rig-slot step comes before ensure), adapt `polecat_input`, `cr_exists`, `START` and the
-doubles below; the tests use only these.
+each activity. When an input or a step changes, adapt `polecat_input`, `START` and the doubles
+below; the tests use only these. The rig's slots are not a double: `request_slot` and
+`closed_workflows` are the real activities (they only talk to Temporal), recorded on the way,
+and the real RigSlotsWorkflow answers.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any, Final
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from gastown.api.identity import pod_name
+from gastown.activities import slots
+from gastown.api.identity import pod_name, polecat_workflow_id
 from gastown.api.polecat import Outcome
 from gastown.workflows import contract as c
 from gastown.workflows.messages import (
@@ -37,6 +39,9 @@ from gastown.workflows.messages import (
     PolecatInput,
     PolecatRef,
     Resolved,
+    SlotAnswer,
+    SlotRelease,
+    SlotRequest,
     StatusUpdate,
     Verdict,
     WaitRequest,
@@ -51,27 +56,18 @@ PR_URL: Final = "https://github.com/org/repo/pull/7"
 DEADLINE: Final = 10.0  # seconds any wait of a test may take before it fails
 
 # What the polecat workflow asks for before its first pod, in order.
-START: Final = (c.RESOLVE_POLECAT, c.CHECK_CREDENTIALS, c.ENSURE_POLECAT)
+START: Final = (c.RESOLVE_POLECAT, c.CHECK_CREDENTIALS, c.ENSURE_POLECAT, c.REQUEST_SLOT)
+# ... and after its last: the final status write, then the rig's slot given back.
+FINISH: Final = (c.UPDATE_STATUS, c.RELEASE_SLOT)
 POLECAT: Final = "PolecatWorkflow"
 REAPER: Final = "PodReaperWorkflow"
 HEARTBEAT_EVERY: Final = 0.05  # a held wait heartbeats this often, so a cancel reaches it
 
 
 # ---------------------------------------------------------------- inputs and results
-def polecat_input(name: str, *, cr_exists: bool = False) -> PolecatInput:
-    """Start a polecat called `name`; `cr_exists` as when kubectl applied it (adoption)."""
-    return PolecatInput(
-        namespace=NAMESPACE,
-        name=name,
-        spec={"rig": RIG, "beadID": BEAD},
-        adopt=cr_exists,
-    )
-
-
-def cr_exists(inp: PolecatInput) -> bool:
-    """Whether the Polecat CR exists before the workflow creates it (then the workflow must
-    write a failure before start into its status)."""
-    return inp.adopt
+def polecat_input(name: str) -> PolecatInput:
+    """Start the polecat called `name`: its identity (the CR holds the spec)."""
+    return PolecatInput(namespace=NAMESPACE, name=name, uid=f"uid-{name}")
 
 
 def resolved(name: str, **changes: Any) -> Resolved:
@@ -79,6 +75,7 @@ def resolved(name: str, **changes: Any) -> Resolved:
     fields: dict[str, Any] = {
         "namespace": NAMESPACE,
         "name": name,
+        "uid": f"uid-{name}",
         "rig": RIG,
         "bead_id": BEAD,
         "repo_url": "git@github.com:org/repo.git",
@@ -168,11 +165,17 @@ class Script:
     launch_error: ApplicationError | None = None
     ensure: Hold | None = None  # holds the creation of the CR
     final_status: Hold | None = None  # holds the status write that finishes the polecat
+    # More polecats in the same test (a rig's slots): name -> (what resolves, its waits).
+    others: dict[str, tuple[Resolved, Sequence[AttemptResult | Hold]]] = field(default_factory=dict)
+
+    def of(self, name: str) -> tuple[Resolved, Sequence[AttemptResult | Hold]]:
+        return self.others.get(name, (self.resolved, self.waits))
 
     def release_all(self) -> None:
         """Let every held step go (a test that failed halfway must not hold up the worker's
         shutdown)."""
-        for step in [*self.waits, self.ensure, self.final_status]:
+        more = [step for _, waits in self.others.values() for step in waits]
+        for step in [*self.waits, *more, self.ensure, self.final_status]:
             if isinstance(step, Hold) and not step.released:
                 step.release()
 
@@ -184,6 +187,7 @@ class Call:
     workflow_type: str
     local: bool
     scheduled: datetime | None  # the server's (skipped) clock for regular activities
+    workflow_id: str = ""
 
 
 @dataclass
@@ -204,11 +208,19 @@ class Doubles:
             self.wait_pod,
             self.update_polecat_status,
             self.delete_pod,
+            self.request_slot,
+            self.release_slot,
+            self.closed_workflows,
         ]
 
     # ------------------------------------------------------------ what tests read
-    def names(self, workflow: str = POLECAT) -> list[str]:
-        return [call.name for call in self.calls if call.workflow_type == workflow]
+    def names(self, workflow: str = POLECAT, polecat: str | None = None) -> list[str]:
+        return [
+            call.name
+            for call in self.calls
+            if call.workflow_type == workflow
+            and (polecat is None or call.workflow_id == polecat_workflow_id(NAMESPACE, polecat))
+        ]
 
     def args(self, name: str, workflow: str = POLECAT) -> list[Any]:
         return [x.arg for x in self.calls if x.name == name and x.workflow_type == workflow]
@@ -230,7 +242,16 @@ class Doubles:
         info = activity.info()
         scheduled = None if info.is_local else info.current_attempt_scheduled_time
         async with self._changed:
-            self.calls.append(Call(name, arg, info.workflow_type or "", info.is_local, scheduled))
+            self.calls.append(
+                Call(
+                    name,
+                    arg,
+                    info.workflow_type or "",
+                    info.is_local,
+                    scheduled,
+                    info.workflow_id or "",
+                )
+            )
             self._changed.notify_all()
 
     # ------------------------------------------------------------ the activities
@@ -239,7 +260,7 @@ class Doubles:
         await self._record(c.RESOLVE_POLECAT, inp)
         if self.script.resolve_error:
             raise self.script.resolve_error
-        return self.script.resolved
+        return self.script.of(inp.name)[0]
 
     @activity.defn(name=c.CHECK_CREDENTIALS)
     async def check_credentials(self, r: Resolved) -> CredentialReport:
@@ -270,7 +291,7 @@ class Doubles:
     @activity.defn(name=c.WAIT_POD)
     async def wait_pod(self, req: WaitRequest) -> AttemptResult:
         await self._record(c.WAIT_POD, req)
-        step = self.script.waits[req.pod.attempt - 1]
+        step = self.script.of(req.polecat)[1][req.pod.attempt - 1]
         if isinstance(step, AttemptResult):
             return step
         try:
@@ -293,3 +314,18 @@ class Doubles:
     async def delete_pod(self, req: DeletePod) -> bool:
         await self._record(c.DELETE_POD, req)
         return True
+
+    @activity.defn(name=c.REQUEST_SLOT)
+    async def request_slot(self, req: SlotRequest) -> SlotAnswer:
+        await self._record(c.REQUEST_SLOT, req)
+        return await slots.request_slot(req)
+
+    @activity.defn(name=c.RELEASE_SLOT)
+    async def release_slot(self, release: SlotRelease) -> None:
+        await self._record(c.RELEASE_SLOT, release)
+        await slots.release_slot(release)
+
+    @activity.defn(name=c.CLOSED_WORKFLOWS)
+    async def closed_workflows(self, workflow_ids: list[str]) -> list[str]:
+        await self._record(c.CLOSED_WORKFLOWS, workflow_ids)
+        return await slots.closed_workflows(workflow_ids)

@@ -143,7 +143,7 @@ async def test_done_on_the_first_attempt(harness: HarnessFactory) -> None:
             commit=d.COMMIT,
             pull_request_url=d.PR_URL,
         )
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, c.UPDATE_STATUS]
+        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH]
         [ensure] = h.doubles.args(c.ENSURE_POLECAT)
         assert ensure.workflow_id == polecat_workflow_id(d.NAMESPACE, name)
         assert ensure.run_id == handle.result_run_id
@@ -216,7 +216,7 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
             c.UPDATE_STATUS,
             c.LAUNCH_POD,
             c.WAIT_POD,
-            c.UPDATE_STATUS,
+            *d.FINISH,
         ]
         assert [x.attempt for x in h.doubles.args(c.LAUNCH_POD)] == [1, 2]
         assert [x.pod.name for x in h.doubles.args(c.WAIT_POD)] == [
@@ -295,7 +295,7 @@ async def test_terminal_verdict_is_not_retried(harness: HarnessFactory) -> None:
             "InvalidImageName",
             1,
         )
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, c.UPDATE_STATUS]
+        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH]
         write = final_write(h)
         assert (write.phase, write.outcome, write.message) == (
             PolecatPhase.FAILED,
@@ -399,7 +399,7 @@ async def test_nuke_while_waiting_cancels_the_wait_and_deletes_the_pod(
         assert h.doubles.args(c.DELETE_POD) == [
             DeletePod(namespace=d.NAMESPACE, name=pod_name(name, 1), uid="pod-uid-1")
         ]
-        assert h.doubles.names()[-2:] == [c.DELETE_POD, c.UPDATE_STATUS]
+        assert h.doubles.names()[-3:] == [c.DELETE_POD, *d.FINISH]
         write = final_write(h)
         assert (write.phase, write.outcome, write.reason, write.message) == (
             PolecatPhase.TERMINATED,
@@ -477,7 +477,8 @@ async def test_nuke_before_the_first_pod_ends_without_a_pod(harness: HarnessFact
 
         assert (state.phase, state.message) == (PolecatPhase.TERMINATED, "changed my mind")
         assert (result.phase, result.attempts, result.pod) == (PolecatPhase.TERMINATED, 0, None)
-        assert h.doubles.names() == [*d.START, c.UPDATE_STATUS]  # no pod, nothing to delete
+        # Nuked before it asked for a slot: it asks for none, and there is no pod to delete.
+        assert h.doubles.names() == [*d.START[:-1], c.UPDATE_STATUS]
         write = final_write(h)
         assert (write.phase, write.reason, write.pod_name) == (
             PolecatPhase.TERMINATED,
@@ -512,18 +513,18 @@ async def test_nuke_is_refused_once_the_polecat_finished(harness: HarnessFactory
 
 # ---------------------------------------------------------------- failure before start
 @pytest.mark.parametrize(
-    ("step", "kind", "cr_exists"),
+    ("step", "kind"),
     [
-        (c.RESOLVE_POLECAT, c.RIG_NOT_FOUND, False),
-        (c.RESOLVE_POLECAT, c.INVALID_SPEC, True),
-        (c.CHECK_CREDENTIALS, c.MISSING_SECRET, True),
-        (c.CHECK_CREDENTIALS, c.CREDENTIALS_EXPIRED, False),
+        (c.RESOLVE_POLECAT, c.RIG_NOT_FOUND),
+        (c.RESOLVE_POLECAT, c.INVALID_SPEC),
+        (c.RESOLVE_POLECAT, c.NAMESPACE_NOT_SERVED),
+        (c.RESOLVE_POLECAT, c.POLECAT_GONE),
+        (c.CHECK_CREDENTIALS, c.MISSING_SECRET),
+        (c.CHECK_CREDENTIALS, c.CREDENTIALS_EXPIRED),
     ],
     ids=lambda v: str(v),
 )
-async def test_failure_before_start(
-    harness: HarnessFactory, step: str, kind: str, cr_exists: bool
-) -> None:
+async def test_failure_before_start(harness: HarnessFactory, step: str, kind: str) -> None:
     name = f"early-{kind.lower()}"
     error = d.permanent(kind, f"{kind} message")
     script = Script(
@@ -531,9 +532,8 @@ async def test_failure_before_start(
         resolve_error=error if step == c.RESOLVE_POLECAT else None,
         credentials_error=error if step == c.CHECK_CREDENTIALS else None,
     )
-    inp = d.polecat_input(name, cr_exists=cr_exists)
     async with harness(script) as h:
-        handle = await h.start(inp)
+        handle = await h.start(d.polecat_input(name))
         cause = await failure_of(handle)
 
         assert isinstance(cause, ApplicationError)
@@ -544,9 +544,12 @@ async def test_failure_before_start(
         assert asked[: asked.index(step) + 1] == list(d.START[: d.START.index(step) + 1])
         assert asked.count(step) == 1
         assert c.ENSURE_POLECAT not in asked and c.LAUNCH_POD not in asked
-        # Where the CR exists, its status says why; otherwise there is nothing to write to.
+        assert c.REQUEST_SLOT not in asked
+        # The CR says why, where the user looks; unless it is gone (nothing to write to).
         writes = h.doubles.statuses()
-        if d.cr_exists(inp):
+        if kind == c.POLECAT_GONE:
+            assert writes == []
+        else:
             [write] = writes
             assert (write.phase, write.reason, write.message) == (
                 PolecatPhase.FAILED,
@@ -555,13 +558,13 @@ async def test_failure_before_start(
             )
             assert (write.finished, write.event_type) == (True, "Warning")
             assert write.workflow_id == polecat_workflow_id(d.NAMESPACE, name)
-        else:
-            assert writes == []
+            # `sling --wait` follows this run by its ID: the write must carry it.
+            assert write.run_id == (await handle.describe()).run_id
         state = await status(handle)
         assert (state.phase, state.reason, state.attempt) == (PolecatPhase.FAILED, kind, 0)
         if step == c.CHECK_CREDENTIALS:  # resolved: the polecat's identity is searchable
             assert await phase_attribute(handle) == "Failed"
-        if (kind, cr_exists) == (c.MISSING_SECRET, True):
+        if kind == c.MISSING_SECRET:
             await h.record(handle, "polecat_failed_before_start")
 
 
@@ -577,7 +580,11 @@ async def test_launch_refused_fails_the_workflow(harness: HarnessFactory) -> Non
 
         assert isinstance(cause, ApplicationError)
         assert cause.type == c.POD_CONFLICT
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD]  # non-retryable: asked once
+        # Non-retryable: asked once; the slot is given back and the CR says why.
+        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.RELEASE_SLOT, c.UPDATE_STATUS]
+        write = final_write(h)
+        assert (write.phase, write.reason) == (PolecatPhase.FAILED, c.POD_CONFLICT)
+        assert "pod exists but was not created by us" in write.message
 
 
 # ---------------------------------------------------------------- pod observations

@@ -8,29 +8,41 @@ workflow answers a request it already has again, the same way.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from gastown.api.identity import rig_slots_workflow_id
+from gastown.kube.retry import Backoff
 from gastown.workflows import contract as c
 from gastown.workflows.messages import SlotAnswer, SlotRelease, SlotRequest, SlotsState
-from gastown.workflows.rigslots import RigSlotsWorkflow
+from gastown.workflows.rigslots import RESTARTING, RigSlotsWorkflow
+
+# Within one local-activity attempt (its start-to-close is a minute): asks refused because the
+# server caps the Updates in flight on one workflow, or because the slots workflow is moving
+# to its next run, are asked again after a short, jittered pause.
+ASK_FOR_SECONDS = 45.0
 
 
 @activity.defn(name=c.REQUEST_SLOT)
 async def request_slot(req: SlotRequest) -> SlotAnswer:
     """Ask the rig's slots workflow (starting it if it is not running) for a slot."""
     client = activity.client()
-    wid = rig_slots_workflow_id(req.rig, activity.info().task_queue)
-    for _ in range(3):
+    queue = activity.info().task_queue
+    wid = rig_slots_workflow_id(req.rig, queue)
+    backoff = Backoff(initial=0.05, cap=2.0)
+    deadline = time.monotonic() + ASK_FOR_SECONDS
+    while True:
         handle = await client.start_workflow(
             RigSlotsWorkflow.run,
             SlotsState(rig=req.rig, limit=req.limit),
             id=wid,
-            task_queue=activity.info().task_queue,
+            task_queue=queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         try:
@@ -38,12 +50,18 @@ async def request_slot(req: SlotRequest) -> SlotAnswer:
                 c.UPDATE_ACQUIRE, req, result_type=SlotAnswer
             )
         except RPCError as exc:
-            # It completed (idle) between the start and the Update: start it again.
-            if exc.status != RPCStatusCode.NOT_FOUND:
+            # NOT_FOUND: it completed (idle) between the start and the Update: start it again.
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.RESOURCE_EXHAUSTED):
                 raise
-            continue
-        return answer
-    raise ApplicationError(f"the slots workflow {wid} kept closing; retrying")
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if not (isinstance(cause, ApplicationError) and cause.type == RESTARTING):
+                raise
+        else:
+            return answer
+        if time.monotonic() > deadline:
+            raise ApplicationError(f"the slots workflow {wid} is busy; asking again")
+        await asyncio.sleep(backoff())
 
 
 @activity.defn(name=c.RELEASE_SLOT)

@@ -26,7 +26,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from gastown.workflows import contract as c
@@ -43,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
 # look for holders whose workflows closed without releasing.
 IDLE_SECONDS = 600
 AUDIT_SECONDS = 60
+# The type of an `acquire` refused while the workflow hands over to its next run; ask again.
+RESTARTING = "SlotsRestarting"
 
 
 @workflow.defn(name=c.RIG_SLOTS_WORKFLOW)
@@ -52,6 +54,8 @@ class RigSlotsWorkflow:
         self._inbox: list[SlotRequest | SlotRelease] = []
         # Answers to requests whose Update is still open, by (workflow ID, run ID).
         self._replies: dict[tuple[str, str], SlotAnswer] = {}
+        self._updates = 0
+        self._draining = False
 
     @workflow.update(name=c.UPDATE_ACQUIRE)
     async def acquire(self, request: SlotRequest) -> SlotAnswer:
@@ -59,9 +63,15 @@ class RigSlotsWorkflow:
         Update's result, so the common case costs the polecat no signal. A queued request
         learns of its grant later by signal."""
         key = (request.workflow_id, request.run_id)
+        self._updates += 1
         self._inbox.append(request)
         await workflow.wait_condition(lambda: key in self._replies)
         return self._replies.pop(key)
+
+    @acquire.validator
+    def _validate_acquire(self, request: SlotRequest) -> None:
+        if self._draining:
+            raise ApplicationError("the slots workflow is starting its next run", type=RESTARTING)
 
     @workflow.signal(name=c.SIGNAL_RELEASE)
     def release(self, release: SlotRelease) -> None:
@@ -103,9 +113,23 @@ class RigSlotsWorkflow:
                     self._replies[(wid, asked[wid])] = answer
             await self._send([(wid, answer) for wid, answer in answers if wid not in asked])
             workflow.set_current_details(self._details())
-            if workflow.info().is_continue_as_new_suggested() and not self._inbox:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._state)
+            if self._inbox:
+                continue
+            if (
+                self._updates >= self._state.updates_per_run
+                or workflow.info().is_continue_as_new_suggested()
+            ):
+                await self._continue_as_new()
+
+    async def _continue_as_new(self) -> None:
+        """Hand holders and the queue to a fresh run. New requests are refused meanwhile (the
+        activity asks again); the ones already taken are answered first."""
+        self._draining = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        for message in self._inbox:  # only releases can have arrived since
+            if isinstance(message, SlotRelease):
+                self._drop(message.workflow_id, message.run_id)
+        workflow.continue_as_new(self._state)
 
     def _details(self) -> str:
         """What the Temporal UI shows for the rig: who holds its slots, who waits."""

@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from gastown.api.identity import rig_slots_workflow_id
@@ -244,3 +244,45 @@ async def test_a_holder_that_is_gone_without_releasing_gives_its_slot_to_the_nex
         assert result.phase == PolecatPhase.DONE
         [asked] = h.doubles.args(c.CLOSED_WORKFLOWS, workflow="RigSlotsWorkflow")
         assert asked == ["polecat/elsewhere/ghost"]
+
+
+async def test_the_slots_workflow_continues_as_new_with_its_holders_and_queue(
+    harness: HarnessFactory,
+) -> None:
+    """A run takes a bounded number of requests (the server caps a run's Updates); the next
+    run carries who holds a slot and who waits, and requests made meanwhile are asked again."""
+    first = Hold()
+    script = rig_of(
+        1,
+        {
+            "furiosa": ("dm-0001", [first]),
+            "nux": ("dm-0002", [d.finished(Outcome.COMPLETED)]),
+            "toast": ("dm-0003", [d.finished(Outcome.COMPLETED)]),
+        },
+    )
+    async with harness(script) as h:
+        slots_handle = await h.env.client.start_workflow(
+            RigSlotsWorkflow.run,
+            SlotsState(rig=d.RIG, limit=1, updates_per_run=2),
+            id=rig_slots_workflow_id(d.RIG, h.task_queue),
+            task_queue=h.task_queue,
+        )
+        a = await h.start(d.polecat_input("furiosa"))
+        await h.doubles.until(lambda: c.WAIT_POD in h.doubles.names(polecat="furiosa"))
+        b = await h.start(d.polecat_input("nux"))
+        await until_phase(b, PolecatPhase.QUEUED)
+        toast = await h.start(d.polecat_input("toast"))
+        await until_phase(toast, PolecatPhase.QUEUED)
+
+        held = await slots(h)  # the newest run answers
+        assert held.updates_per_run == 2
+        assert [x.polecat for x in held.holders] == [f"{d.NAMESPACE}/furiosa"]
+        assert [x.polecat for x in held.waiting] == [f"{d.NAMESPACE}/nux", f"{d.NAMESPACE}/toast"]
+        first_run = h.env.client.get_workflow_handle(
+            slots_handle.id, run_id=slots_handle.result_run_id
+        )
+        assert (await first_run.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+        first.release(d.finished(Outcome.COMPLETED))
+        for handle in (a, b, toast):
+            assert (await asyncio.wait_for(handle.result(), DEADLINE)).phase == PolecatPhase.DONE

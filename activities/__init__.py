@@ -6,17 +6,19 @@ from collections.abc import Callable
 from typing import Any
 
 from gastown.activities.credentials import CredentialActivities
-from gastown.activities.kube import Kube
+from gastown.activities.kube import Kube as WaitKube
 from gastown.activities.pods import PodActivities
 from gastown.activities.polecats import PolecatActivities
 from gastown.activities.rigs import RigActivities
 from gastown.activities.slots import closed_workflows, release_slot, request_slot
 from gastown.activities.wait import WaitActivities
+from gastown.kube import Kube
 from gastown.workflows.resolve import OperatorDefaults
 
 
 def build_activities(kube: Kube, defaults: OperatorDefaults) -> list[Callable[..., Any]]:
-    """The activity callables a worker registers, all sharing one Kubernetes client."""
+    """The activity callables a worker registers, all sharing one Kubernetes client (a
+    gastown.kube client with NO_RETRY: Temporal retries)."""
     polecats = PolecatActivities(kube)
     pods = PodActivities(kube)
     return [
@@ -26,7 +28,7 @@ def build_activities(kube: Kube, defaults: OperatorDefaults) -> list[Callable[..
         polecats.update_polecat_status,
         pods.launch_pod,
         pods.delete_pod,
-        WaitActivities(kube, polecats).wait_pod,
+        WaitActivities(WaitKube(kube), polecats).wait_pod,
         request_slot,
         release_slot,
         closed_workflows,

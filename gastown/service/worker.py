@@ -19,9 +19,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from gastown.activities import build_activities
-from gastown.activities.kube import Kube
 from gastown.config import KubeSettings, TemporalSettings
-from gastown.kube import NO_RETRY, api_client
+from gastown.kube import NO_RETRY, Kube
+from gastown.kube import connect as connect_kube
 from gastown.workflows import WORKFLOWS
 from gastown.workflows.resolve import OperatorDefaults
 
@@ -70,7 +70,8 @@ async def run_worker(
     options: WorkerOptions,
 ) -> None:
     temporal = await connect(temporal_settings)
-    kube = Kube(api_client(kube_settings, NO_RETRY))
+    # No retry in the activities: Temporal's retry policies are the one place that retries.
+    kube = connect_kube(kube_settings, NO_RETRY)
     # The Kubernetes client blocks; its calls run in threads so a slow API server never
     # starves the event loop that heartbeats and polls.
     loop = asyncio.get_running_loop()

@@ -11,10 +11,9 @@ from typing import Any
 from kubernetes import client
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import polecat_workflow_id
 from gastown.workflows import contract as c
-from tests.e2e.conftest import Result
+from tests.e2e.conftest import ClusterKube, Result
 from tests.replay.test_replay import REPLAY_HISTORY
 
 
@@ -41,7 +40,7 @@ async def test_sling_happy_path(
     rig_factory: Callable[..., str],
     namespace: str,
     origin: Path,
-    kube: Kube,
+    kube: ClusterKube,
     temporal_client: Client,
     kubectl: Callable[..., Any],
 ) -> None:

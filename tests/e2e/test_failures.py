@@ -185,6 +185,7 @@ async def test_unschedulable_past_the_pending_timeout(
     handle = await start(
         temporal_client,
         worker,
+        kube,
         namespace,
         "slit",
         {"rig": rig, "beadID": "dm-1", "retryPolicy": NO_BACKOFF},
@@ -264,6 +265,7 @@ async def test_eviction_then_attempt_two_succeeds(
     handle = await start(
         temporal_client,
         worker,
+        kube,
         namespace,
         "glory",
         {"rig": rig, "beadID": "dm-1", "retryPolicy": NO_BACKOFF},

@@ -3,9 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# A top-level folder named operator/ must never shadow the standard library's `operator`
-# module when a tool runs with the repository root as its working directory.
-export PYTHONSAFEPATH := 1
+# No PYTHONSAFEPATH: operator/ has no __init__.py, so with the repository root on sys.path the
+# standard library's `operator` still wins (docs/architecture.md, Layout; tests/test_layout.py).
 
 STAMP := $(VENV)/.installed
 

@@ -237,7 +237,7 @@ def _create(
     """The Polecat and what it is: `created`; `rerun`, a finished polecat of the same bead
     named with --name, to run again; or `active`, one that is still at work."""
     from gastown.api import identity as ids
-    from gastown.api.crd import API_VERSION
+    from gastown.api.group import API_VERSION
     from gastown.kube import POLECATS, Conflict, reading, writing
 
     metadata: dict[str, Any] = {

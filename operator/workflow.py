@@ -25,7 +25,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from gastown.api.identity import polecat_workflow_id
 from gastown.workflows import contract as c
 from gastown.workflows.messages import NukeRequest, PolecatInput, PolecatState
-from gastown.workflows.polecat import PolecatWorkflow
 
 # A nuke returns once the pod is deleted and the status written: seconds. Past this, the work
 # queue retries (a worker may be down), rather than holding the polecat's queue forever.
@@ -69,7 +68,7 @@ class Workflows:
         if not rerun:
             try:
                 handle = await self.client.start_workflow(
-                    PolecatWorkflow.run,
+                    c.POLECAT_WORKFLOW,
                     inp,
                     id=wid,
                     task_queue=self.task_queue,
@@ -83,7 +82,7 @@ class Workflows:
             if desc is not None and desc.start_time >= created:
                 return str(desc.run_id)  # this polecat's own run, finished already
         handle = await self.client.start_workflow(
-            PolecatWorkflow.run,
+            c.POLECAT_WORKFLOW,
             inp,
             id=wid,
             task_queue=self.task_queue,

@@ -72,7 +72,7 @@ class Cluster:
 
 
 def _crd_paths() -> list[Path]:
-    return sorted(CRD_DIR.glob("*.yaml")) + [TEST_CRDS]
+    return [*sorted(CRD_DIR.glob("*.yaml")), TEST_CRDS]
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,10 @@ from typing import Final
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
+# Workflow types, so clients (the CLI, the watcher) can start them without importing them.
+POLECAT_WORKFLOW: Final = "PolecatWorkflow"
+RIG_SLOTS_WORKFLOW: Final = "RigSlotsWorkflow"
+
 RESOLVE_POLECAT: Final = "resolve_polecat"
 CHECK_CREDENTIALS: Final = "check_credentials"
 ENSURE_POLECAT: Final = "ensure_polecat"

@@ -67,7 +67,7 @@ def _error_text(err: BaseException) -> tuple[str, str]:
     return type(cause).__name__ if cause else "Error", str(cause or err)
 
 
-@workflow.defn(name="PolecatWorkflow")
+@workflow.defn(name=c.POLECAT_WORKFLOW)
 class PolecatWorkflow:
     def __init__(self) -> None:
         self._state = PolecatState(phase=PolecatPhase.PENDING)

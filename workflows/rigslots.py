@@ -45,7 +45,7 @@ IDLE_SECONDS = 600
 AUDIT_SECONDS = 60
 
 
-@workflow.defn(name="RigSlotsWorkflow")
+@workflow.defn(name=c.RIG_SLOTS_WORKFLOW)
 class RigSlotsWorkflow:
     def __init__(self) -> None:
         self._state = SlotsState(rig="")

@@ -15,12 +15,11 @@ from pydantic import BaseModel
 
 from gastown.api import patterns as p
 from gastown.api.convoy import Convoy, ConvoySpec, ConvoyStatus
+from gastown.api.group import API_VERSION, GROUP, VERSION
 from gastown.api.polecat import Polecat, PolecatSpec, PolecatStatus
 from gastown.api.rig import Rig, RigSpec, RigStatus
 
-GROUP = "gastown.gastown.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+__all__ = ["API_VERSION", "GROUP", "KINDS", "VERSION"]
 
 Schema = dict[str, Any]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from gastown.api.crd import GROUP
+from gastown.api.group import GROUP
 
 PREFIX: Final = GROUP  # label and annotation prefix
 

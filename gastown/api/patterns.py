@@ -4,7 +4,9 @@ Every pattern here is written for RE2 (no look-around, no back-references), beca
 Kubernetes API server evaluates CRD `pattern`s with Go's regexp package, and the same string
 must mean the same thing in Python's `re`, in jsonschema and in the API server. Rules a
 regular expression cannot say without look-around (a git ref must not end in `.lock`) are
-checked in Python as well and stated in the CRD through CEL.
+checked in Python as well and stated in the CRD through CEL. One difference remains: Python's
+`$` also matches before a final newline, Go's does not; Python code therefore checks with
+`matches()` (a full match), and the sandbox reads schema patterns as Go does.
 """
 
 from __future__ import annotations
@@ -86,8 +88,12 @@ TASK_DESCRIPTION_MAX: Final = 256 * 1024
 
 
 def matches(pattern: str, value: str) -> bool:
-    """Full-match `value` the way the API server's Go regexp and jsonschema will."""
-    return re.search(pattern, value) is not None
+    """Whole-value match, as the API server's Go regexp reads these `^...$` patterns.
+
+    Python's `$` also matches before a final newline, so `re.search` would let "furiosa\n"
+    through; `fullmatch` does not.
+    """
+    return re.fullmatch(pattern, value) is not None
 
 
 def is_git_branch(value: str) -> bool:

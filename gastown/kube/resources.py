@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from gastown.api.crd import GROUP, VERSION
+from gastown.api.group import GROUP, VERSION
 
 
 @dataclass(frozen=True)

@@ -106,30 +106,9 @@ async def run_agent(
 ) -> AgentRun:
     """Run `argv` in its own process group and stream its output; never raises on exit codes."""
     run = AgentRun()
-    stdin_handle = stdin_path.open("rb") if stdin_path is not None else None
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=str(cwd),
-            env=dict(env),
-            stdin=stdin_handle if stdin_handle is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    finally:
-        if stdin_handle is not None:
-            stdin_handle.close()
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    touch = [time.monotonic()]
-    pumps = asyncio.gather(
-        _pump(proc.stdout, stdout, touch, lambda line: _observe(run, line)),
-        _pump(proc.stderr, stderr, touch, keep=run._stderr),
-    )
-    waiter = asyncio.ensure_future(proc.wait())
     # The kubelet's SIGTERM (pod deleted, deadline) reaches us, often as PID 1: pass it on to
     # the agent, and let the caller still commit and push what exists within the grace period.
+    # Handled from before the agent starts: a SIGTERM in between would kill us outright.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -139,6 +118,28 @@ async def run_agent(
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
+        stdin_handle = stdin_path.open("rb") if stdin_path is not None else None
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=str(cwd),
+                env=dict(env),
+                stdin=stdin_handle if stdin_handle is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        finally:
+            if stdin_handle is not None:
+                stdin_handle.close()
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        touch = [time.monotonic()]
+        pumps = asyncio.gather(
+            _pump(proc.stdout, stdout, touch, lambda line: _observe(run, line)),
+            _pump(proc.stderr, stderr, touch, keep=run._stderr),
+        )
+        waiter = asyncio.ensure_future(proc.wait())
         while not waiter.done():
             idle_for = time.monotonic() - touch[0]
             if idle_for >= max_idle or stop.is_set():

@@ -12,7 +12,8 @@ import concurrent.futures
 import contextlib
 import secrets
 import threading
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -77,6 +78,8 @@ class Sandbox:
         self.api: ApiServer | None = None
         self.kubelet: Kubelet | None = None
         self._runner: web.AppRunner | None = None
+        # Every connection that carried a request, so stop() can close what is still open.
+        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -106,8 +109,10 @@ class Sandbox:
             self.kubelet = Kubelet(self.store, cfg)
             self.kubelet.register_admin(self.api)
             await self.kubelet.start()
+        app = self.api.app()
+        app.middlewares.append(self._track_transport)
         self._runner = web.AppRunner(
-            self.api.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self._runner.setup()
         ssl_ctx = None
@@ -141,6 +146,23 @@ class Sandbox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        # cleanup() closes connections gracefully; over TLS that sends close_notify and waits
+        # for the peer's, which a client keeping its pool (or a killed `kubectl get -w`) never
+        # sends, so the socket would outlive the loop. Abort what is left: abort() schedules
+        # each socket's close, and one turn of the loop runs it.
+        for transport in list(self._transports):
+            transport.abort()
+        await asyncio.sleep(0)
+
+    @web.middleware
+    async def _track_transport(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        if request.transport is not None:
+            self._transports.add(request.transport)
+        return await handler(request)
 
     async def __aenter__(self) -> Sandbox:
         await self.start()

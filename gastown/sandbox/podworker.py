@@ -49,7 +49,7 @@ _IMAGE_RE = re.compile(
 
 
 def valid_image(image: str) -> bool:
-    return bool(_IMAGE_RE.match(image))
+    return bool(_IMAGE_RE.fullmatch(image))
 
 
 def _rss(pid: int) -> int:

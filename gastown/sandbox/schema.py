@@ -9,7 +9,10 @@ evaluated; docs/sandbox.md says so.
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -91,6 +94,59 @@ def _to_jsonschema(schema: Any) -> Any:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def go_regexp(pattern: str) -> re.Pattern[str]:
+    """Compile an RE2 pattern so that Python reads it as Go's regexp does.
+
+    The one difference that matters for our `^...$` patterns: without flags, Go's `$` is the
+    end of the text, while Python's also matches before a final newline ("name\n" would pass).
+    Every unescaped `$` outside a character class becomes `\\Z`.
+    """
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            i += 1
+            # `[]...]` and `[^]...]`: a `]` first in the class is a literal.
+            if pattern[i : i + 1] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i : i + 1] == "]":
+                out.append("]")
+                i += 1
+            continue
+        elif ch == "$":
+            out.append(r"\Z")
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return re.compile("".join(out))
+
+
+def _go_pattern(
+    validator: jsonschema.protocols.Validator, pattern: str, instance: Any, schema: JSON
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not go_regexp(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 7 as the API server evaluates it: `pattern` with Go's regexp semantics. (extend() is
+# jsonschema's documented way to replace one keyword; its stub leaves it unannotated.)
+ApiServerValidator: type[jsonschema.protocols.Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft7Validator, {"pattern": _go_pattern}
+)
+
+
 class SchemaValidator:
     """A compiled CRD version schema: prune, default, validate."""
 
@@ -108,7 +164,7 @@ class SchemaValidator:
                     k: v for k, v in meta_props.items() if k in ("name", "generateName")
                 },
             }
-        self._validator = jsonschema.Draft7Validator(_to_jsonschema(root))
+        self._validator = ApiServerValidator(_to_jsonschema(root))
 
     def admit(self, obj: JSON) -> tuple[list[str], list[Cause]]:
         """Prune and default `obj` in place; return (pruned paths, validation causes)."""

@@ -52,7 +52,7 @@ def parse_label_selector(text: str | None) -> Predicate:
         return lambda _labels: True
     checks: list[Predicate] = []
     for term in _split_terms(text):
-        m = _SET_RE.match(term)
+        m = _SET_RE.fullmatch(term)
         if m:
             values = frozenset(v.strip() for v in m.group(3).split(",") if v.strip())
             checks.append(_label_check(m.group(1), m.group(2), values))

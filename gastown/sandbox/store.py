@@ -267,7 +267,7 @@ class Store:
         pattern, what = (
             (_LABEL, "RFC 1123 label") if rt.key == NS_KEY else (_SUBDOMAIN, "RFC 1123 subdomain")
         )
-        if real and (not pattern.match(real) or len(real) > 253):
+        if real and (not pattern.fullmatch(real) or len(real) > 253):
             raise invalid(
                 rt,
                 name,

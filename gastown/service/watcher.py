@@ -118,13 +118,35 @@ async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.E
     for task in pending:
         if task is not operator:
             task.cancel()
-    with contextlib.suppress(BaseException):
-        await asyncio.wait_for(operator, 30)
-    trimmer.cancel()
-    await watcher.close()
-    if leader is not None and not lost:
-        await leader.release()
+    try:
+        await wait_stopped(operator, 30, "kopf")
+    finally:
+        trimmer.cancel()
+        await watcher.close()
+        if leader is not None and not lost:
+            await leader.release()
     if lost:
         log.error("lost the lease: stopped acting; exiting so a fresh process can wait as follower")
         return 1
     return 0
+
+
+async def wait_stopped(task: asyncio.Task[Any], grace: float, what: str) -> None:
+    """Wait for a task we asked to stop (or cancelled), whatever way it ends.
+
+    Its own end is logged, never raised: a cancelled task (the lease was lost), an error, or
+    running past `grace` seconds must not keep the shutdown from finishing. A cancellation of
+    the task waiting here (a caller stopping the watcher) is not ours to swallow: it
+    propagates.
+    """
+    try:
+        await asyncio.wait_for(task, grace)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        log.debug("%s stopped by cancellation", what)
+    except TimeoutError:
+        log.warning("%s did not stop within %ss; abandoning it", what, grace)
+    except Exception:
+        log.exception("%s stopped with an error", what)

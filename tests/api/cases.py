@@ -64,7 +64,19 @@ def _cases(kind: str, path: tuple[str, ...], good: list[Any], bad: list[Any]) ->
 
 
 BEAD_GOOD = ["issue-123", "dm-0001", "go-cwl", "mp-abc-123", "bd-a1b2.3", "a-" + "b" * 61]
-BEAD_BAD = ["$(rm -rf /)", "ISSUE-1", "a b", "../x", "-x", "a-" + "b" * 62, "dm-", "dm", "dm--1"]
+# A trailing newline passes Python's `$` (re.search), never Go's: every field checks it.
+BEAD_BAD = [
+    "$(rm -rf /)",
+    "ISSUE-1",
+    "a b",
+    "../x",
+    "-x",
+    "a-" + "b" * 62,
+    "dm-",
+    "dm",
+    "dm--1",
+    "dm-0001\n",
+]
 BRANCH_GOOD = ["main", "feature/issue-123", "release-1.2", "user/x_y+z", "v1.0"]
 BRANCH_BAD = [
     "-main",
@@ -80,6 +92,7 @@ BRANCH_BAD = [
     "a;b",
     "a`b`",
     "x" * 256,
+    "main\n",
 ]
 URL_GOOD = [
     "git@github.com:myorg/myrepo.git",
@@ -99,8 +112,9 @@ URL_BAD = [
     "--upload-pack=touch /tmp/x",
     "git@github.com:org/repo.git;id",
     "",
+    "git@github.com:myorg/myrepo.git\n",
 ]
-NAME_BAD = ["Furiosa", "a_b", "-a", "a-", "a" * 64, "a.b"]
+NAME_BAD = ["Furiosa", "a_b", "-a", "a-", "a" * 64, "a.b", "furiosa\n", "furiosa\n\n"]
 
 CASES: list[Case] = [
     *_cases("Polecat", ("spec", "beadID"), BEAD_GOOD, BEAD_BAD),
@@ -111,7 +125,9 @@ CASES: list[Case] = [
     *_cases("Polecat", ("metadata", "name"), ["furiosa", "war-boy", "n2"], NAME_BAD),
     *_cases("Rig", ("metadata", "name"), ["demo-rig", "r1"], NAME_BAD),
     *_cases("Convoy", ("metadata", "name"), ["wave-1"], NAME_BAD),
-    *_cases("Polecat", ("spec", "rig"), ["demo-rig", "a.b"], ["Demo", "a b", "", "-x"]),
+    *_cases(
+        "Polecat", ("spec", "rig"), ["demo-rig", "a.b"], ["Demo", "a b", "", "-x", "demo-rig\n"]
+    ),
     *_cases(
         "Polecat",
         ("spec", "desiredState"),
@@ -128,13 +144,13 @@ CASES: list[Case] = [
         "Polecat",
         ("spec", "kubernetes", "image"),
         ["ghcr.io/org/polecat-agent:0.1.0", "busybox"],
-        ["UPPER/case", "a b", "img:$(id)"],
+        ["UPPER/case", "a b", "img:$(id)", "busybox\n"],
     ),
     *_cases(
         "Polecat",
         ("spec", "kubernetes", "gitSecretRef", "name"),
         ["git-creds"],
-        ["Git_Creds", "a/b"],
+        ["Git_Creds", "a/b", "git-creds\n"],
     ),
     *_cases(
         "Polecat",
@@ -146,7 +162,7 @@ CASES: list[Case] = [
         "Polecat",
         ("spec", "kubernetes", "resources", "limits"),
         [{"cpu": "500m", "memory": "4Gi"}, {"cpu": 2}],
-        [{"cpu": "lots"}, {"memory": "4 Gi"}],
+        [{"cpu": "lots"}, {"memory": "4 Gi"}, {"cpu": "500m\n"}],
     ),
     *_cases("Polecat", ("spec", "retryPolicy", "maxAttempts"), [1, 2, 10], [0, 11]),
     *_cases("Polecat", ("spec", "maxIdleSeconds"), [1, 600], [0]),
@@ -155,16 +171,21 @@ CASES: list[Case] = [
         "Polecat",
         ("spec", "agentConfig", "model"),
         ["claude-sonnet-4-5", "anthropic/claude@1"],
-        ["a b", "$(id)"],
+        ["a b", "$(id)", "claude-sonnet-4-5\n"],
     ),
     *_cases(
         "Polecat",
         ("spec", "agentConfig", "env"),
         [[{"name": "FOO", "value": "x"}]],
-        [[{"name": "1X=", "value": "x"}]],
+        [[{"name": "1X=", "value": "x"}], [{"name": "FOO\n", "value": "x"}]],
     ),
     *_cases("Polecat", ("spec", "unknownField"), [], ["x"]),
-    *_cases("Rig", ("spec", "beadsPrefix"), ["dm", "gt", "ab12"], ["DM", "a-b", "", "abcdefghijk"]),
+    *_cases(
+        "Rig",
+        ("spec", "beadsPrefix"),
+        ["dm", "gt", "ab12"],
+        ["DM", "a-b", "", "abcdefghijk", "dm\n"],
+    ),
     *_cases("Rig", ("spec", "settings", "maxPolecats"), [1, 100], [0, 101]),
     *_cases(
         "Rig",
@@ -172,13 +193,18 @@ CASES: list[Case] = [
         ["mad-max", "minerals", "wasteland"],
         ["fury-road", ""],
     ),
-    *_cases("Rig", ("spec", "settings", "polecatDefaults", "baseBranch"), ["develop"], ["a..b"]),
+    *_cases(
+        "Rig",
+        ("spec", "settings", "polecatDefaults", "baseBranch"),
+        ["develop"],
+        ["a..b", "develop\n"],
+    ),
     *_cases("Convoy", ("spec", "parallelism"), [0, 5], [-1]),
     *_cases(
         "Convoy",
         ("spec", "trackedBeads"),
         [["dm-1"], ["dm-1", "dm-2.1"]],
-        [[], ["ISSUE-1"], ["$(id)"]],
+        [[], ["ISSUE-1"], ["$(id)"], ["dm-1\n"]],
     ),
     *_cases("Convoy", ("spec", "description"), ["Wave 1"], [""]),
     *_cases("Convoy", ("spec", "failurePolicy"), ["Continue", "Stop"], ["Abort"]),

@@ -13,7 +13,8 @@ from gastown.api import Convoy, Polecat, Rig
 from gastown.api.patterns import is_git_branch
 from tests.api.cases import CASES, Case, document
 
-SEED_EXAMPLES = sorted((Path(__file__).parents[3] / "shared/seed/examples").glob("*.yaml"))
+# The seed Go operator's examples, kept in the repository (deploy/samples/README.md).
+SEED_EXAMPLES = sorted((Path(__file__).parents[2] / "deploy/samples").glob("*.yaml"))
 MODELS: dict[str, type[BaseModel]] = {"Rig": Rig, "Polecat": Polecat, "Convoy": Convoy}
 
 

@@ -95,7 +95,7 @@ def test_unknown_context_names_the_next_step(tmp_path: Path) -> None:
 
 
 def test_no_cluster_says_how_to_get_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="KUBECONFIG.*dev up"):
+    with pytest.raises(ConfigError, match=r"KUBECONFIG.*dev up"):
         resolve_kube(env={"KUBECONFIG": str(tmp_path / "missing")})
 
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from kubernetes import client
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
+from gastown.api import identity as ids
 from gastown.api.identity import LABEL_POLECAT, polecat_workflow_id
 from gastown.kube import NotFound
 from gastown.sandbox import Sandbox
@@ -378,3 +380,62 @@ async def test_terminal_failure_before_start_fails_the_workflow(
     assert polecat["status"]["phase"] == "Failed"
     assert "rig 'no-such-rig' not found" in polecat["status"]["message"]
     assert await kube.pods(namespace, f"{LABEL_POLECAT}=nux") == []
+
+
+@pytest.mark.parametrize(
+    "worker", [dataclasses.replace(TEST_DEFAULTS, namespaces=("elsewhere",))], indirect=True
+)
+async def test_a_polecat_outside_the_served_namespaces_is_refused(
+    temporal_client: Client,
+    worker: Worker,
+    rig_factory: Callable[..., str],
+    namespace: str,
+    kube: ClusterKube,
+) -> None:
+    """The worker serves only its namespaces: elsewhere it acts on nothing but the refusal."""
+    rig = rig_factory()
+    handle = await start(
+        temporal_client, worker, kube, namespace, "cheedo", {"rig": rig, "beadID": "dm-1"}
+    )
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 60)
+    assert "NamespaceNotServed" in str(err.value.cause)
+    status = (await kube.get_polecat(namespace, "cheedo"))["status"]
+    assert status["phase"] == "Failed"
+    assert f"serves namespace(s) elsewhere, not '{namespace}'" in status["message"]
+    assert await kube.pods(namespace, f"{LABEL_POLECAT}=cheedo") == []
+    labels = (await kube.get_polecat(namespace, "cheedo"))["metadata"].get("labels") or {}
+    assert ids.LABEL_MANAGED_BY not in labels  # not even claimed
+
+
+async def test_a_workflow_for_a_replaced_polecat_acts_on_nothing(
+    temporal_client: Client,
+    worker: Worker,
+    rig_factory: Callable[..., str],
+    namespace: str,
+    kube: ClusterKube,
+) -> None:
+    """The input pins the CR by UID: a workflow started for a polecat that was deleted and
+    created again under the same name (or for a UID someone made up) does nothing."""
+    from gastown.operator.workflow import Workflows
+
+    rig = rig_factory()
+    body = {
+        "apiVersion": "gastown.gastown.io/v1alpha1",
+        "kind": "Polecat",
+        "metadata": {"name": "capable"},
+        "spec": {"rig": rig, "beadID": "dm-1", "desiredState": "Working", "agent": "command"},
+    }
+    await kube.create_polecat(namespace, body)
+    started = await Workflows(temporal_client, worker.task_queue).start(
+        namespace, "capable", "00000000-0000-0000-0000-000000000000", datetime.now(UTC)
+    )
+    handle = temporal_client.get_workflow_handle(
+        polecat_workflow_id(namespace, "capable"), run_id=started
+    )
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 60)
+    assert "PolecatGone" in str(err.value.cause)
+    polecat = await kube.get_polecat(namespace, "capable")
+    assert "status" not in polecat or not polecat["status"].get("phase")
+    assert ids.ANNOTATION_WORKFLOW_ID not in (polecat["metadata"].get("annotations") or {})

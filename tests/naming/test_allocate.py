@@ -55,11 +55,11 @@ def test_unknown_theme_is_refused() -> None:
 
 @pytest.mark.parametrize("name", sorted(RESERVED))
 def test_reserved_names_are_refused_with_a_next_step(name: str) -> None:
-    with pytest.raises(NamingError, match="reserved.*--name"):
+    with pytest.raises(NamingError, match=r"reserved.*--name"):
         check_name(name)
 
 
-@pytest.mark.parametrize("name", ["Furiosa", "a b", "$(id)", "-x", "x" * 53, ""])
+@pytest.mark.parametrize("name", ["Furiosa", "a b", "$(id)", "-x", "x" * 53, "", "furiosa\n"])
 def test_invalid_names_are_refused(name: str) -> None:
     with pytest.raises(NamingError, match="not a valid polecat name"):
         check_name(name)

@@ -36,6 +36,17 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e te
 OPTIONS = WatcherOptions(rig_resync_seconds=1.0, watch_server_timeout=30)
 
 
+async def _transports_closed(loop: asyncio.AbstractEventLoop, within: float) -> None:
+    """Run the loop until it polls nothing but its own wake-up socket, or `within` passes
+    (whatever is left then surfaces as a ResourceWarning, an error in this suite)."""
+    selector = loop._selector  # type: ignore[attr-defined]  # what the loop still polls
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if len(selector.get_map()) <= 1:
+            return
+        await asyncio.sleep(0.01)
+
+
 class ThreadedWatcher:
     """The watcher as the process runs it (service.watcher.serve), on a thread and event loop
     of its own: kopf cancels, when it stops, every task its loop gained after it started, which
@@ -59,6 +70,18 @@ class ThreadedWatcher:
         except BaseException as exc:
             self.error = exc
             self.ready.set()
+        finally:
+            # kopf closes its watch connections gracefully; over TLS that is a close_notify
+            # exchange the loop must still run, or the sockets outlive it.
+            self.loop.run_until_complete(_transports_closed(self.loop, 5))
+            # What asyncio.run does on the way out, so nothing of this loop outlives it.
+            leftovers = asyncio.all_tasks(self.loop)
+            for task in leftovers:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+            self.loop.close()
 
     async def _main(self) -> None:
         temporal = await Client.connect(

@@ -33,18 +33,19 @@ async def replicas(
     procs: dict[str, asyncio.subprocess.Process] = {}
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     for identity in ("replica-a", "replica-b"):
-        log = (workdir / f"{identity}.log").open("w")
-        procs[identity] = await asyncio.create_subprocess_exec(
-            str(BIN / "gastown-operator"), "watcher",
-            "--temporal-address", temporal.address,
-            "--temporal-namespace", temporal.namespace,
-            "--task-queue", worker.task_queue,
-            "--lease-namespace", namespace,
-            "--identity", identity,
-            "--lease-seconds", str(LEASE_SECONDS),
-            "--renew-seconds", "1",
-            env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+        # The child holds its own copy of the descriptor; ours is closed once it is started.
+        with (workdir / f"{identity}.log").open("w") as log:
+            procs[identity] = await asyncio.create_subprocess_exec(
+                str(BIN / "gastown-operator"), "watcher",
+                "--temporal-address", temporal.address,
+                "--temporal-namespace", temporal.namespace,
+                "--task-queue", worker.task_queue,
+                "--lease-namespace", namespace,
+                "--identity", identity,
+                "--lease-seconds", str(LEASE_SECONDS),
+                "--renew-seconds", "1",
+                env=env, stdout=log, stderr=log,
+            )  # fmt: skip
     yield procs
     for proc in procs.values():
         if proc.returncode is None:

@@ -240,3 +240,44 @@ async def test_changing_the_bead_of_a_running_polecat_is_refused(
         return cond["status"] == "True" and st.get("phase") == "Terminated"
 
     await wait_until(accepted_and_ended, 60, "SpecAccepted True again, then Terminated")
+
+
+async def test_applied_polecats_over_the_rig_limit_queue_like_slung_ones(
+    watcher: Watcher,
+    rig_factory: Callable[..., str],
+    namespace: str,
+    kube: ClusterKube,
+    kubectl: Callable[..., Any],
+    core: client.CoreV1Api,
+) -> None:
+    """maxPolecats holds for `kubectl apply` too: the second applied polecat of a one-slot
+    rig shows Queued in `kubectl get polecats` and starts when the first is deleted."""
+    rig = rig_factory(agentConfig=demo("sleep:60"))
+    patch = '{"spec": {"settings": {"maxPolecats": 1}}}'
+    assert kubectl("patch", "rig", rig, "--type=merge", "-p", patch).returncode == 0
+    apply(kubectl, polecat_doc(namespace, "furiosa", rig, desiredState="Working"))
+
+    async def phase(name: str) -> str | None:
+        return (await status_of(kube, namespace, name)).get("phase")
+
+    async def working(name: str) -> bool:
+        return await phase(name) == "Working"
+
+    await wait_until(lambda: working("furiosa"), 60, "the first polecat to work")
+    apply(kubectl, polecat_doc(namespace, "nux", rig, desiredState="Working", beadID="dm-2"))
+
+    async def queued() -> bool:
+        return await phase("nux") == "Queued"
+
+    await wait_until(queued, 60, "the second polecat to queue")
+    shown = kubectl("get", "polecats", "-n", namespace, "nux", "--no-headers")
+    assert "Queued" in shown.stdout
+    assert await pods_of(core, namespace, "nux") == []
+    # kubectl delete waits for the finalizer, which needs this loop's worker: off the loop.
+    for name in ("furiosa", "nux"):
+        deleted = await asyncio.to_thread(
+            kubectl, "delete", "polecat", name, "-n", namespace, "--timeout=90s"
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        if name == "furiosa":
+            await wait_until(lambda: working("nux"), 60, "the queued polecat to start")

@@ -1,5 +1,6 @@
 """The seed's Polecat examples, `kubectl apply -f`'d as written, run to Done via the watcher.
 
+The examples are kept in deploy/samples/ (copied unchanged from the seed Go operator).
 Adapted only where a laptop forces it, and only by rewriting the YAML's values, never its
 shape: `metadata.namespace` becomes the test's namespace, and `spec.kubernetes.gitRepository`
 (git@github.com:…, unreachable here) becomes a local bare repository. Everything the examples

@@ -95,6 +95,29 @@ def test_crd_defaults_and_schema_validation(
     assert body(info.value)["details"]["causes"][0]["field"] == "spec.color"
 
 
+def test_trailing_newline_is_refused_as_go_refuses_it(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, namespace: str
+) -> None:
+    # Python's `$` matches before a final newline; the API server's Go regexp does not.
+    polecat = {
+        "apiVersion": "gastown.gastown.io/v1alpha1",
+        "kind": "Polecat",
+        "metadata": {"name": "furiosa"},
+        "spec": {"rig": "demo-rig", "beadID": "dm-0001\n"},
+    }
+    with pytest.raises(client.ApiException) as info:
+        custom.create_namespaced_custom_object(
+            "gastown.gastown.io", "v1alpha1", namespace, "polecats", polecat
+        )
+    assert info.value.status == 422
+    assert [c["field"] for c in body(info.value)["details"]["causes"]] == ["spec.beadID"]
+    with pytest.raises(client.ApiException) as info:
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": "cm\n"}})
+    assert info.value.status == 422
+    names = [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items]
+    assert not [name for name in names if name.startswith("cm")]
+
+
 def test_real_crds_are_served(custom: client.CustomObjectsApi, core: client.CoreV1Api) -> None:
     resources = client.ApiextensionsV1Api(core.api_client).list_custom_resource_definition()
     names = {c.metadata.name for c in resources.items}

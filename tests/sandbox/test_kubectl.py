@@ -97,31 +97,30 @@ def test_get_watch_streams_changes(
 ) -> None:
     ok(cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=POLECAT.format(task="t")))
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [KUBECTL, "get", "polecats", "-n", namespace, "-w", "--request-timeout=20s"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        header = proc.stdout.readline()
-        assert header.split()[:3] == ["NAME", "RIG", "PHASE"]
-        assert proc.stdout.readline().split()[0] == "furiosa"
-        custom.patch_namespaced_custom_object_status(
-            "gastown.gastown.io",
-            "v1alpha1",
-            namespace,
-            "polecats",
-            "furiosa",
-            {"status": {"phase": "Done"}},
-        )
-        changed = proc.stdout.readline().split()
-        assert changed[:3] == ["furiosa", "myrig", "Done"]
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            header = proc.stdout.readline()
+            assert header.split()[:3] == ["NAME", "RIG", "PHASE"]
+            assert proc.stdout.readline().split()[0] == "furiosa"
+            custom.patch_namespaced_custom_object_status(
+                "gastown.gastown.io",
+                "v1alpha1",
+                namespace,
+                "polecats",
+                "furiosa",
+                {"status": {"phase": "Done"}},
+            )
+            changed = proc.stdout.readline().split()
+            assert changed[:3] == ["furiosa", "myrig", "Done"]
+        finally:
+            proc.kill()
 
 
 def test_describe_shows_spec_and_events(

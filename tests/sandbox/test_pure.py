@@ -14,6 +14,7 @@ from gastown.sandbox.expand import expand
 from gastown.sandbox.patch import json_patch, merge_patch, strategic_merge_patch
 from gastown.sandbox.podworker import PodWorker, valid_image
 from gastown.sandbox.quantity import parse_quantity
+from gastown.sandbox.schema import go_regexp
 from gastown.sandbox.selectors import parse_field_selector, parse_label_selector
 from gastown.sandbox.table import human_age, jsonpath
 
@@ -99,6 +100,7 @@ def test_quantities(text: str | int, value: float) -> None:
         ("UPPER/case", False),
         ("bad name", False),
         ("x::y", False),
+        ("busybox\n", False),
     ],
 )
 def test_image_reference_validation(image: str, ok: bool) -> None:
@@ -136,3 +138,21 @@ def test_human_age_and_jsonpath() -> None:
     assert human_age((now - timedelta(hours=50)).strftime("%Y-%m-%dT%H:%M:%SZ"), now) == "2d"
     assert jsonpath({"a": [{"b": 1}], "c": {"d.e": 2}}, ".a[0].b") == 1
     assert jsonpath({"c": {"d.e": 2}}, ".c['d.e']") == 2
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "ok"),
+    [
+        (r"^[a-z]+$", "furiosa", True),
+        (r"^[a-z]+$", "furiosa\n", False),  # Python's `$` alone would accept it
+        (r"^a$|^b$", "b\n", False),
+        (r"^[$]+$", "$$", True),  # `$` in a class is a literal
+        (r"^[]$]+$", "]$", True),
+        (r"^[^]$]+$", "ab", True),
+        (r"^a\$$", "a$", True),  # an escaped `$` is a literal
+        (r"^a\$$", "a$\n", False),
+        (r"b", "abc", True),  # still a search, as JSON Schema's `pattern` is
+    ],
+)
+def test_schema_patterns_read_dollar_as_go_does(pattern: str, value: str, ok: bool) -> None:
+    assert (go_regexp(pattern).search(value) is not None) is ok

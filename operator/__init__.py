@@ -1,1 +1,0 @@
-"""gastown.operator — see docs/architecture.md."""

@@ -8,6 +8,7 @@ from typing import Any
 from gastown.activities.credentials import CredentialActivities
 from gastown.activities.kube import Kube as WaitKube
 from gastown.activities.pods import PodActivities
+from gastown.activities.podwatch import PodInformers
 from gastown.activities.polecats import PolecatActivities
 from gastown.activities.rigs import RigActivities
 from gastown.activities.slots import closed_workflows, release_slot, request_slot
@@ -16,19 +17,23 @@ from gastown.kube import Kube
 from gastown.workflows.resolve import OperatorDefaults
 
 
-def build_activities(kube: Kube, defaults: OperatorDefaults) -> list[Callable[..., Any]]:
+def build_activities(
+    kube: Kube, defaults: OperatorDefaults, pods: PodInformers | None = None
+) -> list[Callable[..., Any]]:
     """The activity callables a worker registers, all sharing one Kubernetes client (a
-    gastown.kube client with NO_RETRY: Temporal retries)."""
+    gastown.kube client with NO_RETRY: Temporal retries) and one pod informer (pass the
+    worker's, so it can close it on shutdown)."""
+    watch = WaitKube(kube)  # the informer's and wait.py's adapter (activities/kube.py)
     polecats = PolecatActivities(kube)
-    pods = PodActivities(kube)
+    launcher = PodActivities(kube)
     return [
         RigActivities(kube, defaults).resolve_polecat,
         CredentialActivities(kube).check_credentials,
         polecats.ensure_polecat,
         polecats.update_polecat_status,
-        pods.launch_pod,
-        pods.delete_pod,
-        WaitActivities(WaitKube(kube), polecats).wait_pod,
+        launcher.launch_pod,
+        launcher.delete_pod,
+        WaitActivities(watch, polecats, pods or PodInformers(watch)).wait_pod,
         request_slot,
         release_slot,
         closed_workflows,

@@ -24,7 +24,7 @@ from gastown.workflows.rigslots import RigSlotsWorkflow
 async def request_slot(req: SlotRequest) -> SlotAnswer:
     """Ask the rig's slots workflow (starting it if it is not running) for a slot."""
     client = activity.client()
-    wid = rig_slots_workflow_id(req.rig)
+    wid = rig_slots_workflow_id(req.rig, activity.info().task_queue)
     for _ in range(3):
         handle = await client.start_workflow(
             RigSlotsWorkflow.run,
@@ -49,7 +49,8 @@ async def request_slot(req: SlotRequest) -> SlotAnswer:
 @activity.defn(name=c.RELEASE_SLOT)
 async def release_slot(release: SlotRelease) -> None:
     """Give a slot back. A slots workflow that is not running holds nothing to give back."""
-    handle = activity.client().get_workflow_handle(rig_slots_workflow_id(release.rig))
+    wid = rig_slots_workflow_id(release.rig, activity.info().task_queue)
+    handle = activity.client().get_workflow_handle(wid)
     try:
         await handle.signal(c.SIGNAL_RELEASE, release)
     except RPCError as exc:

@@ -1,25 +1,31 @@
-"""wait_pod: watch one pod until the judge has a verdict; resume where a retry left off.
+"""wait_pod: follow one pod through the worker's shared informer until the judge has a verdict.
 
-Push first: a watch on the pod (field selector on its name) delivers each change; every
-change is signalled to the workflow and, on the move to Running, written to the Polecat's
-status. Heartbeats carry the last resourceVersion and the judge's memory, so a retried
-activity (a killed worker, a lost connection) continues the same watch instead of starting
-over. A 410 re-lists. Each watch call is bounded, so time-based verdicts (pending timeout,
-image-pull grace) fire even when the pod is silent.
+Push, not poll: the worker's one pod watch (activities/podwatch.py) wakes this activity when
+its pod changes; each change is judged, reported to the workflow (a `pod_observed` signal for
+a new phase or waiting reason of a live pod — the one source of those signals) and, on the move
+to Running, written to the Polecat's status. Between changes the wait is bounded
+(`watch_seconds`), so time-based verdicts (pending timeout, image-pull grace) fire on a silent
+pod, and each wake heartbeats.
+
+Heartbeats carry the judge's memory and what was last reported, so a retried activity (a killed
+worker, a lost connection) neither re-signals nor restarts the grace windows. The pod itself is
+not in the heartbeat: the informer's cache answers at once, and a pod it does not hold (just
+created, or a new worker whose informer is still listing) is read with one GET.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import watch
 from pydantic import BaseModel
 from temporalio import activity
 
 from gastown.activities.errors import permanent
-from gastown.activities.kube import Gone, Kube, NotFound
+from gastown.activities.kube import Kube, NotFound
+from gastown.activities.podwatch import PodInformer, PodInformers
 from gastown.activities.polecats import PolecatActivities
 from gastown.api.polecat import PolecatPhase
 from gastown.workflows import contract as c
@@ -34,6 +40,10 @@ from gastown.workflows.messages import (
 
 WATCH_SECONDS = 10
 FINAL_PHASES = frozenset({"Succeeded", "Failed"})
+# Kubernetes calls the waits make at once (fallback GETs, the Running status write). Bounded so
+# a wave of waits (200 pods starting together) cannot take the threads the local activities
+# need: the worker sizes its pool as local activities + this.
+WAIT_CALLS = 8
 
 
 class Progress(BaseModel):
@@ -50,25 +60,9 @@ class Progress(BaseModel):
 class WaitActivities:
     kube: Kube
     polecats: PolecatActivities
+    pods: PodInformers
     watch_seconds: int = WATCH_SECONDS
-
-    def _watch_once(self, namespace: str, name: str, rv: str) -> list[dict[str, Any]]:
-        """Block until the pod changes or the bounded watch ends; returns raw events."""
-        w = watch.Watch()
-        events: list[dict[str, Any]] = []
-        for event in w.stream(
-            self.kube.core.list_namespaced_pod,
-            namespace,
-            field_selector=f"metadata.name={name}",
-            resource_version=rv,
-            timeout_seconds=self.watch_seconds,
-            allow_watch_bookmarks=True,
-        ):
-            events.append({"type": event["type"], "object": event["raw_object"]})
-            if event["type"] != "BOOKMARK":
-                w.stop()
-                break
-        return events
+    calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WAIT_CALLS))
 
     @activity.defn(name=c.WAIT_POD)
     async def wait_pod(self, req: WaitRequest) -> AttemptResult:
@@ -80,44 +74,45 @@ class WaitActivities:
             pull_failing_since=progress.pull_failing_since,
             pull_recovered_at=progress.pull_recovered_at,
         )
-        pod: dict[str, Any] | None = None
+        informer = self.pods.of(req.pod.namespace)
         while True:
-            if progress.resource_version is None:
-                try:
-                    pod = await self.kube.get_pod(req.pod.namespace, req.pod.name)
-                except NotFound:
-                    return self._vanished(req)
-                progress.resource_version = pod["metadata"]["resourceVersion"]
-            else:
-                try:
-                    events = await self.kube.call(
-                        self._watch_once,
-                        req.pod.namespace,
-                        req.pod.name,
-                        progress.resource_version,
-                    )
-                except Gone:
-                    progress.resource_version = None
-                    continue
-                for event in events:
-                    obj = event["object"]
-                    progress.resource_version = obj["metadata"]["resourceVersion"]
-                    if event["type"] == "DELETED":
-                        return self._vanished(req)
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        pod = obj
-            if pod is not None:
-                if pod["metadata"].get("uid") != req.pod.uid:
-                    raise permanent(
-                        c.POD_CONFLICT, f"pod {req.pod.name} was replaced by another pod"
-                    )
+            pod = await self._current(req, informer)
+            if pod is None:
+                return self._vanished(req)
+            if pod["metadata"].get("uid") != req.pod.uid:
+                raise permanent(c.POD_CONFLICT, f"pod {req.pod.name} was replaced by another pod")
+            rv = pod["metadata"].get("resourceVersion")
+            if rv != progress.resource_version:
                 await self._report(req, pod, progress)
-                verdict = judge.judge(pod, datetime.now(UTC))
-                if verdict is not None:
-                    return verdict
+                progress.resource_version = rv
+            verdict = judge.judge(pod, datetime.now(UTC))
+            if verdict is not None:
+                return verdict
             progress.pull_failing_since = judge.pull_failing_since
             progress.pull_recovered_at = judge.pull_recovered_at
             activity.heartbeat(progress.model_dump(mode="json"))
+            if informer is None:
+                await asyncio.sleep(self.watch_seconds)  # a namespace this worker does not watch
+            else:
+                await informer.changed(req.pod.namespace, req.pod.name, rv, self.watch_seconds)
+
+    async def _current(
+        self, req: WaitRequest, informer: PodInformer | None
+    ) -> dict[str, Any] | None:
+        """The pod as the informer holds it; one GET when it cannot answer for this pod.
+        None: the pod is gone."""
+        ns, name, uid = req.pod.namespace, req.pod.name, req.pod.uid
+        if informer is not None:
+            pod = informer.get(ns, name)
+            if pod is not None and pod["metadata"].get("uid") == uid and informer.live:
+                return pod
+            if informer.deleted(ns, name, uid):
+                return None
+        try:
+            async with self.calls:
+                return await self.kube.get_pod(ns, name)
+        except NotFound:
+            return None
 
     def _vanished(self, req: WaitRequest) -> AttemptResult:
         return AttemptResult(
@@ -136,17 +131,8 @@ class WaitActivities:
         if (obs.phase, obs.reason) == (last.phase, last.reason) or obs.phase in FINAL_PHASES:
             return
         if obs.phase == "Running" and not progress.running_recorded:
-            await self.polecats.update_polecat_status(
-                StatusUpdate(
-                    namespace=req.pod.namespace,
-                    name=req.polecat,
-                    phase=PolecatPhase.WORKING,
-                    reason="PodRunning",
-                    message=f"pod {req.pod.name} is running",
-                    pod_name=req.pod.name,
-                    attempt=req.pod.attempt,
-                )
-            )
+            async with self.calls:
+                await self._record_running(req)
             progress.running_recorded = True
         info = activity.info()
         if info.workflow_id is None:  # run outside a workflow (tests): nobody to tell
@@ -158,3 +144,16 @@ class WaitActivities:
             await handle.signal(c.SIGNAL_POD_OBSERVED, obs)
         except Exception as exc:  # the signal is an optimisation; the result still arrives
             activity.logger.warning("could not signal %s: %s", info.workflow_id, exc)
+
+    async def _record_running(self, req: WaitRequest) -> None:
+        await self.polecats.update_polecat_status(
+            StatusUpdate(
+                namespace=req.pod.namespace,
+                name=req.polecat,
+                phase=PolecatPhase.WORKING,
+                reason="PodRunning",
+                message=f"pod {req.pod.name} is running",
+                pod_name=req.pod.name,
+                attempt=req.pod.attempt,
+            )
+        )

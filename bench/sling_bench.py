@@ -8,39 +8,48 @@ Pods use an "instant" image the sandbox finishes at once with a completed result
 measured is the dispatch around the pod — workflow, activities, watches, status writes — not
 git or an agent.
 
-- latency: one polecat at a time, from `start_workflow` (what `kubectl gt sling` does after
-  its checks) to the pod's ADDED event on a watch; p50/p95.
+- latency: one polecat at a time, from creating the Polecat CR and starting its workflow
+  with the polecat's identity (what `kubectl gt sling` does after reading the rig) to the
+  pod's ADDED event on a watch; p50/p95. Every polecat asks its rig's slots workflow for a
+  slot on the way (rigs of 100 slots, enough that none waits).
 - throughput: N polecats started together, completed per second; beside it, in the same run,
   on the same worker and dev server, a reference workflow of three no-op activities. The ratio
   travels between machines better than either number.
+- slow_workflow_tasks: how often the SDK warned that a workflow task took over 5 s
+  (TMPRL1104) during the whole run; local activities run inside workflow tasks, so this is
+  what saturation does to them.
+
+The worker is the production one (`build_worker` with `WorkerOptions()`, its thread pool and
+its pod informer); `--workflow-tasks` and `--local-activities` override the two limits.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
+import logging
 import secrets
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubernetes import client, config, watch
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 
-from gastown.activities import build_activities
-from gastown.activities.kube import Kube
+from gastown.api.group import API_VERSION
 from gastown.api.identity import polecat_workflow_id
+from gastown.kube import Kube
 from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
-from gastown.workflows import WORKFLOWS
-from gastown.workflows.messages import PolecatInput
-from gastown.workflows.polecat import PolecatWorkflow
+from gastown.service.worker import WorkerOptions, build_worker, use_kube_threads
+from gastown.workflows import contract as c
+from gastown.workflows.messages import PolecatInput, PolecatResult
 from gastown.workflows.resolve import OperatorDefaults
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -50,7 +59,35 @@ INSTANT = "instant.local/polecat-agent:bench"
 RESULT = json.dumps(
     {"outcome": "completed", "branch": "feature/x", "headCommit": "0" * 40, "pushed": True}
 )
-THREADS = 256
+THREADS = 256  # the bench's own client (its pod clock and setup), not the worker's
+
+
+class SlowTasks(logging.Handler):
+    """Counts the SDK core's TMPRL1104 warnings (workflow task over 5 s)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "TMPRL1104" in record.getMessage():
+            self.count += 1
+
+
+SLOW = SlowTasks()
+CORE_LOG = logging.getLogger("bench.temporal-core")
+CORE_LOG.addHandler(SLOW)
+CORE_LOG.propagate = False
+
+
+@functools.cache
+def runtime() -> Runtime:
+    """One SDK runtime for all runs, its core logs forwarded to the counter above."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter="WARN", forwarding=LogForwardingConfig(logger=CORE_LOG))
+        )
+    )
 
 
 class PodClock:
@@ -74,11 +111,17 @@ class PodClock:
                     with self.cond:
                         self.seen.setdefault(name, time.perf_counter())
                         self.cond.notify_all()
+                    if self._stop:
+                        return
             except Exception:  # the server went away at the end of a run
                 return
 
     def stop(self) -> None:
+        """Stop and wait: the clock shares the worker's process (and GIL), and its watch
+        re-lists every pod each 5 s as client models, so it must not run during the
+        throughput phase it does not measure."""
         self._stop = True
+        self._thread.join(10)
 
     def wait(self, name: str, timeout: float = 60) -> float:
         with self.cond:
@@ -93,8 +136,6 @@ def pct(samples: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
-    loop = asyncio.get_running_loop()
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=THREADS))
     tmp = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
     # The API server in its own process, as a real one would be: no GIL shared with the worker.
     sandbox = await asyncio.create_subprocess_exec(
@@ -145,30 +186,49 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
     core = client.CoreV1Api(api)
     ns = f"bench-{secrets.token_hex(3)}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    rig = {
-        "apiVersion": "gastown.gastown.io/v1alpha1",
-        "kind": "Rig",
-        "metadata": {"name": ns},
-        "spec": {
-            "gitURL": "file:///srv/bench.git",
-            "beadsPrefix": "bn",
-            "settings": {"maxPolecats": 100, "polecatDefaults": {"image": INSTANT}},
-        },
-    }
-    client.CustomObjectsApi(api).create_cluster_custom_object(
-        "gastown.gastown.io", "v1alpha1", "rigs", rig
+    # maxPolecats is at most 100 a rig and the worker enforces it: enough rigs that no
+    # polecat of the throughput phase waits for a slot (the queue is not what is measured).
+    rigs = [f"{ns}-{k}" for k in range(max(1, -(-args.concurrent // 100)))]
+    for name in rigs:
+        rig = {
+            "apiVersion": "gastown.gastown.io/v1alpha1",
+            "kind": "Rig",
+            "metadata": {"name": name},
+            "spec": {
+                "gitURL": "file:///srv/bench.git",
+                "beadsPrefix": "bn",
+                "settings": {"maxPolecats": 100, "polecatDefaults": {"image": INSTANT}},
+            },
+        }
+        client.CustomObjectsApi(api).create_cluster_custom_object(
+            "gastown.gastown.io", "v1alpha1", "rigs", rig
+        )
+    temporal = await Client.connect(
+        address, data_converter=pydantic_data_converter, runtime=runtime()
     )
-    temporal = await Client.connect(address, data_converter=pydantic_data_converter)
     queue = "bench"
-    kube = Kube(api)
-    worker = Worker(
-        temporal,
-        task_queue=queue,
-        workflows=[*WORKFLOWS, ReferenceWorkflow],
-        activities=[*build_activities(kube, OperatorDefaults(image=INSTANT)), noop],
-        max_concurrent_activities=THREADS - 16,
-        max_concurrent_workflow_tasks=200,
+    defaults = WorkerOptions()
+    options = WorkerOptions(
+        max_concurrent_workflow_tasks=args.workflow_tasks or defaults.max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=args.local_activities
+        or defaults.max_concurrent_local_activities,
     )
+    use_kube_threads(options)
+    # The worker's own client, its connection pool as large as its thread pool (+ the watch).
+    worker_api = config.new_client_from_config(kubeconfig)
+    worker_api.configuration.connection_pool_maxsize = options.kube_threads + 1
+    worker_api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
+    kube = Kube(worker_api)
+    worker = build_worker(
+        temporal,
+        queue,
+        kube,
+        OperatorDefaults(image=INSTANT),
+        options,
+        extra_workflows=[ReferenceWorkflow],
+        extra_activities=[noop],
+    )
+    slow_before = SLOW.count
     clock = PodClock(api, ns)
     n = 0
 
@@ -176,7 +236,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         nonlocal n
         n += 1
         return {
-            "rig": ns,
+            "rig": rigs[n % len(rigs)],
             "beadID": f"bn-{n}",
             "desiredState": "Working",
             "agent": "command",
@@ -184,11 +244,15 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         }
 
     async def polecat(name: str) -> None:
+        """What `kubectl gt sling` does: create the Polecat, start its workflow by identity."""
+        body = {"apiVersion": API_VERSION, "kind": "Polecat", "metadata": {"name": name}}
+        created = await kube.create_polecat(ns, {**body, "spec": spec()})
         handle = await temporal.start_workflow(
-            PolecatWorkflow.run,
-            PolecatInput(namespace=ns, name=name, spec=spec()),
+            c.POLECAT_WORKFLOW,
+            PolecatInput(namespace=ns, name=name, uid=created["metadata"]["uid"]),
             id=polecat_workflow_id(ns, name),
             task_queue=queue,
+            result_type=PolecatResult,
         )
         result = await handle.result()
         assert result.phase.value == "Done", result
@@ -205,14 +269,18 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
             seen = await asyncio.to_thread(clock.wait, f"polecat-{name}-1")
             latencies.append(seen - start)
             await task
+        clock.stop()
         out["latency_p50_ms"] = statistics.median(latencies) * 1000
         out["latency_p95_ms"] = pct(latencies, 0.95) * 1000
 
-        start = time.perf_counter()
+        # CPU of this process (the worker, every thread; plus the client starting workflows):
+        # steadier than wall time on a shared machine, and what the worker's design decides.
+        cpu, start = time.process_time(), time.perf_counter()
         await asyncio.gather(*(polecat(f"tp-{i}") for i in range(args.concurrent)))
         out["polecats_per_s"] = args.concurrent / (time.perf_counter() - start)
+        out["cpu_ms_per_polecat"] = (time.process_time() - cpu) * 1000 / args.concurrent
 
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         await asyncio.gather(
             *(
                 temporal.execute_workflow(
@@ -222,8 +290,9 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
             )
         )
         out["reference_per_s"] = args.concurrent / (time.perf_counter() - start)
-    clock.stop()
+        out["cpu_ms_per_reference"] = (time.process_time() - cpu) * 1000 / args.concurrent
     out["ratio"] = out["polecats_per_s"] / out["reference_per_s"]
+    out["slow_workflow_tasks"] = SLOW.count - slow_before
     return out
 
 
@@ -232,6 +301,8 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=50, help="slings for the latency")
     parser.add_argument("--concurrent", type=int, default=200, help="polecats at once")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workflow-tasks", type=int, default=0, help="override the worker's")
+    parser.add_argument("--local-activities", type=int, default=0, help="override the worker's")
     args = parser.parse_args()
     runs = [asyncio.run(run(args)) for _ in range(args.runs)]
     print(f"runs: {args.runs}, latency slings: {args.latency}, concurrent: {args.concurrent}")

@@ -35,8 +35,6 @@ from gastown.cli.session import (
     command,
 )
 
-FINAL_PHASES = frozenset({"Done", "Failed", "Stuck", "Terminated"})
-
 FLAGS = {
     "metadata.name": "--name",
     "spec.beadID": "bead",
@@ -278,9 +276,11 @@ def _create(
 
 
 def _existing(existing: dict[str, Any], opts: dict[str, Any]) -> str:
+    from gastown.api.polecat import PolecatPhase
+
     name = existing["metadata"]["name"]
     phase = ((existing.get("status") or {}).get("phase")) or "Pending"
-    if phase not in FINAL_PHASES:
+    if phase not in {p.value for p in PolecatPhase if p.is_final}:
         return "active"
     spec = existing.get("spec") or {}
     if (spec.get("rig"), spec.get("beadID")) != (opts["rig"], opts["bead"]):

@@ -78,7 +78,7 @@ class Watcher:
     def __post_init__(self) -> None:
         self.workflows = Workflows(self.temporal, self.task_queue)
         self.polecats = Polecats(self.api, self.workflows)
-        self.mirror = Mirror(self.api, self.temporal)
+        self.mirror = Mirror(self.api)
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
         self.registry = self._registry()
 

@@ -1,4 +1,4 @@
-"""Pod state into `status.pod`, and a nudge to the workflow when the pod changes.
+"""Pod state into `status.pod`.
 
 `status.pod` is the watcher's alone; the workflow writes every other status field (see
 gastown.api.polecat.PodMirror). The write is a JSON merge patch on the status subresource that
@@ -10,9 +10,9 @@ mirror never keeps a stale waiting reason.
 Writes are coalesced per polecat: a burst of pod events becomes one patch of the newest state,
 and a failed patch (500, 409, 429) is retried by the work queue with the newest state too.
 
-The signal to the workflow (`pod_observed`) is a fast path beside its wait activity, which
-signals the same changes; it is sent for a new phase or waiting reason of a live pod only, and
-a failure to send it is not retried (the activity's result carries the verdict regardless).
+The workflow learns of pod changes from its wait activity alone (activities/wait.py signals
+`pod_observed`): that activity runs wherever the workflow runs, while the watcher may not be
+deployed, and one source means one signal per change in the workflow's history.
 """
 
 from __future__ import annotations
@@ -21,14 +21,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio.client import Client
-
 from gastown.api import identity as ids
 from gastown.api.polecat import ContainerMirror, PodMirror
 from gastown.kube import POLECATS, Kube, NotFound, patching, timestamps
 from gastown.kube.status import fields
 from gastown.operator.queue import WorkQueue
-from gastown.workflows import contract as c
 from gastown.workflows.classify import observe
 
 log = logging.getLogger("gastown.watcher.mirror")
@@ -36,8 +33,6 @@ log = logging.getLogger("gastown.watcher.mirror")
 Key = tuple[str, str]  # (namespace, polecat)
 FINAL_POD_PHASES = frozenset({"Succeeded", "Failed"})
 MESSAGE_MAX = 1024
-# Signals are an optimisation; while Temporal is unreachable they must not pile up in memory.
-MAX_SIGNALS_IN_FLIGHT = 64
 
 
 def _container(status: dict[str, Any]) -> ContainerMirror:
@@ -104,12 +99,10 @@ class PodState:
 @dataclass
 class Mirror:
     api: Kube
-    temporal: Client
     queue: WorkQueue[Key] = field(init=False)
     # What each polecat's status.pod holds (as far as we wrote it), and the newest attempt seen.
     written: dict[Key, dict[str, Any]] = field(default_factory=dict)
     attempts: dict[Key, int] = field(default_factory=dict)
-    signalled: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     writes: int = 0
 
     def __post_init__(self) -> None:
@@ -125,12 +118,7 @@ class Mirror:
         if attempt < self.attempts.get(key, 0):
             return  # an earlier attempt's pod (being reaped): the CR shows the current one
         self.attempts[key] = attempt
-        deleted = event_type == "DELETED"
-        self.queue.put(key, PodState(pod, deleted))
-        if deleted:
-            self.signalled.pop(str(meta.get("uid")), None)
-        elif event_type is not None:  # a listing (start, re-list after 410) is not a change
-            self._maybe_signal(key, pod, attempt)
+        self.queue.put(key, PodState(pod, event_type == "DELETED"))
 
     def forget(self, key: Key) -> None:
         """The polecat is gone: drop what we remembered about it."""
@@ -149,33 +137,3 @@ class Mirror:
             return
         self.written[key] = mirror
         self.writes += 1
-
-    def _maybe_signal(self, key: Key, pod: dict[str, Any], attempt: int) -> None:
-        obs = observe(pod, attempt)
-        uid = str(pod["metadata"].get("uid"))
-        if obs.phase in FINAL_POD_PHASES or self.signalled.get(uid) == (obs.phase, obs.reason):
-            return
-        if len(_background) >= MAX_SIGNALS_IN_FLIGHT:
-            return  # Temporal is slow or down: the fast path gives way, the activity reports
-        self.signalled[uid] = (obs.phase, obs.reason)
-        handle = self.temporal.get_workflow_handle(ids.polecat_workflow_id(*key))
-
-        async def send() -> None:
-            try:
-                await handle.signal(c.SIGNAL_POD_OBSERVED, obs)
-            except Exception as exc:  # a fast path only: the wait activity reports it too
-                log.debug("signal to %s not delivered: %s", handle.id, exc)
-
-        _spawn(send())
-
-
-_background: set[Any] = set()
-
-
-def _spawn(coro: Any) -> None:
-    """Fire and forget, keeping a reference so the task is not garbage-collected mid-flight."""
-    import asyncio
-
-    task = asyncio.create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)

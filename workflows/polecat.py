@@ -84,7 +84,7 @@ class PolecatWorkflow:
 
     @workflow.signal(name=c.SIGNAL_POD_OBSERVED)
     def pod_observed(self, obs: PodObservation) -> None:
-        # Observations of an earlier attempt's pod (late watcher signals) change nothing.
+        # Observations of an earlier attempt's pod (a late signal) change nothing.
         if obs.attempt != self._state.attempt or self._state.phase.is_final:
             return
         phase = PolecatPhase.WORKING if obs.phase == "Running" else self._state.phase

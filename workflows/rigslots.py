@@ -1,9 +1,9 @@
 """RigSlotsWorkflow: a rig's maxPolecats and "this bead is already being worked", decided once.
 
 Every polecat of a rig — slung, applied with kubectl, or (next) dispatched by a convoy — asks
-this one workflow (ID `rig-slots/<rig>`, started by the first request) for a slot before its
-first pod. Messages are handled one at a time in the workflow's own loop, so two requests for
-the last slot can never both win, whichever path they came from. A request is an Update
+this one workflow (ID `rig-slots/<task queue>/<rig>`, started by the first request) for a slot
+before its first pod. Messages are handled one at a time in the workflow's own loop, so two
+requests for the last slot can never both win, whichever path they came from. A request is an Update
 whose result is the answer: granted, queued (with the position: the polecat shows Queued) or
 refused (the bead is already being worked by another polecat and the request did not ask to
 work it anyway); a queued polecat learns of its grant later by signal.
@@ -102,9 +102,20 @@ class RigSlotsWorkflow:
                 if wid in asked:
                     self._replies[(wid, asked[wid])] = answer
             await self._send([(wid, answer) for wid, answer in answers if wid not in asked])
+            workflow.set_current_details(self._details())
             if workflow.info().is_continue_as_new_suggested() and not self._inbox:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._state)
+
+    def _details(self) -> str:
+        """What the Temporal UI shows for the rig: who holds its slots, who waits."""
+        s = self._state
+        header = f"**{len(s.holders)} of {s.limit}** slots of rig `{s.rig}` taken"
+        body = [f"- `{h.polecat}` (bead {h.bead_id})" for h in s.holders]
+        if s.waiting:
+            body.append(f"**{len(s.waiting)} waiting**")
+            body += [f"{i}. `{w.polecat}` (bead {w.bead_id})" for i, w in enumerate(s.waiting, 1)]
+        return "\n\n".join([header, "\n".join(body)]) if body else header
 
     # ------------------------------------------------------------------ decisions
     def _on_request(self, req: SlotRequest) -> list[tuple[str, SlotAnswer]]:

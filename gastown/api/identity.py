@@ -38,9 +38,11 @@ def polecat_workflow_id(namespace: str, name: str) -> str:
     return f"{POLECAT_WORKFLOW_PREFIX}/{namespace}/{name}"
 
 
-def rig_slots_workflow_id(rig: str) -> str:
-    """`rig-slots/<rig>`: one slots workflow per rig (rigs are cluster-scoped)."""
-    return f"rig-slots/{rig}"
+def rig_slots_workflow_id(rig: str, task_queue: str) -> str:
+    """`rig-slots/<task queue>/<rig>`: one slots workflow per rig (rigs are cluster-scoped)
+    among the workers of one task queue. A workflow runs on the queue it was started on, so a
+    slots workflow another queue's workers started would never be served by ours."""
+    return f"rig-slots/{task_queue}/{rig}"
 
 
 def convoy_workflow_id(namespace: str, name: str) -> str:

@@ -10,15 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
 from gastown.activities import build_activities
+from gastown.activities.kube import Kube as WaitKube
+from gastown.activities.podwatch import PodInformers
+from gastown.activities.wait import WAIT_CALLS
 from gastown.config import KubeSettings, TemporalSettings
 from gastown.kube import NO_RETRY, Kube
 from gastown.kube import connect as connect_kube
@@ -30,15 +36,31 @@ log = logging.getLogger("gastown.worker")
 
 @dataclass(frozen=True)
 class WorkerOptions:
+    """Concurrency limits, sized so that a burst can never time out a workflow task.
+
+    The short Kubernetes calls are local activities: they run inside the workflow task that
+    scheduled them, so every one of them waiting for the CPU, a thread or the API server
+    lengthens a workflow task. With 200 workflow tasks in flight at once on two cores, each
+    one's share stretched past 5 s (the SDK's TMPRL1104 warning; past the 10 s workflow task
+    timeout the task is retried from scratch). Few workflow tasks at a time, each with its
+    calls served at once, finish quickly; the rest wait in Temporal's task queue, which costs
+    nothing. The waits (regular activities) hold no thread and no workflow task, so their
+    limit can stay high.
+    """
+
     max_concurrent_activities: int = 200
-    max_concurrent_workflow_tasks: int = 100
+    max_concurrent_workflow_tasks: int = 16
+    max_concurrent_local_activities: int = 16
     graceful_shutdown_seconds: int = 30
 
     @property
     def kube_threads(self) -> int:
-        """Each waiting pod's watch holds a thread of the synchronous Kubernetes client; the
-        rest serve the short calls. Sized so waits can never starve them."""
-        return self.max_concurrent_activities + 16
+        """Threads for the synchronous Kubernetes client's short calls: one per local
+        activity that may run, plus the waits' own bounded share (their Running status writes
+        and fallback GETs), so a wave of waits never delays a local activity.
+        Waiting pods hold none (the shared informer reads its watch on a thread of its own),
+        so the pool no longer grows with max_concurrent_activities."""
+        return self.max_concurrent_local_activities + WAIT_CALLS
 
 
 async def connect(settings: TemporalSettings) -> Client:
@@ -51,16 +73,32 @@ def build_worker(
     kube: Kube,
     defaults: OperatorDefaults,
     options: WorkerOptions,
+    *,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
+    """The worker, with one pod informer for all its waits; the informer starts on the first
+    wait and is closed when the worker stops (a run context, so `async with` and `run()`
+    both close it). `extra_*` are for benchmarks that run a reference beside ours."""
+    pods = PodInformers(WaitKube(kube))
     return Worker(
         temporal,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=build_activities(kube, defaults),
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=[*build_activities(kube, defaults, pods), *extra_activities],
         max_concurrent_activities=options.max_concurrent_activities,
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=options.max_concurrent_local_activities,
         graceful_shutdown_timeout=timedelta(seconds=options.graceful_shutdown_seconds),
+        plugins=[SimplePlugin("gastown.pod-informer", run_context=pods.running)],
     )
+
+
+def use_kube_threads(options: WorkerOptions) -> None:
+    """The Kubernetes client blocks; its calls run in the loop's default executor so a slow
+    API server never starves the event loop that heartbeats and polls."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=options.kube_threads))
 
 
 async def run_worker(
@@ -72,10 +110,11 @@ async def run_worker(
     temporal = await connect(temporal_settings)
     # No retry in the activities: Temporal's retry policies are the one place that retries.
     kube = connect_kube(kube_settings, NO_RETRY)
-    # The Kubernetes client blocks; its calls run in threads so a slow API server never
-    # starves the event loop that heartbeats and polls.
+    # One pooled connection per thread, and one for the informer's watch; urllib3 would
+    # otherwise open and discard a connection per call beyond its default of 5 per core.
+    kube.api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
+    use_kube_threads(options)
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=options.kube_threads))
     worker = build_worker(temporal, temporal_settings.task_queue, kube, defaults, options)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

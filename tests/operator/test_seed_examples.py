@@ -12,10 +12,9 @@ the runtime still takes its claude-code path (credentials mounted, prompt on std
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,8 @@ import pytest
 import yaml
 from kubernetes import client
 from temporalio.client import Client
-from temporalio.service import RPCError
 
-from gastown.api.identity import (
-    ANNOTATION_WORKFLOW_ID,
-    polecat_workflow_id,
-    rig_slots_workflow_id,
-)
+from gastown.api.identity import ANNOTATION_WORKFLOW_ID, polecat_workflow_id
 from gastown.operator.app import Watcher
 from gastown.workflows.messages import PolecatResult
 from tests.api.test_models import SEED_EXAMPLES
@@ -41,9 +35,7 @@ RIG = "myproject"
 
 
 @pytest.fixture
-async def seed_rig(
-    kubectl: Callable[..., Any], origin: Path, pod_tools: Path, temporal_client: Client
-) -> AsyncIterator[str]:
+def seed_rig(kubectl: Callable[..., Any], origin: Path, pod_tools: Path) -> Iterator[str]:
     # Beside the pod venv, not under /tmp: the sandbox gives each pod a /tmp of its own.
     shim = pod_tools.parent.parent / "claude-demo-shim"
     shim.write_text(f"#!/bin/sh\nexec {pod_tools}/gt-polecat demo-agent\n")
@@ -67,11 +59,6 @@ async def seed_rig(
     )
     yield RIG
     kubectl("delete", "rig", RIG, "--wait=false")
-    # Every example uses the rig `myproject`, and its slots workflow (one per rig) runs on the
-    # task queue of the test that started it: the next test's worker, on a queue of its own,
-    # would never answer its acquire Update. Production has one queue; the tests end it.
-    with contextlib.suppress(RPCError):  # it had completed (idle) already
-        await temporal_client.get_workflow_handle(rig_slots_workflow_id(RIG)).terminate()
 
 
 def secrets(core: client.CoreV1Api, namespace: str) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from gastown.activities.errors import permanent
-from gastown.activities.kube import Kube, NotFound
+from gastown.kube import Kube, NotFound, reading
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialReport, Resolved
 
@@ -42,7 +42,7 @@ class CredentialActivities:
 
     async def _secret(self, namespace: str, name: str, purpose: str, create: str) -> dict[str, str]:
         try:
-            return await self.kube.get_secret_data(namespace, name)
+            return await self.kube.run(reading.secret_data(namespace, name))
         except NotFound as exc:
             raise permanent(
                 c.MISSING_SECRET,

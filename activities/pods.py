@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes import client
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from gastown.activities import podspec
 from gastown.activities.errors import permanent
-from gastown.activities.kube import Conflict, Invalid, Kube, NotFound
 from gastown.api import identity as ids
+from gastown.kube import CONFIGMAPS, PODS, POLECATS, Conflict, Invalid, Kube, reading, writing
 from gastown.workflows import contract as c
 from gastown.workflows.messages import DeletePod, LaunchRequest, PodRef
 
@@ -40,20 +39,11 @@ class PodActivities:
 
     async def _ensure_task(self, req: LaunchRequest) -> None:
         """The task text goes to the pod as a file; the CR is its source, not history."""
-        polecat = await self.kube.get_polecat(req.resolved.namespace, req.resolved.name)
+        r = req.resolved
+        polecat = await self.kube.run(reading.get(POLECATS, r.name, r.namespace))
         task = (polecat.get("spec") or {}).get("taskDescription") or ""
         body = podspec.task_configmap(req, task)
-        try:
-            await self.kube.call(
-                self.kube.core.create_namespaced_config_map, req.resolved.namespace, body
-            )
-        except Conflict:
-            await self.kube.call(
-                self.kube.core.replace_namespaced_config_map,
-                body["metadata"]["name"],
-                req.resolved.namespace,
-                body,
-            )
+        await self.kube.run(writing.create_or_replace(CONFIGMAPS, body, r.namespace))
 
     @activity.defn(name=c.LAUNCH_POD)
     async def launch_pod(self, req: LaunchRequest) -> PodRef:
@@ -63,9 +53,9 @@ class PodActivities:
         body = podspec.build_pod(req)
         name = body["metadata"]["name"]
         try:
-            pod = await self.kube.create_pod(r.namespace, body)
+            pod = await self.kube.run(writing.create(PODS, body, r.namespace))
         except Conflict:
-            pod = await self.kube.get_pod(r.namespace, name)
+            pod = await self.kube.run(reading.get(PODS, name, r.namespace))
             owner = _owner(pod, req)
             if owner == "other":
                 raise permanent(
@@ -97,15 +87,15 @@ class PodActivities:
     @activity.defn(name=c.DELETE_POD)
     async def delete_pod(self, req: DeletePod) -> bool:
         """True when a pod was deleted; False when it was already gone (or replaced)."""
-        options = client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(uid=req.uid) if req.uid else None,
-            grace_period_seconds=req.grace_seconds,
-            propagation_policy="Background",
+        delete = writing.delete(
+            PODS,
+            req.name,
+            req.namespace,
+            uid=req.uid,
+            grace_seconds=req.grace_seconds,
+            propagation="Background",
         )
         try:
-            await self.kube.call(
-                self.kube.core.delete_namespaced_pod, req.name, req.namespace, body=options
-            )
-        except (NotFound, Conflict):
-            return False  # gone already, or the name now belongs to another pod
-        return True
+            return await self.kube.run(delete)
+        except Conflict:
+            return False  # the name now belongs to another pod

@@ -1,67 +1,76 @@
-"""The Polecat CR: create or adopt it, and write the workflow-owned part of its status.
+"""The Polecat CR: claim it for a workflow, and write the workflow-owned part of its status.
 
 Status writes are read-modify-write with the object's resourceVersion, so a concurrent
-writer (the watcher mirroring `status.pod`) is never clobbered: a 409 simply retries. The
-watcher owns `status.pod`; this module never sends it.
+writer (the watcher mirroring `status.pod`) is never clobbered: a 409 reaches Temporal, which
+retries the activity. The watcher owns `status.pod`; this module never sends it. Every call
+goes through gastown.kube with NO_RETRY (the worker's client): Temporal is the one retrier.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from temporalio import activity
 
 from gastown.activities.errors import permanent
-from gastown.activities.kube import Conflict, Kube, NotFound
 from gastown.api import identity as ids
-from gastown.api.crd import API_VERSION
-from gastown.api.polecat import PolecatPhase
+from gastown.api.polecat import PolecatPhase, PolecatStatus
+from gastown.kube import POLECATS, Kube, NotFound, conditions, events, patching, reading
+from gastown.kube.status import status_patch
 from gastown.workflows import contract as c
 from gastown.workflows.messages import EnsureRequest, PolecatRef, StatusUpdate
 
 READY = "Ready"
 COMPONENT = "gastown-operator"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def set_condition(
-    conditions: list[dict[str, Any]],
-    kind: str,
-    status: str,
-    *,
-    reason: str,
-    message: str,
-    generation: int | None,
-) -> list[dict[str, Any]]:
-    """Upsert one metav1.Condition; lastTransitionTime moves only when status does."""
-    out = [dict(cond) for cond in conditions if cond.get("type") != kind]
-    old = next((cond for cond in conditions if cond.get("type") == kind), None)
-    changed = old is None or old.get("status") != status
-    cond = {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message[:32768],
-        "lastTransitionTime": now_rfc3339()
-        if changed or old is None
-        else old["lastTransitionTime"],
-    }
-    if generation is not None:
-        cond["observedGeneration"] = generation
-    out.append(cond)
-    return out
+MESSAGE_MAX = 4096
+# What a new run of a re-slung polecat clears: the last run's results are not this one's.
+# (null in a merge patch deletes the field; podName is the workflow's, status.pod the watcher's.)
+RUN_RESULTS = ("outcome", "commit", "pullRequestURL", "finishedAt", "podName")
 
 
 def _ready(phase: PolecatPhase) -> str:
     if phase == PolecatPhase.DONE:
         return "True"
     return "False" if phase.is_final else "Unknown"
+
+
+def _gone(namespace: str, name: str) -> Exception:
+    return permanent(c.POLECAT_GONE, f"polecat {namespace}/{name} was deleted")
+
+
+def status_body(obj: dict[str, Any], u: StatusUpdate, now: datetime) -> dict[str, Any]:
+    """The status merge patch for `u`, given the Polecat as read (guarded by its
+    resourceVersion). Pure, so the reset rules can be read in one place."""
+    meta = obj["metadata"]
+    current: dict[str, Any] = obj.get("status") or {}
+    new_run = bool(u.run_id and u.run_id != current.get("runID"))
+    first_start = new_run or (u.started and not current.get("startedAt"))
+    status = PolecatStatus(
+        phase=u.phase,
+        message=u.message[:MESSAGE_MAX],
+        last_activity=now,
+        observed_generation=meta.get("generation"),
+        workflow_id=u.workflow_id,
+        run_id=u.run_id,
+        attempt=u.attempt,
+        branch=u.branch,
+        # A new run's first write carries none of these (they were the last run's).
+        pod_name=None if new_run else u.pod_name,
+        outcome=None if new_run else u.outcome,
+        commit=None if new_run else u.commit,
+        pull_request_url=None if new_run else u.pull_request_url,
+        started_at=now if first_start else None,
+        finished_at=now if u.finished else None,
+    )
+    old = current.get("conditions") or []
+    ready = conditions.condition(
+        old, READY, _ready(u.phase), u.reason, u.message, meta.get("generation")
+    )
+    extra: dict[str, Any] = {"conditions": conditions.upsert(old, ready)}
+    if new_run:
+        extra.update({k: None for k in RUN_RESULTS if not (k == "finishedAt" and u.finished)})
+    return status_patch(status, resource_version=meta["resourceVersion"], extra=extra)
 
 
 class PolecatActivities:
@@ -100,13 +109,12 @@ class PolecatActivities:
     async def _claim(
         self, namespace: str, name: str, uid: str, workflow_id: str, labels: dict[str, str]
     ) -> dict[str, Any]:
-        gone = permanent(c.POLECAT_GONE, f"polecat {namespace}/{name} was deleted")
         try:
-            obj = await self.kube.get_polecat(namespace, name)
+            obj = await self.kube.run(reading.get(POLECATS, name, namespace))
         except NotFound as exc:
-            raise gone from exc
+            raise _gone(namespace, name) from exc
         if uid and obj["metadata"].get("uid") != uid:
-            raise gone
+            raise _gone(namespace, name)
         owner = (obj["metadata"].get("annotations") or {}).get(ids.ANNOTATION_WORKFLOW_ID)
         if owner and owner != workflow_id:
             raise permanent(
@@ -116,17 +124,14 @@ class PolecatActivities:
             )
         current = obj["metadata"].get("labels") or {}
         if owner is None or any(current.get(k) != v for k, v in labels.items()):
-            obj = await self.kube.patch_polecat(
-                namespace,
-                name,
-                {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {ids.ANNOTATION_WORKFLOW_ID: workflow_id},
-                        "resourceVersion": obj["metadata"]["resourceVersion"],
-                    }
-                },
-            )
+            claim = {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {ids.ANNOTATION_WORKFLOW_ID: workflow_id},
+                }
+            }
+            patch = patching.with_version(claim, obj["metadata"]["resourceVersion"])
+            obj = await self.kube.run(patching.merge(POLECATS, name, patch, namespace))
         return obj
 
     @activity.defn(name=c.UPDATE_STATUS)
@@ -135,87 +140,20 @@ class PolecatActivities:
 
     async def _write_status(self, u: StatusUpdate) -> None:
         try:
-            obj = await self.kube.get_polecat(u.namespace, u.name)
+            obj = await self.kube.run(reading.get(POLECATS, u.name, u.namespace))
         except NotFound as exc:
-            raise permanent(c.POLECAT_GONE, f"polecat {u.namespace}/{u.name} was deleted") from exc
-        current: dict[str, Any] = obj.get("status") or {}
-        now = now_rfc3339()
-        status: dict[str, Any] = {
-            "phase": u.phase.value,
-            "message": u.message[:4096],
-            "lastActivity": now,
-            "observedGeneration": obj["metadata"].get("generation"),
-        }
-        fields = {
-            "workflowID": u.workflow_id,
-            "runID": u.run_id,
-            "podName": u.pod_name,
-            "attempt": u.attempt,
-            "outcome": u.outcome.value if u.outcome else None,
-            "branch": u.branch,
-            "commit": u.commit,
-            "pullRequestURL": u.pull_request_url,
-        }
-        status.update({k: v for k, v in fields.items() if v is not None})
-        if u.run_id and u.run_id != current.get("runID"):
-            # A new run of a re-slung polecat: the last run's results are not this one's.
-            status.update(
-                {
-                    "startedAt": now,
-                    "outcome": None,
-                    "commit": None,
-                    "pullRequestURL": None,
-                    "finishedAt": None,
-                    "podName": None,
-                }
-            )
-        elif u.started and not current.get("startedAt"):
-            status["startedAt"] = now
-        if u.finished:
-            status["finishedAt"] = now
-        status["conditions"] = set_condition(
-            current.get("conditions") or [],
-            READY,
-            _ready(u.phase),
-            reason=u.reason,
-            message=u.message,
-            generation=obj["metadata"].get("generation"),
-        )
-        patch = {
-            "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
-            "status": status,
-        }
-        await self.kube.patch_polecat_status(u.namespace, u.name, patch)
+            raise _gone(u.namespace, u.name) from exc
+        patch = status_body(obj, u, datetime.now(UTC))
+        await self.kube.run(patching.merge(POLECATS, u.name, patch, u.namespace, status=True))
         if u.event_type:
-            await self._event(obj, u)
-
-    async def _event(self, obj: dict[str, Any], u: StatusUpdate) -> None:
-        """A core/v1 Event on the Polecat, named from its content so a retry cannot double it."""
-        meta = obj["metadata"]
-        digest = hashlib.sha256(
-            f"{u.workflow_id}|{u.attempt}|{u.phase}|{u.reason}".encode()
-        ).hexdigest()[:16]
-        now = datetime.now(UTC).isoformat()
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{digest}", "namespace": u.namespace},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": "Polecat",
-                "name": meta["name"],
-                "namespace": u.namespace,
-                "uid": meta["uid"],
-            },
-            "reason": u.reason,
-            "message": u.message[:1024],
-            "type": u.event_type,
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "reportingInstance": COMPONENT,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        with contextlib.suppress(Conflict):  # an earlier try already recorded this event
-            await self.kube.call(self.kube.core.create_namespaced_event, u.namespace, body)
+            # Named from the run, attempt, phase and reason (and the polecat's uid): a retried
+            # activity recreates the same name, which gastown.kube reads as already recorded.
+            event = events.body(
+                obj,
+                key=f"{u.workflow_id}|{u.attempt}|{u.phase}|{u.reason}",
+                reason=u.reason,
+                message=u.message,
+                component=COMPONENT,
+                kind=cast(Literal["Normal", "Warning"], u.event_type),
+            )
+            await self.kube.run(events.record(event))

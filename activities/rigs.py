@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from gastown.activities.errors import permanent
-from gastown.activities.kube import Kube, NotFound
 from gastown.api import identity as ids
 from gastown.api.polecat import DesiredState, PolecatSpec
 from gastown.api.rig import Rig
+from gastown.kube import POLECATS, RIGS, Kube, NotFound, reading
 from gastown.workflows import contract as c
 from gastown.workflows.messages import PolecatInput, Resolved
 from gastown.workflows.resolve import OperatorDefaults, SpecError, resolve
@@ -31,7 +31,7 @@ class RigActivities:
     async def _polecat(self, inp: PolecatInput) -> dict[str, Any]:
         gone = f"polecat {inp.namespace}/{inp.name} (uid {inp.uid}) no longer exists"
         try:
-            obj = await self.kube.get_polecat(inp.namespace, inp.name)
+            obj = await self.kube.run(reading.get(POLECATS, inp.name, inp.namespace))
         except NotFound as exc:
             raise permanent(c.POLECAT_GONE, gone) from exc
         meta = obj["metadata"]
@@ -60,7 +60,7 @@ class RigActivities:
                 "the polecat",
             )
         try:
-            rig = Rig.model_validate(await self.kube.get_rig(spec.rig))
+            rig = Rig.model_validate(await self.kube.run(reading.get(RIGS, spec.rig)))
         except NotFound as exc:
             raise permanent(
                 c.RIG_NOT_FOUND,

@@ -43,9 +43,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 
-from gastown.activities.kube import Kube
 from gastown.api.group import API_VERSION
 from gastown.api.identity import polecat_workflow_id
+from gastown.kube import Kube
 from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
 from gastown.service.worker import WorkerOptions, build_worker, use_kube_threads
 from gastown.workflows import contract as c

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from gastown.kube.calls import JSON, Op, Request, one, query
 from gastown.kube.errors import Conflict, NotFound
 from gastown.kube.resources import Resource
@@ -46,11 +48,24 @@ def create_or_replace(resource: Resource, body: JSON, namespace: str | None = No
 
 
 def delete(
-    resource: Resource, name: str, namespace: str | None = None, *, uid: str | None = None
+    resource: Resource,
+    name: str,
+    namespace: str | None = None,
+    *,
+    uid: str | None = None,
+    grace_seconds: int | None = None,
+    propagation: Literal["Background", "Foreground", "Orphan"] | None = None,
 ) -> Op[bool]:
     """Delete; with `uid`, only that incarnation (a precondition: a newer object of the same
-    name is left alone). False when there was nothing (of that uid) to delete."""
-    body: JSON | None = {"preconditions": {"uid": uid}} if uid else None
+    name is left alone). False when there was nothing (of that uid) to delete.
+    `grace_seconds` overrides the object's grace period (0: at once), `propagation` how its
+    dependents go."""
+    options: JSON = {
+        "preconditions": {"uid": uid} if uid else None,
+        "gracePeriodSeconds": grace_seconds,
+        "propagationPolicy": propagation,
+    }
+    body: JSON | None = {k: v for k, v in options.items() if v is not None} or None
     try:
         yield Request("DELETE", resource.path(namespace, name), body=body)
     except NotFound:

@@ -22,11 +22,12 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
 from gastown.activities import build_activities
-from gastown.activities.kube import Kube
+from gastown.activities.kube import Kube as WaitKube
 from gastown.activities.podwatch import PodInformers
 from gastown.activities.wait import WAIT_CALLS
 from gastown.config import KubeSettings, TemporalSettings
-from gastown.kube import NO_RETRY, api_client
+from gastown.kube import NO_RETRY, Kube
+from gastown.kube import connect as connect_kube
 from gastown.workflows import WORKFLOWS
 from gastown.workflows.resolve import OperatorDefaults
 
@@ -79,7 +80,7 @@ def build_worker(
     """The worker, with one pod informer for all its waits; the informer starts on the first
     wait and is closed when the worker stops (a run context, so `async with` and `run()`
     both close it). `extra_*` are for benchmarks that run a reference beside ours."""
-    pods = PodInformers(kube)
+    pods = PodInformers(WaitKube(kube))
     return Worker(
         temporal,
         task_queue=task_queue,
@@ -107,11 +108,11 @@ async def run_worker(
     options: WorkerOptions,
 ) -> None:
     temporal = await connect(temporal_settings)
-    api = api_client(kube_settings, NO_RETRY)
+    # No retry in the activities: Temporal's retry policies are the one place that retries.
+    kube = connect_kube(kube_settings, NO_RETRY)
     # One pooled connection per thread, and one for the informer's watch; urllib3 would
     # otherwise open and discard a connection per call beyond its default of 5 per core.
-    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
-    kube = Kube(api)
+    kube.api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
     use_kube_threads(options)
     loop = asyncio.get_running_loop()
     worker = build_worker(temporal, temporal_settings.task_queue, kube, defaults, options)

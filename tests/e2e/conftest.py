@@ -25,7 +25,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from gastown.activities.kube import Kube
+from gastown.kube import NO_RETRY, PODS, POLECATS, Kube, reading, writing
 from gastown.service.worker import WorkerOptions, build_worker
 from gastown.workflows.resolve import OperatorDefaults
 from tests.conftest import KUBECTL, POD_BIN, Cluster, TemporalDev
@@ -73,9 +73,25 @@ async def temporal_client(temporal: TemporalDev) -> Client:
     )
 
 
+class ClusterKube(Kube):
+    """The worker's gastown.kube client (NO_RETRY), with the reads the tests repeat."""
+
+    async def get_polecat(self, namespace: str, name: str) -> dict[str, Any]:
+        return await self.run(reading.get(POLECATS, name, namespace))
+
+    async def list_polecats(self, namespace: str) -> list[dict[str, Any]]:
+        return await self.run(reading.items(POLECATS, namespace))
+
+    async def create_polecat(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.run(writing.create(POLECATS, body, namespace))
+
+    async def pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        return await self.run(reading.items(PODS, namespace, label_selector=label_selector))
+
+
 @pytest.fixture(scope="session")
-def kube(api_client: client.ApiClient) -> Kube:
-    return Kube(api_client)
+def kube(api_client: client.ApiClient) -> ClusterKube:
+    return ClusterKube(api_client, NO_RETRY)
 
 
 TEST_DEFAULTS = OperatorDefaults(
@@ -177,7 +193,7 @@ async def wait_until(
 
 async def apply_and_start(
     temporal_client: Client,
-    kube: Kube,
+    kube: ClusterKube,
     task_queue: str,
     namespace: str,
     name: str,

@@ -3,7 +3,6 @@ for its credentials everywhere they must never appear."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -16,9 +15,9 @@ import pytest
 from kubernetes import client
 from temporalio.client import Client
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import polecat_workflow_id
-from tests.e2e.conftest import Result
+from gastown.kube import PODS, reading
+from tests.e2e.conftest import ClusterKube, Result
 from tests.runtime.conftest import CLAUDE_BIN
 from tests.runtime.fake_anthropic import FakeAnthropic, bash_step, text_step
 
@@ -99,7 +98,7 @@ async def test_claude_code_api_key_run_leaks_nothing(
     rig_factory: Callable[..., str],
     namespace: str,
     core: client.CoreV1Api,
-    kube: Kube,
+    kube: ClusterKube,
     temporal_client: Client,
     fake_api: FakeAnthropic,
     caplog: pytest.LogCaptureFixture,
@@ -120,15 +119,15 @@ async def test_claude_code_api_key_run_leaks_nothing(
     handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "furiosa"))
     events = [e async for e in handle.fetch_history_events()]
     desc = await handle.describe()
-    pod = await asyncio.to_thread(core.read_namespaced_pod, "polecat-furiosa-1", namespace)
+    pod = await kube.run(reading.get(PODS, "polecat-furiosa-1", namespace))
     places = {
         "history": decoded_history(events),
         "memo": json.dumps(await desc.memo()),
         "search attributes": str(desc.typed_search_attributes),
         "polecat CR": json.dumps(polecat),
         "events": kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
-        "pod status (termination messages)": json.dumps(kube.to_dict(pod.status)),
-        "pod spec": json.dumps(kube.to_dict(pod.spec)),
+        "pod status (termination messages)": json.dumps(pod["status"]),
+        "pod spec": json.dumps(pod["spec"]),
         "logs claude": (await gt("polecat", "logs", f"{rig}/furiosa")).out,
         "logs git-init": (await gt("polecat", "logs", f"{rig}/furiosa", "-c", "git-init")).out,
         "cli output": result.out + result.err,
@@ -145,7 +144,7 @@ async def test_expired_oauth_token_is_refused_before_any_pod(
     rig_factory: Callable[..., str],
     namespace: str,
     core: client.CoreV1Api,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     secret(core, namespace, "claude-creds", {".credentials.json": oauth_file(-60)})
     rig = rig_factory(claudeCredsSecretRef={"name": "claude-creds"})

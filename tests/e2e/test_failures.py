@@ -21,13 +21,20 @@ from kubernetes import client
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
-from gastown.activities.kube import Kube, NotFound
 from gastown.api import identity as ids
 from gastown.api.identity import LABEL_POLECAT, polecat_workflow_id
+from gastown.kube import NotFound
 from gastown.sandbox import Sandbox
 from gastown.workflows.messages import PolecatResult
 from tests.conftest import Cluster, TemporalDev
-from tests.e2e.conftest import DEMO_AGENT, TEST_DEFAULTS, Result, apply_and_start, wait_until
+from tests.e2e.conftest import (
+    DEMO_AGENT,
+    TEST_DEFAULTS,
+    ClusterKube,
+    Result,
+    apply_and_start,
+    wait_until,
+)
 
 FAST = dataclasses.replace(TEST_DEFAULTS, pending_timeout_seconds=3, image_pull_grace_seconds=30)
 NO_BACKOFF = {"maxAttempts": 2, "backoffSeconds": 0}
@@ -40,7 +47,7 @@ def demo(mode: str) -> dict[str, Any]:
 async def start(
     temporal_client: Client,
     worker: Worker,
-    kube: Kube,
+    kube: ClusterKube,
     namespace: str,
     name: str,
     spec: dict[str, Any],
@@ -51,7 +58,7 @@ async def start(
     return handle
 
 
-async def phase_of(kube: Kube, namespace: str, name: str) -> str | None:
+async def phase_of(kube: ClusterKube, namespace: str, name: str) -> str | None:
     try:
         polecat = await kube.get_polecat(namespace, name)
     except NotFound:
@@ -88,7 +95,7 @@ async def test_image_pull_backoff_inside_the_grace_window_then_pulling(
     temporal_client: Client,
     worker: Worker,
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
 ) -> None:
     rig = rig_factory(image="example.org/agent:pull-fails")
@@ -115,7 +122,7 @@ async def test_invalid_image_fails_at_once(
     temporal_client: Client,
     worker: Worker,
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     # The CRD refuses such names, so only a misconfigured worker default can produce one.
     rig = rig_factory()
@@ -134,7 +141,7 @@ async def test_missing_secret_is_refused_before_any_pod(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     temporal_client: Client,
 ) -> None:
     rig = rig_factory(gitSecretRef={"name": "no-such-secret"})
@@ -144,10 +151,7 @@ async def test_missing_secret_is_refused_before_any_pod(
     assert "kubectl create secret generic no-such-secret" in result.err
     status = (await kube.get_polecat(namespace, "keeper"))["status"]
     assert (status["phase"], status["conditions"][0]["reason"]) == ("Failed", "MissingSecret")
-    pods = await asyncio.to_thread(
-        kube.core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}=keeper"
-    )
-    assert pods.items == []
+    assert await kube.pods(namespace, f"{LABEL_POLECAT}=keeper") == []
 
 
 async def test_missing_secret_in_the_pod_is_terminal(
@@ -155,7 +159,7 @@ async def test_missing_secret_in_the_pod_is_terminal(
     temporal_client: Client,
     worker: Worker,
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     agent = demo("edit")
     agent["env"].append({"name": "X", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}})
@@ -177,7 +181,7 @@ async def test_unschedulable_past_the_pending_timeout(
     temporal_client: Client,
     worker: Worker,
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     rig = rig_factory(resources={"requests": {"cpu": "64"}})
     handle = await start(
@@ -199,7 +203,7 @@ async def test_deadline_exceeded(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     rig = rig_factory(agentConfig=demo("sleep:60"))
     result = await gt(
@@ -227,7 +231,7 @@ async def test_agent_failed(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     rig = rig_factory(agentConfig=demo("fail"))
     result = await gt("sling", "dm-1", rig, "--name", "doof", "--agent", "command", "--wait")
@@ -241,7 +245,7 @@ async def test_no_changes_is_done_without_a_push(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     rig = rig_factory(agentConfig=demo("noop"))
     result = await gt("sling", "dm-1", rig, "--name", "hope", "--agent", "command", "--wait")
@@ -257,7 +261,7 @@ async def test_eviction_then_attempt_two_succeeds(
     worker: Worker,
     namespace: str,
     core: client.CoreV1Api,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     rig = rig_factory(agentConfig=demo("sleep:3"))
     handle = await start(
@@ -279,7 +283,7 @@ async def test_nuke_while_running(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
     temporal_client: Client,
 ) -> None:
@@ -317,7 +321,7 @@ async def test_worker_killed_mid_run_adopts_the_same_pod(
     namespace: str,
     core: client.CoreV1Api,
     pod_tools: Path,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     """SIGKILL the worker process while the pod runs; a new worker finishes the polecat with
     the same pod: exactly one pod, attempt 1."""
@@ -363,7 +367,7 @@ async def test_terminal_failure_before_start_fails_the_workflow(
     temporal_client: Client,
     worker: Worker,
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     handle = await start(
         temporal_client, worker, kube, namespace, "nux", {"rig": "no-such-rig", "beadID": "dm-1"}
@@ -375,11 +379,7 @@ async def test_terminal_failure_before_start_fails_the_workflow(
     polecat = await kube.get_polecat(namespace, "nux")
     assert polecat["status"]["phase"] == "Failed"
     assert "rig 'no-such-rig' not found" in polecat["status"]["message"]
-    assert not (
-        await asyncio.to_thread(
-            kube.core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}=nux"
-        )
-    ).items
+    assert await kube.pods(namespace, f"{LABEL_POLECAT}=nux") == []
 
 
 @pytest.mark.parametrize(
@@ -390,7 +390,7 @@ async def test_a_polecat_outside_the_served_namespaces_is_refused(
     worker: Worker,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     """The worker serves only its namespaces: elsewhere it acts on nothing but the refusal."""
     rig = rig_factory()
@@ -403,10 +403,7 @@ async def test_a_polecat_outside_the_served_namespaces_is_refused(
     status = (await kube.get_polecat(namespace, "cheedo"))["status"]
     assert status["phase"] == "Failed"
     assert f"serves namespace(s) elsewhere, not '{namespace}'" in status["message"]
-    pods = await asyncio.to_thread(
-        kube.core.list_namespaced_pod, namespace, label_selector=f"{LABEL_POLECAT}=cheedo"
-    )
-    assert pods.items == []
+    assert await kube.pods(namespace, f"{LABEL_POLECAT}=cheedo") == []
     labels = (await kube.get_polecat(namespace, "cheedo"))["metadata"].get("labels") or {}
     assert ids.LABEL_MANAGED_BY not in labels  # not even claimed
 
@@ -416,7 +413,7 @@ async def test_a_workflow_for_a_replaced_polecat_acts_on_nothing(
     worker: Worker,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     """The input pins the CR by UID: a workflow started for a polecat that was deleted and
     created again under the same name (or for a UID someone made up) does nothing."""

@@ -16,11 +16,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import polecat_workflow_id
 from gastown.workflows import contract as c
 from tests.conftest import Cluster, TemporalDev
-from tests.e2e.conftest import Result, wait_until
+from tests.e2e.conftest import ClusterKube, Result, wait_until
 from tests.operator.conftest import ThreadedWatcher
 from tests.replay.test_replay import REPLAY_HISTORY
 
@@ -48,7 +47,7 @@ async def test_sling_happy_path(
     rig_factory: Callable[..., str],
     namespace: str,
     origin: Path,
-    kube: Kube,
+    kube: ClusterKube,
     temporal_client: Client,
     kubectl: Callable[..., Any],
 ) -> None:
@@ -114,7 +113,7 @@ async def test_history_stays_small(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     temporal_client: Client,
     cluster: Cluster,
     temporal: TemporalDev,

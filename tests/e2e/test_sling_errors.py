@@ -13,24 +13,25 @@ from kubernetes import client
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import LABEL_POLECAT, polecat_workflow_id
 from tests.conftest import KUBECTL, Cluster
-from tests.e2e.conftest import DEMO_AGENT, Result, wait_until
+from tests.e2e.conftest import DEMO_AGENT, ClusterKube, Result, wait_until
 
 
 def sleeping() -> dict[str, Any]:
     return {"command": DEMO_AGENT, "env": [{"name": "GT_DEMO_AGENT_MODE", "value": "sleep:60"}]}
 
 
-async def nothing_created(kube: Kube, temporal_client: Client, namespace: str, name: str) -> None:
+async def nothing_created(
+    kube: ClusterKube, temporal_client: Client, namespace: str, name: str
+) -> None:
     assert [p["metadata"]["name"] for p in await kube.list_polecats(namespace)].count(name) == 0
     query = f"WorkflowId = '{polecat_workflow_id(namespace, name)}'"
     assert [w async for w in temporal_client.list_workflows(query)] == []
 
 
 async def test_unknown_rig(
-    gt: Callable[..., Awaitable[Result]], namespace: str, kube: Kube, temporal_client: Client
+    gt: Callable[..., Awaitable[Result]], namespace: str, kube: ClusterKube, temporal_client: Client
 ) -> None:
     result = await gt("sling", "dm-1", "no-such-rig", "--name", "ace")
     assert result.code == 1
@@ -46,7 +47,7 @@ async def no_pods(core: client.CoreV1Api, namespace: str, name: str) -> bool:
     return not pods.items
 
 
-async def phase(kube: Kube, namespace: str, name: str) -> str | None:
+async def phase(kube: ClusterKube, namespace: str, name: str) -> str | None:
     return ((await kube.get_polecat(namespace, name)).get("status") or {}).get("phase")
 
 
@@ -54,7 +55,7 @@ async def test_bead_already_worked_is_refused_by_the_worker(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
 ) -> None:
     rig = rig_factory(agentConfig=sleeping())
@@ -86,7 +87,7 @@ async def test_over_the_rig_limit_polecats_queue_and_start_when_a_slot_frees(
     rig_factory: Callable[..., str],
     kubectl: Callable[..., Any],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
 ) -> None:
     """Three slings at once for a rig with one slot: one works, two wait as Queued (no pod),
@@ -132,7 +133,7 @@ async def test_over_the_rig_limit_polecats_queue_and_start_when_a_slot_frees(
 
 
 async def test_temporal_unreachable_names_the_address(
-    cluster: Cluster, rig_factory: Callable[..., str], namespace: str, kube: Kube
+    cluster: Cluster, rig_factory: Callable[..., str], namespace: str, kube: ClusterKube
 ) -> None:
     rig = rig_factory()
     env = {
@@ -193,7 +194,7 @@ async def test_succeeded_pod_is_deleted_after_its_ttl(
     worker: Worker,
     namespace: str,
     core: client.CoreV1Api,
-    kube: Kube,
+    kube: ClusterKube,
 ) -> None:
     from tests.e2e.test_failures import start
 

@@ -165,3 +165,14 @@ def test_the_same_operation_runs_synchronously(kube: Kube, namespace: str) -> No
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"}, "data": {}}
     kube.run_sync(writing.create(CONFIGMAPS, body, namespace))
     assert kube.run_sync(reading.get(CONFIGMAPS, "s", namespace))["metadata"]["name"] == "s"
+
+
+def test_delete_options_are_sent_only_when_given() -> None:
+    bare = next(writing.delete(PODS, "p", "ns"))
+    assert (bare.method, bare.path, bare.body) == ("DELETE", "/api/v1/namespaces/ns/pods/p", None)
+    now = next(writing.delete(PODS, "p", "ns", uid="u1", grace_seconds=0, propagation="Background"))
+    assert now.body == {
+        "preconditions": {"uid": "u1"},
+        "gracePeriodSeconds": 0,
+        "propagationPolicy": "Background",
+    }

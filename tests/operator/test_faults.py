@@ -9,10 +9,10 @@ from typing import Any
 from kubernetes import client
 from temporalio.client import Client
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import LABEL_POLECAT, polecat_workflow_id
 from gastown.operator.app import Watcher
 from gastown.sandbox.cluster import Sandbox
+from tests.e2e.conftest import ClusterKube
 from tests.operator.conftest import apply, polecat_doc, wait_until
 from tests.operator.test_lifecycle import demo, status_of
 
@@ -24,7 +24,7 @@ async def test_every_polecat_finishes_right_through_faults(
     watcher: Watcher,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
     kubectl: Callable[..., Any],
     temporal_client: Client,

@@ -16,9 +16,9 @@ from kubernetes import client
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import polecat_workflow_id
 from tests.conftest import Cluster, TemporalDev
+from tests.e2e.conftest import ClusterKube
 from tests.operator.conftest import apply, polecat_doc, wait_until
 from tests.operator.test_lifecycle import status_of
 
@@ -69,7 +69,7 @@ async def test_leader_killed_the_other_takes_over(
     api_client: client.ApiClient,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     kubectl: Callable[..., Any],
     temporal_client: Client,
     workdir: Path,

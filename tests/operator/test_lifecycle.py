@@ -9,12 +9,12 @@ from typing import Any
 from kubernetes import client
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from gastown.activities.kube import Kube, NotFound
 from gastown.api.identity import ANNOTATION_WORKFLOW_ID, LABEL_POLECAT, polecat_workflow_id
+from gastown.kube import NotFound
 from gastown.operator import finalizer
 from gastown.operator.app import Watcher
 from gastown.workflows.messages import PolecatResult
-from tests.e2e.conftest import DEMO_AGENT
+from tests.e2e.conftest import DEMO_AGENT, ClusterKube
 from tests.operator.conftest import ThreadedWatcher, apply, polecat_doc, wait_until
 
 
@@ -22,14 +22,14 @@ def demo(mode: str) -> dict[str, Any]:
     return {"command": DEMO_AGENT, "env": [{"name": "GT_DEMO_AGENT_MODE", "value": mode}]}
 
 
-async def get(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+async def get(kube: ClusterKube, namespace: str, name: str) -> dict[str, Any] | None:
     try:
         return await kube.get_polecat(namespace, name)
     except NotFound:
         return None
 
 
-async def status_of(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+async def status_of(kube: ClusterKube, namespace: str, name: str) -> dict[str, Any]:
     obj = await get(kube, namespace, name)
     return (obj or {}).get("status") or {}
 
@@ -45,7 +45,7 @@ async def test_applied_polecat_is_adopted_and_mirrored(
     watcher: Watcher,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     kubectl: Callable[..., Any],
     temporal_client: Client,
 ) -> None:
@@ -88,7 +88,7 @@ async def test_idle_waits_then_working_starts(
     watcher_thread: ThreadedWatcher,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     kubectl: Callable[..., Any],
     temporal_client: Client,
 ) -> None:
@@ -121,7 +121,7 @@ async def test_delete_mid_run_ends_the_workflow_and_the_pod(
     watcher: Watcher,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
     kubectl: Callable[..., Any],
     temporal_client: Client,
@@ -152,7 +152,7 @@ async def test_patch_to_terminated_ends_it_and_keeps_the_cr(
     watcher: Watcher,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
     kubectl: Callable[..., Any],
     temporal_client: Client,
@@ -195,7 +195,7 @@ async def test_changing_the_bead_of_a_running_polecat_is_refused(
     watcher: Watcher,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     core: client.CoreV1Api,
     kubectl: Callable[..., Any],
 ) -> None:
@@ -246,7 +246,7 @@ async def test_applied_polecats_over_the_rig_limit_queue_like_slung_ones(
     watcher: Watcher,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     kubectl: Callable[..., Any],
     core: client.CoreV1Api,
 ) -> None:

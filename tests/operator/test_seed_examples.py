@@ -23,11 +23,11 @@ import yaml
 from kubernetes import client
 from temporalio.client import Client
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import ANNOTATION_WORKFLOW_ID, polecat_workflow_id
 from gastown.operator.app import Watcher
 from gastown.workflows.messages import PolecatResult
 from tests.api.test_models import SEED_EXAMPLES
+from tests.e2e.conftest import ClusterKube
 from tests.operator.conftest import apply, wait_until
 from tests.operator.test_lifecycle import status_of
 
@@ -98,7 +98,7 @@ async def test_seed_example_applies_and_finishes(
     namespace: str,
     origin: Path,
     core: client.CoreV1Api,
-    kube: Kube,
+    kube: ClusterKube,
     kubectl: Callable[..., Any],
     temporal_client: Client,
 ) -> None:

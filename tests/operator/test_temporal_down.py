@@ -11,10 +11,10 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gastown.activities.kube import Kube
 from gastown.api.identity import polecat_workflow_id
 from gastown.sandbox.temporal_dev import free_port
 from tests.conftest import Cluster, TemporalDev
+from tests.e2e.conftest import ClusterKube
 from tests.operator.conftest import ThreadedWatcher, apply, polecat_doc, wait_until
 from tests.operator.test_lifecycle import status_of
 
@@ -33,7 +33,7 @@ async def test_adoption_waits_for_temporal_and_then_happens_once(
     worker: Worker,
     rig_factory: Callable[..., str],
     namespace: str,
-    kube: Kube,
+    kube: ClusterKube,
     kubectl: Callable[..., Any],
     temporal_client: Client,
 ) -> None:

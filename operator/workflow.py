@@ -65,31 +65,27 @@ class Workflows:
         """
         inp = PolecatInput(namespace=namespace, name=name, uid=uid)
         wid = polecat_workflow_id(namespace, name)
+
+        async def start(reuse: WorkflowIDReusePolicy) -> str:
+            handle = await self.client.start_workflow(
+                c.POLECAT_WORKFLOW,
+                inp,
+                id=wid,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=reuse,
+            )
+            return str(handle.result_run_id or handle.run_id)
+
         if not rerun:
             try:
-                handle = await self.client.start_workflow(
-                    c.POLECAT_WORKFLOW,
-                    inp,
-                    id=wid,
-                    task_queue=self.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-                return str(handle.result_run_id or handle.run_id)
+                return await start(WorkflowIDReusePolicy.REJECT_DUPLICATE)
             except WorkflowAlreadyStartedError:
                 pass
             desc = await self.describe(namespace, name)
             if desc is not None and desc.start_time >= created:
                 return str(desc.run_id)  # this polecat's own run, finished already
-        handle = await self.client.start_workflow(
-            c.POLECAT_WORKFLOW,
-            inp,
-            id=wid,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        )
-        return str(handle.result_run_id or handle.run_id)
+        return await start(WorkflowIDReusePolicy.ALLOW_DUPLICATE)
 
     async def nuke(self, namespace: str, name: str, reason: str) -> PolecatState | None:
         """Ask the workflow to terminate its polecat and wait until it has (pod deleted, status

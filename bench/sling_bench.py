@@ -45,7 +45,7 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 
 from gastown.api.group import API_VERSION
 from gastown.api.identity import polecat_workflow_id
-from gastown.kube import Kube
+from gastown.kube import POLECATS, Kube, writing
 from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
 from gastown.service.worker import WorkerOptions, build_worker, use_kube_threads
 from gastown.workflows import contract as c
@@ -246,7 +246,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
     async def polecat(name: str) -> None:
         """What `kubectl gt sling` does: create the Polecat, start its workflow by identity."""
         body = {"apiVersion": API_VERSION, "kind": "Polecat", "metadata": {"name": name}}
-        created = await kube.create_polecat(ns, {**body, "spec": spec()})
+        created = await kube.run(writing.create(POLECATS, {**body, "spec": spec()}, ns))
         handle = await temporal.start_workflow(
             c.POLECAT_WORKFLOW,
             PolecatInput(namespace=ns, name=name, uid=created["metadata"]["uid"]),

@@ -1,67 +1,36 @@
 """request_slot and closed_workflows: the Temporal side of a rig's slots.
 
-A polecat's workflow cannot send another workflow an Update, so asking for a slot is an
-activity: start the rig's RigSlotsWorkflow if it is not running (one per rig, by workflow ID),
-then its `acquire` Update, whose result is the answer. Repeating it is harmless: the slots
-workflow answers a request it already has again, the same way.
+A polecat's workflow cannot signal-with-start another workflow, so asking for a slot is a
+(local) activity: a signal-with-start of the rig's RigSlotsWorkflow (one per rig and task
+queue, by workflow ID). Repeating it is harmless: the slots workflow answers a request it
+already has again, the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from gastown.api.identity import rig_slots_workflow_id
-from gastown.kube.retry import Backoff
 from gastown.workflows import contract as c
-from gastown.workflows.messages import SlotAnswer, SlotRelease, SlotRequest, SlotsState
-from gastown.workflows.rigslots import RESTARTING, RigSlotsWorkflow
-
-# Within one local-activity attempt (its start-to-close is a minute): asks refused because the
-# server caps the Updates in flight on one workflow, or because the slots workflow is moving
-# to its next run, are asked again after a short, jittered pause.
-ASK_FOR_SECONDS = 45.0
+from gastown.workflows.messages import SlotRelease, SlotRequest, SlotsState
+from gastown.workflows.rigslots import RigSlotsWorkflow
 
 
 @activity.defn(name=c.REQUEST_SLOT)
-async def request_slot(req: SlotRequest) -> SlotAnswer:
-    """Ask the rig's slots workflow (starting it if it is not running) for a slot."""
-    client = activity.client()
+async def request_slot(req: SlotRequest) -> None:
+    """Ask the rig's slots workflow for a slot (signal-with-start: starts it if need be). The
+    answer comes back by signal; nothing here waits on the slots workflow."""
     queue = activity.info().task_queue
-    wid = rig_slots_workflow_id(req.rig, queue)
-    backoff = Backoff(initial=0.05, cap=2.0)
-    deadline = time.monotonic() + ASK_FOR_SECONDS
-    while True:
-        handle = await client.start_workflow(
-            RigSlotsWorkflow.run,
-            SlotsState(rig=req.rig, limit=req.limit),
-            id=wid,
-            task_queue=queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        try:
-            answer: SlotAnswer = await handle.execute_update(
-                c.UPDATE_ACQUIRE, req, result_type=SlotAnswer
-            )
-        except RPCError as exc:
-            # NOT_FOUND: it completed (idle) between the start and the Update: start it again.
-            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.RESOURCE_EXHAUSTED):
-                raise
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if not (isinstance(cause, ApplicationError) and cause.type == RESTARTING):
-                raise
-        else:
-            return answer
-        if time.monotonic() > deadline:
-            raise ApplicationError(f"the slots workflow {wid} is busy; asking again")
-        await asyncio.sleep(backoff())
+    await activity.client().start_workflow(
+        RigSlotsWorkflow.run,
+        SlotsState(rig=req.rig, limit=req.limit),
+        id=rig_slots_workflow_id(req.rig, queue),
+        task_queue=queue,
+        start_signal=c.SIGNAL_ACQUIRE,
+        start_signal_args=[req],
+    )
 
 
 @activity.defn(name=c.RELEASE_SLOT)

@@ -33,7 +33,7 @@ SIGNAL_SLOT_ANSWER: Final = "slot_answer"
 
 # RigSlotsWorkflow, one per rig: the only place a rig's maxPolecats and "this bead is already
 # being worked" are decided, one message at a time, so two slings cannot both take a slot.
-UPDATE_ACQUIRE: Final = "acquire"
+SIGNAL_ACQUIRE: Final = "acquire"
 SIGNAL_RELEASE: Final = "release"
 QUERY_SLOTS: Final = "slots"
 

@@ -238,9 +238,8 @@ class SlotsState(Message):
     limit: int = 0
     holders: list[SlotHolder] = Field(default_factory=list)
     waiting: list[SlotRequest] = Field(default_factory=list)
-    # Requests one run takes before it continues as new: the server caps a run's Updates
-    # (2,000 by default), and a long history slows every replay.
-    updates_per_run: int = 1000
+    # Requests one run takes before it continues as new: a long history slows every replay.
+    requests_per_run: int = 1000
 
 
 class NukeRequest(Message):

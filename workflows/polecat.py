@@ -146,7 +146,7 @@ class PolecatWorkflow:
             return None  # nuked before asking: nothing to ask for, nothing to give back
         info = workflow.info()
         self._slot_requested = True
-        answer: SlotAnswer = await self._api(
+        await self._api(
             c.REQUEST_SLOT,
             SlotRequest(
                 rig=r.rig,
@@ -157,9 +157,11 @@ class PolecatWorkflow:
                 limit=r.max_polecats,
                 allow_same_bead=r.allow_same_bead,
             ),
-            SlotAnswer,
         )
-        self.slot_answer(answer)  # unless a grant overtook it
+        # The first answer is awaited even by a nuke (it comes within moments): a workflow
+        # that completed while its answer was in flight would fail that workflow task, and
+        # the retried task would ask again, be answered again, and so on.
+        await workflow.wait_condition(lambda: self._slot is not None)
         queued = self._slot
         if queued is not None and queued.kind == SlotAnswerKind.QUEUED and self._nuke is None:
             self._set(phase=PolecatPhase.QUEUED, reason=queued.reason, message=queued.message)

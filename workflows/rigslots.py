@@ -3,10 +3,12 @@
 Every polecat of a rig — slung, applied with kubectl, or (next) dispatched by a convoy — asks
 this one workflow (ID `rig-slots/<task queue>/<rig>`, started by the first request) for a slot
 before its first pod. Messages are handled one at a time in the workflow's own loop, so two
-requests for the last slot can never both win, whichever path they came from. A request is an Update
-whose result is the answer: granted, queued (with the position: the polecat shows Queued) or
-refused (the bead is already being worked by another polecat and the request did not ask to
-work it anyway); a queued polecat learns of its grant later by signal.
+requests for the last slot can never both win, whichever path they came from. A request is
+signalled (signal-with-start), and so is the answer: granted, queued (with the position: the
+polecat shows Queued) or refused (the bead is already being worked by another polecat and the
+request did not ask to work it anyway); a queued polecat learns of its grant the same way.
+No activity ever waits on this workflow: a local activity blocked on a workflow served by the
+same worker could hold the very slots that workflow needs.
 
 A holder gives its slot back when its workflow finishes (`release`). One that cannot — a
 workflow terminated from the Temporal UI, say — would hold its slot forever, so while
@@ -17,7 +19,7 @@ polecats wait the workflow asks, now and then, which holders' workflows have clo
 The limit is the rig's `maxPolecats` as the newest request read it: raising it lets the
 queue move on the next request or release. With nobody holding or waiting the workflow
 completes after a while; the next request starts a new run. Long-lived rigs continue-as-new
-when the SDK suggests it, carrying holders and the queue.
+after `requests_per_run` requests or when the SDK suggests it, carrying holders and the queue.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from gastown.workflows import contract as c
@@ -43,8 +45,6 @@ with workflow.unsafe.imports_passed_through():
 # look for holders whose workflows closed without releasing.
 IDLE_SECONDS = 600
 AUDIT_SECONDS = 60
-# The type of an `acquire` refused while the workflow hands over to its next run; ask again.
-RESTARTING = "SlotsRestarting"
 
 
 @workflow.defn(name=c.RIG_SLOTS_WORKFLOW)
@@ -52,26 +52,12 @@ class RigSlotsWorkflow:
     def __init__(self) -> None:
         self._state = SlotsState(rig="")
         self._inbox: list[SlotRequest | SlotRelease] = []
-        # Answers to requests whose Update is still open, by (workflow ID, run ID).
-        self._replies: dict[tuple[str, str], SlotAnswer] = {}
-        self._updates = 0
-        self._draining = False
+        self._requests = 0
 
-    @workflow.update(name=c.UPDATE_ACQUIRE)
-    async def acquire(self, request: SlotRequest) -> SlotAnswer:
-        """Ask for a slot; the answer (granted, queued with its place, refused) is the
-        Update's result, so the common case costs the polecat no signal. A queued request
-        learns of its grant later by signal."""
-        key = (request.workflow_id, request.run_id)
-        self._updates += 1
+    @workflow.signal(name=c.SIGNAL_ACQUIRE)
+    def acquire(self, request: SlotRequest) -> None:
+        self._requests += 1
         self._inbox.append(request)
-        await workflow.wait_condition(lambda: key in self._replies)
-        return self._replies.pop(key)
-
-    @acquire.validator
-    def _validate_acquire(self, request: SlotRequest) -> None:
-        if self._draining:
-            raise ApplicationError("the slots workflow is starting its next run", type=RESTARTING)
 
     @workflow.signal(name=c.SIGNAL_RELEASE)
     def release(self, release: SlotRelease) -> None:
@@ -97,39 +83,28 @@ class RigSlotsWorkflow:
                 if self._state.waiting and not self._inbox:
                     await self._audit()
             answers: list[tuple[str, SlotAnswer]] = []
-            asked: dict[str, str] = {}  # workflow ID -> run ID of this round's requests
+            asked: set[str] = set()
             while self._inbox:
                 message = self._inbox.pop(0)
                 if isinstance(message, SlotRequest):
-                    asked[message.workflow_id] = message.run_id
+                    asked.add(message.workflow_id)
                     answers.extend(self._on_request(message))
                 else:
                     self._drop(message.workflow_id, message.run_id)
             answers.extend(self._grant())
-            answers.extend(self._queued(set(asked)))
-            # This round's requesters hear back through their Update; earlier ones by signal.
-            for wid, answer in answers:
-                if wid in asked:
-                    self._replies[(wid, asked[wid])] = answer
-            await self._send([(wid, answer) for wid, answer in answers if wid not in asked])
+            answers.extend(self._queued(asked))
+            await self._send(answers)
             workflow.set_current_details(self._details())
             if self._inbox:
                 continue
             if (
-                self._updates >= self._state.updates_per_run
+                self._requests >= self._state.requests_per_run
                 or workflow.info().is_continue_as_new_suggested()
             ):
-                await self._continue_as_new()
-
-    async def _continue_as_new(self) -> None:
-        """Hand holders and the queue to a fresh run. New requests are refused meanwhile (the
-        activity asks again); the ones already taken are answered first."""
-        self._draining = True
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        for message in self._inbox:  # only releases can have arrived since
-            if isinstance(message, SlotRelease):
-                self._drop(message.workflow_id, message.run_id)
-        workflow.continue_as_new(self._state)
+                # Holders and the queue go to a fresh run. A request signalled meanwhile makes
+                # the server refuse this command; the task runs again and handles it first.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._state)
 
     def _details(self) -> str:
         """What the Temporal UI shows for the rig: who holds its slots, who waits."""

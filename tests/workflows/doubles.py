@@ -39,7 +39,6 @@ from gastown.workflows.messages import (
     PolecatInput,
     PolecatRef,
     Resolved,
-    SlotAnswer,
     SlotRelease,
     SlotRequest,
     StatusUpdate,
@@ -316,9 +315,9 @@ class Doubles:
         return True
 
     @activity.defn(name=c.REQUEST_SLOT)
-    async def request_slot(self, req: SlotRequest) -> SlotAnswer:
+    async def request_slot(self, req: SlotRequest) -> None:
         await self._record(c.REQUEST_SLOT, req)
-        return await slots.request_slot(req)
+        await slots.request_slot(req)
 
     @activity.defn(name=c.RELEASE_SLOT)
     async def release_slot(self, release: SlotRelease) -> None:

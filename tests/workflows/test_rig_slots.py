@@ -19,6 +19,7 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from gastown.api.identity import rig_slots_workflow_id
 from gastown.api.polecat import Outcome, PolecatPhase
@@ -28,7 +29,6 @@ from gastown.workflows.messages import (
     NukeRequest,
     PolecatResult,
     Resolved,
-    SlotAnswerKind,
     SlotRequest,
     SlotsState,
 )
@@ -36,6 +36,7 @@ from gastown.workflows.polecat import PolecatWorkflow
 from gastown.workflows.rigslots import RigSlotsWorkflow
 from tests.workflows import doubles as d
 from tests.workflows.doubles import DEADLINE, Hold, Script
+from tests.workflows.ghost import Ghost
 from tests.workflows.harness import Harness
 
 pytestmark = pytest.mark.timeout(60)
@@ -212,45 +213,53 @@ async def test_a_nuke_reaches_a_queued_polecat_and_its_place_is_given_back(
         await asyncio.wait_for(a.result(), DEADLINE)
 
 
-async def test_a_holder_that_is_gone_without_releasing_gives_its_slot_to_the_next(
+async def test_a_holder_that_closed_without_releasing_gives_its_slot_to_the_next(
     harness: HarnessFactory,
 ) -> None:
     """A holder whose workflow closed without giving its slot back (terminated by hand: no
     code runs) is found while others wait (closed_workflows) and its slot goes to the next in
-    line. The holder here is a workflow ID with no run at all, which `closed_workflows`
-    treats the same way as a closed one."""
+    line."""
     script = rig_of(1, {"nux": ("dm-0002", [d.finished(Outcome.COMPLETED)])})
-    async with harness(script) as h:
-        slots_handle = await h.env.client.start_workflow(
+    ghosts = "-ghosts"
+    async with (
+        harness(script) as h,
+        Worker(h.env.client, task_queue=h.task_queue + ghosts, workflows=[Ghost]),
+    ):
+        ghost = await h.env.client.start_workflow(
+            Ghost.run, id="polecat/elsewhere/ghost", task_queue=h.task_queue + ghosts
+        )
+        await h.env.client.start_workflow(
             RigSlotsWorkflow.run,
             SlotsState(rig=d.RIG, limit=1),
             id=rig_slots_workflow_id(d.RIG, h.task_queue),
             task_queue=h.task_queue,
+            start_signal=c.SIGNAL_ACQUIRE,
+            start_signal_args=[
+                SlotRequest(
+                    rig=d.RIG,
+                    workflow_id=ghost.id,
+                    run_id=ghost.result_run_id or "",
+                    polecat="elsewhere/ghost",
+                    bead_id="dm-0009",
+                    limit=1,
+                )
+            ],
         )
-        ghost = SlotRequest(
-            rig=d.RIG,
-            workflow_id="polecat/elsewhere/ghost",
-            run_id="gone",
-            polecat="elsewhere/ghost",
-            bead_id="dm-0009",
-            limit=1,
-        )
-        answer = await slots_handle.execute_update(RigSlotsWorkflow.acquire, ghost)
-        assert answer.kind == SlotAnswerKind.GRANTED
+        assert await asyncio.wait_for(ghost.result(), DEADLINE) == "granted"
         b = await h.start(d.polecat_input("nux"))
         await until_phase(b, PolecatPhase.QUEUED)
         # Awaiting the result lets the server's clock reach the slots workflow's audit.
         result = await asyncio.wait_for(b.result(), DEADLINE)
         assert result.phase == PolecatPhase.DONE
         [asked] = h.doubles.args(c.CLOSED_WORKFLOWS, workflow="RigSlotsWorkflow")
-        assert asked == ["polecat/elsewhere/ghost"]
+        assert asked == [ghost.id]
 
 
 async def test_the_slots_workflow_continues_as_new_with_its_holders_and_queue(
     harness: HarnessFactory,
 ) -> None:
-    """A run takes a bounded number of requests (the server caps a run's Updates); the next
-    run carries who holds a slot and who waits, and requests made meanwhile are asked again."""
+    """A run takes a bounded number of requests (a long history slows every replay); the next
+    run carries who holds a slot and who waits."""
     first = Hold()
     script = rig_of(
         1,
@@ -263,7 +272,7 @@ async def test_the_slots_workflow_continues_as_new_with_its_holders_and_queue(
     async with harness(script) as h:
         slots_handle = await h.env.client.start_workflow(
             RigSlotsWorkflow.run,
-            SlotsState(rig=d.RIG, limit=1, updates_per_run=2),
+            SlotsState(rig=d.RIG, limit=1, requests_per_run=2),
             id=rig_slots_workflow_id(d.RIG, h.task_queue),
             task_queue=h.task_queue,
         )
@@ -275,7 +284,7 @@ async def test_the_slots_workflow_continues_as_new_with_its_holders_and_queue(
         await until_phase(toast, PolecatPhase.QUEUED)
 
         held = await slots(h)  # the newest run answers
-        assert held.updates_per_run == 2
+        assert held.requests_per_run == 2
         assert [x.polecat for x in held.holders] == [f"{d.NAMESPACE}/furiosa"]
         assert [x.polecat for x in held.waiting] == [f"{d.NAMESPACE}/nux", f"{d.NAMESPACE}/toast"]
         first_run = h.env.client.get_workflow_handle(

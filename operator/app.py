@@ -24,16 +24,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import kopf
 from temporalio.client import Client
 
 from gastown.api import identity as ids
 from gastown.api.crd import GROUP, VERSION
 from gastown.kube import Credentials, Kube
+from gastown.operator.lean import without
 from gastown.operator.mirror import Mirror
 from gastown.operator.polecats import Polecats
 from gastown.operator.rigstatus import Rigs
 from gastown.operator.workflow import Workflows
+
+with without():  # kopf without the official client (lean.py)
+    import kopf
 
 log = logging.getLogger("gastown.watcher")
 

@@ -6,6 +6,7 @@ the credentials read by `credentials.load`.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from urllib.parse import urlencode
 
@@ -26,8 +27,9 @@ class Direct:
             urllib3.Retry.DEFAULT if transport_retries is None else transport_retries
         )
         self.pool = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=4,
+            # As many kept connections as the official client keeps (cpu count x 5): enough
+            # for every thread of asyncio's default executor, so none is discarded under load.
+            maxsize=(os.cpu_count() or 1) * 5,
             cert_reqs=ssl.CERT_NONE if creds.insecure else ssl.CERT_REQUIRED,
             ca_certs=creds.ca_path,
             cert_file=creds.certificate_path,

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from gastown.kube import NO_RETRY, from_kubeconfig, reading
+from gastown.config import KubeSettings
+from gastown.config.errors import ConfigError
+from gastown.kube import NO_RETRY, credentials, from_kubeconfig, reading
 from gastown.kube.direct import Direct
 from gastown.kube.official import Official
 from gastown.kube.resources import NAMESPACES
@@ -64,3 +67,31 @@ def test_the_watcher_process_never_imports_the_official_client() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_in_cluster_credentials_follow_the_rotated_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "token").write_text("first\n")
+    (tmp_path / "ca.crt").write_text("not read here")
+    monkeypatch.setattr(credentials, "SERVICE_ACCOUNT", tmp_path)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "fd00::1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    source = credentials.load(KubeSettings(None, None, "default", in_cluster=True))
+    first = source.current()
+    assert (first.server, first.token) == ("https://[fd00::1]:6443", "first")
+    assert first.scheme == "Bearer"
+    assert first.ca_path == str(tmp_path / "ca.crt")
+    (tmp_path / "token").write_text("second\n")
+    assert source.current().token == "first"  # read again once a minute, not per request
+    monkeypatch.setattr(credentials, "TOKEN_FILE_SECONDS", 0.0)
+    assert source.current().token == "second"
+
+
+def test_in_cluster_without_a_service_account_says_what_to_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(credentials, "SERVICE_ACCOUNT", tmp_path)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ConfigError, match="--kubeconfig"):
+        credentials.load(KubeSettings(None, None, "default", in_cluster=True))

@@ -87,7 +87,6 @@ class Watcher:
 
     def _registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
-        creds = self.api.credentials()
 
         @kopf.on.startup(registry=registry)
         async def startup(**_: Any) -> None:
@@ -99,7 +98,9 @@ class Watcher:
 
         @kopf.on.login(registry=registry)
         def login(**_: Any) -> kopf.ConnectionInfo:
-            return connection_info(creds)
+            # Asked at each login (kopf logs in again after a 401): a rotated service account
+            # token is read anew.
+            return connection_info(self.api.credentials())
 
         @kopf.on.event(GROUP, VERSION, "polecats", registry=registry)
         async def polecat_event(event: kopf.RawEvent, **_: Any) -> None:

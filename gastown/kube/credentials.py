@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -66,8 +67,7 @@ class Source:
         now = time.monotonic()
         if now - self._read_at >= TOKEN_FILE_SECONDS or self.credentials.token is None:
             token = Path(self.token_file).read_text().strip()
-            creds = self.credentials
-            self.credentials = Credentials(**{**creds.__dict__, "token": token})
+            self.credentials = dataclasses.replace(self.credentials, token=token)
             self._read_at = now
         return self.credentials
 

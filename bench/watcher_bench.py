@@ -35,9 +35,12 @@ NS = "bench"
 PHASES = ("Running", "Pending")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory: VmRSS, or its anonymous part (RssAnon: the heap, which our code
+    controls; the rest is mapped files, mostly shared libraries, whose resident share varies
+    with the page cache)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -135,7 +138,7 @@ def run(args: Any, proc: subprocess.Popen[bytes], core: Any, custom: Any) -> int
     idle_cpu0, idle_t0 = cpu_seconds(proc.pid), time.monotonic()
     time.sleep(10)
     idle_cpu = (cpu_seconds(proc.pid) - idle_cpu0) / (time.monotonic() - idle_t0)
-    rss_idle = rss_mb(proc.pid)
+    rss_idle, anon_idle = rss_mb(proc.pid), rss_mb(proc.pid, "RssAnon")
 
     latencies: list[float] = []
     cpu0, w0 = cpu_seconds(proc.pid), time.monotonic()
@@ -161,7 +164,7 @@ def run(args: Any, proc: subprocess.Popen[bytes], core: Any, custom: Any) -> int
     print(f"changes: {len(ms)}/{args.changes}")
     print(f"latency ms: p50 {statistics.median(ms):.1f}  p95 {pct(ms, 0.95):.1f}  "
           f"max {max(ms):.1f}")  # fmt: skip
-    print(f"watcher RSS MB: idle {rss_idle:.1f}  peak {peak:.1f}")
+    print(f"watcher RSS MB: idle {rss_idle:.1f}  peak {peak:.1f}  (anonymous idle {anon_idle:.1f})")
     print(
         f"watcher CPU: idle {idle_cpu * 100:.1f}%  during changes {busy_cpu * 100:.1f}% of a core"
     )

@@ -2,9 +2,12 @@
 
 `connect` turns resolved settings (gastown.config: kubeconfig, context, or in-cluster) into a
 `Kube`; `Kube.run` / `Kube.run_sync` drive an operation (see calls.py) with the `RetryPolicy`
-the caller chose. Requests go through the official client's transport (its auth, TLS, token
-refresh and proxies) but skip its model classes: bodies go out and come back as the API's own
-JSON, which is what every caller wants and costs a fraction of the CPU (docs/benchmarks.md).
+the caller chose. Requests go through a transport: the official client's (its auth, TLS,
+token refresh and proxies; official.py) or, with `lean=True` and credentials it can read,
+urllib3 directly (direct.py), so that a process (the watcher) never imports the official
+client. Either way bodies go out and come back as the API's own JSON, never as the official
+client's model classes, which is what every caller wants and costs a fraction of the CPU
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -13,103 +16,105 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-
-from gastown.config.errors import ConfigError
 from gastown.config.kube import KubeSettings
 from gastown.kube.calls import Op, Request
+from gastown.kube.credentials import Credentials
 from gastown.kube.errors import KubeError, from_status, translate
 from gastown.kube.retry import NO_RETRY, RetryPolicy
 
+if TYPE_CHECKING:
+    import urllib3
+    from kubernetes.client import ApiClient
+
 T = TypeVar("T")
 
-ApiClient = k8s.ApiClient
+# ApiClient: for type hints only (the CLI's session); importing it at run time is official.py's.
+__all__ = [
+    "ApiClient",
+    "Credentials",
+    "Kube",
+    "Transport",
+    "api_client",
+    "connect",
+    "from_kubeconfig",
+]
 
 
-def api_client(settings: KubeSettings, retry: RetryPolicy = NO_RETRY) -> k8s.ApiClient:
+@runtime_checkable
+class Transport(Protocol):
+    """Sends one request (one try) and says who it is to the server."""
+
+    def call(self, request: Request) -> urllib3.BaseHTTPResponse: ...
+
+    def credentials(self) -> Credentials: ...
+
+
+def api_client(settings: KubeSettings, retry: RetryPolicy = NO_RETRY) -> ApiClient:
     """A configured official-client ApiClient for these settings (urllib3 retries per policy)."""
-    cfg = k8s.Configuration()
-    try:
-        if settings.in_cluster:
-            k8s_config.load_incluster_config(client_configuration=cfg)
+    from gastown.kube import official
+
+    return official.api_client(settings, retry)
+
+
+def connect(settings: KubeSettings, retry: RetryPolicy = NO_RETRY, *, lean: bool = False) -> Kube:
+    """A client for these settings. `lean`: without the official client when the credentials
+    allow it (token, client certificate, basic auth; not exec plugins or auth providers)."""
+    if lean:
+        from gastown.kube import credentials, direct
+
+        try:
+            source = credentials.load(settings)
+        except credentials.Unsupported:
+            pass
         else:
-            k8s_config.load_kube_config(
-                config_file=settings.kubeconfig,
-                context=settings.context,
-                client_configuration=cfg,
-            )
-    except k8s_config.ConfigException as exc:
-        raise ConfigError(f"cannot load cluster configuration: {exc}") from exc
-    if retry.transport_retries is not None:
-        cfg.retries = retry.transport_retries
-    return k8s.ApiClient(configuration=cfg)
-
-
-def connect(settings: KubeSettings, retry: RetryPolicy = NO_RETRY) -> Kube:
+            return Kube(direct.Direct(source, retry.transport_retries), retry)
     return Kube(api_client(settings, retry), retry)
 
 
-def from_kubeconfig(path: str, retry: RetryPolicy = NO_RETRY, context: str | None = None) -> Kube:
+def from_kubeconfig(
+    path: str, retry: RetryPolicy = NO_RETRY, context: str | None = None, *, lean: bool = False
+) -> Kube:
     """A client for one kubeconfig file (tests, the dev demo)."""
-    return connect(KubeSettings(path, context, "default", in_cluster=False), retry)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How the client reaches the cluster, for a second client (kopf) to use the same."""
-
-    server: str
-    ca_path: str | None
-    insecure: bool
-    scheme: str | None
-    token: str | None
-    certificate_path: str | None
-    private_key_path: str | None
-    username: str | None
-    password: str | None
+    return connect(KubeSettings(path, context, "default", in_cluster=False), retry, lean=lean)
 
 
 @dataclass
 class Kube:
-    """An API client with a retry policy; every call in the project goes through `send`."""
+    """An API client with a retry policy; every call in the project goes through `send`.
 
-    api: k8s.ApiClient
+    `api` is a Transport, or an official ApiClient (wrapped in official.Official)."""
+
+    api: Any
     retry: RetryPolicy = NO_RETRY
+    transport: Transport = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api, Transport):
+            self.transport = self.api
+        else:
+            from gastown.kube.official import Official
+
+            self.transport = Official(self.api)
 
     # ---------------------------------------------------------------- one request
     def send(self, request: Request) -> Any:
         """One try of one request, in the calling thread; KubeError on any failure."""
-        headers = dict(request.headers)
-        if request.content_type:
-            headers["Content-Type"] = request.content_type
-        headers.setdefault("Accept", "application/json")
         try:
-            method, url, hdrs, body, post = self.api.param_serialize(
-                request.method,
-                request.path,
-                query_params=list(request.query),
-                header_params=headers,
-                body=request.body,
-                auth_settings=["BearerToken"],
-            )
-            resp = self.api.call_api(
-                method, url, hdrs, body, post, _request_timeout=request.timeout
-            )
+            resp = self.transport.call(request)
         except Exception as exc:
             err = translate(exc)
             if err is None:
                 raise
             raise err from exc
         if not 200 <= resp.status <= 299:
-            data = resp.read()
+            data = resp.data
             raise from_status(resp.status, resp.reason, data, resp.headers)
         if request.read == "stream":
-            return resp.response
-        data = resp.read()
+            return resp
+        data = resp.data
         if request.read == "text":
             return data.decode(errors="replace")
         return json.loads(data) if data else {}
@@ -164,23 +169,7 @@ class Kube:
     def credentials(self) -> Credentials:
         """The resolved credentials (kubeconfig or service account), so kopf talks to the same
         cluster as the same user."""
-        cfg = self.api.configuration
-        keys = cfg.api_key or {}
-        token = keys.get("authorization") or keys.get("BearerToken")
-        scheme = None
-        if token and " " in token:
-            scheme, token = token.split(" ", 1)
-        return Credentials(
-            server=cfg.host,
-            ca_path=cfg.ssl_ca_cert,
-            insecure=not cfg.verify_ssl,
-            scheme=scheme or ("Bearer" if token else None),
-            token=token,
-            certificate_path=cfg.cert_file,
-            private_key_path=cfg.key_file,
-            username=cfg.username or None,
-            password=cfg.password or None,
-        )
+        return self.transport.credentials()
 
 
 class _Step(Generic[T]):

@@ -9,6 +9,7 @@ message, so a Secret's data cannot leak into an error.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -116,12 +117,14 @@ def translate(exc: BaseException, *, transport: bool = True) -> KubeError | None
     The one place that knows the client's exception types, so code above this package (and
     code not yet migrated to it, whose ApiExceptions reach the CLI) never imports them.
     """
-    from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
     if isinstance(exc, KubeError):
         return exc
-    if isinstance(exc, ApiException):
+    # Only a process that loaded the official client can hold one of its exceptions; looked
+    # up, not imported, so a process without it (the watcher) never loads it here.
+    official = sys.modules.get("kubernetes.client.exceptions")
+    if official is not None and isinstance(exc, official.ApiException):
         return from_status(exc.status or 0, exc.reason, exc.body, exc.headers)
     if isinstance(exc, HTTPError) or (transport and isinstance(exc, OSError)):
         return Unavailable(f"cannot reach the Kubernetes API: {exc}")

@@ -65,7 +65,7 @@ async def run_watcher(
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    kube = connect(kube_settings, BACKOFF)
+    kube = connect(kube_settings, BACKOFF, lean=True)
     temporal = await connect_lazily(temporal_settings)
     watcher = Watcher(kube, temporal, temporal_settings.task_queue, options or WatcherOptions())
     leader: LeaderElection | None = None

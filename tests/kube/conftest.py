@@ -11,9 +11,11 @@ from tests.conftest import Cluster
 QUICK = RetryPolicy(attempts=BACKOFF.attempts, initial=0.01, cap=0.05)
 
 
-@pytest.fixture(scope="session")
-def kube(cluster: Cluster) -> Kube:
-    return from_kubeconfig(str(cluster.kubeconfig), NO_RETRY)
+@pytest.fixture(scope="session", params=["official", "direct"])
+def kube(cluster: Cluster, request: pytest.FixtureRequest) -> Kube:
+    """Every operation through both transports: the official client's and urllib3 directly
+    (the watcher's, client.connect(lean=True))."""
+    return from_kubeconfig(str(cluster.kubeconfig), NO_RETRY, lean=request.param == "direct")
 
 
 @pytest.fixture(scope="session")

@@ -90,7 +90,8 @@ class ThreadedWatcher:
             data_converter=pydantic_data_converter,
             lazy=True,  # as the process does: Temporal may be down when the watcher starts
         )
-        api = from_kubeconfig(self.kubeconfig, BACKOFF)
+        # The transport the watcher process uses (gastown.service.watcher: lean).
+        api = from_kubeconfig(self.kubeconfig, BACKOFF, lean=True)
         self.watcher = Watcher(api, temporal, self.task_queue, OPTIONS)
         self.stop = asyncio.Event()
         self.ready.set()

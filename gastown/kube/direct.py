@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import weakref
 from urllib.parse import urlencode
 
 import urllib3
@@ -35,6 +36,10 @@ class Direct:
             cert_file=creds.certificate_path,
             key_file=creds.private_key_path,
         )
+        # Close the kept connections when this client goes: urllib3 does not on its own, and
+        # a socket left to the garbage collector is a ResourceWarning (as the official
+        # client's ApiClient closes its pool on deletion).
+        weakref.finalize(self, self.pool.clear)
 
     def credentials(self) -> Credentials:
         return self.source.current()

@@ -9,9 +9,10 @@ writing, patching, events, conditions, finalizers, leases, watching; `status` bu
 bodies from the gastown.api models; `timestamps` is the one RFC 3339 helper. Errors are one
 hierarchy (errors.py) carrying the API server's message.
 
-Only `client` (and `watching`) import the official client, and this module loads `client` on
-first use of one of its names: pure helpers (timestamps, conditions, events, resources) cost
-no import of the Kubernetes client, which takes longer than a whole CLI command's API calls.
+Only `client` (and `errors.translate`, when called) import the official client, and this
+module loads `client` on first use of one of its names: pure helpers (timestamps, conditions,
+events, resources) cost no import of the Kubernetes client, which takes longer than a whole
+CLI command's API calls.
 """
 
 from typing import TYPE_CHECKING, Any

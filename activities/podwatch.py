@@ -162,14 +162,6 @@ class PodInformer:
                 await self._task
         self._wake_all()
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """For the worker's run context: the informer is closed when the worker stops."""
-        try:
-            yield
-        finally:
-            await self.close()
-
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
         backoff = Backoff(initial=self.initial_backoff, cap=self.max_backoff)
@@ -328,6 +320,7 @@ class PodInformers:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        """For the worker's run context: the informers close when the worker stops."""
         try:
             yield
         finally:

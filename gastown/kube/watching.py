@@ -148,28 +148,10 @@ def _discard(resp: Any) -> None:
         resp.release_conn()
 
 
-def watch(
-    kube: Kube,
-    resource: Resource,
-    namespace: str | None = None,
-    *,
-    field_selector: str | None = None,
-    label_selector: str | None = None,
-    resource_version: str | None = None,
-    timeout_seconds: int = 30,
-) -> Iterator[tuple[str, JSON]]:
-    """Events until the server ends the watch after `timeout_seconds` (or the caller stops);
-    from `resource_version` on, else from the current state (ADDED for each object first)."""
-    stream = WatchStream(
-        kube,
-        request(
-            resource,
-            namespace,
-            field_selector=field_selector,
-            label_selector=label_selector,
-            resource_version=resource_version,
-            timeout_seconds=timeout_seconds,
-        ),
-    )
+def watch(kube: Kube, request: Request) -> Iterator[tuple[str, JSON]]:
+    """Events of one watch call (a `request(...)`) until the server ends it after its
+    `timeoutSeconds` or the caller stops; from its resourceVersion on, else from the current
+    state (ADDED for each object first)."""
+    stream = WatchStream(kube, request)
     stream.connect()
     yield from stream.events()  # closing this generator early closes the stream

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from gastown.activities.credentials import CredentialActivities
-from gastown.activities.kube import Kube as WaitKube
 from gastown.activities.pods import PodActivities
 from gastown.activities.podwatch import PodInformers
 from gastown.activities.polecats import PolecatActivities
@@ -23,7 +22,6 @@ def build_activities(
     """The activity callables a worker registers, all sharing one Kubernetes client (a
     gastown.kube client with NO_RETRY: Temporal retries) and one pod informer (pass the
     worker's, so it can close it on shutdown)."""
-    watch = WaitKube(kube)  # the informer's and wait.py's adapter (activities/kube.py)
     polecats = PolecatActivities(kube)
     launcher = PodActivities(kube)
     return [
@@ -33,7 +31,7 @@ def build_activities(
         polecats.update_polecat_status,
         launcher.launch_pod,
         launcher.delete_pod,
-        WaitActivities(watch, polecats, pods or PodInformers(watch)).wait_pod,
+        WaitActivities(kube, polecats, pods or PodInformers(kube)).wait_pod,
         request_slot,
         release_slot,
         closed_workflows,

@@ -17,11 +17,14 @@ Durability does not depend on the cache: it lives in the worker's memory only. A
 worker's successor lists again on its first wait, and a pod the cache does not hold yet (just
 created, or the stream is down) is read with one GET.
 
-The stream is read by one dedicated thread (the official client is synchronous), not a thread
-of the shared pool; the events are handed to the event loop with `call_soon_threadsafe`. The
-raw JSON is decoded once, never turned into the client's model classes.
+Everything goes through gastown.kube: the list is `reading.listing` on `Kube.run`, the watch
+a `watching.WatchStream`, errors are gastown.kube's (Gone: re-list), and the reconnect pacing
+is its `Backoff`. The stream is read by one dedicated thread (the client is synchronous), not
+a thread of the shared pool; the events are handed to the event loop with
+`call_soon_threadsafe`. The raw JSON is decoded once, never turned into model classes.
+Closing aborts the stream from the event loop without blocking it (`WatchStream.abort`).
 
-Namespaces: `namespace=None` watches cluster-wide (`list_pod_for_all_namespaces`). A worker
+Namespaces: `namespace=None` watches cluster-wide (`/api/v1/pods`). A worker
 restricted to configured namespaces would hold one informer per namespace and route by the
 pod's namespace (`PodInformers` below does exactly that).
 """
@@ -30,22 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import logging
-import random
-import socket
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.watch.watch import iter_resp_lines
-
-from gastown.activities.kube import Gone, Kube, _translate
 from gastown.api import identity as ids
+from gastown.kube import PODS, Backoff, Gone, Kube, reading, watching
 
 log = logging.getLogger("gastown.worker.pods")
 
@@ -102,7 +98,7 @@ class PodInformer:
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._response: Any = None  # the open watch response, closed to stop the reader
+        self._stream: watching.WatchStream | None = None  # the open watch, aborted to stop
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
@@ -114,7 +110,8 @@ class PodInformer:
     @property
     def streaming(self) -> bool:
         """A watch response is open and its reader is (or is about to be) blocked on it."""
-        return self._response is not None
+        stream = self._stream
+        return stream is not None and stream.open
 
     def start(self) -> None:
         """Start on first use, on the running loop; idempotent."""
@@ -165,23 +162,15 @@ class PodInformer:
                 await self._task
         self._wake_all()
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """For the worker's run context: the informer is closed when the worker stops."""
-        try:
-            yield
-        finally:
-            await self.close()
-
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
-        backoff = self.initial_backoff
+        backoff = Backoff(initial=self.initial_backoff, cap=self.max_backoff)
         while not self._closed:
             try:
                 if self._rv is None:
                     await self._list()
                 await self._watch()
-                backoff = self.initial_backoff
+                backoff.reset()
             except Gone:
                 # The server compacted past our version: list again at once (client-go does).
                 self.stats.relists_after_gone += 1
@@ -192,20 +181,14 @@ class PodInformer:
             except Exception as exc:  # the API is down or the stream broke
                 self.stats.reconnects += 1
                 self._live = False
-                log.warning("pod watch failed (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff * (0.5 + random.random() / 2))  # noqa: S311
-                backoff = min(backoff * 2, self.max_backoff)
-
-    def _list_call(self) -> Callable[..., Any]:
-        core, namespace = self.kube.core, self.namespace
-        if namespace is None:
-            return core.list_pod_for_all_namespaces
-        return functools.partial(core.list_namespaced_pod, namespace)
+                delay = backoff()
+                log.warning("pod watch failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
 
     async def _list(self) -> None:
         self.stats.lists += 1
-        data = await self.kube.raw(
-            self._list_call(), label_selector=self.label_selector, _request_timeout=60
+        data = await self.kube.run(
+            reading.listing(PODS, self.namespace, label_selector=self.label_selector, timeout=60)
         )
         fresh = {_key(pod): _slim(pod) for pod in data.get("items") or []}
         for key in self._pods.keys() - fresh.keys():
@@ -236,63 +219,48 @@ class PodInformer:
     ) -> None:
         """The reader thread: stream events onto the loop; report how the stream ended."""
         last: str | None = None
-        resp: Any = None
+        stream = watching.WatchStream(
+            self.kube,
+            watching.request(
+                PODS,
+                self.namespace,
+                label_selector=self.label_selector,
+                resource_version=rv,
+                timeout_seconds=self.watch_seconds,
+                bookmarks=True,
+                read_slack=READ_SLACK_SECONDS,
+            ),
+        )
         try:
-            try:
-                resp = self._list_call()(
-                    label_selector=self.label_selector,
-                    watch=True,
-                    resource_version=rv,
-                    timeout_seconds=self.watch_seconds,
-                    allow_watch_bookmarks=True,
-                    _preload_content=False,
-                    _request_timeout=(10, self.watch_seconds + READ_SLACK_SECONDS),
-                )
-            except ApiException as exc:
-                raise _translate(exc) from exc
             with self._lock:
                 if self._closed:
                     raise _Stop()
-                self._response = resp
+                self._stream = stream
+            if not stream.connect():
+                raise _Stop()
             # Resumed from our version after a failure: the cache is current again.
             _post(loop, self._set_live)
-            for line in iter_resp_lines(resp):
-                if not line:
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    code = obj.get("code")
-                    message = obj.get("message") or "watch error"
-                    if code == 410:
-                        raise Gone(message)
-                    raise RuntimeError(f"watch error {code}: {message}")
+            for kind, obj in stream.events():
                 last = str(obj["metadata"]["resourceVersion"])
                 if kind != "BOOKMARK" and not _post(loop, self._apply, kind, obj):
                     return  # the loop is gone: nobody to tell
+            if stream.aborted:
+                raise _Stop()
         except Exception as exc:  # handed to the loop, raised there
-            if resp is not None:
-                with contextlib.suppress(Exception):
-                    resp.close()  # a broken or abandoned stream: never back into the pool
             _post(loop, _settle, done, None, _Stop() if self._closed else exc)
             return
         finally:
             with self._lock:
-                if self._response is resp:
-                    self._response = None
+                if self._stream is stream:
+                    self._stream = None
         _post(loop, _settle, done, last, None)
 
     def _abort_stream(self) -> None:
-        """Unblock the reader from the loop thread. Not `resp.close()`: that waits for the
-        reader's lock, i.e. until the server ends the watch (minutes), on the event loop. A
-        shutdown of the socket makes the blocked read return at once; the reader closes."""
+        """Unblock the reader from the loop thread, without waiting for it."""
         with self._lock:
-            resp, self._response = self._response, None
-        conn = getattr(resp, "connection", None) if resp is not None else None
-        sock = getattr(conn, "sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.abort()
 
     # ------------------------------------------------------------------ the cache
     def _set_live(self) -> None:
@@ -352,6 +320,7 @@ class PodInformers:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        """For the worker's run context: the informers close when the worker stops."""
         try:
             yield
         finally:

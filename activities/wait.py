@@ -24,10 +24,10 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from gastown.activities.errors import permanent
-from gastown.activities.kube import Kube, NotFound
 from gastown.activities.podwatch import PodInformer, PodInformers
 from gastown.activities.polecats import PolecatActivities
 from gastown.api.polecat import PolecatPhase
+from gastown.kube import PODS, Kube, NotFound, reading
 from gastown.workflows import contract as c
 from gastown.workflows.classify import PodJudge, observe
 from gastown.workflows.messages import (
@@ -110,7 +110,7 @@ class WaitActivities:
                 return None
         try:
             async with self.calls:
-                return await self.kube.get_pod(ns, name)
+                return await self.kube.run(reading.get(PODS, name, ns))
         except NotFound:
             return None
 

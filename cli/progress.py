@@ -46,7 +46,7 @@ def wait_for(
 ) -> int:
     """0 when the polecat got there, 1 when it failed or the time ran out."""
     from gastown.kube import POLECATS
-    from gastown.kube.watching import watch
+    from gastown.kube.watching import request, watch
 
     deadline = time.monotonic() + timeout_seconds
     last = ""
@@ -55,10 +55,12 @@ def wait_for(
             remaining = max(1, int(deadline - time.monotonic()))
             for _, obj in watch(
                 session.client,
-                POLECATS,
-                session.namespace,
-                field_selector=f"metadata.name={name}",
-                timeout_seconds=min(remaining, 30),
+                request(
+                    POLECATS,
+                    session.namespace,
+                    field_selector=f"metadata.name={name}",
+                    timeout_seconds=min(remaining, 30),
+                ),
             ):
                 status = obj.get("status") or {}
                 if status.get("runID") != run_id:

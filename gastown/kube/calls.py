@@ -36,7 +36,8 @@ class Request:
     # A 409 here can only come from a flaky server (a write without a resourceVersion):
     # retry it like a 5xx when the policy retries at all.
     conflict_is_flaky: bool = False
-    timeout: float | None = None
+    # Seconds for the whole call, or (connect, read) for a stream that stays open.
+    timeout: float | tuple[float, float] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -146,20 +146,6 @@ class Kube:
             else:
                 step.answered(answer)
         return step.result
-
-    # ---------------------------------------------------------------- streams
-    def lines(self, request: Request) -> Iterator[dict[str, Any]]:
-        """Each JSON line of a streamed answer (a watch), in this thread; the stream is
-        closed when the iteration ends or is abandoned."""
-        resp = self.send(request)
-        try:
-            for line in resp:
-                if line.strip():
-                    yield json.loads(line)
-        finally:
-            # Closed, not returned to the pool half-read (a watch never ends by itself).
-            resp.close()
-            resp.release_conn()
 
     def with_retry(self, retry: RetryPolicy) -> Kube:
         """The same connection with another policy (e.g. few tries for the Lease). urllib3's

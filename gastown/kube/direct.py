@@ -9,6 +9,7 @@ import json
 import os
 import ssl
 import weakref
+from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
@@ -62,16 +63,11 @@ class Direct:
         url = self.server + request.path
         if request.query:
             url += "?" + urlencode(request.query)
-        if request.timeout:
-            return self.pool.request(
-                request.method,
-                url,
-                body=body,
-                headers=headers,
-                preload_content=request.read != "stream",
-                timeout=urllib3.Timeout(total=request.timeout),
-                retries=self.retries,
-            )
+        kwargs: dict[str, Any] = {}
+        if isinstance(request.timeout, tuple):  # (connect, read), as the official client takes
+            kwargs["timeout"] = urllib3.Timeout(connect=request.timeout[0], read=request.timeout[1])
+        elif request.timeout:
+            kwargs["timeout"] = urllib3.Timeout(total=request.timeout)
         return self.pool.request(
             request.method,
             url,
@@ -79,4 +75,5 @@ class Direct:
             headers=headers,
             preload_content=request.read != "stream",
             retries=self.retries,
+            **kwargs,
         )

@@ -1,4 +1,5 @@
-"""Reading: get one object, list by selector, existence, Secret data, pod logs."""
+"""Reading: get one object, list by selector (the items, or the list with its version),
+existence, Secret data, pod logs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,26 @@ def get_or_none(resource: Resource, name: str, namespace: str | None = None) -> 
     return found
 
 
+def listing(
+    resource: Resource,
+    namespace: str | None = None,
+    *,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+    timeout: float | None = None,
+) -> Op[JSON]:
+    """The list document: `items` and, in `metadata.resourceVersion`, the version a watch
+    goes on from (an informer lists, then watches)."""
+    return one(
+        Request(
+            "GET",
+            resource.path(namespace),
+            query(labelSelector=label_selector, fieldSelector=field_selector),
+            timeout=timeout,
+        )
+    )
+
+
 def items(
     resource: Resource,
     namespace: str | None = None,
@@ -30,10 +51,8 @@ def items(
     field_selector: str | None = None,
 ) -> Op[list[JSON]]:
     """The objects of a kind in one namespace (None: all namespaces, or a cluster-scoped kind)."""
-    found = yield Request(
-        "GET",
-        resource.path(namespace),
-        query(labelSelector=label_selector, fieldSelector=field_selector),
+    found = yield from listing(
+        resource, namespace, label_selector=label_selector, field_selector=field_selector
     )
     listed: list[JSON] = found.get("items") or []
     return listed

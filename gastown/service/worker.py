@@ -22,7 +22,6 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
 from gastown.activities import build_activities
-from gastown.activities.kube import Kube as WaitKube
 from gastown.activities.podwatch import PodInformers
 from gastown.activities.wait import WAIT_CALLS
 from gastown.config import KubeSettings, TemporalSettings
@@ -80,7 +79,7 @@ def build_worker(
     """The worker, with one pod informer for all its waits; the informer starts on the first
     wait and is closed when the worker stops (a run context, so `async with` and `run()`
     both close it). `extra_*` are for benchmarks that run a reference beside ours."""
-    pods = PodInformers(WaitKube(kube))
+    pods = PodInformers(kube)
     return Worker(
         temporal,
         task_queue=task_queue,

@@ -20,13 +20,11 @@ import pytest
 from kubernetes import client
 from temporalio.testing import ActivityEnvironment
 
-from gastown.activities.kube import Kube
 from gastown.activities.podwatch import PodInformer, PodInformers
 from gastown.activities.polecats import PolecatActivities
 from gastown.activities.wait import Progress, WaitActivities
 from gastown.api import identity as ids
-from gastown.kube import NO_RETRY
-from gastown.kube import Kube as Boundary
+from gastown.kube import NO_RETRY, Kube
 from gastown.sandbox import Sandbox
 from gastown.workflows.messages import AttemptResult, PodRef, Verdict, WaitRequest
 from tests.e2e.conftest import wait_until
@@ -47,8 +45,8 @@ def release() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def kube(api_client: client.ApiClient) -> Kube:
-    """The informer's adapter on a gastown.kube client, as the worker builds it."""
-    return Kube(Boundary(api_client, NO_RETRY))
+    """A gastown.kube client with the activities' policy, as the worker builds it."""
+    return Kube(api_client, NO_RETRY)
 
 
 @pytest.fixture
@@ -110,7 +108,7 @@ def environment() -> ActivityEnvironment:
 async def wait(
     kube: Kube, pods: PodInformers, req: WaitRequest, watch_seconds: int = 10
 ) -> AttemptResult:
-    acts = WaitActivities(kube, PolecatActivities(kube.boundary), pods, watch_seconds=watch_seconds)
+    acts = WaitActivities(kube, PolecatActivities(kube), pods, watch_seconds=watch_seconds)
     result: AttemptResult = await environment().run(acts.wait_pod, req)
     return result
 

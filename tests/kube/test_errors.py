@@ -30,7 +30,7 @@ from gastown.kube import (
     writing,
 )
 from gastown.kube.errors import from_status
-from gastown.kube.watching import watch
+from gastown.kube.watching import request, watch
 from gastown.sandbox import Sandbox
 
 
@@ -90,7 +90,9 @@ def test_410_from_an_expired_watch_is_gone(
     assert listed == []
     sandbox.faults.expire_next_watch()
     with pytest.raises(Gone):
-        for _ in watch(fail_fast, POLECATS, namespace, resource_version="1", timeout_seconds=5):
+        for _ in watch(
+            fail_fast, request(POLECATS, namespace, resource_version="1", timeout_seconds=5)
+        ):
             pass
 
 

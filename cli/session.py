@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from gastown.config import KubeSettings, TemporalSettings
     from gastown.kube import Kube
-    from gastown.kube.client import ApiClient
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,7 +70,6 @@ class Session:
     temporal_address: str | None = None
     temporal_namespace: str | None = None
     _kube: KubeSettings | None = field(default=None, repr=False)
-    _api: ApiClient | None = field(default=None, repr=False)
     _client: Kube | None = field(default=None, repr=False)
 
     @property
@@ -92,26 +90,19 @@ class Session:
         return self.kube.namespace
 
     @property
-    def api(self) -> ApiClient:
-        """The underlying official client (for code not yet on gastown.kube)."""
-        if self._api is None:
+    def client(self) -> Kube:
+        """The cluster, one try per call: a terminal user sees an error now. Without the
+        official client where the credentials allow it (token, client certificate): its import
+        is a third of a command's time (docs/benchmarks.md); exec plugins and auth providers
+        still go through it."""
+        if self._client is None:
             from gastown.config import ConfigError
-            from gastown.kube import FAIL_FAST, api_client
+            from gastown.kube import FAIL_FAST, connect
 
             try:
-                # Fail fast at a terminal instead of urllib3's silent retries.
-                self._api = api_client(self.kube, FAIL_FAST)
+                self._client = connect(self.kube, FAIL_FAST, lean=True)
             except ConfigError as exc:
                 raise Failure(str(exc)) from exc
-        return self._api
-
-    @property
-    def client(self) -> Kube:
-        """The cluster, one try per call: a terminal user sees an error now."""
-        if self._client is None:
-            from gastown.kube import FAIL_FAST, Kube
-
-            self._client = Kube(self.api, FAIL_FAST)
         return self._client
 
     @property

@@ -5,6 +5,7 @@ that needs it (see client.connect's `lean`), because importing it loads ~1,000 m
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import urllib3
@@ -34,7 +35,11 @@ def api_client(settings: KubeSettings, retry: RetryPolicy = NO_RETRY) -> k8s.Api
         raise ConfigError(f"cannot load cluster configuration: {exc}") from exc
     if retry.transport_retries is not None:
         cfg.retries = retry.transport_retries
-    return k8s.ApiClient(configuration=cfg)
+    api = k8s.ApiClient(configuration=cfg)
+    # The official client closes its thread pool when it goes, not its connections: close
+    # them too, or each socket left to the garbage collector is a ResourceWarning.
+    weakref.finalize(api, api.rest_client.pool_manager.clear)
+    return api
 
 
 class Official:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -87,3 +87,8 @@ async def running(env: WorkflowEnvironment, script: Script) -> AsyncIterator[Har
             yield Harness(env, doubles, task_queue)
         finally:
             script.release_all()
+
+
+# What the tests' `harness` fixture hands out, and a polecat's workflow handle.
+HarnessFactory = Callable[[Script], AbstractAsyncContextManager[Harness]]
+Handle = WorkflowHandle[PolecatWorkflow, PolecatResult]

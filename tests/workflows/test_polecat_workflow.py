@@ -22,8 +22,6 @@ see tests/replay/test_replay.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +30,6 @@ from temporalio.api.enums.v1 import EventType, ParentClosePolicy
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     WorkflowFailureError,
-    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
@@ -54,12 +51,9 @@ from gastown.workflows.messages import (
 from gastown.workflows.polecat import AUTH_HINT, PolecatWorkflow
 from tests.workflows import doubles as d
 from tests.workflows.doubles import DEADLINE, Hold, Script
-from tests.workflows.harness import Harness
+from tests.workflows.harness import Handle, Harness, HarnessFactory
 
 pytestmark = pytest.mark.timeout(60)
-
-HarnessFactory = Callable[[Script], AbstractAsyncContextManager[Harness]]
-Handle = WorkflowHandle[PolecatWorkflow, PolecatResult]
 
 
 # ---------------------------------------------------------------- helpers

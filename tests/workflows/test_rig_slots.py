@@ -12,12 +12,11 @@ history for tests/replay.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -27,7 +26,6 @@ from gastown.workflows import contract as c
 from gastown.workflows.messages import (
     AttemptResult,
     NukeRequest,
-    PolecatResult,
     Resolved,
     SlotRequest,
     SlotsState,
@@ -37,12 +35,9 @@ from gastown.workflows.rigslots import RigSlotsWorkflow
 from tests.workflows import doubles as d
 from tests.workflows.doubles import DEADLINE, Hold, Script
 from tests.workflows.ghost import Ghost
-from tests.workflows.harness import Harness
+from tests.workflows.harness import Handle, Harness, HarnessFactory
 
 pytestmark = pytest.mark.timeout(60)
-
-HarnessFactory = Callable[[Script], AbstractAsyncContextManager[Harness]]
-Handle = WorkflowHandle[PolecatWorkflow, PolecatResult]
 
 
 def rig_of(

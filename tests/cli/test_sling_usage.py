@@ -43,6 +43,12 @@ BAD = [
 
 @pytest.mark.parametrize(("args", "needle"), BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_sling_is_a_usage_error(args: list[str], needle: str, tmp_path: Path) -> None:
+    assert_usage_error(["sling", *args], needle, tmp_path)
+
+
+def assert_usage_error(args: list[str], needle: str, tmp_path: Path) -> None:
+    """`kubectl gt <args>` exits 2 naming `needle`, without a traceback, before it looks for
+    a cluster (KUBECONFIG points nowhere: a value that got past the checks would exit 1)."""
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -50,7 +56,7 @@ def test_bad_sling_is_a_usage_error(args: list[str], needle: str, tmp_path: Path
         "TEMPORAL_ADDRESS": "127.0.0.1:1",
     }
     result = subprocess.run(
-        ["/usr/bin/kubectl", "gt", "sling", *args],
+        ["/usr/bin/kubectl", "gt", *args],
         env=env,
         capture_output=True,
         text=True,

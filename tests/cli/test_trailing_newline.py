@@ -7,14 +7,12 @@ past the client-side checks would fail differently (exit 1, cannot reach the clu
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
+from tests.cli.test_sling_usage import assert_usage_error
+
 RIG = ["rig", "create", "demo-rig", "--git-url", "git@github.com:o/r.git", "--prefix", "dm"]
 
 BAD = [
@@ -32,21 +30,4 @@ BAD = [
 
 @pytest.mark.parametrize(("args", "needle"), BAD, ids=[repr(" ".join(a)) for a, _ in BAD])
 def test_trailing_newline_is_a_usage_error(args: list[str], needle: str, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
-        "TEMPORAL_ADDRESS": "127.0.0.1:1",
-    }
-    result = subprocess.run(
-        ["/usr/bin/kubectl", "gt", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert needle in result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    assert not (tmp_path / "no-such-kubeconfig").exists()
+    assert_usage_error(args, needle, tmp_path)

@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 # Workflow types, so clients (the CLI, the watcher) can start them without importing them.
 POLECAT_WORKFLOW: Final = "PolecatWorkflow"
 RIG_SLOTS_WORKFLOW: Final = "RigSlotsWorkflow"
+CONVOY_WORKFLOW: Final = "ConvoyWorkflow"
 
 RESOLVE_POLECAT: Final = "resolve_polecat"
 CHECK_CREDENTIALS: Final = "check_credentials"
@@ -25,11 +26,27 @@ DELETE_POD: Final = "delete_pod"
 REQUEST_SLOT: Final = "request_slot"
 RELEASE_SLOT: Final = "release_slot"
 CLOSED_WORKFLOWS: Final = "closed_workflows"
+SCHEDULE_POD_DELETION: Final = "schedule_pod_deletion"
+# ConvoyWorkflow's: read the CR and its rig; create a bead's Polecat CR; write the status;
+# the closing Event and POST; nuke its running polecats; outcomes of polecats whose report
+# never came (their workflows closed without one: terminated from the Temporal UI, say).
+RESOLVE_CONVOY: Final = "resolve_convoy"
+DISPATCH_POLECAT: Final = "dispatch_polecat"
+UPDATE_CONVOY_STATUS: Final = "update_convoy_status"
+NOTIFY_CONVOY: Final = "notify_convoy"
+NUKE_POLECATS: Final = "nuke_polecats"
+POLECAT_REPORTS: Final = "polecat_reports"
 
 SIGNAL_POD_OBSERVED: Final = "pod_observed"
 QUERY_STATUS: Final = "status"
 UPDATE_NUKE: Final = "nuke"
 SIGNAL_SLOT_ANSWER: Final = "slot_answer"
+
+# ConvoyWorkflow: its polecats report by signal; people ask by query and act by update.
+SIGNAL_POLECAT_REPORT: Final = "polecat_report"
+QUERY_PROGRESS: Final = "progress"
+UPDATE_ADD_BEADS: Final = "add_beads"
+UPDATE_CANCEL: Final = "cancel"
 
 # RigSlotsWorkflow, one per rig: the only place a rig's maxPolecats and "this bead is already
 # being worked" are decided, one message at a time, so two slings cannot both take a slot.
@@ -48,6 +65,7 @@ POD_CONFLICT: Final = "PodConflict"
 POLECAT_GONE: Final = "PolecatGone"
 NAMESPACE_NOT_SERVED: Final = "NamespaceNotServed"
 BEAD_ALREADY_WORKED: Final = "BeadAlreadyWorked"
+CONVOY_GONE: Final = "ConvoyGone"
 
 PERMANENT: Final = [
     RIG_NOT_FOUND,
@@ -59,6 +77,7 @@ PERMANENT: Final = [
     POLECAT_GONE,
     NAMESPACE_NOT_SERVED,
     BEAD_ALREADY_WORKED,
+    CONVOY_GONE,
 ]
 
 # Kubernetes calls: quick, idempotent; retry API hiccups (5xx, 429, timeouts) with back-off.
@@ -86,4 +105,6 @@ SA_BEAD: Final = SearchAttributeKey.for_keyword("GastownBead")
 SA_POLECAT: Final = SearchAttributeKey.for_keyword("GastownPolecat")
 SA_CONVOY: Final = SearchAttributeKey.for_keyword("GastownConvoy")
 SA_PHASE: Final = SearchAttributeKey.for_keyword("GastownPhase")
-SEARCH_ATTRIBUTES: Final = (SA_RIG, SA_BEAD, SA_POLECAT, SA_CONVOY, SA_PHASE)
+# A convoy's finished beads in percent (0-100): `GastownProgress < 100` finds unfinished ones.
+SA_PROGRESS: Final = SearchAttributeKey.for_int("GastownProgress")
+SEARCH_ATTRIBUTES: Final = (SA_RIG, SA_BEAD, SA_POLECAT, SA_CONVOY, SA_PHASE, SA_PROGRESS)

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gastown.api.polecat import Outcome, PolecatPhase
+from gastown.api.convoy import BeadPhase, ConvoyPhase, FailurePolicy
+from gastown.api.polecat import AgentType, Outcome, PolecatPhase
 
 
 class Message(BaseModel):
@@ -174,6 +175,7 @@ class StatusUpdate(Message):
     branch: str | None = None
     commit: str | None = None
     pull_request_url: str | None = None
+    agent_cost_usd: float | None = None
     started: bool = False
     finished: bool = False
     event_type: str | None = None  # Normal | Warning: also emit a Kubernetes Event
@@ -270,3 +272,170 @@ class PolecatResult(Message):
     branch: str | None = None
     commit: str | None = None
     pull_request_url: str | None = None
+    agent_cost_usd: float | None = None
+
+
+class PodDeletion(Message):
+    """When the watcher may delete a finished polecat's pod: its TTL, as an annotation on the
+    pod (identity.ANNOTATION_DELETE_AFTER), so no workflow stays open for it."""
+
+    namespace: str
+    name: str
+    uid: str
+    ttl_seconds: int
+
+
+# ---------------------------------------------------------------------------- convoys
+
+
+class ConvoyBead(Message):
+    """The convoy workflow's record of one bead; carried across continue-as-new."""
+
+    bead_id: str
+    phase: BeadPhase = BeadPhase.PENDING
+    polecat: str | None = None
+    workflow_id: str | None = None  # the current polecat's workflow
+    polecat_phase: PolecatPhase | None = None
+    attempts: int = 0  # polecats dispatched for this bead
+    outcome: Outcome | None = None
+    reason: str | None = None
+    message: str | None = None
+    branch: str | None = None
+    pull_request_url: str | None = None
+    cost_usd: float | None = None  # summed over its polecats
+
+
+class ConvoyCarry(Message):
+    """What a convoy's next run needs from its previous one (continue-as-new)."""
+
+    beads: list[ConvoyBead]
+    cost_usd: float = 0.0
+    stop_reason: str | None = None  # set: dispatch nothing new (cancel, Stop policy, cost cap)
+    stop_message: str | None = None
+    cancelled: bool = False
+    started_at: datetime | None = None
+    runs: int = 1
+
+
+class ConvoyInput(Message):
+    """Which convoy to run: its identity, never its spec (as for polecats: the activities read
+    the beads from the CR). `carried` is set only by continue-as-new."""
+
+    namespace: str
+    name: str
+    uid: str
+    carried: ConvoyCarry | None = None
+
+
+class ResolvedConvoy(Message):
+    """A Convoy's spec as read from the CR, with its rig's limit: what the workflow needs.
+    The notify URL is not here (it may carry a token): notify_convoy reads it itself."""
+
+    namespace: str
+    name: str
+    uid: str
+    description: str
+    rig: str
+    beads: list[str]
+    parallelism: int  # as in the spec; 0: the rig's limit
+    max_polecats: int  # the rig's maxPolecats when read
+    failure_policy: FailurePolicy = FailurePolicy.CONTINUE
+    max_retries: int = 0
+    max_cost_usd: float | None = None
+    agent: AgentType = AgentType.CLAUDE_CODE
+    notify: bool = False  # spec.notifyOnComplete is set
+
+    @property
+    def window(self) -> int:
+        """Polecats dispatched and unfinished at once."""
+        return self.parallelism or self.max_polecats
+
+
+class DispatchRequest(Message):
+    """Create (or find) the Polecat CR for one bead of a convoy: the convoy's polecats enter
+    the way every polecat does."""
+
+    namespace: str
+    convoy: str
+    convoy_uid: str
+    rig: str
+    bead_id: str
+    retry: int = 0  # 0 for the first polecat of the bead
+    agent: AgentType = AgentType.CLAUDE_CODE
+
+
+class PolecatReport(Message):
+    """A convoy's polecat tells its convoy (by signal, to the convoy's workflow ID, so it
+    reaches the current run after a continue-as-new) where it stands: Queued, Working, or how
+    it ended."""
+
+    workflow_id: str
+    polecat: str
+    bead_id: str
+    phase: PolecatPhase
+    outcome: Outcome | None = None
+    reason: str | None = None
+    message: str | None = None
+    branch: str | None = None
+    pull_request_url: str | None = None
+    agent_cost_usd: float | None = None
+    attempts: int = 0
+
+
+class ConvoyCounts(Message):
+    total: int = 0
+    done: int = 0
+    running: int = 0
+    queued: int = 0
+    pending: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class ConvoyProgress(Message):
+    """The `progress` query's answer and what the CR's status is written from."""
+
+    phase: ConvoyPhase
+    counts: ConvoyCounts
+    cost_usd: float = 0.0
+    reason: str | None = None
+    message: str | None = None
+    beads: list[ConvoyBead] = Field(default_factory=list)
+
+
+class ConvoyStatusUpdate(Message):
+    namespace: str
+    name: str
+    uid: str
+    workflow_id: str
+    progress: ConvoyProgress
+    started_at: datetime | None = None
+    finished: bool = False
+    event_type: str | None = None  # Normal | Warning: also emit a Kubernetes Event
+
+
+class AddBeads(Message):
+    """`convoy add`: beads already written to the CR's spec; the workflow re-reads the CR and
+    takes only those it finds there."""
+
+    beads: list[str]
+
+
+class CancelConvoy(Message):
+    nuke: bool = False  # also nuke the polecats at work
+    reason: str = "cancelled by user"
+
+
+class NukePolecats(Message):
+    workflow_ids: list[str]
+    reason: str
+
+
+class ConvoyNotice(Message):
+    """notify_convoy's argument: the summary to send; the URL is read from the CR."""
+
+    namespace: str
+    name: str
+    uid: str
+    description: str
+    progress: ConvoyProgress

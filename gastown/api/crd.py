@@ -145,9 +145,14 @@ KINDS: tuple[Kind, ...] = (
         short_names=("cv",),
         description="A batch of beads dispatched together, a bounded number at a time.",
         columns=(
-            PrinterColumn("Phase", "string", ".status.phase"),
             PrinterColumn("Progress", "string", ".status.progress"),
+            PrinterColumn("Phase", "string", ".status.phase"),
             AGE,
+            PrinterColumn("Rig", "string", ".spec.rigRef", priority=1),
+            PrinterColumn("Running", "integer", ".status.counts.running", priority=1),
+            PrinterColumn("Failed", "integer", ".status.counts.failed", priority=1),
+            PrinterColumn("Cost", "number", ".status.costUSD", priority=1),
+            PrinterColumn("Workflow", "string", ".status.workflowID", priority=1),
         ),
     ),
 )

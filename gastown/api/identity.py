@@ -11,6 +11,7 @@ import hashlib
 from typing import Final
 
 from gastown.api.group import GROUP
+from gastown.api.patterns import POLECAT_NAME_MAX
 
 PREFIX: Final = GROUP  # label and annotation prefix
 
@@ -28,6 +29,8 @@ ANNOTATION_WORKFLOW_ID: Final = f"{PREFIX}/workflow-id"
 ANNOTATION_RUN_ID: Final = f"{PREFIX}/run-id"
 # "true": work the bead even if another polecat of the rig already works it (`sling --force`).
 ANNOTATION_ALLOW_SAME_BEAD: Final = f"{PREFIX}/allow-same-bead"
+# On a finished polecat's pod: when the watcher may delete it (RFC 3339), the pod's TTL.
+ANNOTATION_DELETE_AFTER: Final = f"{PREFIX}/delete-after"
 
 POLECAT_WORKFLOW_PREFIX: Final = "polecat"
 CONVOY_WORKFLOW_PREFIX: Final = "convoy"
@@ -46,7 +49,27 @@ def rig_slots_workflow_id(rig: str, task_queue: str) -> str:
 
 
 def convoy_workflow_id(namespace: str, name: str) -> str:
+    """`convoy/<namespace>/<name>`, as for polecats."""
     return f"{CONVOY_WORKFLOW_PREFIX}/{namespace}/{name}"
+
+
+def convoy_polecat_name(convoy: str, bead: str, retry: int = 0, *, hashed: bool = False) -> str:
+    """The polecat a convoy dispatches for a bead: `<convoy>-<bead>`, `-r<n>` for the n-th
+    retry; readable, and the same on every replay and retry, so a create that is retried finds
+    its own polecat. Where that name cannot be used — too long for a polecat (52), a bead ID
+    with a dot, or `hashed` because another convoy's polecat has it (convoy `a-b` with bead
+    `c-d` and convoy `a` with bead `b-c-d` meet) — a digest of (convoy, bead, retry) goes in
+    and the convoy part is cut to fit."""
+    suffix = f"-r{retry}" if retry else ""
+    name = f"{convoy}-{bead}{suffix}"
+    if not hashed and "." not in bead and len(name) <= POLECAT_NAME_MAX:
+        return name
+    digest = hashlib.sha256(f"{convoy}/{bead}/{retry}".encode()).hexdigest()[:8]
+    tail = f"-{digest}-{bead.replace('.', '-')}{suffix}"
+    room = POLECAT_NAME_MAX - len(tail)
+    if room < 1:  # a very long bead ID: the digest alone keeps it unique
+        return f"{convoy[:20].rstrip('-')}-{digest}{suffix}"
+    return f"{convoy[:room].rstrip('-')}{tail}"
 
 
 def parse_polecat_workflow_id(workflow_id: str) -> tuple[str, str]:

@@ -199,6 +199,7 @@ class PolecatStatus(StatusModel):
     commit: str | None = None
     pull_request_url: str | None = Field(default=None, alias="pullRequestURL")
     outcome: Outcome | None = None
+    agent_cost_usd: float | None = Field(default=None, alias="agentCostUSD")
     started_at: Time | None = None
     finished_at: Time | None = None
     last_activity: Time | None = None

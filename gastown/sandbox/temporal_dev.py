@@ -12,16 +12,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-SEARCH_ATTRIBUTES: tuple[str, ...] = (
-    "GastownRig",
-    "GastownBead",
-    "GastownPolecat",
-    "GastownConvoy",
-    "GastownPhase",
-)
+# name -> type, as workflows/contract.py declares them.
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "GastownRig": "Keyword",
+    "GastownBead": "Keyword",
+    "GastownPolecat": "Keyword",
+    "GastownConvoy": "Keyword",
+    "GastownPhase": "Keyword",
+    "GastownProgress": "Int",
+}
 
 
 def temporal_binary() -> str:
@@ -64,8 +66,8 @@ def start_dev_argv(
         argv += ["--ui-port", str(ui_port), "--ui-ip", "127.0.0.1"]
     if db_file is not None:
         argv += ["--db-filename", str(db_file)]
-    for name in SEARCH_ATTRIBUTES:
-        argv += ["--search-attribute", f"{name}=Keyword"]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        argv += ["--search-attribute", f"{name}={kind}"]
     return argv
 
 
@@ -98,9 +100,9 @@ async def wait_for_frontend(address: str, namespace: str, deadline_seconds: floa
             await asyncio.sleep(0.2)
 
 
-def register_search_attributes(address: str, namespace: str, names: Sequence[str]) -> None:
-    """Idempotent: `temporal operator search-attribute create` for each Keyword."""
-    for name in names:
+def register_search_attributes(address: str, namespace: str, names: Mapping[str, str]) -> None:
+    """Idempotent: `temporal operator search-attribute create` for each (name, type)."""
+    for name, kind in names.items():
         subprocess.run(
             [
                 temporal_binary(),
@@ -114,7 +116,7 @@ def register_search_attributes(address: str, namespace: str, names: Sequence[str
                 "--name",
                 name,
                 "--type",
-                "Keyword",
+                kind,
             ],
             capture_output=True,
             check=False,

@@ -110,7 +110,14 @@ def test_quantities_are_int_or_string() -> None:
                 *[("Workflow", 1), ("Branch", 1)],
             ],
         ),
-        ("convoys", "Namespaced", [("Phase", 0), ("Progress", 0), ("Age", 0)]),
+        (
+            "convoys",
+            "Namespaced",
+            [
+                *[("Progress", 0), ("Phase", 0), ("Age", 0)],
+                *[("Rig", 1), ("Running", 1), ("Failed", 1), ("Cost", 1), ("Workflow", 1)],
+            ],
+        ),
     ],
 )
 def test_scope_subresource_and_printer_columns(

@@ -6,6 +6,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from gastown.sandbox.temporal_dev import SEARCH_ATTRIBUTES
+from gastown.workflows import contract as c
 from tests.conftest import TemporalDev
 
 
@@ -14,5 +15,7 @@ async def test_dev_server_has_our_search_attributes(temporal: TemporalDev) -> No
     resp = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=temporal.namespace)
     )
-    for name in SEARCH_ATTRIBUTES:
-        assert name in resp.custom_attributes, sorted(resp.custom_attributes)
+    # Every key the workflows use, with the type they use it as.
+    assert set(SEARCH_ATTRIBUTES) == {key.name for key in c.SEARCH_ATTRIBUTES}
+    for key in c.SEARCH_ATTRIBUTES:
+        assert resp.custom_attributes.get(key.name) == key.indexed_value_type, key.name

@@ -51,7 +51,7 @@ async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
             AddSearchAttributesRequest(
                 namespace=env.client.namespace,
                 search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    key.name: IndexedValueType.ValueType(key.indexed_value_type)
                     for key in c.SEARCH_ATTRIBUTES
                 },
             )

@@ -111,6 +111,11 @@ class PodTTL:
         """The pod's current deadline, if it has one."""
         return self._due.get((namespace, name))
 
+    def overdue(self) -> int:
+        """Deadlines that have passed but the timer has not taken yet (superseded ones too)."""
+        now = datetime.now(UTC)
+        return sum(1 for due in self._heap if due.when <= now)
+
     # ---------------------------------------------------------------- timer
     def start(self) -> None:
         self._active = True

@@ -255,3 +255,28 @@ def test_due_orders_by_time() -> None:
     early = Due(datetime(2026, 1, 1, tzinfo=UTC), "z", "z", "u")
     late = Due(early.when + timedelta(seconds=1), "a", "a", "u")
     assert sorted([late, early]) == [early, late]
+
+
+async def test_a_watcher_that_stepped_down_deletes_nothing(
+    idle_watcher: ThreadedWatcher, namespace: str, kube: ClusterKube
+) -> None:
+    """What the process does the moment it loses the Lease (service/watcher.py): the timer
+    stops before kopf has wound down, so a deadline passing meanwhile is another replica's."""
+    watcher = idle_watcher.watcher
+    assert watcher is not None
+    when = in_seconds(3)
+    uid = await create(kube, namespace, "polecat-follower-1", stamp(when))
+    await wait_until(
+        lambda: _value(scheduled(idle_watcher, namespace, "polecat-follower-1")),
+        10,
+        "the watcher to schedule the pod",
+    )
+    idle_watcher.call(watcher.step_down())
+
+    async def passed() -> bool:
+        return datetime.now(UTC) > when + timedelta(seconds=1)
+
+    await wait_until(passed, 10, "the pod's time to pass")
+    assert not idle_watcher.call(_value(watcher.podttl.queue.busy()))
+    assert await uid_of(kube, namespace, "polecat-follower-1") == uid
+    assert deletions(idle_watcher, namespace, "polecat-follower-1") == []

@@ -5,8 +5,9 @@ kopf is used for what it does well and nothing more: it lists and watches Poleca
 streams with backoff and retries its requests on 429 after Retry-After. Only `on.event`
 handlers are registered, so kopf itself never writes to our objects: no progress or diff-base
 annotations, no status fields of its own, no Events. Each handler just hands the newest body to
-a work queue (queue.py), which runs the reconcilers (polecats.py, mirror.py, rigstatus.py)
-one at a time per object and retries failures with backoff.
+a work queue (queue.py), which runs the reconcilers (polecats.py, convoys.py, mirror.py,
+rigstatus.py, podttl.py's deletes) one at a time per object and retries failures with backoff.
+podttl.py keeps the one in-memory schedule of finished pods' deletion times.
 
 Who writes what (the full picture is in docs/architecture.md):
 
@@ -15,7 +16,8 @@ Who writes what (the full picture is in docs/architecture.md):
 - the watcher: `status.pod` (merge patch of that key alone), its finalizer entry, the
   workflow-id and repository annotations on adoption, the SpecAccepted condition (read-modify-
   write with the resourceVersion), a never-started polecat's Terminated phase, and the whole
-  Rig status.
+  Rig status; a Convoy's workflow-id annotation on adoption; the deletion of a finished
+  polecat pod past its TTL (by UID).
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from temporalio.client import Client
 from gastown.api import identity as ids
 from gastown.api.crd import GROUP, VERSION
 from gastown.kube import Credentials, Kube
+from gastown.operator.convoys import Convoys
 from gastown.operator.lean import without
 from gastown.operator.mirror import Mirror
+from gastown.operator.podttl import PodTTL
 from gastown.operator.polecats import Polecats
 from gastown.operator.rigstatus import Rigs
 from gastown.operator.workflow import Workflows
@@ -82,6 +86,8 @@ class Watcher:
         self.workflows = Workflows(self.temporal, self.task_queue)
         self.polecats = Polecats(self.api, self.workflows)
         self.mirror = Mirror(self.api)
+        self.podttl = PodTTL(self.api)
+        self.convoys = Convoys(self.api, self.workflows)
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
         self.registry = self._registry()
 
@@ -91,6 +97,7 @@ class Watcher:
         @kopf.on.startup(registry=registry)
         async def startup(**_: Any) -> None:
             self.rigs.start()
+            self.podttl.start()
 
         @kopf.on.cleanup(registry=registry)
         async def cleanup(**_: Any) -> None:
@@ -116,7 +123,9 @@ class Watcher:
             "", "v1", "pods", labels={ids.LABEL_POLECAT: kopf.PRESENT}, registry=registry
         )
         async def pod_event(event: kopf.RawEvent, **_: Any) -> None:
-            self.mirror.on_pod(event.get("type"), _body(event))
+            body = _body(event)
+            self.mirror.on_pod(event.get("type"), body)
+            self.podttl.on_pod(event.get("type"), body)
 
         @kopf.on.event(GROUP, VERSION, "rigs", registry=registry)
         async def rig_event(event: kopf.RawEvent, **_: Any) -> None:
@@ -124,13 +133,22 @@ class Watcher:
 
         @kopf.on.event(GROUP, VERSION, "convoys", registry=registry)
         async def convoy_event(event: kopf.RawEvent, **_: Any) -> None:
-            self.rigs.on_convoy(event.get("type"), _body(event))
+            body = _body(event)
+            self.convoys.on_convoy(event.get("type"), body)
+            self.rigs.on_convoy(event.get("type"), body)
 
         return registry
 
+    async def step_down(self) -> None:
+        """Stop what acts on its own clock rather than on an event (the pod TTL timer) at
+        once: called the moment the Lease is lost, before kopf has wound down."""
+        await self.podttl.stop()
+
     async def close(self) -> None:
         """Stop every reconciler (idempotent): nothing acts after this returns."""
+        await self.podttl.stop()
         await self.rigs.stop()
+        await self.convoys.queue.close()
         await self.mirror.queue.close()
         await self.polecats.queue.close()
 

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from gastown.api.convoy import ConvoyPhase
 from gastown.api.rig import PolecatCounts, RigPhase, RigStatus
 from gastown.kube import RIGS, SECRETS, Kube, NotFound, patching, reading
 from gastown.kube import conditions as conditions_
@@ -38,8 +39,16 @@ PHASE_BUCKET = {
     "Terminated": "terminated",
 }
 BUCKETS = ("pending", "working", "done", "failed", "stuck", "terminated")
-ACTIVE_CONVOY_PHASES = frozenset({"Pending", "InProgress", None})
 SECRET_REFS = ("gitSecretRef", "claudeCredsSecretRef", "apiKeySecretRef", "forgeTokenSecretRef")
+
+
+def convoy_active(phase: str | None) -> bool:
+    """Not in a final phase (Complete, PartiallyFailed, Failed, Cancelled); a convoy whose
+    workflow has not written its phase yet, or a phase this version does not know, counts."""
+    try:
+        return phase is None or not ConvoyPhase(phase).is_final
+    except ValueError:
+        return True
 
 
 def default_secrets(rig: dict[str, Any]) -> list[str]:
@@ -132,9 +141,7 @@ class Rigs:
             if rig == name
         )
         convoys = sum(
-            1
-            for rig, phase in self.convoys.values()
-            if rig == name and phase in ACTIVE_CONVOY_PHASES
+            1 for rig, phase in self.convoys.values() if rig == name and convoy_active(phase)
         )
         old_conditions = old.get("conditions") or []
         if missing:

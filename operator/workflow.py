@@ -1,8 +1,9 @@
-"""The watcher's three Temporal calls: start a polecat's workflow, nuke it, and look at it.
+"""The watcher's Temporal calls: start a polecat's workflow, nuke it, and look at it; start a
+convoy's workflow and tell it of beads added to its spec.
 
-Every call derives the workflow ID from (namespace, name), exactly as `kubectl gt sling` does,
-so the watcher and sling can never start two workflows for one polecat: a start with
-USE_EXISTING joins a running one.
+Every call derives the workflow ID from (namespace, name), exactly as `kubectl gt sling` and
+`kubectl gt convoy create` do, so the watcher and the CLI can never start two workflows for
+one object: a start with USE_EXISTING joins a running one.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from gastown.api.identity import polecat_workflow_id
+from gastown.api.identity import convoy_workflow_id, polecat_workflow_id
 from gastown.workflows import contract as c
-from gastown.workflows.messages import NukeRequest, PolecatInput, PolecatState
+from gastown.workflows.messages import (
+    AddBeads,
+    ConvoyInput,
+    ConvoyProgress,
+    NukeRequest,
+    PolecatInput,
+    PolecatState,
+)
 
 # A nuke returns once the pod is deleted and the status written: seconds. Past this, the work
 # queue retries (a worker may be down), rather than holding the polecat's queue forever.
 NUKE_TIMEOUT_SECONDS = 120
+# An add_beads Update re-reads the CR (one local activity): seconds, as for a nuke.
+ADD_BEADS_TIMEOUT_SECONDS = 120
 
 
 @dataclass
@@ -41,8 +51,13 @@ class Workflows:
 
     async def describe(self, namespace: str, name: str) -> WorkflowExecutionDescription | None:
         """The newest run with this polecat's workflow ID, or None if there never was one."""
+        return await self._describe(polecat_workflow_id(namespace, name))
+
+    async def _describe(self, wid: str) -> WorkflowExecutionDescription | None:
         try:
-            desc: WorkflowExecutionDescription = await self.handle(namespace, name).describe()
+            desc: WorkflowExecutionDescription = await self.client.get_workflow_handle(
+                wid
+            ).describe()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return None
@@ -65,10 +80,21 @@ class Workflows:
         """
         inp = PolecatInput(namespace=namespace, name=name, uid=uid)
         wid = polecat_workflow_id(namespace, name)
+        return await self._start(c.POLECAT_WORKFLOW, inp, wid, created, rerun=rerun)
 
+    async def start_convoy(self, namespace: str, name: str, uid: str, created: datetime) -> str:
+        """Start the convoy's workflow unless this convoy already has one (the same rules as
+        for a polecat); its run ID. The input is the convoy's identity only."""
+        inp = ConvoyInput(namespace=namespace, name=name, uid=uid)
+        wid = convoy_workflow_id(namespace, name)
+        return await self._start(c.CONVOY_WORKFLOW, inp, wid, created)
+
+    async def _start(
+        self, workflow: str, inp: Any, wid: str, created: datetime, *, rerun: bool = False
+    ) -> str:
         async def start(reuse: WorkflowIDReusePolicy) -> str:
             handle = await self.client.start_workflow(
-                c.POLECAT_WORKFLOW,
+                workflow,
                 inp,
                 id=wid,
                 task_queue=self.task_queue,
@@ -82,9 +108,9 @@ class Workflows:
                 return await start(WorkflowIDReusePolicy.REJECT_DUPLICATE)
             except WorkflowAlreadyStartedError:
                 pass
-            desc = await self.describe(namespace, name)
+            desc = await self._describe(wid)
             if desc is not None and desc.start_time >= created:
-                return str(desc.run_id)  # this polecat's own run, finished already
+                return str(desc.run_id)  # this object's own run, finished already
         return await start(WorkflowIDReusePolicy.ALLOW_DUPLICATE)
 
     async def nuke(self, namespace: str, name: str, reason: str) -> PolecatState | None:
@@ -105,6 +131,34 @@ class Workflows:
                     return None
                 # The server answers an update racing a signal's workflow task with this; the
                 # workflow is fine and the next task succeeds (see cli/polecat.py).
+                if "workflow task failure" not in str(exc) or attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        return None
+
+    async def add_convoy_beads(
+        self, namespace: str, name: str, beads: list[str], update_id: str
+    ) -> ConvoyProgress | None:
+        """Tell a running convoy of beads added to its spec (the workflow re-reads the CR and
+        takes only beads new to it, so sending one it has is harmless). `update_id` makes a
+        retried call the same Update within a run. None when there is no running workflow or
+        it refused (finished, or stopping)."""
+        handle = self.client.get_workflow_handle(convoy_workflow_id(namespace, name))
+        for attempt in range(5):
+            try:
+                async with asyncio.timeout(ADD_BEADS_TIMEOUT_SECONDS):
+                    progress: ConvoyProgress = await handle.execute_update(
+                        c.UPDATE_ADD_BEADS,
+                        AddBeads(beads=beads),
+                        id=update_id,
+                        result_type=ConvoyProgress,
+                    )
+                return progress
+            except WorkflowUpdateFailedError:
+                return None  # the validator refused: finished or stopping
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return None
                 if "workflow task failure" not in str(exc) or attempt == 4:
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))

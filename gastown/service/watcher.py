@@ -113,6 +113,7 @@ async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.E
     lost = holding is not None and holding in done
     if lost:
         operator.cancel()  # no graceful drain: another replica may already be acting
+        await watcher.step_down()
     elif not kopf_stop.done():
         kopf_stop.set_result(None)
     for task in pending:

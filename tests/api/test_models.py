@@ -14,7 +14,9 @@ from gastown.api.patterns import is_git_branch
 from tests.api.cases import CASES, Case, document
 
 # The seed Go operator's examples, kept in the repository (deploy/samples/README.md).
-SEED_EXAMPLES = sorted((Path(__file__).parents[2] / "deploy/samples").glob("*.yaml"))
+SAMPLES = Path(__file__).parents[2] / "deploy/samples"
+SEED_EXAMPLES = sorted(SAMPLES.glob("polecat-*.yaml"))
+CONVOY_EXAMPLES = sorted(SAMPLES.glob("convoy*.yaml"))
 MODELS: dict[str, type[BaseModel]] = {"Rig": Rig, "Polecat": Polecat, "Convoy": Convoy}
 
 
@@ -24,6 +26,17 @@ def _validate(kind: str, doc: dict[str, Any]) -> BaseModel:
 
 def test_seed_examples_are_found() -> None:
     assert [p.name for p in SEED_EXAMPLES] == ["polecat-apikey.yaml", "polecat-oauth.yaml"]
+    assert [p.name for p in CONVOY_EXAMPLES] == ["convoy.yaml"]
+    assert sorted(SAMPLES.glob("*.yaml")) == sorted(SEED_EXAMPLES + CONVOY_EXAMPLES)
+
+
+@pytest.mark.parametrize("path", CONVOY_EXAMPLES, ids=lambda p: p.name)
+def test_convoy_examples_round_trip_unchanged(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    out = Convoy.model_validate(doc).to_k8s()
+    for key, value in doc["spec"].items():
+        assert out["spec"][key] == value, key
+    assert out["metadata"]["name"] == doc["metadata"]["name"]
 
 
 @pytest.mark.parametrize("path", SEED_EXAMPLES, ids=lambda p: p.name)

@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from gastown.operator.app import Watcher
+from gastown.operator.rigstatus import convoy_active
 from tests.operator.conftest import apply, polecat_doc, wait_until
 
 
@@ -58,3 +60,19 @@ async def test_rig_counts_and_missing_default_secret(
     st = await wait_until(ready, 20, "the rig to turn Ready once the Secret exists")
     cond = {c["type"]: c for c in st["conditions"]}
     assert cond["Ready"]["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("phase", "active"),
+    [
+        (None, True),
+        ("Pending", True),
+        ("InProgress", True),
+        ("Complete", False),
+        ("PartiallyFailed", False),
+        ("Failed", False),
+        ("Cancelled", False),
+    ],
+)
+def test_active_convoys_are_those_not_in_a_final_phase(phase: str | None, active: bool) -> None:
+    assert convoy_active(phase) is active

@@ -1,8 +1,10 @@
-"""The watcher's three Temporal calls: start a polecat's workflow, nuke it, and look at it.
+"""The Temporal calls the watcher and `kubectl gt` share: start a polecat's workflow, nuke
+it, look at it (Workflows); start a convoy's, ask its progress, add beads, cancel it
+(ConvoyWorkflows).
 
-Every call derives the workflow ID from (namespace, name), exactly as `kubectl gt sling` does,
-so the watcher and sling can never start two workflows for one polecat: a start with
-USE_EXISTING joins a running one.
+Every call derives the workflow ID from (namespace, name), exactly as `kubectl gt sling` and
+`kubectl gt convoy create` do, so the watcher and the CLI can never start two workflows for
+one polecat or convoy: a start with USE_EXISTING joins a running one.
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from gastown.api.identity import polecat_workflow_id
+from gastown.api.identity import convoy_workflow_id, polecat_workflow_id
 from gastown.workflows import contract as c
-from gastown.workflows.messages import NukeRequest, PolecatInput, PolecatState
+from gastown.workflows.messages import (
+    AddBeads,
+    CancelConvoy,
+    ConvoyInput,
+    ConvoyProgress,
+    NukeRequest,
+    PolecatInput,
+    PolecatState,
+)
 
 # A nuke returns once the pod is deleted and the status written: seconds. Past this, the work
 # queue retries (a worker may be down), rather than holding the polecat's queue forever.
@@ -109,3 +119,129 @@ class Workflows:
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
         return None
+
+
+# Temporal keeps a workflow's static summary short (one line in the UI's list).
+SUMMARY_MAX = 200
+
+
+def convoy_summary(description: str, rig: str, beads: int, parallelism: int) -> tuple[str, str]:
+    """The convoy's static summary (one line) and details (markdown), set once at start so
+    the Temporal UI says what the convoy is before its first status; the same text whether
+    the CLI or the watcher started it."""
+    line = " ".join(description.split())
+    summary = f"Convoy: {line}"
+    if len(summary) > SUMMARY_MAX:
+        summary = summary[: SUMMARY_MAX - 1] + "…"
+    window = str(parallelism) if parallelism else "the rig's maxPolecats"
+    details = f"**{line}**\n\n- rig: `{rig}`\n- beads: {beads}\n- parallelism: {window}\n"
+    return summary, details
+
+
+async def _retry_racing_task(call: Any) -> Any:
+    """An update, retried while the server answers "unexpected workflow task failure": an
+    update that raced a signal's workflow task (see Workflows.nuke); the next task succeeds."""
+    for attempt in range(5):
+        try:
+            return await call()
+        except RPCError as exc:
+            if "workflow task failure" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class ConvoyWorkflows:
+    """A convoy's workflow: its input is the Convoy's identity only; the workflow reads the
+    beads from the CR, so whoever starts it must have created (or adopted) the CR first."""
+
+    client: Client
+    task_queue: str
+
+    def handle(self, namespace: str, name: str) -> Any:
+        return self.client.get_workflow_handle(convoy_workflow_id(namespace, name))
+
+    async def describe(self, namespace: str, name: str) -> WorkflowExecutionDescription | None:
+        try:
+            desc: WorkflowExecutionDescription = await self.handle(namespace, name).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return desc
+
+    async def running(self, namespace: str, name: str) -> bool:
+        desc = await self.describe(namespace, name)
+        return desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
+
+    async def start(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        created: datetime,
+        *,
+        summary: str | None = None,
+        details: str | None = None,
+    ) -> str:
+        """Start the convoy's workflow unless it has one; its run ID.
+
+        As for polecats: a running workflow with this ID is joined (USE_EXISTING); a closed
+        one that started after the Convoy was created is this convoy's own, finished (its run
+        ID); one that started earlier belonged to a deleted convoy of the same name, and a new
+        run is right.
+        """
+        inp = ConvoyInput(namespace=namespace, name=name, uid=uid)
+        wid = convoy_workflow_id(namespace, name)
+
+        async def start(reuse: WorkflowIDReusePolicy) -> str:
+            handle = await self.client.start_workflow(
+                c.CONVOY_WORKFLOW,
+                inp,
+                id=wid,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=reuse,
+                static_summary=summary,
+                static_details=details,
+            )
+            return str(handle.result_run_id or handle.run_id)
+
+        try:
+            return await start(WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            pass
+        desc = await self.describe(namespace, name)
+        if desc is not None and desc.start_time >= created:
+            return str(desc.run_id)
+        return await start(WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+
+    async def progress(self, namespace: str, name: str) -> ConvoyProgress:
+        """The running workflow's own view (fresher than the CR's status, written ≤2/s)."""
+        answer: ConvoyProgress = await self.handle(namespace, name).query(
+            c.QUERY_PROGRESS, result_type=ConvoyProgress
+        )
+        return answer
+
+    async def add(self, namespace: str, name: str, beads: list[str]) -> ConvoyProgress:
+        """Tell the workflow about beads already written to the CR's spec. Raises
+        WorkflowUpdateFailedError when its validator refuses (finished or stopping)."""
+        handle = self.handle(namespace, name)
+        answer: ConvoyProgress = await _retry_racing_task(
+            lambda: handle.execute_update(
+                c.UPDATE_ADD_BEADS, AddBeads(beads=beads), result_type=ConvoyProgress
+            )
+        )
+        return answer
+
+    async def cancel(
+        self, namespace: str, name: str, *, nuke: bool = False, reason: str | None = None
+    ) -> ConvoyProgress:
+        """Stop dispatching (and with `nuke`, nuke the running polecats); its progress after."""
+        request = CancelConvoy(nuke=nuke, reason=reason or CancelConvoy().reason)
+        handle = self.handle(namespace, name)
+        answer: ConvoyProgress = await _retry_racing_task(
+            lambda: handle.execute_update(c.UPDATE_CANCEL, request, result_type=ConvoyProgress)
+        )
+        return answer

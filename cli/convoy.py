@@ -267,10 +267,11 @@ async def launch(
     else:
         if headline:
             typer.echo(headline)
-        window = spec.parallelism or "the rig's limit"
+        window = f"parallelism {spec.parallelism}" if spec.parallelism else "parallelism: "
+        window += "" if spec.parallelism else "the rig's maxPolecats"
         typer.echo(
             f"Convoy {cname} created: {len(spec.tracked_beads)} beads to rig {rig_name} "
-            f"(parallelism {window})"
+            f"({window})"
         )
         typer.echo(f"  follow it: kubectl gt convoy status {cname}")
     if wait is not None:

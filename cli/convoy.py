@@ -588,6 +588,7 @@ def _add_command(**opts: Any) -> None:
 
 async def _add(session: Session, name: str, beads: list[str]) -> None:
     from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError
 
     from gastown.operator.workflow import ConvoyWorkflows
 
@@ -612,6 +613,11 @@ async def _add(session: Session, name: str, beads: list[str]) -> None:
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause or exc
         raise Failure(f"convoy {name!r} refused the beads: {cause}") from None
+    except RPCError as exc:
+        raise Failure(
+            f"the beads are in convoy {name!r}'s spec, but telling its workflow failed ({exc}); "
+            "run the same `kubectl gt convoy add` again"
+        ) from None
     already = len(beads) - len(new)
     note = f" ({already} already tracked)" if already else ""
     total = progress.counts.total

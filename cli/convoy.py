@@ -270,8 +270,7 @@ async def launch(
         window = f"parallelism {spec.parallelism}" if spec.parallelism else "parallelism: "
         window += "" if spec.parallelism else "the rig's maxPolecats"
         typer.echo(
-            f"Convoy {cname} created: {len(spec.tracked_beads)} beads to rig {rig_name} "
-            f"({window})"
+            f"Convoy {cname} created: {len(spec.tracked_beads)} beads to rig {rig_name} ({window})"
         )
         typer.echo(f"  follow it: kubectl gt convoy status {cname}")
     if wait is not None:

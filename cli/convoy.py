@@ -99,11 +99,16 @@ def _check_notify(value: str | None) -> None:
     if value is None:
         return
     scheme, sep, rest = value.partition("://")
-    if sep and (scheme.lower() != "https" or not rest):
+    if not sep:
+        return
+    if scheme.lower() != "https":
         raise Usage(
-            f"--notify: {value.split('://')[0]}:// URLs are not posted to; use an https:// "
-            "URL (one POST of a JSON summary) or an address (recorded as an Event)"
+            f"--notify: {scheme}:// URLs are not posted to; use an https:// URL (one POST of "
+            "a JSON summary) or an address (recorded as an Event)"
         )
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    if not host or any(ch.isspace() for ch in value):
+        raise Usage("--notify: an https URL needs a host and no spaces or newlines")
 
 
 def build(

@@ -49,6 +49,9 @@ BAD: list[tuple[list[str], str]] = [
     (["x", "dm-1", "--notify", "http://hooks.example.com/x"], "--notify"),
     (["x", "dm-1", "--notify", "ftp://example.com"], "--notify"),
     (["x", "dm-1", "--notify", "https://"], "--notify"),
+    (["x", "dm-1", "--notify", "https:///path"], "--notify"),
+    (["x", "dm-1", "--notify", "https://hooks.example.com/x\n"], "--notify"),
+    (["x", "dm-1", "--notify", "http://user:secret@hooks.example.com/x"], "--notify"),
     (["x", "dm-1", "--name", "Bad"], "--name"),
     (["x", "dm-1", "--name", "a_b"], "--name"),
     (["x", "dm-1", "--name", "n" * 64], "--name"),
@@ -249,3 +252,14 @@ async def test_oversized_descriptions_are_refused(
     assert huge.exit_code == 2, huge.output
     assert "description" in huge.output
     assert convoys(custom, namespace) == []
+
+
+async def test_a_refused_notify_url_is_not_echoed(
+    real_rig: str,
+    run_gt: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    """A URL may carry a token: the message names the scheme, never the URL."""
+    url = "http://user:s3cr3t-token@hooks.example.com/x"
+    result = run_gt("convoy", "create", "x", "dm-1", "--rig", real_rig, "--notify", url)
+    assert_refused(result, "--notify")
+    assert "s3cr3t-token" not in result.stdout + result.stderr

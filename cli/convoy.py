@@ -11,11 +11,12 @@ nothing created), an unknown rig or an unreachable Temporal too (exit 1, nothing
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -65,8 +66,16 @@ NAME_TRIES = 8
 QUERY_SECONDS = 5.0
 
 
-def _suffix() -> str:
-    return "".join(secrets.choice(SUFFIX) for _ in range(5))
+def _suffixes() -> Iterator[str]:
+    """Five random characters per try; GASTOWN_NAME_SEED makes the sequence repeatable (as
+    for polecat names), so two commands with one seed meet and the second must try again."""
+    import random
+
+    seed = os.environ.get("GASTOWN_NAME_SEED")
+    # A name, not a secret: a seeded generator is what makes it repeatable.
+    rng: random.Random = random.Random(seed) if seed else secrets.SystemRandom()  # noqa: S311
+    while True:
+        yield "".join(rng.choice(SUFFIX) for _ in range(5))
 
 
 def slug(text: str, limit: int = SLUG_MAX) -> str:
@@ -308,8 +317,8 @@ def _create(
                 f"convoy {name!r} already exists in namespace {ns!r}: choose another --name, "
                 f"or see `kubectl gt convoy status {name}`"
             ) from None
-    for _ in range(NAME_TRIES):
-        body["metadata"]["name"] = f"{stem or 'convoy'}-{_suffix()}"
+    for _, suffix in zip(range(NAME_TRIES), _suffixes(), strict=False):
+        body["metadata"]["name"] = f"{stem or 'convoy'}-{suffix}"
         try:
             return session.client.run_sync(writing.create(CONVOYS, body, ns))
         except Conflict:

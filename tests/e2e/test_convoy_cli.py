@@ -98,7 +98,7 @@ def cgt(
 ) -> Callable[..., Awaitable[Result]]:
     """`kubectl gt …` via the real kubectl, its workflows on the stand-in's queue."""
 
-    async def run(*args: str, timeout: float = 120) -> Result:
+    async def run(*args: str, timeout: float = 120, seed: str | None = None) -> Result:
         env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -107,6 +107,9 @@ def cgt(
             "TEMPORAL_NAMESPACE": temporal.namespace,
             "GASTOWN_TASK_QUEUE": stand_in,
         }
+        env.pop("GASTOWN_NAME_SEED", None)
+        if seed is not None:
+            env["GASTOWN_NAME_SEED"] = seed
         proc = await asyncio.create_subprocess_exec(
             KUBECTL,
             "gt",
@@ -229,11 +232,21 @@ async def test_create_makes_the_convoy_and_starts_its_workflow_with_its_identity
     assert f"convoy '{name}' already exists" in again.err
     assert get_convoy(custom, namespace, name)["spec"]["trackedBeads"][0] == "dm-0001"
 
+    # Generated names that meet (one seed, so the same first suffix): the second create
+    # tries the next name, so both exist.
+    first = created_name(
+        (await cgt("convoy", "create", "Same", "dm-1", "--rig", rig, seed="7")).out
+    )
+    second = created_name(
+        (await cgt("convoy", "create", "Same", "dm-1", "--rig", rig, seed="7")).out
+    )
+    assert first != second and first.startswith("same-") and second.startswith("same-")
+
     # Unknown rig: exit 1, nothing created.
     unknown = await cgt("convoy", "create", "x", "dm-0001", "--rig", "no-such-rig")
     assert unknown.code == 1
     assert "rig 'no-such-rig' not found" in unknown.err
-    assert len(list_convoys(custom, namespace)) == 1
+    assert len(list_convoys(custom, namespace)) == 3
 
 
 STATUS = {

@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
@@ -386,7 +387,7 @@ async def polecat_reports(workflow_ids: list[str]) -> list[PolecatReport]:
     reports = []
     for wid in workflow_ids:
         _, name = ids.parse_polecat_workflow_id(wid)
-        handle = client.get_workflow_handle(wid)
+        handle = client.get_workflow_handle(wid, result_type=PolecatResult)
         base = PolecatReport(workflow_id=wid, polecat=name, bead_id="", phase=PolecatPhase.FAILED)
         try:
             desc = await handle.describe()
@@ -409,10 +410,10 @@ async def polecat_reports(workflow_ids: list[str]) -> list[PolecatReport]:
 
 
 async def _closed_report(
-    handle: Any, status: WorkflowExecutionStatus, base: PolecatReport
+    handle: WorkflowHandle[Any, PolecatResult], status: WorkflowExecutionStatus, base: PolecatReport
 ) -> PolecatReport:
     if status == WorkflowExecutionStatus.COMPLETED:
-        result: PolecatResult = await handle.result(result_type=PolecatResult)
+        result = await handle.result()
         return base.model_copy(
             update={
                 "phase": result.phase,

@@ -19,7 +19,12 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowUpdateFailedError
 
 from gastown.api.convoy import BeadPhase, ConvoyPhase, FailurePolicy
-from gastown.api.identity import convoy_polecat_name, convoy_workflow_id, polecat_workflow_id
+from gastown.api.identity import (
+    convoy_polecat_name,
+    convoy_workflow_id,
+    pod_name,
+    polecat_workflow_id,
+)
 from gastown.api.polecat import Outcome, PolecatPhase
 from gastown.workflows import contract as c
 from gastown.workflows import convoyplan as plan
@@ -33,8 +38,10 @@ from gastown.workflows.messages import (
     ConvoyStatusUpdate,
     DispatchRequest,
     NukePolecats,
+    PodObservation,
     Resolved,
 )
+from gastown.workflows.polecat import PolecatWorkflow
 from tests.workflows import doubles as d
 from tests.workflows.doubles import DEADLINE, Hold, Run, Script
 from tests.workflows.fakepolecat import FAKE_RUN
@@ -438,3 +445,35 @@ async def test_real_polecats_report_to_their_convoy_with_their_cost(
         assert [r.bead_id for r in requests] == beads
         # The real polecat's own steps ran, pod deletion scheduled included.
         assert h.doubles.names(polecat="real-dm-1")[-1] == c.SCHEDULE_POD_DELETION
+
+
+async def test_a_real_polecat_reports_working_to_its_convoy(harness: HarnessFactory) -> None:
+    hold = Hold()
+    name = "live-dm-1"
+    others: dict[str, tuple[Resolved, Sequence[AttemptResult | Hold]]] = {
+        name: (d.resolved(name, bead_id="dm-1", convoy="live"), [hold])
+    }
+    script = Script(d.resolved("unused"), convoy=d.resolved_convoy("live", ["dm-1"]),
+                    others=others)  # fmt: skip
+    async with harness(script) as h:
+        handle = await h.start_convoy(d.convoy_input("live"))
+        await h.doubles.until(lambda: c.WAIT_POD in h.doubles.names(polecat=name))
+        child = h.env.client.get_workflow_handle(polecat_workflow_id(d.NAMESPACE, name))
+        await child.signal(
+            PolecatWorkflow.pod_observed,
+            PodObservation(pod=pod_name(name, 1), attempt=1, phase="Running"),
+        )
+
+        async def working() -> None:
+            while (await handle.query(ConvoyWorkflow.progress)).beads[  # noqa: ASYNC110
+                0
+            ].polecat_phase != PolecatPhase.WORKING:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(working(), DEADLINE)
+        hold.release(d.finished(Outcome.COMPLETED))
+        result = await result_of(handle)
+        assert (result.phase, result.beads[0].polecat_phase) == (
+            ConvoyPhase.COMPLETE,
+            PolecatPhase.DONE,
+        )

@@ -1,8 +1,8 @@
 """Replay recorded histories against today's workflow code.
 
-A change that makes PolecatWorkflow (or ConvoyWorkflow) issue different commands for the same history (a new
-activity in the middle, a reordered step) would break every workflow running in production
-when the worker is upgraded; here it fails the build instead. Refresh the recordings only
+A change that makes PolecatWorkflow (or ConvoyWorkflow) issue different commands for the same
+history (a new activity in the middle, a reordered step) would break every workflow running in
+production when the worker is upgraded; here it fails the build instead. Refresh the recordings only
 for an intentional, versioned change:
 
 - polecat_happy_path.json comes from a real pod (sandbox cluster, Temporal dev server):

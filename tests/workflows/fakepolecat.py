@@ -4,7 +4,8 @@ It reports to its parent as the real one does (Working on start; how it ended at
 the parent's workflow ID), answers the nuke Update, and takes its outcome from the
 `fake_polecat_run` activity double (tests/workflows/doubles.py), which plays each bead's
 script: Done or Failed, the agent's cost, held until the test lets it go, or closing without
-its last report (a lost signal the convoy's audit must find).
+its last report (a lost signal the convoy's audit must find; a silent failure fails the
+workflow, as the real one's refused path does).
 
 In a module of its own: the workflow sandbox re-imports a workflow's module, and a test
 module's imports are not sandbox-safe.
@@ -17,7 +18,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from gastown.api.polecat import Outcome, PolecatPhase
@@ -86,6 +87,10 @@ class FakePolecat:
             branch=f"feature/{outcome.bead_id}" if outcome.bead_id else None,
             agent_cost_usd=outcome.cost_usd,
         )
+        if outcome.silent and outcome.phase == PolecatPhase.FAILED:
+            # Fails as the real one does on its refused path, without the report.
+            self._done = True
+            raise ApplicationError("the agent failed", type="AgentFailed", non_retryable=True)
         if not outcome.silent:
             await self._report(
                 PolecatReport(

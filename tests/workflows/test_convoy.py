@@ -366,14 +366,25 @@ async def test_continue_as_new_keeps_progress_and_the_running_polecats(
         assert len(h.doubles.args(c.RESOLVE_CONVOY, d.CONVOY)) >= 4  # re-resolved per run
 
 
-async def test_a_lost_report_is_found_by_the_audit(convoy_harness: ConvoyHarness) -> None:
-    script = convoy("lost", ["dm-1", "dm-2"], {"dm-2": [Run(cost=0.75, silent=True)]})
+@pytest.mark.parametrize(
+    ("run", "phase", "reason", "cost"),
+    [
+        (Run(cost=0.75, silent=True), BeadPhase.DONE, "Completed", 0.75),
+        (Run(phase=FAILED, silent=True), BeadPhase.FAILED, "AgentFailed", None),
+    ],
+    ids=["completed", "failed"],
+)
+async def test_a_lost_report_is_found_by_the_audit(
+    convoy_harness: ConvoyHarness, run: Run, phase: BeadPhase, reason: str, cost: float | None
+) -> None:
+    script = convoy("lost", ["dm-1", "dm-2"], {"dm-2": [run]})
     async with convoy_harness(script) as h:
         handle = await h.start_convoy(d.convoy_input("lost"))
         result = await result_of(handle)
 
-        assert phases(result) == {"dm-1": BeadPhase.DONE, "dm-2": BeadPhase.DONE}
-        assert by_bead(result)["dm-2"].cost_usd == pytest.approx(0.75)
+        assert phases(result) == {"dm-1": BeadPhase.DONE, "dm-2": phase}
+        bead = by_bead(result)["dm-2"]
+        assert (bead.reason, bead.cost_usd) == (reason, cost)
         audits = h.doubles.args(c.POLECAT_REPORTS, d.CONVOY)
         assert audits and audits[-1] == [polecat_workflow_id(d.NAMESPACE, "lost-dm-2")]
         timers = [e for e in await history(handle)

@@ -24,7 +24,7 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
-from gastown.api.identity import LABEL_RIG, convoy_workflow_id
+from gastown.api.identity import LABEL_CONVOY, LABEL_RIG, convoy_workflow_id
 from gastown.workflows import contract as c
 from gastown.workflows.messages import (
     AddBeads,
@@ -503,3 +503,47 @@ async def test_wait_follows_the_convoy_to_its_end(
         assert result.code == code, (result.out, result.err)
         assert f"Phase:       {final}" in result.out
         assert "Progress:    2/2 (100%)" in result.out
+
+
+async def test_a_real_convoy_runs_to_complete_with_wait(
+    gt: Callable[..., Awaitable[Result]],
+    rig_factory: Callable[..., str],
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """Our worker's ConvoyWorkflow, real pods running the DEMO agent: `convoy create --wait`
+    follows three beads to Complete and exits 0."""
+    rig = rig_factory()
+    beads = ["dm-0001", "dm-0002", "dm-0003"]
+    result = await gt(
+        "convoy",
+        "create",
+        "Three demo beads",
+        *beads,
+        "--rig",
+        rig,
+        "--agent",
+        "command",
+        "--parallelism",
+        "2",
+        "--wait",
+        "--timeout",
+        "5m",
+        timeout=330,
+    )
+    assert result.code == 0, (result.out, result.err)
+    name = created_name(result.out)
+    assert "Phase:       Complete" in result.out
+    assert "Progress:    3/3 (100%)" in result.out
+    status = get_convoy(custom, namespace, name)["status"]
+    assert status["phase"] == "Complete"
+    assert status["counts"]["done"] == 3
+    assert [b["beadID"] for b in status["beads"]] == beads
+    assert all(b["phase"] == "Done" for b in status["beads"])
+    polecats = custom.list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "polecats", label_selector=f"{LABEL_CONVOY}={name}"
+    )["items"]
+    assert sorted(p["spec"]["beadID"] for p in polecats) == beads
+    assert all(p["status"]["phase"] == "Done" for p in polecats)
+    for bead in beads:
+        assert f"  ✓  {bead}  " in result.out

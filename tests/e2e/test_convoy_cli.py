@@ -35,7 +35,7 @@ from gastown.workflows.messages import (
     ConvoyProgress,
 )
 from tests.conftest import KUBECTL, Cluster, TemporalDev
-from tests.e2e.conftest import BIN, Result, wait_until
+from tests.e2e.conftest import BIN, DEMO_AGENT, Result, wait_until
 
 GROUP, VERSION = "gastown.gastown.io", "v1alpha1"
 
@@ -547,3 +547,61 @@ async def test_a_real_convoy_runs_to_complete_with_wait(
     assert all(p["status"]["phase"] == "Done" for p in polecats)
     for bead in beads:
         assert f"  ✓  {bead}  " in result.out
+
+
+async def test_a_real_convoy_takes_added_beads_and_is_cancelled_with_nuke(
+    gt: Callable[..., Awaitable[Result]],
+    rig_factory: Callable[..., str],
+    custom: client.CustomObjectsApi,
+    temporal_client: Client,
+    namespace: str,
+) -> None:
+    """Our worker's ConvoyWorkflow: `add` reaches it (it re-reads the beads the CLI wrote to
+    the spec), `status` shows its query's answer, `cancel --nuke` ends the running polecat and
+    skips the rest."""
+    sleeping = {
+        "command": DEMO_AGENT,
+        "env": [{"name": "GT_DEMO_AGENT_MODE", "value": "sleep:120"}],
+    }
+    rig = rig_factory(agentConfig=sleeping)
+    made = await gt(
+        "convoy",
+        "create",
+        "Slow",
+        "dm-0001",
+        "--rig",
+        rig,
+        "--agent",
+        "command",
+        "--parallelism",
+        "1",
+    )
+    assert made.code == 0, made.err
+    name = created_name(made.out)
+
+    async def working() -> bool:
+        status = get_convoy(custom, namespace, name).get("status") or {}
+        beads = status.get("beads") or []
+        return bool(beads) and beads[0].get("polecatPhase") == "Working"
+
+    await wait_until(working, 90, "the first bead's polecat at work")
+    added = await gt("convoy", "add", name, "dm-0002")
+    assert added.code == 0, added.err
+    assert added.out.strip() == f"Convoy {name}: 1 beads added; 2 beads in all"
+
+    status = await gt("convoy", "status", name)
+    lines = status.out.splitlines()
+    assert any(line.startswith("  ○  dm-0001  ") and line.endswith("Working") for line in lines)
+    assert any(line.startswith("  ○  dm-0002  ") for line in lines), status.out
+
+    cancelled = await gt("convoy", "cancel", name, "--nuke")
+    assert cancelled.code == 0, cancelled.err
+    assert f"Convoy {name} cancelled" in cancelled.out
+    handle = temporal_client.get_workflow_handle(
+        convoy_workflow_id(namespace, name), result_type=ConvoyProgress
+    )
+    final = await asyncio.wait_for(handle.result(), 90)
+    assert final.phase == "Cancelled"
+    by_bead = {b.bead_id: b for b in final.beads}
+    assert by_bead["dm-0002"].phase == "Skipped"
+    assert by_bead["dm-0001"].polecat_phase == "Terminated"

@@ -605,3 +605,33 @@ async def test_a_real_convoy_takes_added_beads_and_is_cancelled_with_nuke(
     by_bead = {b.bead_id: b for b in final.beads}
     assert by_bead["dm-0002"].phase == "Skipped"
     assert by_bead["dm-0001"].polecat_phase == "Terminated"
+
+
+async def test_add_merges_with_a_concurrent_writer(
+    cluster: Cluster,
+    kubectl: Callable[..., Any],
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """The spec write is guarded by resourceVersion: when someone changed the Convoy since
+    it was read, the PUT is refused, the Convoy read again and the beads merged into what is
+    there now (neither write is lost)."""
+    from gastown.cli.convoy import _write_beads
+    from gastown.cli.session import Session
+
+    doc = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Convoy",
+        "metadata": {"name": "race", "namespace": namespace},
+        "spec": {"description": "r", "trackedBeads": ["dm-1"], "rigRef": "demo"},
+    }
+    assert kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc)).returncode == 0
+    session = Session(kubeconfig=str(cluster.kubeconfig), namespace_flag=namespace)
+    stale = get_convoy(custom, namespace, "race")
+    other = get_convoy(custom, namespace, "race")
+    other["spec"]["trackedBeads"].append("dm-9")
+    custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "convoys", "race", other)
+
+    new = await asyncio.to_thread(_write_beads, session, stale, ["dm-9", "dm-3"])
+    assert new == ["dm-3"]
+    assert get_convoy(custom, namespace, "race")["spec"]["trackedBeads"] == ["dm-1", "dm-9", "dm-3"]

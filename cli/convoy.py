@@ -423,8 +423,14 @@ def list_(
     namespace: Namespace = None,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
+    temporal_address: TemporalAddress = None,
+    temporal_namespace: TemporalNamespace = None,
 ) -> None:
-    """List convoys: NAME, PROGRESS, PHASE, RIG, COST, AGE (-o wide: running, queued, …)."""
+    """List convoys: NAME, PROGRESS, PHASE, RIG, COST, AGE (-o wide: running, queued, …).
+
+    Only the Convoys are read; the Temporal flags are accepted so that one set of flags
+    works for every convoy command."""
+    del temporal_address, temporal_namespace
     from gastown.kube import CONVOYS, reading
 
     session = Session(kubeconfig=kubeconfig, context=context, namespace_flag=namespace)

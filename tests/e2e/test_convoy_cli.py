@@ -309,6 +309,8 @@ async def test_list_and_status_render_the_convoy_status(
     assert everywhere[0].split()[0] == "NAMESPACE"
     assert any(line.split()[:2] == [namespace, "c1"] for line in everywhere[1:])
     assert (await cgt("convoy", "list", "-o", "name")).out.strip() == "convoy/c1"
+    same = await cgt("convoy", "list", "-o", "name", "--temporal-address", "127.0.0.1:1")
+    assert same.out.strip() == "convoy/c1"
     as_json = json.loads((await cgt("convoy", "list", "-o", "json")).out)
     assert [o["metadata"]["name"] for o in as_json] == ["c1"]
 

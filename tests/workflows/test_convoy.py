@@ -495,3 +495,38 @@ async def test_a_real_polecat_reports_working_to_its_convoy(harness: HarnessFact
             ConvoyPhase.COMPLETE,
             PolecatPhase.DONE,
         )
+
+
+async def test_a_polecat_queued_by_its_rig_shows_queued_in_its_convoy(
+    harness: HarnessFactory,
+) -> None:
+    """The window is 2 but the rig allows 1: the second polecat waits for the rig's slot, and
+    the convoy counts it as queued until the slot is granted."""
+    holds = {b: Hold() for b in ("dm-1", "dm-2")}
+    others: dict[str, tuple[Resolved, Sequence[AttemptResult | Hold]]] = {
+        f"q-{b}": (d.resolved(f"q-{b}", bead_id=b, convoy="q", max_polecats=1), [hold])
+        for b, hold in holds.items()
+    }
+    script = Script(d.resolved("unused"), convoy=d.resolved_convoy("q", list(holds),
+                    parallelism=2), others=others)  # fmt: skip
+    async with harness(script) as h:
+        handle = await h.start_convoy(d.convoy_input("q"))
+
+        async def counted(queued: int, running: int) -> ConvoyProgress:
+            while True:
+                progress = await handle.query(ConvoyWorkflow.progress)
+                if (progress.counts.queued, progress.counts.running) == (queued, running):
+                    return progress
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(counted(1, 2), DEADLINE)
+        await h.doubles.until(lambda: any(c.WAIT_POD in h.doubles.names(polecat=n) for n in others))
+        first = next(n for n in others if c.WAIT_POD in h.doubles.names(polecat=n))
+        holds[first.removeprefix("q-")].release(d.finished(Outcome.COMPLETED))
+        # The slot passes to the other polecat: it leaves Queued in the convoy's count.
+        await asyncio.wait_for(counted(0, 1), DEADLINE)
+        second = next(b for b in holds if not holds[b].released)
+        await h.doubles.until(lambda: c.WAIT_POD in h.doubles.names(polecat=f"q-{second}"))
+        holds[second].release(d.finished(Outcome.COMPLETED))
+        result = await result_of(handle)
+        assert (result.phase, result.counts.done) == (ConvoyPhase.COMPLETE, 2)

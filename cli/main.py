@@ -22,11 +22,12 @@ app = typer.Typer(
 
 def _register() -> None:
     """Attach subcommand groups; each module exposes `app: typer.Typer`."""
-    from gastown.cli import auth, dev, polecat, rig, sling
+    from gastown.cli import auth, convoy, dev, polecat, rig, sling
 
     app.command("sling")(sling.sling)
     app.add_typer(rig.app, name="rig")
     app.add_typer(polecat.app, name="polecat")
+    app.add_typer(convoy.app, name="convoy")
     app.add_typer(auth.app, name="auth")
     app.add_typer(dev.app, name="dev")
 

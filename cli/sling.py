@@ -70,7 +70,10 @@ def _duration(value: str, flag: str) -> int:
 
 
 def sling(
-    bead: Annotated[str, typer.Argument(help="Bead ID, e.g. dm-0001.")],
+    beads: Annotated[
+        list[str],
+        typer.Argument(help="Bead ID(s), e.g. dm-0001; several make a convoy.", metavar="bead"),
+    ],
     rig: Annotated[str, typer.Argument(help="Rig to work in.")],
     name: Annotated[str | None, typer.Option("--name", help="Polecat name (e.g. furiosa).")] = None,
     theme: Annotated[
@@ -112,9 +115,28 @@ def sling(
     temporal_address: TemporalAddress = None,
     temporal_namespace: TemporalNamespace = None,
 ) -> None:
-    """Dispatch a bead to a polecat: a durable workflow creates it and runs its pod."""
+    """Dispatch a bead to a polecat: a durable workflow creates it and runs its pod.
+
+    Several beads (`sling a b c <rig>`) make a convoy, as Gas Town's batch sling does."""
     with_wait = _command(**locals())
     raise typer.Exit(with_wait)
+
+
+# Flags that shape one polecat: a convoy has no field for them (its polecats take the rig's
+# defaults), so with several beads they are refused rather than silently dropped.
+ONE_POLECAT = {
+    "name": "--name",
+    "theme": "--theme",
+    "task": "--task",
+    "task_file": "--task-file",
+    "base_branch": "--base-branch",
+    "work_branch": "--work-branch",
+    "image": "--image",
+    "model": "--model",
+    "deadline": "--deadline",
+    "wait_ready": "--wait-ready",
+    "force": "--force",
+}
 
 
 @command
@@ -122,6 +144,10 @@ def _command(**opts: Any) -> int:
     from gastown.api.polecat import Polecat
     from gastown.cli.validation import validated
     from gastown.naming import NamingError, check_name
+
+    if len(opts["beads"]) > 1:
+        return _batch(opts)
+    opts["bead"] = opts["beads"][0]
 
     if opts["name"] and opts["theme"]:
         raise Usage("--name and --theme are mutually exclusive")
@@ -310,3 +336,45 @@ async def _start(session: Session, temporal: Any, polecat: dict[str, Any], rerun
             op = writing.delete(POLECATS, meta["name"], meta["namespace"], uid=meta["uid"])
             await session.client.run(op)
         raise Failure(f"could not start the polecat's workflow: {api_message(exc)}") from exc
+
+
+def _batch(opts: dict[str, Any]) -> int:
+    """`sling a b c <rig>`: a convoy named `batch-<rig's bead prefix>-<5 random>`, described
+    `Batch: N beads to <rig>` (Gas Town's words), created and started like `convoy create`."""
+    from gastown.cli import convoy
+
+    for key, flag in ONE_POLECAT.items():
+        if opts[key]:
+            raise Usage(
+                f"{flag} applies to one polecat; with several beads sling makes a convoy "
+                f"(sling one bead to use {flag})"
+            )
+    if opts["output"] not in (None, Format.JSON, Format.YAML):
+        raise Usage("-o for sling must be json or yaml")
+    limit = _duration(opts["timeout"], "--timeout")
+    beads = list(opts["beads"])
+    headline = f"Batch: {len(beads)} beads to {opts['rig']}"
+    spec = convoy.build(headline, beads, opts["rig"], agent=opts["agent"])
+
+    def stem(rig: dict[str, Any]) -> str:
+        prefix = (rig.get("spec") or {}).get("beadsPrefix") or opts["rig"]
+        return f"batch-{convoy.slug(str(prefix), 20)}"
+
+    session = Session(
+        kubeconfig=opts["kubeconfig"],
+        context=opts["context"],
+        namespace_flag=opts["namespace"],
+        temporal_address=opts["temporal_address"],
+        temporal_namespace=opts["temporal_namespace"],
+    )
+    return asyncio.run(
+        convoy.launch(
+            session,
+            spec,
+            name=None,
+            stem=stem,
+            output=opts["output"],
+            wait=limit if opts["wait"] else None,
+            headline=headline,
+        )
+    )

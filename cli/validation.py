@@ -21,6 +21,7 @@ HINTS = {
     "beadsPrefix": "a prefix is 1-10 lowercase letters or digits, starting with a letter",
     "name": "names are lowercase letters, digits and '-', starting and ending alphanumeric",
     "rig": "rig names are lowercase letters, digits, '-' and '.'",
+    "rigRef": "rig names are lowercase letters, digits, '-' and '.'",
     "gitBranch": "branch names use letters, digits, '_', '+', '-', single '.' and '/'",
     "workBranch": "branch names use letters, digits, '_', '+', '-', single '.' and '/'",
     "baseBranch": "branch names use letters, digits, '_', '+', '-', single '.' and '/'",

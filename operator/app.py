@@ -37,7 +37,7 @@ from gastown.operator.mirror import Mirror
 from gastown.operator.podttl import PodTTL
 from gastown.operator.polecats import Polecats
 from gastown.operator.rigstatus import Rigs
-from gastown.operator.workflow import Workflows
+from gastown.operator.workflow import ConvoyWorkflows, Workflows
 
 with without():  # kopf without the official client (lean.py)
     import kopf
@@ -87,7 +87,7 @@ class Watcher:
         self.polecats = Polecats(self.api, self.workflows)
         self.mirror = Mirror(self.api)
         self.podttl = PodTTL(self.api)
-        self.convoys = Convoys(self.api, self.workflows)
+        self.convoys = Convoys(self.api, ConvoyWorkflows(self.temporal, self.task_queue))
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
         self.registry = self._registry()
 

@@ -22,19 +22,27 @@ The watcher writes only the workflow-id annotation of a Convoy; its status is th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from gastown.api import identity as ids
 from gastown.api.convoy import ConvoyPhase
 from gastown.kube import CONVOYS, Conflict, Kube, NotFound, patching, timestamps
 from gastown.operator.queue import WorkQueue
-from gastown.operator.workflow import Workflows
+from gastown.operator.workflow import ConvoyWorkflows, convoy_summary
+from gastown.workflows.messages import ConvoyProgress
 
 log = logging.getLogger("gastown.watcher.convoys")
 
 Key = tuple[str, str]
+# An add_beads Update re-reads the CR (one local activity): seconds. Past this, the work queue
+# retries (a worker may be down) rather than holding the convoy's queue.
+ADD_BEADS_TIMEOUT_SECONDS = 120
 FINAL = frozenset(p.value for p in ConvoyPhase if p.is_final)
 
 
@@ -52,7 +60,7 @@ def missing_beads(body: dict[str, Any]) -> list[str] | None:
 @dataclass
 class Convoys:
     api: Kube
-    workflows: Workflows
+    workflows: ConvoyWorkflows
     queue: WorkQueue[Key] = field(init=False)
     adopted: int = 0
     updates: int = 0  # add_beads Updates sent
@@ -89,7 +97,7 @@ class Convoys:
             return  # nothing written yet: the workflow's first status write comes back here
         if beads:
             update_id = f"add-beads/{version[0]}/{version[1]}"
-            progress = await self.workflows.add_convoy_beads(ns, name, beads, update_id)
+            progress = await self._add(ns, name, beads, update_id)
             self.updates += 1
             log.info(
                 "convoy %s/%s: told its workflow of %d bead(s) added to the spec%s",
@@ -100,10 +108,34 @@ class Convoys:
             )
         self.looked[key] = version
 
+    async def _add(
+        self, ns: str, name: str, beads: list[str], update_id: str
+    ) -> ConvoyProgress | None:
+        """The add_beads Update; None when no workflow runs or its validator refused
+        (finished, or stopping)."""
+        try:
+            async with asyncio.timeout(ADD_BEADS_TIMEOUT_SECONDS):
+                return await self.workflows.add(ns, name, beads, update_id=update_id)
+        except WorkflowUpdateFailedError:
+            return None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
     async def _adopt(self, ns: str, name: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
         created = timestamps.parse(meta["creationTimestamp"])
-        await self.workflows.start_convoy(ns, name, str(meta["uid"]), created)
+        spec = body.get("spec") or {}
+        summary, details = convoy_summary(
+            str(spec.get("description") or name),
+            str(spec.get("rigRef") or ""),
+            len(spec.get("trackedBeads") or []),
+            int(spec.get("parallelism") or 0),
+        )
+        await self.workflows.start(
+            ns, name, str(meta["uid"]), created, summary=summary, details=details
+        )
         self.adopted += 1
         wid = ids.convoy_workflow_id(ns, name)
         log.info("adopted convoy %s/%s: workflow %s", ns, name, wid)

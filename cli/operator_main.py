@@ -94,7 +94,8 @@ def worker(
     temporal_namespace: TemporalNamespace = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
-    """Run the Temporal worker: PolecatWorkflow, its activities and the pod reaper."""
+    """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow and their
+    activities."""
     import asyncio
 
     from gastown.service.worker import WorkerOptions, run_worker

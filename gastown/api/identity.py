@@ -93,7 +93,3 @@ def pod_name(polecat: str, attempt: int) -> str:
 def task_configmap_name(polecat: str) -> str:
     """The ConfigMap that carries the task text into the pod (it can be 256 KiB)."""
     return f"polecat-{polecat}-task"
-
-
-def reaper_workflow_id(namespace: str, pod: str) -> str:
-    return f"reap/{namespace}/{pod}"

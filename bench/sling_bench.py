@@ -27,26 +27,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
-import logging
 import secrets
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 
 from gastown.api.group import API_VERSION
 from gastown.api.identity import polecat_workflow_id
-from gastown.kube import POLECATS, Kube, writing
-from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
+from gastown.kube import POLECATS, writing
 from gastown.service.worker import WorkerOptions, build_worker, use_kube_threads
 from gastown.workflows import contract as c
 from gastown.workflows.messages import PolecatInput, PolecatResult
@@ -54,40 +49,12 @@ from gastown.workflows.resolve import OperatorDefaults
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference import ReferenceWorkflow, noop
+from stack import INSTANT, SLOW, bench_client, make_rig, pct, runtime, stack, worker_kube
 
-INSTANT = "instant.local/polecat-agent:bench"
 RESULT = json.dumps(
     {"outcome": "completed", "branch": "feature/x", "headCommit": "0" * 40, "pushed": True}
 )
 THREADS = 256  # the bench's own client (its pod clock and setup), not the worker's
-
-
-class SlowTasks(logging.Handler):
-    """Counts the SDK core's TMPRL1104 warnings (workflow task over 5 s)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "TMPRL1104" in record.getMessage():
-            self.count += 1
-
-
-SLOW = SlowTasks()
-CORE_LOG = logging.getLogger("bench.temporal-core")
-CORE_LOG.addHandler(SLOW)
-CORE_LOG.propagate = False
-
-
-@functools.cache
-def runtime() -> Runtime:
-    """One SDK runtime for all runs, its core logs forwarded to the counter above."""
-    return Runtime(
-        telemetry=TelemetryConfig(
-            logging=LoggingConfig(filter="WARN", forwarding=LogForwardingConfig(logger=CORE_LOG))
-        )
-    )
 
 
 class PodClock:
@@ -130,59 +97,13 @@ class PodClock:
             return self.seen[name]
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def run(args: argparse.Namespace) -> dict[str, float]:
-    tmp = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
-    # The API server in its own process, as a real one would be: no GIL shared with the worker.
-    sandbox = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gastown.sandbox",
-        "serve",
-        "--state-dir",
-        str(tmp),
-        "--gastown-crds",
-        "--node-cpu",
-        "100000",
-        "--node-memory",
-        "100Ti",
-        "--node-pods",
-        "100000",
-        "--instant-image",
-        f"{INSTANT}={RESULT}",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    ready = tmp / "ready.json"
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the sandbox did not come up")
-        await asyncio.sleep(0.05)
-    kubeconfig = json.loads(ready.read_text())["kubeconfig"]
-    port = free_port()
-    server = await asyncio.create_subprocess_exec(
-        *start_dev_argv(port, None, None),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        await wait_for_frontend(f"127.0.0.1:{port}", "default", 60)
-        return await measure(args, kubeconfig, f"127.0.0.1:{port}")
-    finally:
-        for proc in (server, sandbox):
-            proc.terminate()
-            await proc.wait()
+    async with stack(RESULT) as (kubeconfig, address):
+        return await measure(args, kubeconfig, address)
 
 
 async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> dict[str, float]:
-    api = config.new_client_from_config(kubeconfig)
-    api.configuration.connection_pool_maxsize = THREADS
-    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = THREADS
+    api = bench_client(kubeconfig, THREADS)
     core = client.CoreV1Api(api)
     ns = f"bench-{secrets.token_hex(3)}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
@@ -190,19 +111,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
     # polecat of the throughput phase waits for a slot (the queue is not what is measured).
     rigs = [f"{ns}-{k}" for k in range(max(1, -(-args.concurrent // 100)))]
     for name in rigs:
-        rig = {
-            "apiVersion": "gastown.gastown.io/v1alpha1",
-            "kind": "Rig",
-            "metadata": {"name": name},
-            "spec": {
-                "gitURL": "file:///srv/bench.git",
-                "beadsPrefix": "bn",
-                "settings": {"maxPolecats": 100, "polecatDefaults": {"image": INSTANT}},
-            },
-        }
-        client.CustomObjectsApi(api).create_cluster_custom_object(
-            "gastown.gastown.io", "v1alpha1", "rigs", rig
-        )
+        make_rig(api, name, 100)
     temporal = await Client.connect(
         address, data_converter=pydantic_data_converter, runtime=runtime()
     )
@@ -214,11 +123,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         or defaults.max_concurrent_local_activities,
     )
     use_kube_threads(options)
-    # The worker's own client, its connection pool as large as its thread pool (+ the watch).
-    worker_api = config.new_client_from_config(kubeconfig)
-    worker_api.configuration.connection_pool_maxsize = options.kube_threads + 1
-    worker_api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
-    kube = Kube(worker_api)
+    kube = worker_kube(kubeconfig, options)
     worker = build_worker(
         temporal,
         queue,

@@ -10,12 +10,19 @@ dispatch path runs on a laptop. GT_DEMO_AGENT_MODE picks a behaviour to demonstr
 - `fail`: exit 1 (outcome agent_failed);
 - `sleep:<seconds>`: print a heartbeat line every second for that long, then edit (for
   watching a polecat work, nuking it, or running into its deadline).
+
+For convoys, whose polecats share one rig's settings, two more variables act per bead:
+GT_DEMO_AGENT_FAIL_BEADS (bead IDs, comma or space separated) fail whatever the mode, and
+GT_DEMO_AGENT_FAIL_FIRST_BEADS fail only the bead's first polecat (a convoy's retries are
+`<convoy>-<bead>-r<n>`), so a retry policy can be seen to work. GT_DEMO_AGENT_COST is the
+cost it reports (Claude Code's `total_cost_usd`), so a convoy's cost cap can be seen to work.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,9 +33,25 @@ def _say(kind: str, **fields: object) -> None:
     print(json.dumps({"type": kind, "agent": "gastown-demo", **fields}), flush=True)
 
 
+def _beads(variable: str) -> set[str]:
+    return set(os.environ.get(variable, "").replace(",", " ").split())
+
+
+def _cost() -> float:
+    try:
+        return max(0.0, float(os.environ.get("GT_DEMO_AGENT_COST", "0")))
+    except ValueError:
+        return 0.0
+
+
 def main() -> int:
     mode = os.environ.get("GT_DEMO_AGENT_MODE", "edit")
     bead = os.environ.get("GT_BEAD_ID", "")
+    retry = re.search(r"-r[0-9]+$", os.environ.get("GT_POLECAT", "")) is not None
+    if bead in _beads("GT_DEMO_AGENT_FAIL_BEADS") or (
+        bead in _beads("GT_DEMO_AGENT_FAIL_FIRST_BEADS") and not retry
+    ):
+        mode = "fail"
     prompt_file = os.environ.get("GT_PROMPT_FILE")
     prompt = Path(prompt_file).read_text() if prompt_file else ""
     _say("system", subtype="init", mode=mode, bead=bead)
@@ -40,7 +63,13 @@ def main() -> int:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
         mode = "edit"
     if mode == "fail":
-        _say("result", subtype="error", is_error=True, result="the demo agent was told to fail")
+        _say(
+            "result",
+            subtype="error",
+            is_error=True,
+            total_cost_usd=_cost(),
+            result="the demo agent was told to fail",
+        )
         return 1
     if mode == "edit":
         note = Path.cwd() / "GASTOWN_DEMO.md"
@@ -53,7 +82,7 @@ def main() -> int:
         subtype="success",
         is_error=False,
         num_turns=1,
-        total_cost_usd=0.0,
+        total_cost_usd=_cost(),
         result=f"demo agent finished ({mode})",
     )
     return 0

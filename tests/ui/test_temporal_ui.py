@@ -69,7 +69,7 @@ async def until_count(client: Client, query: str, want: int) -> None:
 
 def seen(text: str) -> str:
     """The page's text as a reader would type it: the UI's markdown typesets "3/4" with a
-    fraction slash (U+2044) and non-breaking spaces."""
+    fraction slash (U+2044); a non-breaking space reads as a space."""
     return text.replace("\u2044", "/").replace("\u00a0", " ")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gastown.activities.convoys import ConvoyActivities, nuke_polecats, polecat_reports
 from gastown.activities.credentials import CredentialActivities
 from gastown.activities.pods import PodActivities
 from gastown.activities.podwatch import PodInformers
@@ -24,6 +25,7 @@ def build_activities(
     worker's, so it can close it on shutdown)."""
     polecats = PolecatActivities(kube)
     launcher = PodActivities(kube)
+    convoys = ConvoyActivities(kube, defaults)
     return [
         RigActivities(kube, defaults).resolve_polecat,
         CredentialActivities(kube).check_credentials,
@@ -31,8 +33,15 @@ def build_activities(
         polecats.update_polecat_status,
         launcher.launch_pod,
         launcher.delete_pod,
+        launcher.schedule_pod_deletion,
         WaitActivities(kube, polecats, pods or PodInformers(kube)).wait_pod,
         request_slot,
         release_slot,
         closed_workflows,
+        convoys.resolve_convoy,
+        convoys.dispatch_polecat,
+        convoys.update_convoy_status,
+        convoys.notify_convoy,
+        nuke_polecats,
+        polecat_reports,
     ]

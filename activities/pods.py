@@ -1,13 +1,15 @@
-"""launch_pod and delete_pod: idempotent by name, labels and UID.
+"""launch_pod, delete_pod and schedule_pod_deletion: idempotent by name, labels and UID.
 
 A retried launch finds the pod an earlier try created (409 AlreadyExists) and adopts it when
 its labels say it belongs to this workflow and attempt; a pod of the same name that does not
-is a conflict, never silently reused. Deletion is by UID precondition, so a reaper running
-late never deletes a newer pod that reused the name.
+is a conflict, never silently reused. Deletion is by UID precondition, so a deletion running
+late never deletes a newer pod that reused the name. A finished pod is not deleted by a
+workflow at all: schedule_pod_deletion annotates it with when the watcher may delete it.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -16,9 +18,21 @@ from temporalio.exceptions import ApplicationError
 from gastown.activities import podspec
 from gastown.activities.errors import permanent
 from gastown.api import identity as ids
-from gastown.kube import CONFIGMAPS, PODS, POLECATS, Conflict, Invalid, Kube, reading, writing
+from gastown.api.types import format_time
+from gastown.kube import (
+    CONFIGMAPS,
+    PODS,
+    POLECATS,
+    Conflict,
+    Invalid,
+    Kube,
+    NotFound,
+    patching,
+    reading,
+    writing,
+)
 from gastown.workflows import contract as c
-from gastown.workflows.messages import DeletePod, LaunchRequest, PodRef
+from gastown.workflows.messages import DeletePod, LaunchRequest, PodDeletion, PodRef
 
 
 def _owner(pod: dict[str, Any], req: LaunchRequest) -> str:
@@ -99,3 +113,32 @@ class PodActivities:
             return await self.kube.run(delete)
         except Conflict:
             return False  # the name now belongs to another pod
+
+    @activity.defn(name=c.SCHEDULE_POD_DELETION)
+    async def schedule_pod_deletion(self, req: PodDeletion) -> bool:
+        """Annotate the finished pod with when the watcher may delete it (now + its TTL).
+
+        The annotation is patched guarded by the resourceVersion of the pod just read and
+        only when its UID is the one the workflow launched, so a newer pod that reused the
+        name keeps its own. False when the pod is already gone (or replaced): nothing to do."""
+        try:
+            pod = await self.kube.run(reading.get(PODS, req.name, req.namespace))
+        except NotFound:
+            return False
+        meta = pod["metadata"]
+        if meta.get("uid") != req.uid:
+            return False
+        when = format_time(datetime.now(UTC) + timedelta(seconds=req.ttl_seconds))
+        patch = {"metadata": {"annotations": {ids.ANNOTATION_DELETE_AFTER: when}}}
+        try:
+            await self.kube.run(
+                patching.merge(
+                    PODS,
+                    req.name,
+                    patching.with_version(patch, meta["resourceVersion"]),
+                    req.namespace,
+                )
+            )
+        except NotFound:
+            return False
+        return True

@@ -26,7 +26,7 @@ COMPONENT = "gastown-operator"
 MESSAGE_MAX = 4096
 # What a new run of a re-slung polecat clears: the last run's results are not this one's.
 # (null in a merge patch deletes the field; podName is the workflow's, status.pod the watcher's.)
-RUN_RESULTS = ("outcome", "commit", "pullRequestURL", "finishedAt", "podName")
+RUN_RESULTS = ("outcome", "commit", "pullRequestURL", "finishedAt", "podName", "agentCostUSD")
 
 
 def _ready(phase: PolecatPhase) -> str:
@@ -60,6 +60,7 @@ def status_body(obj: dict[str, Any], u: StatusUpdate, now: datetime) -> dict[str
         outcome=None if new_run else u.outcome,
         commit=None if new_run else u.commit,
         pull_request_url=None if new_run else u.pull_request_url,
+        agent_cost_usd=None if new_run else u.agent_cost_usd,
         started_at=now if first_start else None,
         finished_at=now if u.finished else None,
     )

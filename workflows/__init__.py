@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gastown.workflows.convoy import ConvoyWorkflow
     from gastown.workflows.polecat import PolecatWorkflow
-    from gastown.workflows.reaper import PodReaperWorkflow
     from gastown.workflows.rigslots import RigSlotsWorkflow
 
     WORKFLOWS: list[type[Any]]
 
-__all__ = ["WORKFLOWS", "PodReaperWorkflow", "PolecatWorkflow", "RigSlotsWorkflow"]
+__all__ = ["WORKFLOWS", "ConvoyWorkflow", "PolecatWorkflow", "RigSlotsWorkflow"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,13 +23,13 @@ def __getattr__(name: str) -> Any:
     # submodule not loaded yet, and must fall through to the import system.
     if name not in __all__:
         raise AttributeError(f"module 'gastown.workflows' has no attribute {name!r}")
+    from gastown.workflows.convoy import ConvoyWorkflow
     from gastown.workflows.polecat import PolecatWorkflow
-    from gastown.workflows.reaper import PodReaperWorkflow
     from gastown.workflows.rigslots import RigSlotsWorkflow
 
     found = {
-        "WORKFLOWS": [PolecatWorkflow, PodReaperWorkflow, RigSlotsWorkflow],
-        "PodReaperWorkflow": PodReaperWorkflow,
+        "WORKFLOWS": [ConvoyWorkflow, PolecatWorkflow, RigSlotsWorkflow],
+        "ConvoyWorkflow": ConvoyWorkflow,
         "PolecatWorkflow": PolecatWorkflow,
         "RigSlotsWorkflow": RigSlotsWorkflow,
     }

@@ -188,11 +188,6 @@ class DeletePod(Message):
     grace_seconds: int | None = None
 
 
-class ReapRequest(Message):
-    pod: DeletePod
-    delay_seconds: int
-
-
 class SlotRequest(Message):
     """A polecat asks its rig's RigSlotsWorkflow for one of `limit` slots."""
 
@@ -325,6 +320,9 @@ class ConvoyInput(Message):
     name: str
     uid: str
     carried: ConvoyCarry | None = None
+    # Polecats one run dispatches before it continues as new (the SDK may suggest it sooner):
+    # each costs the history ~10 events. A field so tests can cross a continue-as-new cheaply.
+    dispatches_per_run: int = Field(default=200, ge=1)
 
 
 class ResolvedConvoy(Message):

@@ -13,14 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    WorkflowAlreadyStartedError,
-)
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from gastown.api.identity import reaper_workflow_id
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
     from gastown.workflows.messages import (
@@ -30,13 +25,14 @@ with workflow.unsafe.imports_passed_through():
         EnsureRequest,
         LaunchRequest,
         NukeRequest,
+        PodDeletion,
         PodObservation,
         PodRef,
         PolecatInput,
         PolecatRef,
+        PolecatReport,
         PolecatResult,
         PolecatState,
-        ReapRequest,
         Resolved,
         SlotAnswer,
         SlotAnswerKind,
@@ -46,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         Verdict,
         WaitRequest,
     )
-    from gastown.workflows.reaper import PodReaperWorkflow
 
 # What the runtime's outcome means for the polecat's phase.
 OUTCOME_PHASE: dict[Outcome, PolecatPhase] = {
@@ -76,6 +71,8 @@ class PolecatWorkflow:
         self._input: PolecatInput | None = None
         self._slot: SlotAnswer | None = None
         self._slot_requested = False
+        self._bead = ""
+        self._reports: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ messages
     @workflow.query(name=c.QUERY_STATUS)
@@ -114,6 +111,7 @@ class PolecatWorkflow:
         info = workflow.info()
         try:
             resolved: Resolved = await self._api(c.RESOLVE_POLECAT, inp, Resolved)
+            self._bead = resolved.bead_id
             self._upsert_identity(resolved)
             await self._api(c.CHECK_CREDENTIALS, resolved, CredentialReport)
         except (ActivityError, ApplicationError) as err:
@@ -310,10 +308,8 @@ class PolecatWorkflow:
                 if phase == PolecatPhase.DONE
                 else resolved.failed_pod_ttl_seconds
             )
-            await self._reap_later(pod, ttl)
-        self._finished = True
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return PolecatResult(
+            await self._delete_pod_later(pod, ttl)
+        done = PolecatResult(
             phase=phase,
             outcome=outcome,
             reason=why,
@@ -323,7 +319,12 @@ class PolecatWorkflow:
             branch=result.branch if result else None,
             commit=result.head_commit if result else None,
             pull_request_url=result.pull_request_url if result else None,
+            agent_cost_usd=result.agent_cost_usd if result else None,
         )
+        await self._report_end(done)
+        self._finished = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return done
 
     @staticmethod
     def _conclude(result: AttemptResult) -> tuple[PolecatPhase, Outcome, str, str]:
@@ -358,6 +359,15 @@ class PolecatWorkflow:
                         event_type="Warning",
                     ),
                 )
+        await self._report_end(
+            PolecatResult(
+                phase=PolecatPhase.FAILED,
+                outcome=None,
+                reason=kind,
+                message=text,
+                attempts=self._state.attempt,
+            )
+        )
         self._finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise ApplicationError(f"{kind}: {text}", type=kind, non_retryable=True)
@@ -405,23 +415,69 @@ class PolecatWorkflow:
                 branch=result.branch if result else None,
                 commit=result.head_commit if result else None,
                 pull_request_url=result.pull_request_url if result else None,
+                agent_cost_usd=result.agent_cost_usd if result else None,
                 finished=finished,
                 event_type=event_type,
             ),
         )
 
-    async def _reap_later(self, pod: PodRef, ttl: int) -> None:
-        """Delete the pod after its TTL without keeping this workflow open that long."""
-        # A replayed or earlier run may already have scheduled it.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await workflow.start_child_workflow(
-                PodReaperWorkflow.run,
-                ReapRequest(
-                    pod=DeletePod(namespace=pod.namespace, name=pod.name, uid=pod.uid),
-                    delay_seconds=ttl,
-                ),
-                id=reaper_workflow_id(pod.namespace, pod.name),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+    async def _delete_pod_later(self, pod: PodRef, ttl: int) -> None:
+        """Leave the pod (and its logs) for its TTL: an annotation on the pod says when the
+        watcher may delete it, so no workflow stays open for it. Best effort: a pod left
+        unannotated is the watcher's to judge, never a reason to fail the polecat."""
+        with contextlib.suppress(ActivityError, ApplicationError):
+            await self._api(
+                c.SCHEDULE_POD_DELETION,
+                PodDeletion(namespace=pod.namespace, name=pod.name, uid=pod.uid, ttl_seconds=ttl),
+            )
+
+    # ------------------------------------------------------------------ the convoy
+    def _report(self, phase: PolecatPhase) -> None:
+        """Tell the convoy (the parent, if any) that this polecat is now Queued, Working or
+        back to Pending from Queued; sent from a task, since signal handlers cannot wait."""
+        if workflow.info().parent is not None:
+            report = self._report_of(phase)
+            self._reports.append(asyncio.create_task(self._send_report(report)))
+
+    async def _report_end(self, result: PolecatResult) -> None:
+        """How it ended, after every earlier report (a convoy takes the last word)."""
+        if workflow.info().parent is None:
+            return
+        await asyncio.gather(*self._reports)
+        await self._send_report(
+            self._report_of(result.phase).model_copy(
+                update={
+                    "outcome": result.outcome,
+                    "reason": result.reason,
+                    "message": result.message[:1000],
+                    "branch": result.branch,
+                    "pull_request_url": result.pull_request_url,
+                    "agent_cost_usd": result.agent_cost_usd,
+                }
+            )
+        )
+
+    def _report_of(self, phase: PolecatPhase) -> PolecatReport:
+        info = workflow.info()
+        return PolecatReport(
+            workflow_id=info.workflow_id,
+            polecat=self._input.name if self._input else "",
+            bead_id=self._bead,
+            phase=phase,
+            attempts=self._state.attempt,
+        )
+
+    @staticmethod
+    async def _send_report(report: PolecatReport) -> None:
+        """To the parent's workflow ID, no run ID: the convoy's current run, whatever number
+        of continue-as-new it went through. A convoy gone takes no report (its audit would
+        have found this one's outcome)."""
+        parent = workflow.info().parent
+        if parent is None:
+            return
+        with contextlib.suppress(FailureError):
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                c.SIGNAL_POLECAT_REPORT, report
             )
 
     def _upsert_identity(self, resolved: Resolved) -> None:
@@ -439,8 +495,13 @@ class PolecatWorkflow:
         """Change the queried state; keep the UI's summary and the phase attribute in step."""
         before = self._state.phase
         self._state = self._state.model_copy(update=changes)
-        if self._state.phase != before and self._input is not None:
-            workflow.upsert_search_attributes([c.SA_PHASE.value_set(self._state.phase.value)])
+        now = self._state.phase
+        if now != before and self._input is not None:
+            workflow.upsert_search_attributes([c.SA_PHASE.value_set(now.value)])
+            if now in (PolecatPhase.QUEUED, PolecatPhase.WORKING) or (
+                before == PolecatPhase.QUEUED and not now.is_final
+            ):
+                self._report(now)
         workflow.set_current_details(self._details())
 
     def _details(self) -> str:

@@ -1,15 +1,15 @@
 """Replay recorded histories against today's workflow code.
 
-A change that makes PolecatWorkflow issue different commands for the same history (a new
-activity in the middle, a reordered step) would break every workflow running in production
-when the worker is upgraded; here it fails the build instead. Refresh the recordings only
+A change that makes PolecatWorkflow (or ConvoyWorkflow) issue different commands for the same
+history (a new activity in the middle, a reordered step) would break every workflow running in
+production when the worker is upgraded; here it fails the build instead. Refresh the recordings only
 for an intentional, versioned change:
 
 - polecat_happy_path.json comes from a real pod (sandbox cluster, Temporal dev server):
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/e2e/test_sling.py -k history`.
 - one history per branch (done; retried then done; nuked while waiting; nuked in the back-off;
-  failed before start; auth expired; queued then started) comes from the time-skipping tests
-  in tests/workflows:
+  failed before start; auth expired; queued then started; a convoy completed) comes from the
+  time-skipping tests in tests/workflows:
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/workflows -q`.
 """
 
@@ -36,6 +36,7 @@ BRANCHES = (
     "polecat_failed_before_start",
     "polecat_auth_expired",
     "polecat_queued_then_started",
+    "convoy_complete",
 )
 
 

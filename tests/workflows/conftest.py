@@ -21,7 +21,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from gastown.workflows import contract as c
+from gastown.workflows.convoy import ConvoyWorkflow
 from tests.workflows.doubles import Script
+from tests.workflows.fakepolecat import FakePolecat
 from tests.workflows.harness import Harness, running
 
 
@@ -67,3 +69,11 @@ def harness(
 ) -> Callable[[Script], AbstractAsyncContextManager[Harness]]:
     """`async with harness(script) as h:` a worker on a task queue of this test's own."""
     return lambda script: running(workflow_env, script)
+
+
+@pytest.fixture
+def convoy_harness(
+    workflow_env: WorkflowEnvironment,
+) -> Callable[[Script], AbstractAsyncContextManager[Harness]]:
+    """A worker running the real ConvoyWorkflow over stand-in polecats (fakepolecat.py)."""
+    return lambda script: running(workflow_env, script, [ConvoyWorkflow, FakePolecat])

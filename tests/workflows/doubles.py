@@ -11,7 +11,10 @@ This module is the ONE place that knows the shape of the workflow's input and th
 each activity. When an input or a step changes, adapt `polecat_input`, `START` and the doubles
 below; the tests use only these. The rig's slots are not a double: `request_slot` and
 `closed_workflows` are the real activities (they only talk to Temporal), recorded on the way,
-and the real RigSlotsWorkflow answers.
+and the real RigSlotsWorkflow answers. Likewise a convoy's `nuke_polecats` and
+`polecat_reports` are the real ones; its Kubernetes calls are doubles, and its polecats are
+either the real PolecatWorkflow (scripted by name, as above) or the stand-in of
+fakepolecat.py, whose outcome per bead `fake_polecat_run` plays from `Script.runs`.
 """
 
 from __future__ import annotations
@@ -25,26 +28,35 @@ from typing import Any, Final
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from gastown.activities import slots
-from gastown.api.identity import pod_name, polecat_workflow_id
-from gastown.api.polecat import Outcome
+from gastown.activities import convoys, slots
+from gastown.api.identity import convoy_polecat_name, pod_name, polecat_workflow_id
+from gastown.api.polecat import Outcome, PolecatPhase
 from gastown.workflows import contract as c
 from gastown.workflows.messages import (
     AttemptResult,
+    ConvoyInput,
+    ConvoyNotice,
+    ConvoyStatusUpdate,
     CredentialReport,
     DeletePod,
+    DispatchRequest,
     EnsureRequest,
     LaunchRequest,
+    NukePolecats,
+    PodDeletion,
     PodRef,
     PolecatInput,
     PolecatRef,
+    PolecatReport,
     Resolved,
+    ResolvedConvoy,
     SlotRelease,
     SlotRequest,
     StatusUpdate,
     Verdict,
     WaitRequest,
 )
+from tests.workflows.fakepolecat import FAKE_RUN, FakeOutcome
 
 NAMESPACE: Final = "wftests"
 RIG: Final = "demo-rig"
@@ -58,8 +70,11 @@ DEADLINE: Final = 10.0  # seconds any wait of a test may take before it fails
 START: Final = (c.RESOLVE_POLECAT, c.CHECK_CREDENTIALS, c.ENSURE_POLECAT, c.REQUEST_SLOT)
 # ... and after its last: the final status write, then the rig's slot given back.
 FINISH: Final = (c.UPDATE_STATUS, c.RELEASE_SLOT)
+# ... then, when a pod is left for its logs, when the watcher may delete it.
+LEAVE_POD: Final = (c.SCHEDULE_POD_DELETION,)
 POLECAT: Final = "PolecatWorkflow"
-REAPER: Final = "PodReaperWorkflow"
+CONVOY: Final = "ConvoyWorkflow"
+COST: Final = 0.42  # the agent's cost in a finished attempt's result
 HEARTBEAT_EVERY: Final = 0.05  # a held wait heartbeats this often, so a cancel reaches it
 
 
@@ -107,6 +122,7 @@ def finished(outcome: Outcome, message: str = "") -> AttemptResult:
         branch=BRANCH,
         head_commit=COMMIT if outcome == Outcome.COMPLETED else None,
         pull_request_url=PR_URL if outcome == Outcome.COMPLETED else None,
+        agent_cost_usd=COST,
     )
 
 
@@ -153,6 +169,36 @@ class Hold:
         return self._result
 
 
+def convoy_input(name: str, **changes: Any) -> ConvoyInput:
+    """Start the convoy called `name`: its identity (the CR holds the beads)."""
+    return ConvoyInput(namespace=NAMESPACE, name=name, uid=f"uid-{name}", **changes)
+
+
+def resolved_convoy(name: str, beads: Sequence[str], **changes: Any) -> ResolvedConvoy:
+    """What resolve_convoy returns for `name`: these beads for RIG, its limit 8."""
+    fields: dict[str, Any] = {
+        "namespace": NAMESPACE,
+        "name": name,
+        "uid": f"uid-{name}",
+        "description": f"convoy {name}",
+        "rig": RIG,
+        "beads": list(beads),
+        "parallelism": 0,
+        "max_polecats": 8,
+    }
+    return ResolvedConvoy.model_validate({**fields, **changes})
+
+
+@dataclass(frozen=True)
+class Run:
+    """How one (stand-in) polecat of a convoy ends."""
+
+    phase: PolecatPhase = PolecatPhase.DONE
+    cost: float | None = None
+    hold: Hold | None = None  # runs until the test releases it (or a nuke cancels it)
+    silent: bool = False  # closes without its last report
+
+
 @dataclass
 class Script:
     """What the activities do in one test."""
@@ -166,6 +212,13 @@ class Script:
     final_status: Hold | None = None  # holds the status write that finishes the polecat
     # More polecats in the same test (a rig's slots): name -> (what resolves, its waits).
     others: dict[str, tuple[Resolved, Sequence[AttemptResult | Hold]]] = field(default_factory=dict)
+    # A convoy: what resolve_convoy returns (or raises), each bead's polecats (one Run per
+    # polecat dispatched for it; a bead not named here is Done at once), and whether the
+    # Convoy is found deleted when its status is written.
+    convoy: ResolvedConvoy | None = None
+    convoy_error: ApplicationError | None = None
+    runs: dict[str, Sequence[Run]] = field(default_factory=dict)
+    convoy_gone: bool = False
 
     def of(self, name: str) -> tuple[Resolved, Sequence[AttemptResult | Hold]]:
         return self.others.get(name, (self.resolved, self.waits))
@@ -174,7 +227,8 @@ class Script:
         """Let every held step go (a test that failed halfway must not hold up the worker's
         shutdown)."""
         more = [step for _, waits in self.others.values() for step in waits]
-        for step in [*self.waits, *more, self.ensure, self.final_status]:
+        held = [run.hold for runs in self.runs.values() for run in runs]
+        for step in [*self.waits, *more, *held, self.ensure, self.final_status]:
             if isinstance(step, Hold) and not step.released:
                 step.release()
 
@@ -196,6 +250,11 @@ class Doubles:
     script: Script
     calls: list[Call] = field(default_factory=list)
     cancelled_waits: list[int] = field(default_factory=list)  # attempts whose wait was cancelled
+    # A convoy's polecats: name -> (bead, retry) as dispatched; how many stand-ins run at
+    # once now, and at most.
+    dispatched: dict[str, tuple[str, int]] = field(default_factory=dict)
+    running: int = 0
+    max_running: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -210,6 +269,14 @@ class Doubles:
             self.request_slot,
             self.release_slot,
             self.closed_workflows,
+            self.schedule_pod_deletion,
+            self.resolve_convoy,
+            self.dispatch_polecat,
+            self.update_convoy_status,
+            self.notify_convoy,
+            self.nuke_polecats,
+            self.polecat_reports,
+            self.fake_polecat_run,
         ]
 
     # ------------------------------------------------------------ what tests read
@@ -328,3 +395,65 @@ class Doubles:
     async def closed_workflows(self, workflow_ids: list[str]) -> list[str]:
         await self._record(c.CLOSED_WORKFLOWS, workflow_ids)
         return await slots.closed_workflows(workflow_ids)
+
+    @activity.defn(name=c.SCHEDULE_POD_DELETION)
+    async def schedule_pod_deletion(self, req: PodDeletion) -> bool:
+        await self._record(c.SCHEDULE_POD_DELETION, req)
+        return True
+
+    # ------------------------------------------------------------ a convoy's
+    @activity.defn(name=c.RESOLVE_CONVOY)
+    async def resolve_convoy(self, inp: ConvoyInput) -> ResolvedConvoy:
+        await self._record(c.RESOLVE_CONVOY, inp)
+        if self.script.convoy_error:
+            raise self.script.convoy_error
+        assert self.script.convoy is not None, "a convoy test scripts Script.convoy"
+        return self.script.convoy
+
+    @activity.defn(name=c.DISPATCH_POLECAT)
+    async def dispatch_polecat(self, req: DispatchRequest) -> PolecatInput:
+        await self._record(c.DISPATCH_POLECAT, req)
+        name = convoy_polecat_name(req.convoy, req.bead_id, req.retry)
+        self.dispatched[name] = (req.bead_id, req.retry)
+        return PolecatInput(namespace=req.namespace, name=name, uid=f"uid-{name}")
+
+    @activity.defn(name=c.UPDATE_CONVOY_STATUS)
+    async def update_convoy_status(self, update: ConvoyStatusUpdate) -> None:
+        await self._record(c.UPDATE_CONVOY_STATUS, update)
+        if self.script.convoy_gone:
+            raise permanent(c.CONVOY_GONE, f"convoy {update.namespace}/{update.name} was deleted")
+
+    @activity.defn(name=c.NOTIFY_CONVOY)
+    async def notify_convoy(self, notice: ConvoyNotice) -> bool:
+        await self._record(c.NOTIFY_CONVOY, notice)
+        return False
+
+    @activity.defn(name=c.NUKE_POLECATS)
+    async def nuke_polecats(self, req: NukePolecats) -> list[str]:
+        await self._record(c.NUKE_POLECATS, req)
+        return await convoys.nuke_polecats(req)
+
+    @activity.defn(name=c.POLECAT_REPORTS)
+    async def polecat_reports(self, workflow_ids: list[str]) -> list[PolecatReport]:
+        await self._record(c.POLECAT_REPORTS, workflow_ids)
+        return await convoys.polecat_reports(workflow_ids)
+
+    @activity.defn(name=FAKE_RUN)
+    async def fake_polecat_run(self, inp: PolecatInput) -> FakeOutcome:
+        """A stand-in polecat at work: its bead's script, counted while it runs."""
+        await self._record(FAKE_RUN, inp)
+        bead, retry = self.dispatched[inp.name]
+        runs = self.script.runs.get(bead) or [Run()]
+        run = runs[retry]
+        async with self._changed:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            self._changed.notify_all()
+        try:
+            if run.hold is not None:
+                await run.hold.held()
+        finally:
+            async with self._changed:
+                self.running -= 1
+                self._changed.notify_all()
+        return FakeOutcome(bead_id=bead, phase=run.phase, cost_usd=run.cost, silent=run.silent)

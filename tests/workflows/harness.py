@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,9 +21,15 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from gastown.api.identity import polecat_workflow_id
+from gastown.api.identity import convoy_workflow_id, polecat_workflow_id
 from gastown.workflows import WORKFLOWS
-from gastown.workflows.messages import PolecatInput, PolecatResult
+from gastown.workflows.convoy import ConvoyWorkflow
+from gastown.workflows.messages import (
+    ConvoyInput,
+    ConvoyProgress,
+    PolecatInput,
+    PolecatResult,
+)
 from gastown.workflows.polecat import PolecatWorkflow
 from tests.workflows.doubles import DEADLINE, HEARTBEAT_EVERY, Doubles, Script
 
@@ -51,6 +57,18 @@ class Harness:
             **options,
         )
 
+    async def start_convoy(
+        self, inp: ConvoyInput, **options: Any
+    ) -> WorkflowHandle[ConvoyWorkflow, ConvoyProgress]:
+        return await self.env.client.start_workflow(
+            ConvoyWorkflow.run,
+            inp,
+            id=convoy_workflow_id(inp.namespace, inp.name),
+            task_queue=self.task_queue,
+            execution_timeout=timedelta(days=30),
+            **options,
+        )
+
     async def record(self, handle: WorkflowHandle[Any, Any], name: str) -> None:
         """With GASTOWN_RECORD_HISTORY=1, write the closed workflow's history for tests/replay
         (without stack traces: they name this machine's paths and replay ignores them)."""
@@ -69,14 +87,18 @@ def _without_stack_traces(doc: Any) -> Any:
 
 
 @asynccontextmanager
-async def running(env: WorkflowEnvironment, script: Script) -> AsyncIterator[Harness]:
+async def running(
+    env: WorkflowEnvironment, script: Script, workflows: Sequence[type] | None = None
+) -> AsyncIterator[Harness]:
+    """A worker playing `script`; `workflows` replaces the real ones (a convoy's stand-in
+    polecats)."""
     doubles = Doubles(script)
     task_queue = f"wftests-{uuid.uuid4()}"
     throttle = timedelta(seconds=HEARTBEAT_EVERY)
     async with Worker(
         env.client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        workflows=list(workflows or WORKFLOWS),
         activities=doubles.activities(),
         # Heartbeats leave at once, so a cancellation reaches a held wait within moments.
         max_heartbeat_throttle_interval=throttle,
@@ -92,3 +114,4 @@ async def running(env: WorkflowEnvironment, script: Script) -> AsyncIterator[Har
 # What the tests' `harness` fixture hands out, and a polecat's workflow handle.
 HarnessFactory = Callable[[Script], AbstractAsyncContextManager[Harness]]
 Handle = WorkflowHandle[PolecatWorkflow, PolecatResult]
+ConvoyHandle = WorkflowHandle[ConvoyWorkflow, ConvoyProgress]

@@ -3,8 +3,8 @@ test server, its activities played by the doubles in tests/workflows/doubles.py.
 
 Each test scripts what the activities do, runs one polecat and asserts the workflow's result,
 its `status` query, what it asked the activities for (pods per attempt, deletions, status
-writes with their phases, reasons and Events), its search attributes and memo, and the reaper
-it leaves behind. Durable timers (the back-off between attempts, the reaper's TTL) pass on the
+writes with their phases, reasons and Events), its search attributes and memo, and the pod's
+deletion time it leaves behind. Durable timers (the back-off between attempts) pass on the
 test server's clock while a test awaits a result, so no test waits for them; the pods' real
 behaviour stays covered by tests/e2e.
 
@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType, ParentClosePolicy
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     WorkflowFailureError,
@@ -35,17 +35,17 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 
-from gastown.api.identity import pod_name, polecat_workflow_id, reaper_workflow_id
+from gastown.api.identity import pod_name, polecat_workflow_id
 from gastown.api.polecat import Outcome, PolecatPhase
 from gastown.workflows import contract as c
 from gastown.workflows.messages import (
     AttemptResult,
     DeletePod,
     NukeRequest,
+    PodDeletion,
     PodObservation,
     PolecatResult,
     PolecatState,
-    ReapRequest,
     StatusUpdate,
 )
 from gastown.workflows.polecat import AUTH_HINT, PolecatWorkflow
@@ -98,22 +98,8 @@ def final_write(h: Harness) -> StatusUpdate:
     return writes[0]
 
 
-async def reaper_request(h: Harness, handle: Handle) -> tuple[str, ReapRequest, int]:
-    """(child workflow ID, its input, its parent-close policy) of the one reaper started."""
-    started = [
-        e.start_child_workflow_execution_initiated_event_attributes
-        for e in await history(handle)
-        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
-    ]
-    assert len(started) == 1, started
-    child = started[0]
-    assert child.workflow_type.name == d.REAPER
-    [request] = await h.env.client.data_converter.decode(child.input.payloads, [ReapRequest])
-    return child.workflow_id, request, child.parent_close_policy
-
-
-async def no_reaper(handle: Handle) -> bool:
-    return "START_CHILD_WORKFLOW_EXECUTION_INITIATED" not in kinds(await history(handle))
+def no_deletion_scheduled(h: Harness) -> bool:
+    return c.SCHEDULE_POD_DELETION not in h.doubles.names()
 
 
 # ---------------------------------------------------------------- done
@@ -136,8 +122,9 @@ async def test_done_on_the_first_attempt(harness: HarnessFactory) -> None:
             branch=d.BRANCH,
             commit=d.COMMIT,
             pull_request_url=d.PR_URL,
+            agent_cost_usd=d.COST,
         )
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH]
+        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH, *d.LEAVE_POD]
         [ensure] = h.doubles.args(c.ENSURE_POLECAT)
         assert ensure.workflow_id == polecat_workflow_id(d.NAMESPACE, name)
         assert ensure.run_id == handle.result_run_id
@@ -159,7 +146,8 @@ async def test_done_on_the_first_attempt(harness: HarnessFactory) -> None:
             d.PR_URL,
         )
         assert write.workflow_id == polecat_workflow_id(d.NAMESPACE, name)
-        assert h.doubles.args(c.DELETE_POD) == []  # the reaper deletes it, after its TTL
+        assert write.agent_cost_usd == d.COST
+        assert h.doubles.args(c.DELETE_POD) == []  # the watcher deletes it, after its TTL
 
         state = await status(handle)
         assert (state.phase, state.attempt, state.pod, state.outcome) == (
@@ -211,6 +199,7 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
             c.LAUNCH_POD,
             c.WAIT_POD,
             *d.FINISH,
+            *d.LEAVE_POD,
         ]
         assert [x.attempt for x in h.doubles.args(c.LAUNCH_POD)] == [1, 2]
         assert [x.pod.name for x in h.doubles.args(c.WAIT_POD)] == [
@@ -289,7 +278,7 @@ async def test_terminal_verdict_is_not_retried(harness: HarnessFactory) -> None:
             "InvalidImageName",
             1,
         )
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH]
+        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH, *d.LEAVE_POD]
         write = final_write(h)
         assert (write.phase, write.outcome, write.message) == (
             PolecatPhase.FAILED,
@@ -403,7 +392,7 @@ async def test_nuke_while_waiting_cancels_the_wait_and_deletes_the_pod(
         )
         assert write.event_type == "Warning"
         assert "ACTIVITY_TASK_CANCEL_REQUESTED" in kinds(await history(handle))
-        assert await no_reaper(handle)  # the pod is already deleted
+        assert no_deletion_scheduled(h)  # the pod is already deleted
         assert await phase_attribute(handle) == "Terminated"
         assert (await memo(handle))["phase"] == "Terminated"
         await h.record(handle, "polecat_nuked_while_waiting")
@@ -444,7 +433,7 @@ async def test_nuke_during_the_backoff_ends_without_another_attempt(
         events = kinds(await history(handle))
         assert "TIMER_STARTED" in events
         assert "TIMER_FIRED" not in events  # the nuke cut the back-off short
-        assert await no_reaper(handle)
+        assert no_deletion_scheduled(h)
         await h.record(handle, "polecat_nuked_in_backoff")
 
 
@@ -479,7 +468,7 @@ async def test_nuke_before_the_first_pod_ends_without_a_pod(harness: HarnessFact
             "Nuked",
             None,
         )
-        assert await no_reaper(handle)
+        assert no_deletion_scheduled(h)
 
 
 async def test_nuke_is_refused_once_the_polecat_finished(harness: HarnessFactory) -> None:
@@ -627,17 +616,17 @@ async def observations(h: Harness, handle: Handle, second: Hold) -> None:
     second.release(d.finished(Outcome.COMPLETED))
 
 
-# ---------------------------------------------------------------- the reaper
+# ---------------------------------------------------------------- the pod's deletion
 @pytest.mark.parametrize(
     ("name", "verdict", "ttl_field"),
     [
-        ("reaped-done", d.finished(Outcome.COMPLETED), "succeeded_pod_ttl_seconds"),
-        ("reaped-stuck", d.finished(Outcome.STUCK), "failed_pod_ttl_seconds"),
-        ("reaped-failed", d.terminal(), "failed_pod_ttl_seconds"),
+        ("ttl-done", d.finished(Outcome.COMPLETED), "succeeded_pod_ttl_seconds"),
+        ("ttl-stuck", d.finished(Outcome.STUCK), "failed_pod_ttl_seconds"),
+        ("ttl-failed", d.terminal(), "failed_pod_ttl_seconds"),
     ],
     ids=["done", "stuck", "failed"],
 )
-async def test_the_reaper_is_started_abandoned_with_the_phase_ttl(
+async def test_the_pods_deletion_is_scheduled_with_the_phase_ttl(
     harness: HarnessFactory, name: str, verdict: AttemptResult, ttl_field: str
 ) -> None:
     script = Script(
@@ -648,13 +637,15 @@ async def test_the_reaper_is_started_abandoned_with_the_phase_ttl(
         handle = await h.start(d.polecat_input(name))
         await result_of(handle)
 
-        child_id, request, policy = await reaper_request(h, handle)
-        pod = pod_name(name, 1)
-        assert child_id == reaper_workflow_id(d.NAMESPACE, pod)
-        assert policy == ParentClosePolicy.PARENT_CLOSE_POLICY_ABANDON
-        assert request == ReapRequest(
-            pod=DeletePod(namespace=d.NAMESPACE, name=pod, uid="pod-uid-1"),
-            delay_seconds=getattr(script.resolved, ttl_field),
+        [call] = [x for x in h.doubles.calls if x.name == c.SCHEDULE_POD_DELETION]
+        assert call.local
+        assert call.arg == PodDeletion(
+            namespace=d.NAMESPACE,
+            name=pod_name(name, 1),
+            uid="pod-uid-1",
+            ttl_seconds=getattr(script.resolved, ttl_field),
         )
-        # The polecat completed; the reaper outlives it.
-        await h.env.client.get_workflow_handle(child_id).describe()
+        # Nothing is left running for the pod: no child workflow, no timer.
+        events = kinds(await history(handle))
+        assert "START_CHILD_WORKFLOW_EXECUTION_INITIATED" not in events
+        assert "TIMER_STARTED" not in events

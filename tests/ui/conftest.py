@@ -9,18 +9,16 @@ the end of the run.
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.conftest import TemporalDev
 from tests.ui.chromium import Chromium, chromium_binary, chromium_version
-from tests.ui.standin import StandInConvoyWorkflow, StandInPolecatWorkflow
 
 ARTIFACTS = Path(
     os.environ.get("GASTOWN_TEST_ARTIFACTS", Path(__file__).resolve().parent / "artifacts")
@@ -65,7 +63,6 @@ def browser() -> Iterator[Chromium]:
 class UIWorld:
     dev: TemporalDev
     client: Client
-    task_queue: str
 
     @property
     def ui(self) -> str:
@@ -74,14 +71,11 @@ class UIWorld:
 
 
 @pytest.fixture(scope="session")
-async def ui_world(temporal_ui: TemporalDev) -> AsyncIterator[UIWorld]:
-    """A client and a worker running the stand-in convoy on the UI's dev server. The worker
-    must keep answering while the browser looks: the UI reads current details with a query."""
-    client = await Client.connect(temporal_ui.address, namespace=temporal_ui.namespace)
-    task_queue = f"ui-{uuid.uuid4()}"
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[StandInConvoyWorkflow, StandInPolecatWorkflow],
-    ):
-        yield UIWorld(temporal_ui, client, task_queue)
+async def ui_world(temporal_ui: TemporalDev) -> UIWorld:
+    """The UI's dev server and a client of it speaking our messages (pydantic)."""
+    client = await Client.connect(
+        temporal_ui.address,
+        namespace=temporal_ui.namespace,
+        data_converter=pydantic_data_converter,
+    )
+    return UIWorld(temporal_ui, client)

@@ -3,9 +3,12 @@ the dev server, shows a convoy's current details and finds its polecats by the c
 attribute. Each check reads the rendered page's text (what a person sees), and keeps a
 screenshot (tests/ui/conftest.py, ARTIFACTS).
 
-The convoy is tests/ui/standin.py's stand-in, which presents itself to the UI as ConvoyWorkflow
-does (ID, static summary, search attributes, current details, children); four beads, three
-polecats Done and the fourth still Working, so the page shows a convoy in progress.
+The convoy is the real ConvoyWorkflow on the UI's dev server (real time), with the harness of
+tests/workflows: its Kubernetes activities played by the doubles, its polecats by the stand-in
+of tests/workflows/fakepolecat.py (registered as PolecatWorkflow, reporting to the convoy as
+the real one does). So the details, search attributes and children the UI shows are the
+convoy's own. Four beads: three polecats Done, the fourth held Working, so the page shows a
+convoy in progress, as people watch it.
 """
 
 from __future__ import annotations
@@ -16,47 +19,69 @@ import secrets
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
-from gastown.api.identity import convoy_polecat_name, convoy_workflow_id
+from gastown.api.identity import convoy_polecat_name, convoy_workflow_id, polecat_workflow_id
+from gastown.workflows import contract as c
+from gastown.workflows.convoy import ConvoyWorkflow
+from gastown.workflows.messages import ConvoyInput
 from tests.ui.chromium import Chromium
 from tests.ui.conftest import ARTIFACTS, UIWorld, keep
-from tests.ui.standin import (
-    RELEASE,
-    StandInConvoyInput,
-    StandInConvoyWorkflow,
-    polecat_ids,
-)
+from tests.workflows import doubles as d
+from tests.workflows.doubles import Hold, Run, Script
+from tests.workflows.fakepolecat import FakePolecat
+from tests.workflows.harness import ConvoyHandle, running
 
 DEADLINE = 60.0  # seconds; the UI renders in about one on an idle machine
-NS = "default"
+NS = "default"  # Temporal's namespace (the convoy's Kubernetes one is the doubles' NAMESPACE)
 
 
 @dataclass
 class Convoy:
-    inp: StandInConvoyInput
-    handle: WorkflowHandle[StandInConvoyWorkflow, str]
+    name: str
+    beads: list[str]
+    handle: ConvoyHandle
     run_id: str
+    hold: Hold
 
     @property
     def workflow_id(self) -> str:
-        return convoy_workflow_id(self.inp.namespace, self.inp.name)
+        return convoy_workflow_id(d.NAMESPACE, self.name)
+
+    def polecat_ids(self) -> list[str]:
+        return [polecat_workflow_id(d.NAMESPACE, self.polecat(b)) for b in self.beads]
+
+    def polecat(self, bead: str) -> str:
+        return convoy_polecat_name(self.name, bead)
 
 
-async def start_convoy(world: UIWorld, name: str, beads: list[str], hold_last: bool) -> Convoy:
-    inp = StandInConvoyInput(NS, name, rig="ui-rig", beads=beads, hold_last=hold_last)
-    handle = await world.client.start_workflow(
-        StandInConvoyWorkflow.run,
-        inp,
-        id=convoy_workflow_id(NS, name),
-        task_queue=world.task_queue,
-        static_summary=f"Convoy {name}: {len(beads)} beads to rig ui-rig",
+async def start_convoy(
+    stack: AsyncExitStack, client: Client, name: str, beads: list[str]
+) -> Convoy:
+    """The real ConvoyWorkflow on a worker of its own (the doubles resolve one convoy), as
+    `kubectl gt convoy create` starts it: by identity, a static summary for the UI."""
+    hold = Hold()
+    script = Script(
+        d.resolved("unused"),
+        convoy=d.resolved_convoy(name, beads),
+        runs={beads[-1]: [Run(hold=hold)]},  # the others are Done at once
+    )
+    env = WorkflowEnvironment.from_client(client)
+    harness = await stack.enter_async_context(running(env, script, [ConvoyWorkflow, FakePolecat]))
+    handle: ConvoyHandle = await client.start_workflow(
+        ConvoyWorkflow.run,
+        ConvoyInput(namespace=d.NAMESPACE, name=name, uid=f"uid-{name}"),
+        id=convoy_workflow_id(d.NAMESPACE, name),
+        task_queue=harness.task_queue,
+        static_summary=f"Convoy {name}: {len(beads)} beads to rig {d.RIG}",
     )
     assert handle.first_execution_run_id is not None
-    return Convoy(inp, handle, handle.first_execution_run_id)
+    return Convoy(name, beads, handle, handle.first_execution_run_id, hold)
 
 
 async def until_count(client: Client, query: str, want: int) -> None:
@@ -75,21 +100,23 @@ def seen(text: str) -> str:
 
 @pytest.fixture(scope="module")
 async def convoy(ui_world: UIWorld) -> AsyncIterator[Convoy]:
+    client = ui_world.client
     name = f"ui-{secrets.token_hex(3)}"
     beads = [f"gt-{i}{secrets.token_hex(2)}" for i in range(1, 5)]
-    main = await start_convoy(ui_world, name, beads, hold_last=True)
-    # Decoys the query must not find: another convoy's polecat, and that convoy.
-    other = await start_convoy(ui_world, f"{name}-x", [f"gt-9{secrets.token_hex(2)}"], False)
-    client = ui_world.client
-    await until_count(client, f'WorkflowId="{main.workflow_id}" AND GastownProgress=75', 1)
-    await until_count(client, f'GastownConvoy="{name}"', 1 + len(beads))
-    await other.handle.result()
-    try:
-        yield main
-    finally:
-        held = client.get_workflow_handle(polecat_ids(main.inp)[-1])
-        await held.signal(RELEASE)
-        assert await main.handle.result() == "Complete"
+    async with AsyncExitStack() as stack:
+        main = await start_convoy(stack, client, name, beads)
+        # A decoy the query must not find: another convoy, with its polecat.
+        other = await start_convoy(stack, client, f"{name}-x", [f"gt-9{secrets.token_hex(2)}"])
+        other.hold.release()
+        await until_count(client, f'WorkflowId="{main.workflow_id}" AND GastownProgress=75', 1)
+        await until_count(client, f'GastownConvoy="{name}"', 1 + len(beads))
+        await other.handle.result()
+        try:
+            yield main
+        finally:
+            main.hold.release()
+            progress = await main.handle.result()
+            assert progress.counts.done == len(beads), progress.counts
 
 
 def page(browser: Chromium, url: str, probe_text: list[str], shot: str) -> str:
@@ -111,35 +138,38 @@ def page(browser: Chromium, url: str, probe_text: list[str], shot: str) -> str:
 async def test_the_convoy_page_shows_its_current_details(
     ui_world: UIWorld, convoy: Convoy, browser: Chromium
 ) -> None:
-    inp = convoy.inp
     wid = urllib.parse.quote(convoy.workflow_id, safe="")
     url = f"{ui_world.ui}/namespaces/{NS}/workflows/{wid}/{convoy.run_id}/user-metadata"
     text = await asyncio.to_thread(
-        page, browser, url, ["3/4 (75%)", inp.beads[-1]], "convoy-current-details"
+        page, browser, url, ["3/4 (75%)", convoy.polecat(convoy.beads[-1])], "convoy-details"
     )
-    assert f"Convoy {inp.name}: 4 beads to rig ui-rig" in text  # the static summary
-    assert f"InProgress · 3/4 (75%) · {inp.name}" in text
-    assert "done 3 · running 1 · queued 0 · pending 0 · failed 0" in text
-    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in text.splitlines() if "\t" in line}
-    for bead in inp.beads[:-1]:
-        assert rows[bead][:3] == [convoy_polecat_name(inp.name, bead), "Done", f"feature/{bead}"]
-    last = inp.beads[-1]
-    assert rows[last][:2] == [convoy_polecat_name(inp.name, last), "Working"]
+    assert f"Convoy {convoy.name}: 4 beads to rig {d.RIG}" in text  # the static summary
+    assert f"InProgress · 3/4 (75%) · convoy {convoy.name}" in text
+    assert "done 3 · running 1 · queued 0 · pending 0 · failed 0 · skipped 0" in text
+    # The table: bead (with its mark) → polecat → phase → branch, one row a line.
+    rows = {
+        cells[0].split()[-1]: cells[1:]
+        for line in text.splitlines()
+        if len(cells := [cell.strip() for cell in line.split("\t")]) >= 3
+    }
+    for bead in convoy.beads[:-1]:
+        assert rows[bead][:3] == [convoy.polecat(bead), "Done", f"feature/{bead}"], rows
+    last = convoy.beads[-1]
+    assert rows[last][:2] == [convoy.polecat(last), "Working"], rows
 
 
 async def test_the_workflow_list_finds_the_convoys_polecats_by_its_attribute(
     ui_world: UIWorld, convoy: Convoy, browser: Chromium
 ) -> None:
-    query = f'GastownConvoy="{convoy.inp.name}"'
+    query = f'{c.SA_CONVOY.name}="{convoy.name}"'
     url = f"{ui_world.ui}/namespaces/{NS}/workflows?query={urllib.parse.quote(query)}"
-    polecats = polecat_ids(convoy.inp)
+    polecats = convoy.polecat_ids()
     # The rows and the UI's own count for the query arrive by separate calls: wait for both.
     count = f"{1 + len(polecats)} Workflows"
     text = await asyncio.to_thread(page, browser, url, [*polecats, count], "convoy-polecats")
-    assert f"{convoy.inp.name}-x" not in text  # the other convoy, and its polecat
+    assert f"{convoy.name}-x" not in text  # the other convoy, and its polecat
     listed = await asyncio.to_thread(listed_workflow_ids, browser)
-    # The convoy carries its own attribute too (CONVOY.md): it and exactly its polecats, not
-    # the other convoy's.
+    # The convoy carries its own attribute too (CONVOY.md): it and exactly its polecats.
     assert sorted(listed) == sorted([convoy.workflow_id, *polecats])
 
 

@@ -10,8 +10,9 @@ once with a completed result, so what is measured is the dispatch around the pod
 
 - slings: `--slings` polecats slung one by one the way `kubectl gt sling` does (create the
   Polecat CR, start its workflow by identity), at most `--window` at once (a client-side
-  sliding window, the convoy's own shape), on a rig of maxPolecats `--window`; completed per
-  second.
+  sliding window, the convoy's own shape), on a rig of maxPolecats `--window`; once before the
+  convoy and once after it (a shared machine's drift falls on both sides); completed per
+  second over both.
 - convoy: one Convoy CR of `--beads` beads on another rig of maxPolecats `--window`
   (parallelism 0: the rig's limit), created and started as `kubectl gt convoy create` does;
   from the start to the workflow's result, beads per second. The **ratio** convoy/slings is
@@ -178,10 +179,20 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
     async with worker:
         await asyncio.gather(*(sling(f"warm-{i}", f"bn-w{i}") for i in range(5)))
 
-        cpu, start = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(windowed(f"s-{i}", f"bn-s{i}") for i in range(args.slings)))
-        out["sling_polecats_per_s"] = args.slings / (time.perf_counter() - start)
-        out["cpu_ms_per_sling"] = (time.process_time() - cpu) * 1000 / args.slings
+        sling_wall, sling_cpu = 0.0, 0.0
+
+        async def slings(batch: str) -> float:
+            nonlocal sling_wall, sling_cpu
+            cpu, start = time.process_time(), time.perf_counter()
+            await asyncio.gather(
+                *(windowed(f"s{batch}-{i}", f"bn-s{batch}{i}") for i in range(args.slings))
+            )
+            wall = time.perf_counter() - start
+            sling_wall += wall
+            sling_cpu += time.process_time() - cpu
+            return args.slings / wall
+
+        before = await slings("a")
 
         name = "bench-convoy"
         body = {
@@ -216,6 +227,11 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         assert progress.counts.done == args.beads, progress.counts
         out["convoy_wall_s"] = wall
         out["convoy_beads_per_s"] = args.beads / wall
+        # The slings again after the convoy: a shared machine's drift falls on both sides.
+        after = await slings("b")
+        out["slings_before_per_s"], out["slings_after_per_s"] = before, after
+        out["sling_polecats_per_s"] = 2 * args.slings / sling_wall
+        out["cpu_ms_per_sling"] = sling_cpu * 1000 / (2 * args.slings)
 
         runs = [
             temporal.get_workflow_handle(handle.id, run_id=w.run_id)
@@ -236,7 +252,9 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--beads", type=int, default=1000, help="beads in the convoy")
-    parser.add_argument("--slings", type=int, default=200, help="single slings to compare")
+    parser.add_argument(
+        "--slings", type=int, default=200, help="single slings before, and again after, the convoy"
+    )
     parser.add_argument("--window", type=int, default=100, help="polecats at once (≤ 100)")
     parser.add_argument(
         "--dispatches-per-run",

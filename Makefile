@@ -25,8 +25,9 @@ pytest: $(STAMP) test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- polecat runtime test tools
-# What tests/runtime needs besides Python: the real Claude Code CLI (pinned, project-local under
-# .tools/), Debian's openssh-server (a throwaway sshd on a loopback port), a non-root pod user
+# What tests/runtime and tests/ui need besides Python: the real Claude Code CLI (pinned,
+# project-local under .tools/), Debian's openssh-server (a throwaway sshd on a loopback port),
+# Debian's chromium (tests/ui: the Temporal Web UI in a headless browser), a non-root pod user
 # (uid 65532: claude refuses to skip permissions as root), and a venv that user can execute
 # holding only the runtime and pydantic (as in the polecat-agent image). Idempotent and fast
 # when everything is in place.
@@ -41,6 +42,11 @@ test-tools: pod-tools $(CLAUDE_STAMP)
 	@command -v sshd >/dev/null 2>&1 || test -x /usr/sbin/sshd || { \
 	  test "$$(id -u)" = 0 || { echo "openssh-server is missing (apt-get install openssh-server)"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null; }
+	@# tests/ui opens the Temporal Web UI in headless Chromium (Debian's package).
+	@command -v chromium >/dev/null 2>&1 || { \
+	  test "$$(id -u)" = 0 || { echo "chromium is missing: run make test-tools as root, or apt-get install chromium"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@chromium --version 2>/dev/null | head -1
 
 # What sandbox pods need to run gt-polecat as their non-root user: that user, a venv it can
 # execute, and a path to this checkout it may traverse.

@@ -115,7 +115,12 @@ def worker_kube(kubeconfig: str, options: WorkerOptions) -> Kube:
     return Kube(bench_client(kubeconfig, options.kube_threads + 1))
 
 
-def make_rig(api: client.ApiClient, name: str, max_polecats: int) -> None:
+def make_rig(
+    api: client.ApiClient, name: str, max_polecats: int, command: list[str] | None = None
+) -> None:
+    defaults: dict[str, object] = {"image": INSTANT}
+    if command:
+        defaults["agentConfig"] = {"command": command}
     rig = {
         "apiVersion": "gastown.gastown.io/v1alpha1",
         "kind": "Rig",
@@ -123,7 +128,7 @@ def make_rig(api: client.ApiClient, name: str, max_polecats: int) -> None:
         "spec": {
             "gitURL": "file:///srv/bench.git",
             "beadsPrefix": "bn",
-            "settings": {"maxPolecats": max_polecats, "polecatDefaults": {"image": INSTANT}},
+            "settings": {"maxPolecats": max_polecats, "polecatDefaults": defaults},
         },
     }
     client.CustomObjectsApi(api).create_cluster_custom_object(

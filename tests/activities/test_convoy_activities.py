@@ -5,10 +5,14 @@ environment (they read their activity info)."""
 from __future__ import annotations
 
 import dataclasses
+import http.server
+import json
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -32,6 +36,7 @@ from gastown.kube import (
     timestamps,
     writing,
 )
+from gastown.sandbox.tls import ensure_certificate, server_context
 from gastown.workflows import contract as c
 from gastown.workflows.messages import (
     ConvoyBead,
@@ -374,3 +379,59 @@ async def test_a_failed_post_is_retryable_and_names_only_the_masked_url(
     [event] = [e for e in await kube.run(reading.items(EVENTS, namespace))
                if e["reason"] == "ConvoyFinished"]  # fmt: skip
     assert "SECRET" not in event["message"] and event["type"] == "Warning"
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook on loopback: records each POST's path and JSON body."""
+
+    posts: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.posts.append((self.path, json.loads(self.rfile.read(length))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:  # quiet
+        return
+
+
+async def test_an_https_url_gets_one_post_of_the_summary(
+    kube: Kube,
+    rig: str,
+    namespace: str,
+    make_convoy: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cert, key = ensure_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the webhook's certificate is trusted
+    Receiver.posts = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.socket = server_context(cert, key).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/hooks/SECRET?token=abc"
+        obj = make_convoy(rigRef=rig, notifyOnComplete=url)
+        notice = ConvoyNotice(
+            namespace=namespace,
+            name="wave",
+            uid=obj["metadata"]["uid"],
+            description="Wave 1",
+            progress=progress(ConvoyPhase.COMPLETE),
+        )
+        assert await run(ConvoyActivities(kube, DEFAULTS).notify_convoy, notice) is True
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    [(path, body)] = Receiver.posts
+    assert path == "/hooks/SECRET?token=abc"  # the URL as written, query and all
+    assert body == summary_json(notice)
+    assert (body["convoy"], body["phase"]) == ("wave", "Complete")
+    [event] = [e for e in await kube.run(reading.items(EVENTS, namespace))
+               if e["reason"] == "ConvoyFinished"]  # fmt: skip
+    assert event["type"] == "Normal"
+    assert "summary posted to https://127.0.0.1:" in event["message"]
+    assert "SECRET" not in event["message"] and "token" not in event["message"]

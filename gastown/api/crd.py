@@ -195,6 +195,12 @@ def _simplify(node: Any) -> Any:
             node["anyOf"] = rest
     if "const" in node:
         node["enum"] = [node.pop("const")]
+    for bound, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema 2020 says `exclusiveMinimum: 0`; OpenAPI v3 (the CRD's dialect) says
+        # `minimum: 0` with `exclusiveMinimum: true`.
+        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
+            node[inclusive] = node[bound]
+            node[bound] = True
     if "enum" in node and "type" not in node:
         node["type"] = "string"
     if "items" in node and "type" not in node:

@@ -140,10 +140,26 @@ def _go_pattern(
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-# Draft 7 as the API server evaluates it: `pattern` with Go's regexp semantics. (extend() is
-# jsonschema's documented way to replace one keyword; its stub leaves it unannotated.)
+def _bound_only(
+    validator: jsonschema.protocols.Validator, value: Any, instance: Any, schema: JSON
+) -> Iterator[jsonschema.ValidationError]:
+    """`exclusiveMinimum: true` is a modifier of `minimum` in OpenAPI v3, checked there."""
+    return iter(())
+
+
+_DRAFT4 = jsonschema.Draft4Validator.VALIDATORS
+# Draft 7 as the API server evaluates it: `pattern` with Go's regexp semantics, and OpenAPI
+# v3's numeric bounds (`exclusiveMinimum` a boolean beside `minimum`, as in draft 4). (extend()
+# is jsonschema's documented way to replace a keyword; its stub leaves it unannotated.)
 ApiServerValidator: type[jsonschema.protocols.Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft7Validator, {"pattern": _go_pattern}
+    jsonschema.Draft7Validator,
+    {
+        "pattern": _go_pattern,
+        "minimum": _DRAFT4["minimum"],
+        "maximum": _DRAFT4["maximum"],
+        "exclusiveMinimum": _bound_only,
+        "exclusiveMaximum": _bound_only,
+    },
 )
 
 
@@ -202,6 +218,19 @@ def _cause(err: jsonschema.ValidationError) -> Cause:
             "FieldValueTypeInvalid",
             f'Invalid value: "{_type_name(inst)}": {path} in body must be of type '
             f"{err.validator_value}: {_render(_type_name(inst))}",
+        )
+    exclusive = (
+        err.validator in ("minimum", "maximum")
+        and isinstance(err.schema, dict)
+        and err.schema.get("exclusiveMinimum" if err.validator == "minimum" else "exclusiveMaximum")
+    )
+    if exclusive:
+        side = "greater" if err.validator == "minimum" else "less"
+        return (
+            path,
+            "FieldValueInvalid",
+            f"Invalid value: {_render(inst)}: {path} in body should be {side} than "
+            f"{err.validator_value}",
         )
     limits = {
         "pattern": f"should match '{err.validator_value}'",

@@ -207,5 +207,8 @@ CASES: list[Case] = [
         [[], ["ISSUE-1"], ["$(id)"], ["dm-1\n"]],
     ),
     *_cases("Convoy", ("spec", "description"), ["Wave 1"], [""]),
-    *_cases("Convoy", ("spec", "failurePolicy"), ["Continue", "Stop"], ["Abort"]),
+    *_cases("Convoy", ("spec", "failurePolicy"), ["Continue", "Stop", "Retry"], ["Abort"]),
+    *_cases("Convoy", ("spec", "maxRetries"), [0, 10], [-1, 11]),
+    *_cases("Convoy", ("spec", "maxCostUSD"), [0.01, 25, 1_000_000], [0, -1, 1_000_001]),
+    *_cases("Convoy", ("spec", "agent"), ["claude-code", "command"], ["bash"]),
 ]

@@ -3,7 +3,8 @@
 jsonschema evaluates the committed openAPIV3Schema as the API server would, with two
 emulations: the server's strict field validation (kubectl's default) refuses unknown fields,
 which we reproduce by closing every object that lists its properties; and `pattern` is read
-with Go's regexp semantics (the sandbox's validator: `$` is the end of the text). CEL rules
+with Go's regexp semantics and numeric bounds as OpenAPI v3 has them (the sandbox's validator:
+`$` is the end of the text; `exclusiveMinimum: true` modifies `minimum`). CEL rules
 (x-kubernetes-validations) are not evaluated here; the Python side tests them.
 """
 
@@ -52,7 +53,9 @@ def _strict(node: Any) -> Any:
 
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     schema = _strict(copy.deepcopy(_schema(kind)))
-    jsonschema.Draft7Validator.check_schema(schema)
+    # OpenAPI v3's schema object is draft 4's dialect where it matters here: a boolean
+    # `exclusiveMinimum` beside `minimum` (draft 7 made it a number, which a CRD may not say).
+    jsonschema.Draft4Validator.check_schema(schema)
     return ApiServerValidator(schema, format_checker=jsonschema.FormatChecker())
 
 

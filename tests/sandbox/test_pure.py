@@ -14,7 +14,7 @@ from gastown.sandbox.expand import expand
 from gastown.sandbox.patch import json_patch, merge_patch, strategic_merge_patch
 from gastown.sandbox.podworker import PodWorker, valid_image
 from gastown.sandbox.quantity import parse_quantity
-from gastown.sandbox.schema import go_regexp
+from gastown.sandbox.schema import SchemaValidator, go_regexp
 from gastown.sandbox.selectors import parse_field_selector, parse_label_selector
 from gastown.sandbox.table import human_age, jsonpath
 
@@ -156,3 +156,36 @@ def test_human_age_and_jsonpath() -> None:
 )
 def test_schema_patterns_read_dollar_as_go_does(pattern: str, value: str, ok: bool) -> None:
     assert (go_regexp(pattern).search(value) is not None) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0.5, None),
+        (0, "Invalid value: 0: spec.cost in body should be greater than 0"),
+        (-1, "Invalid value: -1: spec.cost in body should be greater than 0"),
+        (10, None),  # `maximum: 10` without exclusiveMaximum: 10 itself is allowed
+        (10.5, "Invalid value: 10.5: spec.cost in body should be less than or equal to 10"),
+    ],
+)
+def test_numeric_bounds_are_openapi_v3s(value: float, message: str | None) -> None:
+    """`exclusiveMinimum: true` modifies `minimum`, as the API server reads a CRD's schema
+    (JSON Schema 2020's numeric `exclusiveMinimum` is not what a CRD may say)."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "cost": {
+                        "type": "number",
+                        "minimum": 0,
+                        "exclusiveMinimum": True,
+                        "maximum": 10,
+                    }
+                },
+            }
+        },
+    }
+    _, causes = SchemaValidator(schema).admit({"spec": {"cost": value}})
+    assert [c[2] for c in causes] == ([message] if message else [])

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from gastown.api.polecat import PolecatPhase
     from gastown.workflows import contract as c
     from gastown.workflows import convoyplan as plan
+    from gastown.workflows.failures import error_text
     from gastown.workflows.messages import (
         AddBeads,
         CancelConvoy,
@@ -60,14 +61,6 @@ NOTIFY_RETRY = RetryPolicy(
     non_retryable_error_types=c.PERMANENT,
 )
 NOTIFY_TIMEOUT = timedelta(seconds=30)
-
-
-def _error_text(err: BaseException) -> tuple[str, str]:
-    """(type, message) of the application error at the root of an activity failure."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError):
-        return cause.type or "Error", cause.message
-    return type(cause).__name__ if cause else "Error", str(cause or err)
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -119,7 +112,7 @@ class ConvoyWorkflow:
         try:
             resolved = await self._resolve()
         except (ActivityError, ApplicationError) as err:
-            kind, text = _error_text(err)
+            kind, text = error_text(err)
             raise ApplicationError(f"{kind}: {text}", type=kind, non_retryable=True) from None
         if self._stop_reason is None and not self._finished:
             self._resolved = resolved
@@ -165,7 +158,7 @@ class ConvoyWorkflow:
         try:
             self._resolved = await self._resolve()
         except (ActivityError, ApplicationError) as err:
-            kind, text = _error_text(err)
+            kind, text = error_text(err)
             if not plan.running(self._beads):
                 return await self._end_refused(kind, text)
             # A continued run whose CR or rig went: the running polecats still report.
@@ -279,7 +272,7 @@ class ConvoyWorkflow:
                 PolecatInput,
             )
         except (ActivityError, ApplicationError) as err:
-            kind, text = _error_text(err)
+            kind, text = error_text(err)
             self._refuse(i, kind, text)
             return
         if self._beads[i].phase != BeadPhase.PENDING:
@@ -432,7 +425,7 @@ class ConvoyWorkflow:
             try:
                 await self._write(event_type=event)
             except (ActivityError, ApplicationError) as err:
-                if _error_text(err)[0] == c.CONVOY_GONE:
+                if error_text(err)[0] == c.CONVOY_GONE:
                     self._gone = True
                     self._stop(c.CONVOY_GONE, "the Convoy was deleted", cancelled=True)
                     return

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
+    from gastown.workflows.failures import error_text
     from gastown.workflows.messages import (
         AttemptResult,
         CredentialReport,
@@ -52,14 +53,6 @@ OUTCOME_PHASE: dict[Outcome, PolecatPhase] = {
 }
 
 AUTH_HINT = "run `kubectl gt auth sync --force` to refresh the Claude credentials"
-
-
-def _error_text(err: BaseException) -> tuple[str, str]:
-    """(type, message) of the application error at the root of an activity failure."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError):
-        return cause.type or "Error", cause.message
-    return type(cause).__name__ if cause else "Error", str(cause or err)
 
 
 @workflow.defn(name=c.POLECAT_WORKFLOW)
@@ -117,7 +110,7 @@ class PolecatWorkflow:
         except (ActivityError, ApplicationError) as err:
             # A local activity's permanent error arrives as the ApplicationError itself, not
             # wrapped in an ActivityError as a regular activity's is.
-            return await self._fail(inp, *_error_text(err))
+            return await self._fail(inp, *error_text(err))
         try:
             polecat: PolecatRef = await self._api(
                 c.ENSURE_POLECAT,
@@ -131,7 +124,7 @@ class PolecatWorkflow:
             # Refused for good on the way (the CR went, a pod name taken by another): say so
             # where the user looks and give the slot back, instead of failing silently.
             await self._release_slot(resolved)
-            return await self._fail(inp, *_error_text(err))
+            return await self._fail(inp, *error_text(err))
         if refused is not None:
             await self._release_slot(resolved)
             return await self._fail(inp, refused.reason, refused.message)

@@ -618,7 +618,7 @@ async def test_add_merges_with_a_concurrent_writer(
     """The spec write is guarded by resourceVersion: when someone changed the Convoy since
     it was read, the PUT is refused, the Convoy read again and the beads merged into what is
     there now (neither write is lost)."""
-    from gastown.cli.convoy import _write_beads
+    from gastown.cli.convoy_change import _write_beads
     from gastown.cli.session import Session
 
     doc = {

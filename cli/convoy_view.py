@@ -227,12 +227,10 @@ def wait_for(session: Session, name: str, uid: str, timeout_seconds: int) -> int
 
         return text, (ended if phase in FINAL else None)
 
-    code, last = follow(session, CONVOYS, name, timeout_seconds, step)
-    if code is not None:
-        return code
-    typer.echo(
-        f"error: convoy {name} not finished after {timeout_seconds}s (last: "
-        f"{last or 'no status yet'}); it goes on: `kubectl gt convoy status {name}`",
-        err=True,
-    )
-    return 1
+    def late(last: str) -> str:
+        return (
+            f"convoy {name} not finished after {timeout_seconds}s (last: {last}); "
+            f"it goes on: `kubectl gt convoy status {name}`"
+        )
+
+    return follow(session, CONVOYS, name, timeout_seconds, step, late)

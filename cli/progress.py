@@ -1,8 +1,9 @@
 """Following a CR until it settles (a polecat ready or done, a convoy ended): a spinner on a
 terminal, lines otherwise.
 
-Progress comes from a watch on the Polecat CR (the same status `kubectl get polecats -w`
-shows), so the CLI needs no Temporal round trips and works for kubectl-applied polecats too.
+Progress comes from a watch on the CR (the same status `kubectl get polecats -w` shows), so
+the CLI needs no Temporal round trips and works for kubectl-applied polecats too. `follow`
+is the loop; what a status means and how the wait ends is each caller's `step`.
 """
 
 from __future__ import annotations
@@ -51,11 +52,16 @@ Step = Callable[[dict[str, Any]], tuple[str | None, Callable[[], int] | None]]
 
 
 def follow(
-    session: Session, resource: Resource, name: str, timeout_seconds: int, step: Step
-) -> tuple[int | None, str]:
+    session: Session,
+    resource: Resource,
+    name: str,
+    timeout_seconds: int,
+    step: Step,
+    late: Callable[[str], str],
+) -> int:
     """Watch the CR `name` (like `kubectl get -w`) and report each new progress line `step`
-    finds, until `step` gives an ending: its exit code and the last line, or None and the
-    last line when the time runs out (the caller says so: the object goes on)."""
+    finds, until `step` gives an ending: its exit code. When the time runs out first, the
+    error `late` makes of the last line (or `no status yet`) and 1."""
     from gastown.kube.watching import request, watch
 
     deadline = time.monotonic() + timeout_seconds
@@ -79,8 +85,9 @@ def follow(
                     report(text)
                     last = text
                 if ending is not None:
-                    return ending(), last
-    return None, last
+                    return ending()
+    typer.echo(f"error: {late(last or 'no status yet')}", err=True)
+    return 1
 
 
 def wait_for(
@@ -107,15 +114,11 @@ def wait_for(
             return _describe(status), arrived
         return _describe(status), (failed if phase in FINAL_BAD else None)
 
-    code, last = follow(session, POLECATS, name, timeout_seconds, step)
-    if code is not None:
-        return code
-    typer.echo(
-        f"error: polecat {name} not {'ready' if until_ready else 'done'} after "
-        f"{timeout_seconds}s (last: {last or 'no status yet'})",
-        err=True,
-    )
-    return 1
+    def late(last: str) -> str:
+        goal = "ready" if until_ready else "done"
+        return f"polecat {name} not {goal} after {timeout_seconds}s (last: {last})"
+
+    return follow(session, POLECATS, name, timeout_seconds, step, late)
 
 
 def _summary(name: str, status: dict[str, Any]) -> str:

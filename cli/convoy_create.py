@@ -219,9 +219,9 @@ async def _start(session: Session, temporal: Any, created: dict[str, Any], convo
     summary, details = convoy_summary(
         spec.description, str(spec.rig_ref), len(spec.tracked_beads), spec.parallelism
     )
-    flows = ConvoyWorkflows(temporal, session.temporal_settings.task_queue)
 
     async def start(meta: dict[str, Any], stamp: datetime) -> str:
+        flows = ConvoyWorkflows(temporal, session.temporal_settings.task_queue)
         return await flows.start(
             meta["namespace"], meta["name"], meta["uid"], stamp, summary=summary, details=details
         )

@@ -193,7 +193,7 @@ def session_command(fn: Callable[..., int | None]) -> Callable[..., None]:
     typer reads the returned function's signature: `fn`'s own parameters but `session`,
     then the shared flags. Expected errors end as `command` ends them; an int returned is
     the exit code (`--wait`'s verdict)."""
-    own = [p for name, p in inspect.signature(fn, eval_str=True).parameters.items()]
+    own = list(inspect.signature(fn, eval_str=True).parameters.values())
     if not own or own[0].name != "session":
         raise TypeError(f"{fn.__name__}: the first parameter must be `session`")
     shared = [

@@ -301,9 +301,8 @@ async def _start(session: Session, temporal: Any, polecat: dict[str, Any], rerun
     from gastown.kube import POLECATS
     from gastown.operator.workflow import Workflows
 
-    flows = Workflows(temporal, session.temporal_settings.task_queue)
-
     async def start(meta: dict[str, Any], created: datetime) -> str:
+        flows = Workflows(temporal, session.temporal_settings.task_queue)
         return await flows.start(meta["namespace"], meta["name"], meta["uid"], created, rerun=rerun)
 
     # A rerun's Polecat was there before this sling: it stays whatever the start did.

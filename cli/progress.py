@@ -1,20 +1,25 @@
-"""Following a polecat until it is ready or done: a spinner on a terminal, lines otherwise.
+"""Following a CR until it settles (a polecat ready or done, a convoy ended): a spinner on a
+terminal, lines otherwise.
 
-Progress comes from a watch on the Polecat CR (the same status `kubectl get polecats -w`
-shows), so the CLI needs no Temporal round trips and works for kubectl-applied polecats too.
+Progress comes from a watch on the CR (the same status `kubectl get polecats -w` shows), so
+the CLI needs no Temporal round trips and works for kubectl-applied polecats too. `follow`
+is the loop; what a status means and how the wait ends is each caller's `step`.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gastown.cli.session import Session
+
+if TYPE_CHECKING:
+    from gastown.kube import Resource
 
 FINAL_OK = {"Done"}
 FINAL_BAD = {"Failed", "Stuck", "Terminated"}
@@ -41,11 +46,22 @@ def _describe(status: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def wait_for(
-    session: Session, name: str, run_id: str, until_ready: bool, timeout_seconds: int
+# What a watched object says: the progress line (None: not ours, passed over) and, once it
+# has settled, the ending, which prints the verdict and returns the exit code.
+Step = Callable[[dict[str, Any]], tuple[str | None, Callable[[], int] | None]]
+
+
+def follow(
+    session: Session,
+    resource: Resource,
+    name: str,
+    timeout_seconds: int,
+    step: Step,
+    late: Callable[[str], str],
 ) -> int:
-    """0 when the polecat got there, 1 when it failed or the time ran out."""
-    from gastown.kube import POLECATS
+    """Watch the CR `name` (like `kubectl get -w`) and report each new progress line `step`
+    finds, until `step` gives an ending: its exit code. When the time runs out first, the
+    error `late` makes of the last line (or `no status yet`) and 1."""
     from gastown.kube.watching import request, watch
 
     deadline = time.monotonic() + timeout_seconds
@@ -56,34 +72,53 @@ def wait_for(
             for _, obj in watch(
                 session.client,
                 request(
-                    POLECATS,
+                    resource,
                     session.namespace,
                     field_selector=f"metadata.name={name}",
                     timeout_seconds=min(remaining, 30),
                 ),
             ):
-                status = obj.get("status") or {}
-                if status.get("runID") != run_id:
-                    status = {}  # an earlier run's status, or none yet: this run is Pending
-                text = _describe(status)
+                text, ending = step(obj)
+                if text is None:
+                    continue
                 if text != last:
                     report(text)
                     last = text
-                phase = status.get("phase")
-                if phase in FINAL_OK or (until_ready and phase == "Working"):
-                    typer.echo(_summary(name, status))
-                    return 0
-                if phase in FINAL_BAD:
-                    typer.echo(
-                        f"error: polecat {name} {phase}: {status.get('message', '')}", err=True
-                    )
-                    return 1
-    typer.echo(
-        f"error: polecat {name} not {'ready' if until_ready else 'done'} after "
-        f"{timeout_seconds}s (last: {last or 'no status yet'})",
-        err=True,
-    )
+                if ending is not None:
+                    return ending()
+    typer.echo(f"error: {late(last or 'no status yet')}", err=True)
     return 1
+
+
+def wait_for(
+    session: Session, name: str, run_id: str, until_ready: bool, timeout_seconds: int
+) -> int:
+    """0 when the polecat got there, 1 when it failed or the time ran out."""
+    from gastown.kube import POLECATS
+
+    def step(obj: dict[str, Any]) -> tuple[str, Callable[[], int] | None]:
+        status = obj.get("status") or {}
+        if status.get("runID") != run_id:
+            status = {}  # an earlier run's status, or none yet: this run is Pending
+        phase = status.get("phase")
+
+        def arrived() -> int:
+            typer.echo(_summary(name, status))
+            return 0
+
+        def failed() -> int:
+            typer.echo(f"error: polecat {name} {phase}: {status.get('message', '')}", err=True)
+            return 1
+
+        if phase in FINAL_OK or (until_ready and phase == "Working"):
+            return _describe(status), arrived
+        return _describe(status), (failed if phase in FINAL_BAD else None)
+
+    def late(last: str) -> str:
+        goal = "ready" if until_ready else "done"
+        return f"polecat {name} not {goal} after {timeout_seconds}s (last: {last})"
+
+    return follow(session, POLECATS, name, timeout_seconds, step, late)
 
 
 def _summary(name: str, status: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ traceback for something the user can fix.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -172,6 +173,52 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
         with errors_end_cleanly():
             return fn(*args, **kwargs)
 
+    return wrapper
+
+
+# The flags every command that talks to the cluster and Temporal takes, last in its --help.
+SESSION_FLAGS: tuple[tuple[str, Any], ...] = (
+    ("namespace", Namespace),
+    ("kubeconfig", Kubeconfig),
+    ("context", KubeContext),
+    ("temporal_address", TemporalAddress),
+    ("temporal_namespace", TemporalNamespace),
+)
+
+
+def session_command(fn: Callable[..., int | None]) -> Callable[..., None]:
+    """A command body `fn(session, **flags)` as a typer command that also takes the
+    SESSION_FLAGS, so the five flags and the Session built from them are written once.
+
+    typer reads the returned function's signature: `fn`'s own parameters but `session`,
+    then the shared flags. Expected errors end as `command` ends them; an int returned is
+    the exit code (`--wait`'s verdict)."""
+    own = list(inspect.signature(fn, eval_str=True).parameters.values())
+    if not own or own[0].name != "session":
+        raise TypeError(f"{fn.__name__}: the first parameter must be `session`")
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=flag)
+        for name, flag in SESSION_FLAGS
+    ]
+    params = own[1:] + shared
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> None:
+        flags = {name: kwargs.pop(name) for name, _ in SESSION_FLAGS}
+        with errors_end_cleanly():
+            session = Session(
+                kubeconfig=flags["kubeconfig"],
+                context=flags["context"],
+                namespace_flag=flags["namespace"],
+                temporal_address=flags["temporal_address"],
+                temporal_namespace=flags["temporal_namespace"],
+            )
+            code = fn(session, **kwargs)
+        if code:
+            raise typer.Exit(code)
+
+    wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
 
 

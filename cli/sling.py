@@ -22,18 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from gastown.cli.output import Format
-from gastown.cli.session import (
-    Failure,
-    Kubeconfig,
-    KubeContext,
-    Namespace,
-    Session,
-    TemporalAddress,
-    TemporalNamespace,
-    Usage,
-    api_message,
-    command,
-)
+from gastown.cli.session import Failure, Session, Usage, session_command
 
 FLAGS = {
     "metadata.name": "--name",
@@ -69,7 +58,9 @@ def _duration(value: str, flag: str) -> int:
     return int(raw) * unit
 
 
+@session_command
 def sling(
+    session: Session,
     beads: Annotated[
         list[str],
         typer.Argument(help="Bead ID(s), e.g. dm-0001; several make a convoy.", metavar="bead"),
@@ -109,17 +100,12 @@ def sling(
     output: Annotated[
         Format | None, typer.Option("-o", "--output", help="json or yaml: print the polecat.")
     ] = None,
-    namespace: Namespace = None,
-    kubeconfig: Kubeconfig = None,
-    context: KubeContext = None,
-    temporal_address: TemporalAddress = None,
-    temporal_namespace: TemporalNamespace = None,
-) -> None:
+) -> int:
     """Dispatch a bead to a polecat: a durable workflow creates it and runs its pod.
 
     Several beads (`sling a b c <rig>`) make a convoy, as Gas Town's batch sling does."""
-    with_wait = _command(**locals())
-    raise typer.Exit(with_wait)
+    opts = {key: value for key, value in locals().items() if key != "session"}
+    return _command(session, opts)
 
 
 # Flags that shape one polecat: a convoy has no field for them (its polecats take the rig's
@@ -139,14 +125,13 @@ ONE_POLECAT = {
 }
 
 
-@command
-def _command(**opts: Any) -> int:
+def _command(session: Session, opts: dict[str, Any]) -> int:
     from gastown.api.polecat import Polecat
     from gastown.cli.validation import validated
     from gastown.naming import NamingError, check_name
 
     if len(opts["beads"]) > 1:
-        return _batch(opts)
+        return _batch(session, opts)
     opts["bead"] = opts["beads"][0]
 
     if opts["name"] and opts["theme"]:
@@ -191,13 +176,6 @@ def _command(**opts: Any) -> int:
         if opts["theme"] not in {t.value for t in NamepoolTheme}:
             raise Usage("--theme must be one of mad-max, minerals, wasteland")
 
-    session = Session(
-        kubeconfig=opts["kubeconfig"],
-        context=opts["context"],
-        namespace_flag=opts["namespace"],
-        temporal_address=opts["temporal_address"],
-        temporal_namespace=opts["temporal_namespace"],
-    )
     return asyncio.run(_sling(session, opts, polecat.spec.to_k8s(), limit))
 
 
@@ -319,29 +297,24 @@ def _existing(existing: dict[str, Any], opts: dict[str, Any]) -> str:
 
 
 async def _start(session: Session, temporal: Any, polecat: dict[str, Any], rerun: bool) -> str:
+    from gastown.cli.starting import start_or_delete
+    from gastown.kube import POLECATS
     from gastown.operator.workflow import Workflows
 
-    meta = polecat["metadata"]
-    created = datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00"))
-    try:
-        return await Workflows(temporal, session.temporal_settings.task_queue).start(
-            meta["namespace"], meta["name"], meta["uid"], created, rerun=rerun
-        )
-    except Exception as exc:
-        if not rerun:
-            # Nothing half-made stays behind: the polecat goes again (by UID, so never
-            # another one that took its name meanwhile).
-            from gastown.kube import POLECATS, writing
+    async def start(meta: dict[str, Any], created: datetime) -> str:
+        flows = Workflows(temporal, session.temporal_settings.task_queue)
+        return await flows.start(meta["namespace"], meta["name"], meta["uid"], created, rerun=rerun)
 
-            op = writing.delete(POLECATS, meta["name"], meta["namespace"], uid=meta["uid"])
-            await session.client.run(op)
-        raise Failure(f"could not start the polecat's workflow: {api_message(exc)}") from exc
+    # A rerun's Polecat was there before this sling: it stays whatever the start did.
+    return await start_or_delete(
+        session, POLECATS, polecat, start, what="polecat", delete=not rerun
+    )
 
 
-def _batch(opts: dict[str, Any]) -> int:
+def _batch(session: Session, opts: dict[str, Any]) -> int:
     """`sling a b c <rig>`: a convoy named `batch-<rig's bead prefix>-<5 random>`, described
     `Batch: N beads to <rig>` (Gas Town's words), created and started like `convoy create`."""
-    from gastown.cli import convoy
+    from gastown.cli import convoy_create as convoy
 
     for key, flag in ONE_POLECAT.items():
         if opts[key]:
@@ -360,13 +333,6 @@ def _batch(opts: dict[str, Any]) -> int:
         prefix = (rig.get("spec") or {}).get("beadsPrefix") or opts["rig"]
         return f"batch-{convoy.slug(str(prefix), 20)}"
 
-    session = Session(
-        kubeconfig=opts["kubeconfig"],
-        context=opts["context"],
-        namespace_flag=opts["namespace"],
-        temporal_address=opts["temporal_address"],
-        temporal_namespace=opts["temporal_namespace"],
-    )
     return asyncio.run(
         convoy.launch(
             session,

@@ -140,34 +140,37 @@ def assert_refused(result: subprocess.CompletedProcess[str], needle: str) -> Non
     assert "Traceback" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("args", "needle"), BAD, ids=[repr(" ".join(a)) for a, _ in BAD])
-async def test_bad_convoy_create_is_a_usage_error(
-    args: list[str],
-    needle: str,
-    real_rig: str,
+@pytest.fixture
+def refused(
     run_gt: Callable[..., subprocess.CompletedProcess[str]],
     custom: client.CustomObjectsApi,
     namespace: str,
+) -> Callable[..., None]:
+    """`refused(needle, *argv)`: `kubectl gt *argv` is a usage error naming `needle`, and no
+    Convoy is in the namespace afterwards."""
+
+    def check(needle: str, *args: str) -> None:
+        assert_refused(run_gt(*args), needle)
+        assert convoys(custom, namespace) == []
+
+    return check
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD, ids=[repr(" ".join(a)) for a, _ in BAD])
+async def test_bad_convoy_create_is_a_usage_error(
+    args: list[str], needle: str, real_rig: str, refused: Callable[..., None]
 ) -> None:
     rig = [] if "--rig" in args else ["--rig", real_rig]
-    assert_refused(run_gt("convoy", "create", *args, *rig), needle)
-    assert convoys(custom, namespace) == []
+    refused(needle, "convoy", "create", *args, *rig)
 
 
 @pytest.mark.parametrize(
     ("beads", "flags", "needle"), SLING_BAD, ids=[" ".join(b + f) for b, f, _ in SLING_BAD]
 )
 async def test_bad_batch_sling_is_a_usage_error(
-    beads: list[str],
-    flags: list[str],
-    needle: str,
-    real_rig: str,
-    run_gt: Callable[..., subprocess.CompletedProcess[str]],
-    custom: client.CustomObjectsApi,
-    namespace: str,
+    beads: list[str], flags: list[str], needle: str, real_rig: str, refused: Callable[..., None]
 ) -> None:
-    assert_refused(run_gt("sling", *beads, real_rig, *flags), needle)
-    assert convoys(custom, namespace) == []
+    refused(needle, "sling", *beads, real_rig, *flags)
 
 
 @pytest.mark.parametrize(
@@ -179,14 +182,9 @@ async def test_bad_batch_sling_is_a_usage_error(
     ],
 )
 async def test_bad_convoy_add_is_a_usage_error(
-    args: list[str],
-    needle: str,
-    run_gt: Callable[..., subprocess.CompletedProcess[str]],
-    custom: client.CustomObjectsApi,
-    namespace: str,
+    args: list[str], needle: str, refused: Callable[..., None]
 ) -> None:
-    assert_refused(run_gt("convoy", "add", "no-such-convoy", *args), needle)
-    assert convoys(custom, namespace) == []
+    refused(needle, "convoy", "add", "no-such-convoy", *args)
 
 
 HOSTILE = [

@@ -143,22 +143,25 @@ def rig_factory(kubectl: Callable[..., Any], origin: Path) -> Iterator[Callable[
         kubectl("delete", "rig", name, "--wait=false")
 
 
-@pytest.fixture
-def gt(
-    cluster: Cluster, temporal: TemporalDev, worker: Worker, namespace: str
+def gt_runner(
+    cluster: Cluster, temporal: TemporalDev, task_queue: str, namespace: str, seed: str | None
 ) -> Callable[..., Awaitable[Result]]:
-    """`kubectl gt …` via the real kubectl binary, without blocking the worker's loop."""
+    """`kubectl gt … -n <namespace>` via the real kubectl binary, without blocking the
+    event loop, its workflows on `task_queue`; GASTOWN_NAME_SEED is `seed` (None: unset),
+    or the run's own `seed=`."""
 
-    async def run(*args: str, timeout: float = 120) -> Result:
+    async def run(*args: str, timeout: float = 120, seed: str | None = seed) -> Result:
         env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "KUBECONFIG": str(cluster.kubeconfig),
             "TEMPORAL_ADDRESS": temporal.address,
             "TEMPORAL_NAMESPACE": temporal.namespace,
-            "GASTOWN_TASK_QUEUE": worker.task_queue,
-            "GASTOWN_NAME_SEED": "1",
+            "GASTOWN_TASK_QUEUE": task_queue,
         }
+        env.pop("GASTOWN_NAME_SEED", None)
+        if seed is not None:
+            env["GASTOWN_NAME_SEED"] = seed
         proc = await asyncio.create_subprocess_exec(
             KUBECTL,
             "gt",
@@ -174,6 +177,14 @@ def gt(
         return Result(proc.returncode, out.decode(), err.decode())
 
     return run
+
+
+@pytest.fixture
+def gt(
+    cluster: Cluster, temporal: TemporalDev, worker: Worker, namespace: str
+) -> Callable[..., Awaitable[Result]]:
+    """`kubectl gt …` with our worker on its queue, generated names seeded with 1."""
+    return gt_runner(cluster, temporal, worker.task_queue, namespace, seed="1")
 
 
 async def wait_until(

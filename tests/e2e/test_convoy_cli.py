@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,8 +33,8 @@ from gastown.workflows.messages import (
     ConvoyInput,
     ConvoyProgress,
 )
-from tests.conftest import KUBECTL, Cluster, TemporalDev
-from tests.e2e.conftest import BIN, DEMO_AGENT, Result, wait_until
+from tests.conftest import Cluster, TemporalDev
+from tests.e2e.conftest import DEMO_AGENT, Result, gt_runner, wait_until
 
 GROUP, VERSION = "gastown.gastown.io", "v1alpha1"
 
@@ -96,35 +95,26 @@ async def stand_in(temporal_client: Client) -> AsyncIterator[str]:
 def cgt(
     cluster: Cluster, temporal: TemporalDev, stand_in: str, namespace: str
 ) -> Callable[..., Awaitable[Result]]:
-    """`kubectl gt …` via the real kubectl, its workflows on the stand-in's queue."""
+    """`kubectl gt …` via the real kubectl, its workflows on the stand-in's queue, generated
+    names unseeded unless a run passes `seed=`."""
+    return gt_runner(cluster, temporal, stand_in, namespace, seed=None)
 
-    async def run(*args: str, timeout: float = 120, seed: str | None = None) -> Result:
-        env = {
-            **os.environ,
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "KUBECONFIG": str(cluster.kubeconfig),
-            "TEMPORAL_ADDRESS": temporal.address,
-            "TEMPORAL_NAMESPACE": temporal.namespace,
-            "GASTOWN_TASK_QUEUE": stand_in,
-        }
-        env.pop("GASTOWN_NAME_SEED", None)
-        if seed is not None:
-            env["GASTOWN_NAME_SEED"] = seed
-        proc = await asyncio.create_subprocess_exec(
-            KUBECTL,
-            "gt",
-            *args,
-            "-n",
-            namespace,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        assert proc.returncode is not None
-        return Result(proc.returncode, out.decode(), err.decode())
 
-    return run
+@pytest.fixture
+def rig(rig_factory: Callable[..., str]) -> str:
+    """A Rig backed by the test's origin, with the defaults."""
+    return rig_factory()
+
+
+def apply_convoy(kubectl: Callable[..., Any], ns: str, name: str, spec: dict[str, Any]) -> None:
+    """A Convoy as `kubectl apply` makes it: no workflow, no status."""
+    doc = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Convoy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
+    assert kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc)).returncode == 0
 
 
 def get_convoy(custom: client.CustomObjectsApi, ns: str, name: str) -> dict[str, Any]:
@@ -163,13 +153,12 @@ async def started_input(temporal_client: Client, workflow_id: str) -> dict[str, 
 
 async def test_create_makes_the_convoy_and_starts_its_workflow_with_its_identity(
     cgt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
     custom: client.CustomObjectsApi,
     temporal_client: Client,
     stand_in: str,
     namespace: str,
 ) -> None:
-    rig = rig_factory()
     result = await cgt(
         "convoy",
         "create",
@@ -285,18 +274,17 @@ async def test_list_and_status_render_the_convoy_status(
 ) -> None:
     """A Convoy applied with kubectl (no workflow: status falls back to the CR) whose status
     the test writes as the workflow would."""
-    doc = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Convoy",
-        "metadata": {"name": "c1", "namespace": namespace},
-        "spec": {
+    apply_convoy(
+        kubectl,
+        namespace,
+        "c1",
+        {
             "description": "Four beads",
             "trackedBeads": ["dm-1", "dm-2", "dm-3", "dm-4"],
             "rigRef": "demo",
             "maxCostUSD": 2,
         },
-    }
-    assert kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc)).returncode == 0
+    )
     write_status(custom, namespace, "c1", STATUS)
 
     table = (await cgt("convoy", "list")).out.splitlines()
@@ -334,9 +322,8 @@ async def test_list_and_status_render_the_convoy_status(
 
 async def test_status_prefers_the_running_workflows_progress(
     cgt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
 ) -> None:
-    rig = rig_factory()
     name = created_name((await cgt("convoy", "create", "q", "dm-7", "--rig", rig)).out)
     fresh = (await cgt("convoy", "status", name)).out.splitlines()
     assert "  ✓  dm-q1  from-query" in fresh  # the query's answer
@@ -350,12 +337,11 @@ async def test_status_prefers_the_running_workflows_progress(
 
 async def test_add_writes_the_spec_then_tells_the_workflow(
     cgt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
     custom: client.CustomObjectsApi,
     temporal_client: Client,
     namespace: str,
 ) -> None:
-    rig = rig_factory()
     name = created_name((await cgt("convoy", "create", "a", "dm-1", "dm-2", "--rig", rig)).out)
     handle = temporal_client.get_workflow_handle(convoy_workflow_id(namespace, name))
 
@@ -392,13 +378,12 @@ async def test_add_to_a_convoy_without_a_workflow_writes_nothing(
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
-    doc = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Convoy",
-        "metadata": {"name": "orphan", "namespace": namespace},
-        "spec": {"description": "o", "trackedBeads": ["dm-1"], "rigRef": "demo"},
-    }
-    assert kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc)).returncode == 0
+    apply_convoy(
+        kubectl,
+        namespace,
+        "orphan",
+        {"description": "o", "trackedBeads": ["dm-1"], "rigRef": "demo"},
+    )
     result = await cgt("convoy", "add", "orphan", "dm-2")
     assert result.code == 1
     assert "no running workflow" in result.err
@@ -407,11 +392,10 @@ async def test_add_to_a_convoy_without_a_workflow_writes_nothing(
 
 async def test_cancel_sends_the_cancel_update(
     cgt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
     temporal_client: Client,
     namespace: str,
 ) -> None:
-    rig = rig_factory()
     name = created_name((await cgt("convoy", "create", "c", "dm-1", "--rig", rig)).out)
     handle = temporal_client.get_workflow_handle(convoy_workflow_id(namespace, name))
     result = await cgt("convoy", "cancel", name, "--nuke", "--reason", "wrong beads")
@@ -431,12 +415,11 @@ async def test_cancel_sends_the_cancel_update(
 
 async def test_sling_with_several_beads_makes_a_convoy(
     cgt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
     custom: client.CustomObjectsApi,
     temporal_client: Client,
     namespace: str,
 ) -> None:
-    rig = rig_factory()
     result = await cgt("sling", "dm-11", "dm-12", "dm-13", rig, "--agent", "command")
     assert result.code == 0, result.err
     assert result.out.splitlines()[0] == f"Batch: 3 beads to {rig}"
@@ -455,11 +438,10 @@ async def test_sling_with_several_beads_makes_a_convoy(
 
 async def test_nothing_stays_behind_when_the_workflow_cannot_start(
     cgt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
-    rig = rig_factory()
     # Temporal unreachable: refused before anything is created.
     down = await cgt(
         "convoy", "create", "x", "dm-1", "--rig", rig, "--temporal-address", "127.0.0.1:1"
@@ -478,13 +460,12 @@ async def test_nothing_stays_behind_when_the_workflow_cannot_start(
 
 async def test_wait_follows_the_convoy_to_its_end(
     cgt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
     """--wait follows the CR's status (written here as the workflow would): exit 0 when
     Complete, 1 when it ends otherwise."""
-    rig = rig_factory()
     for final, code in (("Complete", 0), ("PartiallyFailed", 1)):
         name = f"w-{final.lower()}"
         waiting = asyncio.create_task(
@@ -507,15 +488,45 @@ async def test_wait_follows_the_convoy_to_its_end(
         assert "Progress:    2/2 (100%)" in result.out
 
 
+async def test_wait_gives_up_at_its_timeout_and_the_convoy_goes_on(
+    cgt: Callable[..., Awaitable[Result]],
+    rig: str,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """Nothing writes this convoy's status (the stand-in does not): --wait reports it
+    Pending until --timeout, then exits 1 saying so and how to follow it; the convoy stays."""
+    result = await cgt(
+        "convoy",
+        "create",
+        "late",
+        "dm-1",
+        "--rig",
+        rig,
+        "--name",
+        "late",
+        "--wait",
+        "--timeout",
+        "3s",
+    )
+    assert result.code == 1, (result.out, result.err)
+    line = "Pending 0/1: 0 done, 0 running, 0 failed"
+    assert f"  {line}" in result.out.splitlines()
+    assert result.err.strip() == (
+        f"error: convoy late not finished after 3s (last: {line}); "
+        "it goes on: `kubectl gt convoy status late`"
+    )
+    assert get_convoy(custom, namespace, "late")["spec"]["trackedBeads"] == ["dm-1"]
+
+
 async def test_a_real_convoy_runs_to_complete_with_wait(
     gt: Callable[..., Awaitable[Result]],
-    rig_factory: Callable[..., str],
+    rig: str,
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
     """Our worker's ConvoyWorkflow, real pods running the DEMO agent: `convoy create --wait`
     follows three beads to Complete and exits 0."""
-    rig = rig_factory()
     beads = ["dm-0001", "dm-0002", "dm-0003"]
     result = await gt(
         "convoy",
@@ -618,16 +629,12 @@ async def test_add_merges_with_a_concurrent_writer(
     """The spec write is guarded by resourceVersion: when someone changed the Convoy since
     it was read, the PUT is refused, the Convoy read again and the beads merged into what is
     there now (neither write is lost)."""
-    from gastown.cli.convoy import _write_beads
+    from gastown.cli.convoy_change import _write_beads
     from gastown.cli.session import Session
 
-    doc = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Convoy",
-        "metadata": {"name": "race", "namespace": namespace},
-        "spec": {"description": "r", "trackedBeads": ["dm-1"], "rigRef": "demo"},
-    }
-    assert kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc)).returncode == 0
+    apply_convoy(
+        kubectl, namespace, "race", {"description": "r", "trackedBeads": ["dm-1"], "rigRef": "demo"}
+    )
     session = Session(kubeconfig=str(cluster.kubeconfig), namespace_flag=namespace)
     stale = get_convoy(custom, namespace, "race")
     other = get_convoy(custom, namespace, "race")

@@ -47,7 +47,7 @@ from gastown.workflows.resolve import OperatorDefaults
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sling_bench import RESULT
-from stack import INSTANT, SLOW, bench_client, make_rig, runtime, stack, worker_kube
+from stack import INSTANT, SLOW, bench_client, make_rig, print_table, runtime, stack, worker_kube
 
 GROUP, VERSION = API_VERSION.split("/")
 
@@ -202,12 +202,7 @@ def main() -> None:
         f"runs: {args.runs}, beads: {args.beads}, slings: {args.slings}, window: {args.window}, "
         f"dispatches per run: {args.dispatches_per_run}"
     )
-    print("| measure | median | runs |\n|---|---|---|")
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        shown = ", ".join(f"{v:.2f}" for v in values)
-        print(f"| {key} | {statistics.median(values):.2f} | {shown} |")
-    sys.stdout.flush()
+    print_table(runs)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,17 @@ from gastown.workflows.resolve import OperatorDefaults
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference import ReferenceWorkflow, noop
-from stack import INSTANT, SLOW, bench_client, make_rig, pct, runtime, stack, worker_kube
+from stack import (
+    INSTANT,
+    SLOW,
+    bench_client,
+    make_rig,
+    pct,
+    print_table,
+    runtime,
+    stack,
+    worker_kube,
+)
 
 RESULT = json.dumps(
     {"outcome": "completed", "branch": "feature/x", "headCommit": "0" * 40, "pushed": True}
@@ -211,12 +221,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = [asyncio.run(run(args)) for _ in range(args.runs)]
     print(f"runs: {args.runs}, latency slings: {args.latency}, concurrent: {args.concurrent}")
-    print("| measure | median | runs |\n|---|---|---|")
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        shown = ", ".join(f"{v:.2f}" for v in values)
-        print(f"| {key} | {statistics.median(values):.2f} | {shown} |")
-    sys.stdout.flush()
+    print_table(runs)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import logging
+import statistics
 import sys
 import tempfile
 import time
@@ -139,3 +140,13 @@ def make_rig(
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def print_table(runs: list[dict[str, float]]) -> None:
+    """Each measure's median over the runs, and every run's value (a markdown table)."""
+    print("| measure | median | runs |\n|---|---|---|")
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(f"| {key} | {statistics.median(values):.2f} | {shown} |")
+    sys.stdout.flush()

@@ -21,8 +21,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from gastown.api.group import API_VERSION
-from gastown.api.identity import LABEL_CONVOY, convoy_workflow_id
-from gastown.kube import CONVOYS, PODS, reading, writing
+from gastown.api.identity import (
+    ANNOTATION_DELETE_AFTER,
+    LABEL_CONVOY,
+    LABEL_POLECAT,
+    convoy_workflow_id,
+    polecat_workflow_id,
+)
+from gastown.kube import CONVOYS, EVENTS, PODS, reading, writing
 from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
 from gastown.workflows import contract as c
 from gastown.workflows.messages import ConvoyInput, ConvoyProgress
@@ -64,6 +70,19 @@ async def start_convoy(
     )
 
 
+async def run_convoy(
+    client: Client,
+    worker: Worker,
+    kube: ClusterKube,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
+    timeout: float = 300,
+) -> ConvoyProgress:
+    handle = await start_convoy(client, kube, worker.task_queue, namespace, name, spec)
+    return await asyncio.wait_for(handle.result(), timeout)
+
+
 async def convoy_pods(kube: ClusterKube, namespace: str, convoy: str) -> list[dict[str, Any]]:
     return await kube.pods(namespace, f"{LABEL_CONVOY}={convoy}")
 
@@ -101,15 +120,8 @@ async def test_fifty_beads_five_at_a_time(
     rig_factory: Callable[..., str],
 ) -> None:
     rig = rig_factory(agentConfig=demo(mode="sleep:1"))
-    handle = await start_convoy(
-        temporal_client,
-        kube,
-        worker.task_queue,
-        namespace,
-        "wave-1",
-        {"description": "Wave 1", "trackedBeads": beads(50), "rigRef": rig, "parallelism": 5},
-    )
-    progress = await asyncio.wait_for(handle.result(), 600)
+    spec = {"description": "Wave 1", "trackedBeads": beads(50), "rigRef": rig, "parallelism": 5}
+    progress = await run_convoy(temporal_client, worker, kube, namespace, "wave-1", spec, 600)
     assert (progress.phase.value, progress.counts.done, progress.counts.total) == (
         "Complete",
         50,
@@ -124,6 +136,46 @@ async def test_fifty_beads_five_at_a_time(
     assert (cr["status"]["phase"], cr["status"]["progress"]) == ("Complete", "50/50")
 
 
+async def test_a_convoys_polecats_are_its_own_and_found_by_its_search_attribute(
+    temporal_client: Client,
+    worker: Worker,
+    kube: ClusterKube,
+    namespace: str,
+    rig_factory: Callable[..., str],
+) -> None:
+    """What the convoy leaves where people look: its Polecats labelled and owned by it, their
+    pods with a delete-after time, one Event, its status, and its polecats found in Temporal
+    by the convoy's search attribute."""
+    rig = rig_factory()
+    spec = {"description": "Wave 1", "trackedBeads": beads(3), "rigRef": rig, "parallelism": 2}
+    progress = await run_convoy(temporal_client, worker, kube, namespace, "wave", spec, 180)
+    assert (progress.phase.value, progress.counts.done) == ("Complete", 3)
+    assert all(b.phase.value == "Done" and b.branch for b in progress.beads)
+    cr = await kube.run(reading.get(CONVOYS, "wave", namespace))
+    uid, status = cr["metadata"]["uid"], cr["status"]
+    assert (status["phase"], status["progress"]) == ("Complete", "3/3")
+    assert status["completedBeads"] == beads(3) and "completedAt" in status
+    for bead in beads(3):
+        polecat = await kube.get_polecat(namespace, f"wave-{bead}")
+        meta = polecat["metadata"]
+        assert meta["labels"][LABEL_CONVOY] == "wave"
+        assert [o["uid"] for o in meta["ownerReferences"]] == [uid]
+        assert polecat["status"]["phase"] == "Done"
+        [pod] = await kube.pods(namespace, f"{LABEL_POLECAT}=wave-{bead}")
+        assert ANNOTATION_DELETE_AFTER in pod["metadata"]["annotations"]
+    events = [e for e in await kube.run(reading.items(EVENTS, namespace))
+              if e["involvedObject"]["uid"] == uid]  # fmt: skip
+    assert [(e["reason"], e["type"]) for e in events] == [("AllBeadsDone", "Normal")]
+    found = [
+        w.id
+        async for w in temporal_client.list_workflows(
+            f"GastownConvoy = 'wave' AND WorkflowType = '{c.POLECAT_WORKFLOW}' "
+            f"AND TaskQueue = '{worker.task_queue}'"
+        )
+    ]
+    assert sorted(found) == [polecat_workflow_id(namespace, f"wave-{b}") for b in beads(3)]
+
+
 async def test_mixed_outcomes_are_partially_failed_with_each_beads_state(
     temporal_client: Client,
     worker: Worker,
@@ -132,15 +184,8 @@ async def test_mixed_outcomes_are_partially_failed_with_each_beads_state(
     rig_factory: Callable[..., str],
 ) -> None:
     rig = rig_factory(agentConfig=demo(fail_beads="dm-2,dm-4", cost="0.25"))
-    handle = await start_convoy(
-        temporal_client,
-        kube,
-        worker.task_queue,
-        namespace,
-        "mixed",
-        {"description": "Mixed", "trackedBeads": beads(5), "rigRef": rig, "parallelism": 3},
-    )
-    progress = await asyncio.wait_for(handle.result(), 300)
+    spec = {"description": "Mixed", "trackedBeads": beads(5), "rigRef": rig, "parallelism": 3}
+    progress = await run_convoy(temporal_client, worker, kube, namespace, "mixed", spec, 300)
     assert progress.phase.value == "PartiallyFailed"
     state = {
         b.bead_id: (b.phase.value, b.outcome.value if b.outcome else None) for b in progress.beads
@@ -173,8 +218,7 @@ async def test_retry_policy_gives_a_failed_bead_new_polecats(
         "failurePolicy": "Retry",
         "maxRetries": 2,
     }
-    handle = await start_convoy(temporal_client, kube, worker.task_queue, namespace, "rt", spec)
-    progress = await asyncio.wait_for(handle.result(), 300)
+    progress = await run_convoy(temporal_client, worker, kube, namespace, "rt", spec)
     got = {b.bead_id: (b.phase.value, b.attempts, b.polecat) for b in progress.beads}
     assert got == {
         "dm-1": ("Done", 2, "rt-dm-1-r1"),  # failed once, the retry succeeded
@@ -208,8 +252,7 @@ async def test_cost_cap_stops_dispatch_and_says_so(
         "parallelism": 1,
         "maxCostUSD": 1.0,
     }
-    handle = await start_convoy(temporal_client, kube, worker.task_queue, namespace, "cap", spec)
-    progress = await asyncio.wait_for(handle.result(), 300)
+    progress = await run_convoy(temporal_client, worker, kube, namespace, "cap", spec)
     phases = [b.phase.value for b in progress.beads]
     # 0.4 + 0.4 + 0.4 passes 1.0 on the third bead: nothing after it is dispatched.
     assert phases == ["Done", "Done", "Done", "Skipped", "Skipped"]

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from gastown.api.polecat import PolecatPhase
     from gastown.workflows import contract as c
     from gastown.workflows import convoyplan as plan
+    from gastown.workflows.calls import short_call
     from gastown.workflows.failures import error_text
     from gastown.workflows.messages import (
         AddBeads,
@@ -258,7 +259,7 @@ class ConvoyWorkflow:
     async def _dispatch(self, r: ResolvedConvoy, i: int) -> None:
         bead = self._beads[i]
         try:
-            inp: PolecatInput = await self._api(
+            inp: PolecatInput = await short_call(
                 c.DISPATCH_POLECAT,
                 DispatchRequest(
                     namespace=r.namespace,
@@ -438,7 +439,7 @@ class ConvoyWorkflow:
 
     async def _write(self, *, finished: bool = False, event_type: str | None = None) -> None:
         r = self._input
-        await self._api(
+        await short_call(
             c.UPDATE_CONVOY_STATUS,
             ConvoyStatusUpdate(
                 namespace=r.namespace,
@@ -506,19 +507,9 @@ class ConvoyWorkflow:
     # ------------------------------------------------------------------ helpers
     async def _resolve(self) -> ResolvedConvoy:
         i = self._input
-        resolved: ResolvedConvoy = await self._api(
+        resolved: ResolvedConvoy = await short_call(
             c.RESOLVE_CONVOY,
             ConvoyInput(namespace=i.namespace, name=i.name, uid=i.uid),
             ResolvedConvoy,
         )
         return resolved
-
-    async def _api(self, name: str, arg: Any, result_type: type[Any] | None = None) -> Any:
-        """A short Kubernetes call as a local activity (one marker in history)."""
-        return await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=c.API_TIMEOUT,
-            retry_policy=c.API_RETRY,
-        )

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
+    from gastown.workflows.calls import short_call
     from gastown.workflows.failures import error_text
     from gastown.workflows.messages import (
         AttemptResult,
@@ -103,16 +104,16 @@ class PolecatWorkflow:
         self._input = inp
         info = workflow.info()
         try:
-            resolved: Resolved = await self._api(c.RESOLVE_POLECAT, inp, Resolved)
+            resolved: Resolved = await short_call(c.RESOLVE_POLECAT, inp, Resolved)
             self._bead = resolved.bead_id
             self._upsert_identity(resolved)
-            await self._api(c.CHECK_CREDENTIALS, resolved, CredentialReport)
+            await short_call(c.CHECK_CREDENTIALS, resolved, CredentialReport)
         except (ActivityError, ApplicationError) as err:
             # A local activity's permanent error arrives as the ApplicationError itself, not
             # wrapped in an ActivityError as a regular activity's is.
             return await self._fail(inp, *error_text(err))
         try:
-            polecat: PolecatRef = await self._api(
+            polecat: PolecatRef = await short_call(
                 c.ENSURE_POLECAT,
                 EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
                 PolecatRef,
@@ -137,7 +138,7 @@ class PolecatWorkflow:
             return None  # nuked before asking: nothing to ask for, nothing to give back
         info = workflow.info()
         self._slot_requested = True
-        await self._api(
+        await short_call(
             c.REQUEST_SLOT,
             SlotRequest(
                 rig=r.rig,
@@ -179,7 +180,7 @@ class PolecatWorkflow:
             return
         info = workflow.info()
         with contextlib.suppress(ActivityError, ApplicationError):
-            await self._api(
+            await short_call(
                 c.RELEASE_SLOT,
                 SlotRelease(rig=r.rig, workflow_id=info.workflow_id, run_id=info.run_id),
             )
@@ -194,7 +195,7 @@ class PolecatWorkflow:
             if self._nuke:
                 break
             self._set(attempt=attempt, phase=PolecatPhase.PENDING, pod=None, pod_phase=None)
-            pod = await self._api(
+            pod = await short_call(
                 c.LAUNCH_POD,
                 LaunchRequest(
                     resolved=resolved,
@@ -261,7 +262,7 @@ class PolecatWorkflow:
     ) -> PolecatResult:
         if self._nuke or result is None:
             if pod:
-                await self._api(
+                await short_call(
                     c.DELETE_POD, DeletePod(namespace=pod.namespace, name=pod.name, uid=pod.uid)
                 )
             reason = self._nuke.reason if self._nuke else "terminated"
@@ -338,7 +339,7 @@ class PolecatWorkflow:
             # Say why in the CR's status, where the user looks (`kubectl get polecats`); if
             # even that fails, the reason above is what the workflow fails with.
             with contextlib.suppress(ActivityError, ApplicationError):
-                await self._api(
+                await short_call(
                     c.UPDATE_STATUS,
                     StatusUpdate(
                         namespace=inp.namespace,
@@ -366,19 +367,6 @@ class PolecatWorkflow:
         raise ApplicationError(f"{kind}: {text}", type=kind, non_retryable=True)
 
     # ------------------------------------------------------------------ helpers
-    async def _api(self, name: str, arg: Any, result_type: type[Any] | None = None) -> Any:
-        """A short Kubernetes call, as a local activity: it runs inside the workflow task and
-        leaves one marker in history instead of three events and a workflow task of its own
-        (the happy path's history shrank from 63 to the count in docs/benchmarks.md). Retries
-        and non-retryable errors work as for any activity; only the long wait is a regular,
-        heartbeating activity."""
-        return await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=c.API_TIMEOUT,
-            retry_policy=c.API_RETRY,
-        )
 
     async def _status(
         self,
@@ -393,7 +381,7 @@ class PolecatWorkflow:
         finished: bool = False,
         event_type: str | None = None,
     ) -> None:
-        await self._api(
+        await short_call(
             c.UPDATE_STATUS,
             StatusUpdate(
                 namespace=resolved.namespace,
@@ -419,7 +407,7 @@ class PolecatWorkflow:
         watcher may delete it, so no workflow stays open for it. Best effort: a pod left
         unannotated is the watcher's to judge, never a reason to fail the polecat."""
         with contextlib.suppress(ActivityError, ApplicationError):
-            await self._api(
+            await short_call(
                 c.SCHEDULE_POD_DELETION,
                 PodDeletion(namespace=pod.namespace, name=pod.name, uid=pod.uid, ttl_seconds=ttl),
             )

@@ -20,7 +20,8 @@ once with a completed result, so what is measured is the dispatch around the pod
 - runs: how many runs the convoy's workflow ID has (continue-as-new crossings + 1), the events
   of each run (median and largest) and the largest history in bytes; the server warns at
   10,240 events or 10 MB of one run's history.
-- slow_workflow_tasks: the SDK's "workflow task over 5 s" warnings (TMPRL1104) in the run.
+- slow_workflow_tasks: the SDK's "workflow task over 5 s" warnings (TMPRL1104) in the run;
+  slow_tasks_convoy / slow_tasks_polecat: those of ConvoyWorkflow and of PolecatWorkflow.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import secrets
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +53,26 @@ from gastown.workflows.messages import ConvoyInput, ConvoyProgress, PolecatInput
 from gastown.workflows.resolve import OperatorDefaults
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sling_bench import INSTANT, RESULT, SLOW, runtime
+from sling_bench import CORE_LOG, INSTANT, RESULT, SLOW, runtime
 
 GROUP, VERSION = API_VERSION.split("/")
+
+
+class SlowByType(logging.Handler):
+    """The SDK core's TMPRL1104 warnings by workflow type (the convoy's, or its polecats')."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "TMPRL1104" in record.getMessage():
+            fields = getattr(getattr(record, "temporal_log", None), "fields", None) or {}
+            self.counts[str(fields.get("workflow_type", "unknown"))] += 1
+
+
+SLOW_BY_TYPE = SlowByType()
+CORE_LOG.addHandler(SLOW_BY_TYPE)
 
 
 async def start_servers(tmp: Path) -> tuple[Any, Any, str, str]:
@@ -144,6 +164,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
     kube = Kube(worker_api)
     worker = build_worker(temporal, queue, kube, OperatorDefaults(image=INSTANT), options)
     slow_before = SLOW.count
+    SLOW_BY_TYPE.counts.clear()
 
     async def sling(name: str, bead: str) -> None:
         """What `kubectl gt sling` does: create the Polecat, start its workflow by identity."""
@@ -246,6 +267,8 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         out["history_kb_max"] = max(sizes) / 1024
     out["ratio"] = out["convoy_beads_per_s"] / out["sling_polecats_per_s"]
     out["slow_workflow_tasks"] = SLOW.count - slow_before
+    out["slow_tasks_convoy"] = SLOW_BY_TYPE.counts[c.CONVOY_WORKFLOW]
+    out["slow_tasks_polecat"] = SLOW_BY_TYPE.counts[c.POLECAT_WORKFLOW]
     return out
 
 

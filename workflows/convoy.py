@@ -182,8 +182,10 @@ class ConvoyWorkflow:
                     break
                 continue
             if self._due_for_new_run():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                # Between steps: the writer's last write done, then no update half-way
+                # (checked last, so none can start in between).
                 await self._close(writer)
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     ConvoyInput(
                         namespace=inp.namespace,
@@ -462,9 +464,8 @@ class ConvoyWorkflow:
         self._phase = plan.final_phase(self._beads, self._cancelled)
         n = plan.counts(self._beads)
         if self._stop_reason is None:
-            self._stop_reason = (
-                "AllBeadsDone" if self._phase == ConvoyPhase.COMPLETE else ("BeadsFailed")
-            )
+            done = self._phase == ConvoyPhase.COMPLETE
+            self._stop_reason = "AllBeadsDone" if done else "BeadsFailed"
         self._stop_message = "; ".join(
             x for x in (self._stop_message, plan.summary(n, self._cost)) if x
         )

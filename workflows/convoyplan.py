@@ -182,11 +182,9 @@ def details(
     rows = ["| bead | polecat | phase | branch / PR |", "|---|---|---|---|"]
     for b in beads[:DETAILS_ROWS]:
         where = b.pull_request_url or (f"`{b.branch}`" if b.branch else "")
-        state = (
-            b.polecat_phase.value
-            if b.phase == BeadPhase.DISPATCHED and b.polecat_phase
-            else (b.phase.value)
-        )
+        state = b.phase.value
+        if b.phase == BeadPhase.DISPATCHED and b.polecat_phase:
+            state = b.polecat_phase.value
         rows.append(f"| {_MARK[b.phase]} {b.bead_id} | {b.polecat or ''} | {state} | {where} |")
     if len(beads) > DETAILS_ROWS:
         rows.append(f"\n…and {len(beads) - DETAILS_ROWS} more")

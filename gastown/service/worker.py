@@ -1,4 +1,5 @@
-"""The Temporal worker: registers the workflows and activities and runs until told to stop.
+"""The Temporal worker: registers the workflows (PolecatWorkflow, RigSlotsWorkflow,
+ConvoyWorkflow: gastown.workflows.WORKFLOWS) and their activities and runs until told to stop.
 
 Graceful shutdown lets running activities finish or heartbeat-time-out; it never deletes a
 pod. A polecat whose wait activity was interrupted resumes on the next worker from its last

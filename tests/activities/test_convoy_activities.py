@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -351,3 +352,25 @@ async def test_schedule_pod_deletion_annotates_only_the_pod_it_was_given(
     assert again["metadata"]["annotations"] == annotated["metadata"]["annotations"]
     gone = ask.model_copy(update={"name": "polecat-gone-1"})
     assert await run(acts.schedule_pod_deletion, gone) is False  # NotFound: nothing to do
+
+
+async def test_a_failed_post_is_retryable_and_names_only_the_masked_url(
+    kube: Kube, rig: str, namespace: str, make_convoy: Callable[..., dict[str, Any]]
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"https://user:pw@127.0.0.1:{port}/services/SECRET?token=abc"
+    obj = make_convoy(rigRef=rig, notifyOnComplete=url)
+    notice = ConvoyNotice(namespace=namespace, name="wave", uid=obj["metadata"]["uid"],
+                          description="Wave 1", progress=progress(ConvoyPhase.FAILED))  # fmt: skip
+    with pytest.raises(ApplicationError) as info:
+        await run(ConvoyActivities(kube, DEFAULTS).notify_convoy, notice)
+
+    assert not info.value.non_retryable  # the workflow's bounded retries try again
+    assert f"https://127.0.0.1:{port}/…" in info.value.message
+    for secret in ("SECRET", "token", "abc", "pw"):
+        assert secret not in info.value.message
+    [event] = [e for e in await kube.run(reading.items(EVENTS, namespace))
+               if e["reason"] == "ConvoyFinished"]  # fmt: skip
+    assert "SECRET" not in event["message"] and event["type"] == "Warning"

@@ -109,3 +109,10 @@ def test_ready_condition_upserted_with_transition_time_kept_for_the_same_status(
     done = status_body(old, update(run_id="r1", phase=PolecatPhase.DONE, reason="Completed"), NOW)
     assert done["status"]["conditions"][0]["status"] == "True"
     assert done["status"]["conditions"][0]["lastTransitionTime"] != EARLIER
+
+
+def test_the_agents_cost_is_written_and_a_new_run_clears_the_last_ones() -> None:
+    done = status_body(polecat(runID="r1"), update(run_id="r1", agent_cost_usd=0.42), NOW)
+    assert done["status"]["agentCostUSD"] == 0.42
+    fresh = status_body(polecat(runID="r1", agentCostUSD=0.42), update(run_id="r2"), NOW)
+    assert "agentCostUSD" in fresh["status"] and fresh["status"]["agentCostUSD"] is None

@@ -8,7 +8,8 @@ for an intentional, versioned change:
 - polecat_happy_path.json comes from a real pod (sandbox cluster, Temporal dev server):
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/e2e/test_sling.py -k history`.
 - one history per branch (done; retried then done; nuked while waiting; nuked in the back-off;
-  failed before start; auth expired; queued then started; a convoy completed) comes from the
+  failed before start; auth expired; queued then started; a convoy completed; a convoy's run
+  that continued as new) comes from the
   time-skipping tests in tests/workflows:
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/workflows -q`.
 """
@@ -37,6 +38,7 @@ BRANCHES = (
     "polecat_auth_expired",
     "polecat_queued_then_started",
     "convoy_complete",
+    "convoy_continued_as_new",
 )
 
 

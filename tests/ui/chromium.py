@@ -84,8 +84,6 @@ class Chromium:
             self._ws = websocket.create_connection(
                 self._page_websocket(port), timeout=deadline, suppress_origin=True
             )
-            self.send("Page.enable")
-            self.send("Runtime.enable")
         except BaseException:
             self.close()
             raise

@@ -20,6 +20,10 @@ once with a completed result, so what is measured is the dispatch around the pod
 - runs: how many runs the convoy's workflow ID has (continue-as-new crossings + 1), the events
   of each run (median and largest) and the largest history in bytes; the server warns at
   10,240 events or 10 MB of one run's history.
+- convoy_tasks, convoy_task_s, convoy_tasks_failed: the convoy's workflow tasks over all its
+  runs, their summed time from started to completed (one workflow's tasks run one at a time,
+  local activities inside them) and how many failed (UnhandledCommand: a report arriving as a
+  run continues as new; the SDK retries the task).
 - slow_workflow_tasks: the SDK's "workflow task over 5 s" warnings (TMPRL1104) in the run;
   slow_tasks_convoy / slow_tasks_polecat: those of ConvoyWorkflow and of PolecatWorkflow.
 """
@@ -40,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -261,6 +266,22 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         described = [await h.describe() for h in runs]
         events = [d.history_length for d in described]
         sizes = [d.raw_description.workflow_execution_info.history_size_bytes for d in described]
+        # The convoy is one workflow: its tasks run one at a time, so their time (started →
+        # completed, the local activities inside included) bounds its pace.
+        tasks, failed, busy = 0, 0, 0.0
+        for h in runs:
+            started = None
+            async for e in h.fetch_history_events():
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                    started = e.event_time.ToDatetime()
+                elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started:
+                    tasks += 1
+                    busy += (e.event_time.ToDatetime() - started).total_seconds()
+                elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    failed += 1
+        out["convoy_tasks"] = tasks
+        out["convoy_task_s"] = busy
+        out["convoy_tasks_failed"] = failed
         out["convoy_runs"] = len(runs)
         out["events_per_run_median"] = statistics.median(events)
         out["events_per_run_max"] = max(events)

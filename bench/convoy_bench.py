@@ -20,20 +20,28 @@ once with a completed result, so what is measured is the dispatch around the pod
 - runs: how many runs the convoy's workflow ID has (continue-as-new crossings + 1), the events
   of each run (median and largest) and the largest history in bytes; the server warns at
   10,240 events or 10 MB of one run's history.
-- slow_workflow_tasks: the SDK's "workflow task over 5 s" warnings (TMPRL1104) in the run.
+- convoy_tasks, convoy_task_s, convoy_tasks_failed: the convoy's workflow tasks over all its
+  runs, their summed time from started to completed (one workflow's tasks run one at a time,
+  local activities inside them) and how many failed (UnhandledCommand: a report arriving as a
+  run continues as new; the SDK retries the task).
+- slow_workflow_tasks: the SDK's "workflow task over 5 s" warnings (TMPRL1104) in the run;
+  slow_tasks_convoy / slow_tasks_polecat: those of ConvoyWorkflow and of PolecatWorkflow.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import secrets
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from kubernetes import client
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -47,9 +55,36 @@ from gastown.workflows.resolve import OperatorDefaults
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sling_bench import RESULT
-from stack import INSTANT, SLOW, bench_client, make_rig, print_table, runtime, stack, worker_kube
+from stack import (
+    CORE_LOG,
+    INSTANT,
+    SLOW,
+    bench_client,
+    make_rig,
+    print_table,
+    runtime,
+    stack,
+    worker_kube,
+)
 
 GROUP, VERSION = API_VERSION.split("/")
+
+
+class SlowByType(logging.Handler):
+    """The SDK core's TMPRL1104 warnings by workflow type (the convoy's, or its polecats')."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "TMPRL1104" in record.getMessage():
+            fields = getattr(getattr(record, "temporal_log", None), "fields", None) or {}
+            self.counts[str(fields.get("workflow_type", "unknown"))] += 1
+
+
+SLOW_BY_TYPE = SlowByType()
+CORE_LOG.addHandler(SLOW_BY_TYPE)
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
@@ -77,6 +112,7 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
     kube = worker_kube(kubeconfig, options)
     worker = build_worker(temporal, queue, kube, OperatorDefaults(image=INSTANT), options)
     slow_before = SLOW.count
+    SLOW_BY_TYPE.counts.clear()
 
     async def sling(name: str, bead: str) -> None:
         """What `kubectl gt sling` does: create the Polecat, start its workflow by identity."""
@@ -173,12 +209,30 @@ async def measure(args: argparse.Namespace, kubeconfig: str, address: str) -> di
         described = [await h.describe() for h in runs]
         events = [d.history_length for d in described]
         sizes = [d.raw_description.workflow_execution_info.history_size_bytes for d in described]
+        # The convoy is one workflow: its tasks run one at a time, so their time (started →
+        # completed, the local activities inside included) bounds its pace.
+        tasks, failed, busy = 0, 0, 0.0
+        for h in runs:
+            started = None
+            async for e in h.fetch_history_events():
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                    started = e.event_time.ToDatetime()
+                elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started:
+                    tasks += 1
+                    busy += (e.event_time.ToDatetime() - started).total_seconds()
+                elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    failed += 1
+        out["convoy_tasks"] = tasks
+        out["convoy_task_s"] = busy
+        out["convoy_tasks_failed"] = failed
         out["convoy_runs"] = len(runs)
         out["events_per_run_median"] = statistics.median(events)
         out["events_per_run_max"] = max(events)
         out["history_kb_max"] = max(sizes) / 1024
     out["ratio"] = out["convoy_beads_per_s"] / out["sling_polecats_per_s"]
     out["slow_workflow_tasks"] = SLOW.count - slow_before
+    out["slow_tasks_convoy"] = SLOW_BY_TYPE.counts[c.CONVOY_WORKFLOW]
+    out["slow_tasks_polecat"] = SLOW_BY_TYPE.counts[c.POLECAT_WORKFLOW]
     return out
 
 

@@ -84,8 +84,6 @@ class Chromium:
             self._ws = websocket.create_connection(
                 self._page_websocket(port), timeout=deadline, suppress_origin=True
             )
-            self.send("Page.enable")
-            self.send("Runtime.enable")
         except BaseException:
             self.close()
             raise
@@ -139,10 +137,18 @@ class Chromium:
             raise BrowserError(f"{expression!r}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, deadline: float = 30) -> None:
+        """Navigate, and return once the new document has replaced the old one (so nothing
+        read afterwards comes from the page before)."""
+        self.evaluate("window.__gastownLeft = true")
         result = self.send("Page.navigate", url=url)
         if result.get("errorText"):
             raise BrowserError(f"{url}: {result['errorText']}")
+        self.wait_for(
+            lambda b: True if b.evaluate("window.__gastownLeft !== true") else None,
+            deadline,
+            f"new document for {url}",
+        )
 
     def text(self) -> str:
         """What a reader sees: the rendered text of the page and of its same-origin frames."""

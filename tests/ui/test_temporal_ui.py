@@ -27,6 +27,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from gastown.api.identity import convoy_polecat_name, convoy_workflow_id, polecat_workflow_id
+from gastown.api.polecat import PolecatPhase
 from gastown.workflows import contract as c
 from gastown.workflows.convoy import ConvoyWorkflow
 from gastown.workflows.messages import ConvoyInput
@@ -92,6 +93,18 @@ async def until_count(client: Client, query: str, want: int) -> None:
         await asyncio.sleep(0.1)
 
 
+async def until_working(convoy: Convoy) -> None:
+    """Until the convoy knows its held polecat is Working (its report is a signal of its own)."""
+    end = time.monotonic() + DEADLINE
+    while True:
+        progress = await convoy.handle.query(ConvoyWorkflow.progress)
+        held = {b.bead_id: b for b in progress.beads}[convoy.beads[-1]]
+        if held.polecat_phase == PolecatPhase.WORKING:
+            return
+        assert time.monotonic() < end, f"the held polecat is {held}"
+        await asyncio.sleep(0.1)
+
+
 def seen(text: str) -> str:
     """The page's text as a reader would type it: the UI's markdown typesets "3/4" with a
     fraction slash (U+2044); a non-breaking space reads as a space."""
@@ -109,6 +122,7 @@ async def convoy(ui_world: UIWorld) -> AsyncIterator[Convoy]:
         other = await start_convoy(stack, client, f"{name}-x", [f"gt-9{secrets.token_hex(2)}"])
         other.hold.release()
         await until_count(client, f'WorkflowId="{main.workflow_id}" AND GastownProgress=75', 1)
+        await until_working(main)
         await until_count(client, f'GastownConvoy="{name}"', 1 + len(beads))
         await other.handle.result()
         try:

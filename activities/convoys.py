@@ -10,12 +10,13 @@ labels and owner, a retried Event finds itself recorded (named from its content)
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 from temporalio import activity
@@ -285,10 +286,26 @@ class ConvoyActivities:
         return True
 
 
+def _without_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """urllib reads `user:password@` as part of the host name: it goes as Basic auth instead."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    user = unquote(parts.username)
+    password = unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return parts._replace(netloc=netloc).geturl(), {"Authorization": f"Basic {token}"}
+
+
 def _post(url: str, body: bytes) -> None:
     """One POST; failures name the masked URL only (the real one may hold a token)."""
+    target, auth = _without_userinfo(url)
     request = urllib.request.Request(  # noqa: S310 - https only, checked by the caller
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        target, data=body, method="POST", headers={"Content-Type": "application/json", **auth}
     )
     try:
         with urllib.request.urlopen(request, timeout=NOTIFY_TIMEOUT_SECONDS) as response:  # noqa: S310

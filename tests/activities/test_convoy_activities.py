@@ -5,14 +5,11 @@ environment (they read their activity info)."""
 from __future__ import annotations
 
 import dataclasses
-import http.server
-import json
 import secrets
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -36,7 +33,6 @@ from gastown.kube import (
     timestamps,
     writing,
 )
-from gastown.sandbox.tls import ensure_certificate, server_context
 from gastown.workflows import contract as c
 from gastown.workflows.messages import (
     ConvoyBead,
@@ -50,6 +46,7 @@ from gastown.workflows.messages import (
 )
 from gastown.workflows.resolve import OperatorDefaults
 from tests.conftest import Cluster
+from tests.webhook import https_webhook
 
 DEFAULTS = OperatorDefaults(image="example.org/polecat:1", active_deadline_seconds=900)
 GROUP_VERSION = "gastown.gastown.io/v1alpha1"
@@ -381,21 +378,6 @@ async def test_a_failed_post_is_retryable_and_names_only_the_masked_url(
     assert "SECRET" not in event["message"] and event["type"] == "Warning"
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    """A webhook on loopback: records each POST's path and JSON body."""
-
-    posts: ClassVar[list[tuple[str, dict[str, Any]]]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.posts.append((self.path, json.loads(self.rfile.read(length))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *_: Any) -> None:  # quiet
-        return
-
-
 async def test_an_https_url_gets_one_post_of_the_summary(
     kube: Kube,
     rig: str,
@@ -404,15 +386,8 @@ async def test_an_https_url_gets_one_post_of_the_summary(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cert, key = ensure_certificate(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the webhook's certificate is trusted
-    Receiver.posts = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    server.socket = server_context(cert, key).wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/hooks/SECRET?token=abc"
+    with https_webhook(tmp_path, monkeypatch) as hook:
+        url = f"{hook.base}/hooks/SECRET?token=abc"
         obj = make_convoy(rigRef=rig, notifyOnComplete=url)
         notice = ConvoyNotice(
             namespace=namespace,
@@ -422,12 +397,9 @@ async def test_an_https_url_gets_one_post_of_the_summary(
             progress=progress(ConvoyPhase.COMPLETE),
         )
         assert await run(ConvoyActivities(kube, DEFAULTS).notify_convoy, notice) is True
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-    [(path, body)] = Receiver.posts
+    [(path, body, auth)] = hook.posts
     assert path == "/hooks/SECRET?token=abc"  # the URL as written, query and all
+    assert auth == ""
     assert body == summary_json(notice)
     assert (body["convoy"], body["phase"]) == ("wave", "Complete")
     [event] = [e for e in await kube.run(reading.items(EVENTS, namespace))

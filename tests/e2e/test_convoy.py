@@ -7,6 +7,8 @@ its worker killed twice and its Temporal server restarted.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import signal
 import sys
@@ -34,6 +36,7 @@ from gastown.workflows import contract as c
 from gastown.workflows.messages import ConvoyInput, ConvoyProgress
 from tests.conftest import Cluster
 from tests.e2e.conftest import DEMO_AGENT, ClusterKube, wait_until
+from tests.webhook import https_webhook
 
 
 def demo(**env: str) -> dict[str, Any]:
@@ -142,13 +145,32 @@ async def test_a_convoys_polecats_are_its_own_and_found_by_its_search_attribute(
     kube: ClusterKube,
     namespace: str,
     rig_factory: Callable[..., str],
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What the convoy leaves where people look: its Polecats labelled and owned by it, their
-    pods with a delete-after time, one Event, its status, and its polecats found in Temporal
-    by the convoy's search attribute."""
+    pods with a delete-after time, one Event, its status, its polecats found in Temporal by
+    the convoy's search attribute, and one POST of its summary to notifyOnComplete, whose
+    credentials appear nowhere else."""
     rig = rig_factory()
-    spec = {"description": "Wave 1", "trackedBeads": beads(3), "rigRef": rig, "parallelism": 2}
-    progress = await run_convoy(temporal_client, worker, kube, namespace, "wave", spec, 180)
+    with https_webhook(workdir / "tls", monkeypatch) as hook:
+        url = hook.base.replace("https://", "https://bot:hunter2@") + "/hook/S3CR3T?token=t0k3n"
+        spec = {
+            "description": "Wave 1",
+            "trackedBeads": beads(3),
+            "rigRef": rig,
+            "parallelism": 2,
+            "notifyOnComplete": url,
+        }
+        progress = await run_convoy(temporal_client, worker, kube, namespace, "wave", spec, 180)
+    [(path, summary, auth)] = hook.posts
+    assert path == "/hook/S3CR3T?token=t0k3n"
+    assert auth == "Basic " + base64.b64encode(b"bot:hunter2").decode()  # userinfo as Basic auth
+    assert (summary["convoy"], summary["phase"], summary["counts"]["done"]) == (
+        "wave",
+        "Complete",
+        3,
+    )
     assert (progress.phase.value, progress.counts.done) == ("Complete", 3)
     assert all(b.phase.value == "Done" and b.branch for b in progress.beads)
     cr = await kube.run(reading.get(CONVOYS, "wave", namespace))
@@ -165,7 +187,10 @@ async def test_a_convoys_polecats_are_its_own_and_found_by_its_search_attribute(
         assert ANNOTATION_DELETE_AFTER in pod["metadata"]["annotations"]
     events = [e for e in await kube.run(reading.items(EVENTS, namespace))
               if e["involvedObject"]["uid"] == uid]  # fmt: skip
-    assert [(e["reason"], e["type"]) for e in events] == [("AllBeadsDone", "Normal")]
+    assert sorted((e["reason"], e["type"]) for e in events) == [
+        ("AllBeadsDone", "Normal"),
+        ("ConvoyFinished", "Normal"),  # notifyOnComplete: the Event, beside the POST
+    ]
     found = [
         w.id
         async for w in temporal_client.list_workflows(
@@ -174,6 +199,13 @@ async def test_a_convoys_polecats_are_its_own_and_found_by_its_search_attribute(
         )
     ]
     assert sorted(found) == [polecat_workflow_id(namespace, f"wave-{b}") for b in beads(3)]
+    # The URL's credentials: in the spec only, never in history, status or Events.
+    seen = [json.dumps(cr["status"]), *(e["message"] for e in events)]
+    for wid in [convoy_workflow_id(namespace, "wave"), *found]:
+        history = await temporal_client.get_workflow_handle(wid).fetch_history()
+        seen.append(history.to_json())
+    for secret in ("hunter2", "S3CR3T", "t0k3n"):
+        assert not [text for text in seen if secret in text], secret
 
 
 async def test_mixed_outcomes_are_partially_failed_with_each_beads_state(

@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gastown.activities.convoys import (
-    ConvoyActivities,
-    nuke_polecats,
-    polecat_reports,
-    report_to_convoy,
-)
+from gastown.activities.convoys import ConvoyActivities, nuke_polecats, polecat_reports
 from gastown.activities.credentials import CredentialActivities
 from gastown.activities.pods import PodActivities
 from gastown.activities.podwatch import PodInformers
@@ -49,5 +44,4 @@ def build_activities(
         convoys.notify_convoy,
         nuke_polecats,
         polecat_reports,
-        report_to_convoy,
     ]

@@ -62,7 +62,6 @@ from gastown.workflows.messages import (
     PolecatInput,
     PolecatReport,
     PolecatResult,
-    ReportToConvoy,
     ResolvedConvoy,
 )
 from gastown.workflows.resolve import OperatorDefaults
@@ -378,20 +377,6 @@ async def nuke_polecats(req: NukePolecats) -> list[str]:
             continue
         nuked.append(wid)
     return nuked
-
-
-@activity.defn(name=c.REPORT_TO_CONVOY)
-async def report_to_convoy(req: ReportToConvoy) -> None:
-    """Signal a polecat's report to its convoy's current run. A local activity of the polecat:
-    one marker in its history, where an external signal from the workflow costs two events
-    and a workflow task of the polecat's (the signal's acknowledgement wakes it). A convoy
-    that is gone or closed takes no report (its audit would have found this one's outcome)."""
-    handle = activity.client().get_workflow_handle(req.convoy_workflow_id)
-    try:
-        await handle.signal(c.SIGNAL_POLECAT_REPORT, req.report)
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
 
 
 @activity.defn(name=c.POLECAT_REPORTS)

@@ -36,8 +36,6 @@ UPDATE_CONVOY_STATUS: Final = "update_convoy_status"
 NOTIFY_CONVOY: Final = "notify_convoy"
 NUKE_POLECATS: Final = "nuke_polecats"
 POLECAT_REPORTS: Final = "polecat_reports"
-# PolecatWorkflow's report to its convoy: a local activity signalling the convoy's workflow ID.
-REPORT_TO_CONVOY: Final = "report_to_convoy"
 
 SIGNAL_POD_OBSERVED: Final = "pod_observed"
 QUERY_STATUS: Final = "status"

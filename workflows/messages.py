@@ -380,13 +380,6 @@ class PolecatReport(Message):
     attempts: int = 0
 
 
-class ReportToConvoy(Message):
-    """A PolecatReport on its way: the convoy's workflow ID (no run ID: its current run)."""
-
-    convoy_workflow_id: str
-    report: PolecatReport
-
-
 class ConvoyCounts(Message):
     total: int = 0
     done: int = 0

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from gastown.api.polecat import Outcome, PolecatPhase
@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         PolecatReport,
         PolecatResult,
         PolecatState,
-        ReportToConvoy,
         Resolved,
         SlotAnswer,
         SlotAnswerKind,
@@ -419,8 +418,7 @@ class PolecatWorkflow:
         back to Pending from Queued; sent from a task, since signal handlers cannot wait."""
         if workflow.info().parent is not None:
             report = self._report_of(phase)
-            earlier = self._reports[-1] if self._reports else None
-            self._reports.append(asyncio.create_task(self._send_report(report, after=earlier)))
+            self._reports.append(asyncio.create_task(self._send_report(report)))
 
     async def _report_end(self, result: PolecatResult) -> None:
         """How it ended, after every earlier report (a convoy takes the last word)."""
@@ -451,23 +449,16 @@ class PolecatWorkflow:
         )
 
     @staticmethod
-    async def _send_report(
-        report: PolecatReport, *, after: asyncio.Task[None] | None = None
-    ) -> None:
+    async def _send_report(report: PolecatReport) -> None:
         """To the parent's workflow ID, no run ID: the convoy's current run, whatever number
-        of continue-as-new it went through; after the `after` report. A local activity
-        signals it (one marker here; an external signal from the workflow would cost two
-        events and a workflow task per report). A convoy gone takes no report (its audit
-        would have found this one's outcome), nor one unreachable after the retries."""
+        of continue-as-new it went through. A convoy gone takes no report (its audit would
+        have found this one's outcome)."""
         parent = workflow.info().parent
         if parent is None:
             return
-        if after is not None:
-            await after  # one at a time, in order: a Working never overtakes its Queued
-        with contextlib.suppress(ActivityError, ApplicationError):
-            await short_call(
-                c.REPORT_TO_CONVOY,
-                ReportToConvoy(convoy_workflow_id=parent.workflow_id, report=report),
+        with contextlib.suppress(FailureError):
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                c.SIGNAL_POLECAT_REPORT, report
             )
 
     def _upsert_identity(self, resolved: Resolved) -> None:

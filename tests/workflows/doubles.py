@@ -12,10 +12,9 @@ each activity. When an input or a step changes, adapt `polecat_input`, `START` a
 below; the tests use only these. The rig's slots are not a double: `request_slot` and
 `closed_workflows` are the real activities (they only talk to Temporal), recorded on the way,
 and the real RigSlotsWorkflow answers. Likewise a convoy's `nuke_polecats` and
-`polecat_reports`, and a polecat's `report_to_convoy`, are the real ones; its Kubernetes
-calls are doubles, and its polecats are either the real PolecatWorkflow (scripted by name, as
-above) or the stand-in of fakepolecat.py, whose outcome per bead `fake_polecat_run` plays
-from `Script.runs`.
+`polecat_reports` are the real ones; its Kubernetes calls are doubles, and its polecats are
+either the real PolecatWorkflow (scripted by name, as above) or the stand-in of
+fakepolecat.py, whose outcome per bead `fake_polecat_run` plays from `Script.runs`.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ from gastown.workflows.messages import (
     PolecatInput,
     PolecatRef,
     PolecatReport,
-    ReportToConvoy,
     Resolved,
     ResolvedConvoy,
     SlotRelease,
@@ -278,7 +276,6 @@ class Doubles:
             self.notify_convoy,
             self.nuke_polecats,
             self.polecat_reports,
-            self.report_to_convoy,
             self.fake_polecat_run,
         ]
 
@@ -440,11 +437,6 @@ class Doubles:
     async def polecat_reports(self, workflow_ids: list[str]) -> list[PolecatReport]:
         await self._record(c.POLECAT_REPORTS, workflow_ids)
         return await convoys.polecat_reports(workflow_ids)
-
-    @activity.defn(name=c.REPORT_TO_CONVOY)
-    async def report_to_convoy(self, req: ReportToConvoy) -> None:
-        await self._record(c.REPORT_TO_CONVOY, req)
-        await convoys.report_to_convoy(req)
 
     @activity.defn(name=FAKE_RUN)
     async def fake_polecat_run(self, inp: PolecatInput) -> FakeOutcome:

@@ -1,13 +1,11 @@
 """A stand-in PolecatWorkflow for the convoy tests, registered under the real one's name.
 
 It reports to its parent as the real one does (Working on start; how it ended at the end, to
-the parent's workflow ID; by an external signal, where the real one signals through its
-`report_to_convoy` local activity: the same signal reaches the convoy), answers the nuke
-Update, and takes its outcome from the `fake_polecat_run` activity double
-(tests/workflows/doubles.py), which plays each bead's script: Done or Failed, the agent's
-cost, held until the test lets it go, or closing without its last report (a lost signal the
-convoy's audit must find; a silent failure fails the workflow, as the real one's refused path
-does).
+the parent's workflow ID), answers the nuke Update, and takes its outcome from the
+`fake_polecat_run` activity double (tests/workflows/doubles.py), which plays each bead's
+script: Done or Failed, the agent's cost, held until the test lets it go, or closing without
+its last report (a lost signal the convoy's audit must find; a silent failure fails the
+workflow, as the real one's refused path does).
 
 In a module of its own: the workflow sandbox re-imports a workflow's module, and a test
 module's imports are not sandbox-safe.

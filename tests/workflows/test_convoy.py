@@ -461,12 +461,8 @@ async def test_real_polecats_report_to_their_convoy_with_their_cost(
         assert {b.pull_request_url for b in result.beads} == {d.PR_URL}
         requests: list[DispatchRequest] = h.doubles.args(c.DISPATCH_POLECAT, d.CONVOY)
         assert sorted(r.bead_id for r in requests) == beads
-        # The real polecat's own steps ran, pod deletion scheduled included, and its last
-        # word to the convoy after them (a local activity signalling the convoy).
-        assert h.doubles.names(polecat="real-dm-1")[-2:] == [
-            c.SCHEDULE_POD_DELETION,
-            c.REPORT_TO_CONVOY,
-        ]
+        # The real polecat's own steps ran, pod deletion scheduled included.
+        assert h.doubles.names(polecat="real-dm-1")[-1] == c.SCHEDULE_POD_DELETION
 
 
 async def test_a_real_polecat_reports_working_to_its_convoy(harness: HarnessFactory) -> None:

@@ -9,7 +9,8 @@ this workflow's ID, which reaches the current run, and an audit every AUDIT_SECO
 the outcome of polecats whose workflows closed without a report (terminated from the UI).
 
 The bookkeeping is in convoyplan.py; this module dispatches, waits and writes. The CR's status
-is written by one loop, at most every WRITE_GAP seconds however many reports arrive.
+is written by one loop, at most every WRITE_GAP seconds however many reports arrive (LARGE_GAP
+for a convoy of more than LARGE beads: each write carries the whole per-bead list).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
 
 AUDIT_SECONDS = 60  # while polecats run: look for those that closed without a report
 WRITE_GAP = 0.5  # seconds between two status writes: at most ~2 a second
+LARGE = 100  # beads above which a status write is costly (bench/convoy_bench.py): ...
+LARGE_GAP = 1.0  # ... and written at most once a second
 # The closing notice (an Event, maybe a POST): tried a few times, never blocking the end.
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -91,8 +94,10 @@ class ConvoyWorkflow:
         self._phase = ConvoyPhase.PENDING
         self._changes = 0
         self._dirty = False
+        self._stale = False  # the UI's details and attributes behind the beads
         self._event: str | None = None  # an Event to send with the next status write
         self._closing = False  # the writer's last write, then it ends
+        self._leaving = False  # continue-as-new: the writer ends without writing
         self._gone = False
         self._finished = False
         self._percent = -1
@@ -168,7 +173,9 @@ class ConvoyWorkflow:
         self._begin()
         writer = asyncio.create_task(self._writer())
         while True:
+            self._refresh()
             await self._dispatch_free()
+            self._refresh()
             if not self._active():
                 # Only when no update is half-way (add_beads may be reading the CR).
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -178,7 +185,7 @@ class ConvoyWorkflow:
             if self._due_for_new_run():
                 # Between steps: the writer's last write done, then no update half-way
                 # (checked last, so none can start in between).
-                await self._close(writer)
+                await self._close(writer, leaving=True)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     ConvoyInput(
@@ -392,13 +399,22 @@ class ConvoyWorkflow:
         )
 
     def _changed(self) -> None:
-        """Something moved: wake the loop and the writer; keep the UI in step."""
+        """Something moved: wake the loop and the writer; the UI is refreshed once the loop
+        runs (_refresh), not per report: a burst of reports in one workflow task is one
+        rendering of the details."""
         self._changes += 1
         self._dirty = True
+        self._stale = True
+
+    def _refresh(self) -> None:
+        """Keep the UI in step: the details markdown, the progress and phase attributes."""
+        if not self._stale:
+            return
+        self._stale = False
         n = plan.counts(self._beads)
         title = self._resolved.description if self._resolved else self._input.name
         workflow.set_current_details(
-            plan.details(title, self._phase, self._beads, self._cost, self._stop_reason)
+            plan.details(title, self._phase, self._beads, self._cost, self._stop_reason, n)
         )
         updates: list[SearchAttributeUpdate[Any]] = []
         percent = plan.percent(n)
@@ -411,16 +427,23 @@ class ConvoyWorkflow:
             workflow.upsert_search_attributes(updates)
 
     async def _writer(self) -> None:
-        """The CR's status, at most every WRITE_GAP seconds: a burst of reports is one write."""
+        """The CR's status, at most every WRITE_GAP seconds (LARGE_GAP for a large convoy): a
+        burst of reports is one write."""
         last: datetime | None = None
         while True:
             await workflow.wait_condition(lambda: self._dirty or self._closing)
-            if not self._dirty:
+            if not self._dirty or self._leaving:
                 return
             if last is not None and not self._closing:
-                gap = WRITE_GAP - (workflow.now() - last).total_seconds()
+                every = LARGE_GAP if len(self._beads) > LARGE else WRITE_GAP
+                gap = every - (workflow.now() - last).total_seconds()
                 if gap > 0:
-                    await workflow.sleep(gap)
+                    with contextlib.suppress(TimeoutError):
+                        await workflow.wait_condition(
+                            lambda: self._closing, timeout=timedelta(seconds=gap)
+                        )
+                    if self._leaving:
+                        return
             self._dirty = False
             event, self._event = self._event, None
             try:
@@ -432,8 +455,13 @@ class ConvoyWorkflow:
                     return
             last = workflow.now()
 
-    async def _close(self, writer: asyncio.Task[None]) -> None:
-        """Let the writer write what is pending and end."""
+    async def _close(self, writer: asyncio.Task[None], *, leaving: bool = False) -> None:
+        """Let the writer write what is pending and end; when `leaving` (continue-as-new), end
+        it without a write unless an Event waits: the next run writes first thing, and a
+        closing task that waits for a write is a wider window for a report to arrive and the
+        server to refuse the continue-as-new (UnhandledCommand: the task retried, the run
+        replayed)."""
+        self._leaving = leaving and self._event is None
         self._closing = True
         await writer
 
@@ -464,6 +492,7 @@ class ConvoyWorkflow:
             x for x in (self._stop_message, plan.summary(n, self._cost)) if x
         )
         self._changed()
+        self._refresh()
         event = "Normal" if self._phase == ConvoyPhase.COMPLETE else "Warning"
         if not self._gone:
             with contextlib.suppress(ActivityError, ApplicationError):
@@ -480,6 +509,7 @@ class ConvoyWorkflow:
         self._phase = ConvoyPhase.CANCELLED if self._gone else ConvoyPhase.FAILED
         self._stop_reason, self._stop_message = kind, text
         self._changed()
+        self._refresh()
         if not self._gone:
             with contextlib.suppress(ActivityError, ApplicationError):
                 await self._write(finished=True, event_type="Warning")

@@ -167,11 +167,17 @@ def summary(n: ConvoyCounts, cost: float) -> str:
 
 
 def details(
-    title: str, phase: ConvoyPhase, beads: Sequence[ConvoyBead], cost: float, reason: str | None
+    title: str,
+    phase: ConvoyPhase,
+    beads: Sequence[ConvoyBead],
+    cost: float,
+    reason: str | None,
+    n: ConvoyCounts | None = None,
 ) -> str:
-    """The Temporal UI's current details: counts and cost, then bead → polecat → phase →
-    branch/PR for the first DETAILS_ROWS beads (a table of 1,000 rows helps nobody)."""
-    n = counts(beads)
+    """The Temporal UI's current details: counts (`n`, when the caller has them) and cost,
+    then bead → polecat → phase → branch/PR for the first DETAILS_ROWS beads (a table of
+    1,000 rows helps nobody)."""
+    n = n or counts(beads)
     head = [
         f"**{phase.value}** · {finished(n)}/{n.total} ({percent(n)}%) · {title}",
         f"done {n.done} · running {n.running - n.queued} · queued {n.queued} · "

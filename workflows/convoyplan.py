@@ -175,8 +175,8 @@ def details(
     n: ConvoyCounts | None = None,
 ) -> str:
     """The Temporal UI's current details: counts (`n`, when the caller has them) and cost,
-    then bead → polecat → phase → branch/PR for the first DETAILS_ROWS beads (a table of
-    1,000 rows helps nobody)."""
+    then bead → polecat → phase → branch/PR for the first DETAILS_ROWS beads (a list of
+    1,000 lines helps nobody)."""
     n = n or counts(beads)
     head = [
         f"**{phase.value}** · {finished(n)}/{n.total} ({percent(n)}%) · {title}",
@@ -185,13 +185,17 @@ def details(
     ]
     if reason:
         head.append(f"reason: {reason}")
-    rows = ["| bead | polecat | phase | branch / PR |", "|---|---|---|---|"]
+    # A list, not a table: the UI draws tables without cell padding, so columns run together.
+    rows = []
     for b in beads[:DETAILS_ROWS]:
-        where = b.pull_request_url or (f"`{b.branch}`" if b.branch else "")
         state = b.phase.value
         if b.phase == BeadPhase.DISPATCHED and b.polecat_phase:
             state = b.polecat_phase.value
-        rows.append(f"| {_MARK[b.phase]} {b.bead_id} | {b.polecat or ''} | {state} | {where} |")
+        parts = [f"**{state}**"]
+        if b.pull_request_url or b.branch:
+            parts.append(b.pull_request_url or f"`{b.branch}`")
+        who = f" → `{b.polecat}`" if b.polecat else ""
+        rows.append(f"- {_MARK[b.phase]} `{b.bead_id}`{who} · {' · '.join(parts)}")
     if len(beads) > DETAILS_ROWS:
         rows.append(f"\n…and {len(beads) - DETAILS_ROWS} more")
     return "\n\n".join([*head, "\n".join(rows)])

@@ -160,11 +160,12 @@ async def test_the_convoy_page_shows_its_current_details(
     assert f"Convoy {convoy.name}: 4 beads to rig {d.RIG}" in text  # the static summary
     assert f"InProgress · 3/4 (75%) · convoy {convoy.name}" in text
     assert "done 3 · running 1 · queued 0 · pending 0 · failed 0 · skipped 0" in text
-    # The table: bead (with its mark) → polecat → phase → branch, one row a line.
+    # The list: "✓ bead → polecat · phase · branch", one bead a line.
     rows = {
-        cells[0].split()[-1]: cells[1:]
+        head.split()[-1]: [part.strip() for part in rest.split(" · ")]
         for line in text.splitlines()
-        if len(cells := [cell.strip() for cell in line.split("\t")]) >= 3
+        if " → " in line
+        for head, rest in [line.split(" → ", 1)]
     }
     for bead in convoy.beads[:-1]:
         assert rows[bead][:3] == [convoy.polecat(bead), "Done", f"feature/{bead}"], rows

@@ -156,7 +156,7 @@ async def test_all_done_completes_with_the_cost_attributes_details_and_a_notice(
         assert (attrs.get(c.SA_CONVOY), attrs.get(c.SA_RIG)) == ("all", d.RIG)
         meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "**Complete** · 4/4 (100%)" in meta.current_details
-        assert "| ✓ dm-3 | all-dm-3 | Done | `feature/dm-3` |" in meta.current_details
+        assert "- ✓ `dm-3` → `all-dm-3` · **Done** · `feature/dm-3`" in meta.current_details
         # Each child: abandoned at the parent's close, found by the convoy attribute.
         starts = [
             e.start_child_workflow_execution_initiated_event_attributes

@@ -96,5 +96,5 @@ def test_details_list_at_most_fifty_beads() -> None:
     text = plan.details("Wave 1", ConvoyPhase.COMPLETE, beads, 3.5, None)
     assert text.startswith("**Complete** · 60/60 (100%) · Wave 1")
     assert "cost $3.50" in text
-    assert "| ✓ dm-50 | c-dm-50 | Done | https://pr/50 |" in text
-    assert "dm-51 |" not in text and "…and 10 more" in text
+    assert "- ✓ `dm-50` → `c-dm-50` · **Done** · https://pr/50" in text
+    assert "`dm-51`" not in text and "…and 10 more" in text

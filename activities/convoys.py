@@ -30,7 +30,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from gastown.activities.errors import permanent
+from gastown.activities.errors import permanent, require_served
 from gastown.api import identity as ids
 from gastown.api.convoy import BeadCounts, BeadState, ConvoySpec, ConvoyStatus
 from gastown.api.group import GROUP, VERSION
@@ -158,13 +158,7 @@ class ConvoyActivities:
 
     @activity.defn(name=c.RESOLVE_CONVOY)
     async def resolve_convoy(self, inp: ConvoyInput) -> ResolvedConvoy:
-        served = self.defaults.namespaces
-        if served and inp.namespace not in served:
-            raise permanent(
-                c.NAMESPACE_NOT_SERVED,
-                f"this worker serves namespace(s) {', '.join(served)}, not {inp.namespace!r}: "
-                "create the convoy in one of them, or run a worker for this namespace",
-            )
+        require_served(self.defaults.namespaces, inp.namespace, "convoy")
         obj = await self._convoy(inp.namespace, inp.name, inp.uid)
         if obj["metadata"].get("deletionTimestamp"):
             raise permanent(c.CONVOY_GONE, f"convoy {inp.namespace}/{inp.name} is being deleted")

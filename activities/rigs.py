@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio import activity
 
-from gastown.activities.errors import permanent
+from gastown.activities.errors import permanent, require_served
 from gastown.api import identity as ids
 from gastown.api.polecat import DesiredState, PolecatSpec
 from gastown.api.rig import Rig
@@ -41,13 +41,7 @@ class RigActivities:
 
     @activity.defn(name=c.RESOLVE_POLECAT)
     async def resolve_polecat(self, inp: PolecatInput) -> Resolved:
-        served = self.defaults.namespaces
-        if served and inp.namespace not in served:
-            raise permanent(
-                c.NAMESPACE_NOT_SERVED,
-                f"this worker serves namespace(s) {', '.join(served)}, not {inp.namespace!r}: "
-                "create the polecat in one of them, or run a worker for this namespace",
-            )
+        require_served(self.defaults.namespaces, inp.namespace, "polecat")
         obj = await self._polecat(inp)
         try:
             spec = PolecatSpec.model_validate(obj.get("spec") or {})

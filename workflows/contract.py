@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 POLECAT_WORKFLOW: Final = "PolecatWorkflow"
 RIG_SLOTS_WORKFLOW: Final = "RigSlotsWorkflow"
 CONVOY_WORKFLOW: Final = "ConvoyWorkflow"
+CREDENTIALS_WORKFLOW: Final = "CredentialsWorkflow"
 
 RESOLVE_POLECAT: Final = "resolve_polecat"
 CHECK_CREDENTIALS: Final = "check_credentials"
@@ -36,6 +37,23 @@ UPDATE_CONVOY_STATUS: Final = "update_convoy_status"
 NOTIFY_CONVOY: Final = "notify_convoy"
 NUKE_POLECATS: Final = "nuke_polecats"
 POLECAT_REPORTS: Final = "polecat_reports"
+
+# Credentials (see gastown/api/auth.py). Before the slot and before each pod: issue_pod_token
+# writes the polecat's own Secret with a token valid long enough, or answers refresh/park;
+# ask_credentials signals (with start) the Secret's CredentialsWorkflow, which answers by
+# signal when it refreshed or the Secret changed; revoke_pod_token deletes the polecat's
+# Secret at the end. refresh_session is the keeper's one refresh (a regular activity).
+ISSUE_POD_TOKEN: Final = "issue_pod_token"  # noqa: S105 - an activity's name
+ASK_CREDENTIALS: Final = "ask_credentials"
+REVOKE_POD_TOKEN: Final = "revoke_pod_token"  # noqa: S105 - an activity's name
+REFRESH_SESSION: Final = "refresh_session"
+# CredentialsWorkflow's messages: a polecat wants credentials; the watcher saw the Secret
+# change; the answer to a polecat; `auth status`'s query; an on-request refresh.
+SIGNAL_CREDENTIALS_WANTED: Final = "credentials_wanted"
+SIGNAL_SECRET_CHANGED: Final = "secret_changed"  # noqa: S105 - a signal's name
+SIGNAL_CREDENTIALS_CHANGED: Final = "credentials_changed"
+QUERY_CREDENTIALS: Final = "credentials"
+UPDATE_REFRESH: Final = "refresh"
 
 SIGNAL_POD_OBSERVED: Final = "pod_observed"
 QUERY_STATUS: Final = "status"
@@ -66,6 +84,10 @@ POLECAT_GONE: Final = "PolecatGone"
 NAMESPACE_NOT_SERVED: Final = "NamespaceNotServed"
 BEAD_ALREADY_WORKED: Final = "BeadAlreadyWorked"
 CONVOY_GONE: Final = "ConvoyGone"
+# Parked for credentials longer than the polecat may wait (default 24 h).
+CREDENTIALS_UNAVAILABLE: Final = "CredentialsUnavailable"
+# The token endpoint refused the refresh token (invalid_grant): only a new handover helps.
+REFRESH_REJECTED: Final = "RefreshRejected"
 
 PERMANENT: Final = [
     RIG_NOT_FOUND,
@@ -78,6 +100,7 @@ PERMANENT: Final = [
     NAMESPACE_NOT_SERVED,
     BEAD_ALREADY_WORKED,
     CONVOY_GONE,
+    REFRESH_REJECTED,
 ]
 
 # Kubernetes calls: quick, idempotent; retry API hiccups (5xx, 429, timeouts) with back-off.

@@ -79,6 +79,7 @@ class Resolved(Message):
     backoff_seconds: int
     succeeded_pod_ttl_seconds: int
     failed_pod_ttl_seconds: int
+    credentials_wait_seconds: int = 86400
 
 
 class CredentialReport(Message):
@@ -92,6 +93,87 @@ class PolecatRef(Message):
     namespace: str
     name: str
     uid: str
+
+
+class TokenGrantKind(StrEnum):
+    READY = "ready"  # the polecat's own Secret holds a token valid long enough (or none needed)
+    REFRESH = "refresh"  # keeper mode, not fresh enough: ask the keeper, wait for its answer
+    PARK = "park"  # nothing fresh to be had: wait until the credentials Secret changes
+
+
+class TokenRequest(Message):
+    """issue_pod_token: give this polecat's pods a token valid for `valid_for_seconds`.
+    `rejected_version`: the credentials Secret's resourceVersion whose token a pod found
+    expired (outcome auth_expired), so the same token is not handed out again."""
+
+    resolved: Resolved
+    polecat: PolecatRef
+    valid_for_seconds: int
+    rejected_version: str | None = None
+
+
+class TokenGrant(Message):
+    """What issue_pod_token decided, minus any token: the Secret's version and expiry only."""
+
+    kind: TokenGrantKind
+    secret: str | None = None  # the credentials Secret (None: the polecat needs none)
+    version: str | None = None  # its resourceVersion as read
+    credential_kind: str | None = None  # gastown.api.auth.CredentialKind
+    expires_at: datetime | None = None
+    reason: str = ""  # for PARK: CredentialsExpired, RefreshRejected, …
+    message: str = ""  # for PARK: what is wrong and the next step
+
+
+class CredentialsWanted(Message):
+    """A polecat asks a credentials Secret's workflow to be told when it can go on: after a
+    refresh (`refresh`, keeper mode) or when the Secret is no longer at `seen_version`."""
+
+    workflow_id: str
+    seen_version: str | None = None
+    refresh: bool = False
+    valid_until: datetime | None = None
+    rejected_version: str | None = None
+
+
+class CredentialsAsk(Message):
+    """ask_credentials: signal-with-start of `credentials/<namespace>/<secret>`."""
+
+    namespace: str
+    secret: str
+    wanted: CredentialsWanted
+
+
+class CredentialsChanged(Message):
+    """The credentials workflow's answer to a waiting polecat: look again. A failed refresh
+    says why (reason, message: never a token)."""
+
+    version: str | None = None
+    refreshed: bool = False
+    reason: str = ""
+    message: str = ""
+
+
+class SecretChanged(Message):
+    """The watcher saw a credentials Secret at a new resourceVersion."""
+
+    version: str
+
+
+class RefreshRequest(Message):
+    """refresh_session: make the session valid until `valid_until`; refresh anyway when the
+    Secret is still at `rejected_version` (a pod found that token refused)."""
+
+    namespace: str
+    secret: str
+    valid_until: datetime
+    rejected_version: str | None = None
+
+
+class RefreshResult(Message):
+    refreshed: bool  # a request went to the token endpoint and its answer is stored
+    version: str  # the Secret's resourceVersion afterwards
+    mode: str  # gastown.api.auth.AuthMode
+    expires_at: datetime | None = None
 
 
 class EnsureRequest(Message):

@@ -25,6 +25,9 @@ class OperatorDefaults:
     image_pull_grace_seconds: int = 120
     succeeded_pod_ttl_seconds: int = 3600
     failed_pod_ttl_seconds: int = 86400
+    # How long a polecat waits for credentials (parked, WaitingForCredentials) before it
+    # gives up Failed with CredentialsUnavailable.
+    credentials_wait_seconds: int = 86400
     # The namespaces whose polecats this worker runs; empty: all. A polecat elsewhere is
     # refused (Failed, NamespaceNotServed) before anything is created for it.
     namespaces: tuple[str, ...] = ()
@@ -131,4 +134,5 @@ def resolve(
         failed_pod_ttl_seconds=cleanup.failed_pod_ttl_seconds
         if cleanup
         else defaults.failed_pod_ttl_seconds,
+        credentials_wait_seconds=defaults.credentials_wait_seconds,
     )

@@ -34,6 +34,7 @@ ANNOTATION_DELETE_AFTER: Final = f"{PREFIX}/delete-after"
 
 POLECAT_WORKFLOW_PREFIX: Final = "polecat"
 CONVOY_WORKFLOW_PREFIX: Final = "convoy"
+CREDENTIALS_WORKFLOW_PREFIX: Final = "credentials"
 
 
 def polecat_workflow_id(namespace: str, name: str) -> str:
@@ -51,6 +52,12 @@ def rig_slots_workflow_id(rig: str, task_queue: str) -> str:
 def convoy_workflow_id(namespace: str, name: str) -> str:
     """`convoy/<namespace>/<name>`, as for polecats."""
     return f"{CONVOY_WORKFLOW_PREFIX}/{namespace}/{name}"
+
+
+def credentials_workflow_id(namespace: str, secret: str) -> str:
+    """`credentials/<namespace>/<secret>`: one workflow per credentials Secret, whatever the
+    task queue, so no two refreshes of one session can ever interleave."""
+    return f"{CREDENTIALS_WORKFLOW_PREFIX}/{namespace}/{secret}"
 
 
 def convoy_polecat_name(convoy: str, bead: str, retry: int = 0, *, hashed: bool = False) -> str:
@@ -93,3 +100,9 @@ def pod_name(polecat: str, attempt: int) -> str:
 def task_configmap_name(polecat: str) -> str:
     """The ConfigMap that carries the task text into the pod (it can be 256 KiB)."""
     return f"polecat-{polecat}-task"
+
+
+def pod_auth_secret_name(polecat: str) -> str:
+    """The polecat's own Secret: the one access token its pods may see (never a refresh
+    token), owned by the Polecat and deleted when it ends."""
+    return f"polecat-{polecat}-auth"

@@ -130,6 +130,9 @@ class PolecatPhase(StrEnum):
     PENDING = "Pending"
     # Waiting for a slot under the rig's maxPolecats; starts when one frees.
     QUEUED = "Queued"
+    # No fresh Claude credentials to be had (a replica session expired, a refresh refused):
+    # parked, resumes by itself when the credentials Secret changes.
+    WAITING_FOR_CREDENTIALS = "WaitingForCredentials"
     WORKING = "Working"
     DONE = "Done"
     FAILED = "Failed"

@@ -159,6 +159,16 @@ class SecretChanged(Message):
     version: str
 
 
+class CredentialsInput(Message):
+    """CredentialsWorkflow's input: the Secret it answers for, and what a continue-as-new
+    carries (the polecats still waiting, the last version it saw)."""
+
+    namespace: str
+    secret: str
+    waiters: list[CredentialsWanted] = Field(default_factory=list)
+    last_version: str | None = None
+
+
 class RefreshRequest(Message):
     """refresh_session: make the session valid until `valid_until`; refresh anyway when the
     Secret is still at `rejected_version` (a pod found that token refused)."""

@@ -254,6 +254,8 @@ class ConvoyWorkflow:
         several at once (their CRs and starts in one workflow task)."""
         r = self._resolved
         while r is not None and self._stop_reason is None:
+            if plan.counts(self._beads).waiting:
+                return  # paused: a new polecat would only park beside them
             free = min(
                 r.window - len(plan.running(self._beads)),
                 self._input.dispatches_per_run - self._dispatches,
@@ -340,7 +342,13 @@ class ConvoyWorkflow:
             self._resolved.max_retries if self._resolved else 0,
             stopping=self._stop_reason is not None,
         )
-        self._beads[i] = bead
+        before, self._beads[i] = self._beads[i], bead
+        if plan.waiting_bead(before) != plan.waiting_bead(bead):
+            # The first polecat to park pauses the convoy, the last to resume lifts the pause:
+            # an Event for each (counted only then, not on every report).
+            left = plan.counts(self._beads).waiting
+            if left == (1 if plan.waiting_bead(bead) else 0):
+                self._event = self._event or ("Warning" if left else "Normal")
         if report.phase.is_final and report.agent_cost_usd:
             self._cost += report.agent_cost_usd
             cap = self._resolved.max_cost_usd if self._resolved else None
@@ -389,12 +397,17 @@ class ConvoyWorkflow:
 
     # ------------------------------------------------------------------ progress
     def _progress(self) -> ConvoyProgress:
+        n = plan.counts(self._beads)
+        reason, message = self._stop_reason, self._stop_message
+        pause = plan.paused(n)
+        if reason is None and pause is not None and not self._finished:
+            reason, message = pause
         return ConvoyProgress(
             phase=self._phase,
-            counts=plan.counts(self._beads),
+            counts=n,
             cost_usd=self._cost,
-            reason=self._stop_reason,
-            message=self._stop_message,
+            reason=reason,
+            message=message,
             beads=self._beads,
         )
 

@@ -22,6 +22,8 @@ from gastown.workflows.messages import (
 CANCELLED = "Cancelled"
 STOPPED_ON_FAILURE = "StoppedOnFailure"
 MAX_COST_REACHED = "MaxCostReached"
+# Not a stop: the convoy's status.reason while its polecats wait for credentials.
+WAITING_FOR_CREDENTIALS = "WaitingForCredentials"
 DETAILS_ROWS = 50  # beads listed in the Temporal UI's details; the rest are counted
 
 _MARK = {
@@ -123,11 +125,12 @@ def stop(beads: Sequence[ConvoyBead]) -> list[ConvoyBead]:
 
 def counts(beads: Sequence[ConvoyBead]) -> ConvoyCounts:
     by_phase = {phase: 0 for phase in BeadPhase}
-    queued = 0
+    queued = waiting = 0
     for b in beads:
         by_phase[b.phase] += 1
         if b.phase == BeadPhase.DISPATCHED and b.polecat_phase == PolecatPhase.QUEUED:
             queued += 1
+        waiting += waiting_bead(b)
     return ConvoyCounts(
         total=len(beads),
         done=by_phase[BeadPhase.DONE],
@@ -136,6 +139,15 @@ def counts(beads: Sequence[ConvoyBead]) -> ConvoyCounts:
         pending=by_phase[BeadPhase.PENDING],
         failed=by_phase[BeadPhase.FAILED],
         skipped=by_phase[BeadPhase.SKIPPED],
+        waiting=waiting,
+    )
+
+
+def waiting_bead(bead: ConvoyBead) -> bool:
+    """Its polecat is parked for credentials."""
+    return (
+        bead.phase == BeadPhase.DISPATCHED
+        and bead.polecat_phase == PolecatPhase.WAITING_FOR_CREDENTIALS
     )
 
 
@@ -159,10 +171,24 @@ def final_phase(beads: Sequence[ConvoyBead], cancelled: bool) -> ConvoyPhase:
 
 
 def summary(n: ConvoyCounts, cost: float) -> str:
+    waiting = f", {n.waiting} waiting for credentials" if n.waiting else ""
     return (
         f"{finished(n)}/{n.total} finished: {n.done} done, {n.failed} failed, "
-        f"{n.skipped} skipped, {n.running} running ({n.queued} queued), {n.pending} pending; "
-        f"cost ${cost:.2f}"
+        f"{n.skipped} skipped, {n.running} running ({n.queued} queued{waiting}), "
+        f"{n.pending} pending; cost ${cost:.2f}"
+    )
+
+
+def paused(n: ConvoyCounts) -> tuple[str, str] | None:
+    """The pause (reason, message) while polecats wait for credentials: nothing new is
+    dispatched (it would only park too); it lifts by itself when they resume."""
+    if not n.waiting:
+        return None
+    return (
+        WAITING_FOR_CREDENTIALS,
+        f"paused: {n.waiting} polecat(s) wait for fresh Claude credentials; run "
+        "`kubectl gt auth sync --force` (or see `kubectl gt auth status`): the convoy resumes "
+        "by itself",
     )
 
 
@@ -183,6 +209,8 @@ def details(
         f"done {n.done} · running {n.running - n.queued} · queued {n.queued} · "
         f"pending {n.pending} · failed {n.failed} · skipped {n.skipped} · cost ${cost:.2f}",
     ]
+    if n.waiting:
+        head.append(f"**paused**: {n.waiting} waiting for credentials (`kubectl gt auth status`)")
     if reason:
         head.append(f"reason: {reason}")
     # A list, not a table: the UI draws tables without cell padding, so columns run together.

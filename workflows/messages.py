@@ -480,6 +480,7 @@ class ConvoyCounts(Message):
     pending: int = 0
     failed: int = 0
     skipped: int = 0
+    waiting: int = 0  # of the running, parked for credentials (WaitingForCredentials)
 
 
 class ConvoyProgress(Message):

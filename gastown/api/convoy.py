@@ -95,6 +95,9 @@ class BeadCounts(StatusModel):
     pending: int = 0  # not dispatched yet
     failed: int = 0
     skipped: int = 0
+    # Of the running, parked until their credentials are fresh; the convoy dispatches no new
+    # bead meanwhile (they would park too), and none of them counts as failed.
+    waiting: int = 0
 
 
 class ConvoyStatus(StatusModel):

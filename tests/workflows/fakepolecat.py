@@ -13,6 +13,7 @@ module's imports are not sandbox-safe.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import timedelta
 
@@ -32,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 FAKE_RUN = "fake_polecat_run"
+# The test parks (True) and resumes (False) a polecat as the real one does for credentials:
+# it reports WaitingForCredentials, then Working again.
+FAKE_PARK = "fake_park"
 
 
 class FakeOutcome(Message):
@@ -46,6 +50,14 @@ class FakePolecat:
     def __init__(self) -> None:
         self._nuke: NukeRequest | None = None
         self._done = False
+        self._name = ""
+        self._reports: list[asyncio.Task[None]] = []
+
+    @workflow.signal(name=FAKE_PARK)
+    def park(self, parked: bool) -> None:
+        phase = PolecatPhase.WAITING_FOR_CREDENTIALS if parked else PolecatPhase.WORKING
+        report = PolecatReport(workflow_id="", polecat=self._name, bead_id="", phase=phase)
+        self._reports.append(asyncio.create_task(self._report(report)))
 
     @workflow.update(name=c.UPDATE_NUKE)
     async def nuke(self, request: NukeRequest) -> None:
@@ -59,6 +71,7 @@ class FakePolecat:
 
     @workflow.run
     async def run(self, inp: PolecatInput) -> PolecatResult:
+        self._name = inp.name
         await self._report(PolecatReport(workflow_id="", polecat=inp.name, bead_id="",
                                          phase=PolecatPhase.WORKING))  # fmt: skip
         handle = workflow.start_activity(
@@ -91,6 +104,7 @@ class FakePolecat:
             # Fails as the real one does on its refused path, without the report.
             self._done = True
             raise ApplicationError("the agent failed", type="AgentFailed", non_retryable=True)
+        await asyncio.gather(*self._reports)
         if not outcome.silent:
             await self._report(
                 PolecatReport(

@@ -44,7 +44,7 @@ from gastown.workflows.messages import (
 from gastown.workflows.polecat import PolecatWorkflow
 from tests.workflows import doubles as d
 from tests.workflows.doubles import DEADLINE, Hold, Run, Script
-from tests.workflows.fakepolecat import FAKE_RUN
+from tests.workflows.fakepolecat import FAKE_PARK, FAKE_RUN
 from tests.workflows.harness import ConvoyHandle, Harness, HarnessFactory
 
 pytestmark = pytest.mark.timeout(90)
@@ -267,6 +267,60 @@ async def test_the_cost_cap_stops_dispatch_and_skips_the_rest(
 
 
 # ---------------------------------------------------------------- updates
+# ---------------------------------------------------------------- credentials
+async def test_a_parked_polecat_pauses_the_convoy_and_nothing_counts_as_failed(
+    convoy_harness: ConvoyHarness,
+) -> None:
+    beads = ["dm-1", "dm-2", "dm-3", "dm-4"]
+    holds = {b: Hold() for b in beads}
+    script = convoy("cred", beads, {b: [Run(hold=holds[b])] for b in beads}, parallelism=2)
+    async with convoy_harness(script) as h:
+        handle = await h.start_convoy(d.convoy_input("cred"))
+        await h.doubles.until(lambda: h.doubles.running == 2)
+        first = h.env.client.get_workflow_handle(polecat_workflow_id(d.NAMESPACE, "cred-dm-1"))
+        await first.signal(FAKE_PARK, True)
+
+        async def counted(waiting: int, done: int) -> ConvoyProgress:
+            while True:
+                progress = await handle.query(ConvoyWorkflow.progress)
+                if (progress.counts.waiting, progress.counts.done) == (waiting, done):
+                    return progress
+                await asyncio.sleep(0.02)
+
+        paused = await asyncio.wait_for(counted(1, 0), DEADLINE)
+        assert paused.reason == plan.WAITING_FOR_CREDENTIALS
+        assert paused.message is not None and "kubectl gt auth sync --force" in paused.message
+        assert paused.phase == ConvoyPhase.IN_PROGRESS
+        # The other polecat finishes while the convoy is paused: its slot is not refilled.
+        holds["dm-2"].release()
+        await asyncio.wait_for(counted(1, 1), DEADLINE)
+        await h.doubles.until(
+            lambda: any(
+                w.progress.counts.waiting == 1 and w.progress.counts.done == 1 for w in writes(h)
+            )
+        )
+        assert dispatched(h) == ["cred-dm-1", "cred-dm-2"]
+        paused_write = next(w for w in writes(h) if w.progress.counts.waiting)
+        assert paused_write.progress.reason == plan.WAITING_FOR_CREDENTIALS
+        assert paused_write.event_type == "Warning"
+
+        calls_before_resume = len(h.doubles.calls)
+        await first.signal(FAKE_PARK, False)
+        await h.doubles.until(lambda: len(dispatched(h)) == 3)
+        assert [x.name for x in h.doubles.calls[:calls_before_resume]].count(
+            c.DISPATCH_POLECAT
+        ) == 2
+        for b in beads:
+            holds[b].release()
+        result = await result_of(handle)
+
+        assert result.phase == ConvoyPhase.COMPLETE
+        assert (result.counts.done, result.counts.failed, result.counts.waiting) == (4, 0, 0)
+        assert result.reason == "AllBeadsDone"
+        resumed = [w for w in writes(h) if w.event_type == "Normal" and not w.finished]
+        assert resumed, "the lifted pause made no Event"
+
+
 async def test_cancel_stops_dispatch_and_lets_running_polecats_finish(
     convoy_harness: ConvoyHarness,
 ) -> None:

@@ -26,7 +26,7 @@ def _counts(status: dict[str, Any], total_default: int) -> dict[str, int]:
     counts = status.get("counts") or {}
     out = {
         key: int(counts.get(key) or 0)
-        for key in ("total", "done", "running", "queued", "pending", "failed", "skipped")
+        for key in ("total", "done", "running", "queued", "waiting", "pending", "failed", "skipped")
     }
     if not out["total"]:
         out["total"] = total_default
@@ -176,7 +176,9 @@ def describe(obj: dict[str, Any]) -> str:
         ("Progress", f"{finished}/{total} ({percent}%)"),
         (
             "Beads",
-            f"{counts['done']} done, {counts['running']} running ({counts['queued']} queued), "
+            f"{counts['done']} done, {counts['running']} running ({counts['queued']} queued"
+            + (f", {counts['waiting']} waiting for credentials" if counts["waiting"] else "")
+            + "), "
             f"{counts['pending']} pending, {counts['failed']} failed, "
             f"{counts['skipped']} skipped",
         ),

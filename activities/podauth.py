@@ -107,7 +107,7 @@ class PodAuthActivities:
         version = str(meta.get("resourceVersion") or "") or None
         data = _decoded(secret.get("data") or {})
         info = auth.describe(data, meta.get("annotations"))
-        base = {"secret": name, "version": version}
+        base: dict[str, Any] = {"secret": name, "version": version}
         if info is None:
             return TokenGrant(
                 kind=TokenGrantKind.PARK,

@@ -1,6 +1,6 @@
-"""issue_pod_token, revoke_pod_token and ask_credentials against real servers: the sandbox
-API server (Secrets, ownerReferences, resourceVersions) and the Temporal dev server (the
-signal-with-start of the credentials Secret's workflow)."""
+"""issue_pod_token, revoke_pod_token, ask_credentials (and check_credentials) against real
+servers: the sandbox API server (Secrets, ownerReferences, resourceVersions) and the Temporal
+dev server (the signal-with-start of the credentials Secret's workflow)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,17 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from gastown.activities.credentials import CredentialActivities
 from gastown.activities.podauth import PodAuthActivities, ask_credentials
 from gastown.api import auth
 from gastown.api import identity as ids
 from gastown.kube import NO_RETRY, POLECATS, SECRETS, Kube, from_kubeconfig, reading, writing
 from gastown.workflows import contract as c
 from gastown.workflows.messages import (
+    CredentialReport,
     CredentialsAsk,
     CredentialsInput,
     CredentialsWanted,
@@ -336,3 +339,40 @@ async def test_ask_credentials_signal_with_starts_the_secrets_workflow(
         assert wanted == [first, second]
     finally:
         await handle.terminate("test over")
+
+
+# ---------------------------------------------------------------- check_credentials
+async def check(kube: Kube, req: TokenRequest) -> CredentialReport:
+    report: CredentialReport = await ActivityEnvironment().run(
+        CredentialActivities(kube).check_credentials, req.resolved
+    )
+    return report
+
+
+async def test_check_credentials_leaves_an_expired_session_to_the_gate(
+    kube: Kube, polecat: PolecatRef, creds: Callable[..., str]
+) -> None:
+    creds({".credentials.json": session(-60)})
+    report = await check(kube, request(polecat))
+    assert report.kind == "oauth"
+    assert report.expires_at is not None and report.expires_at.timestamp() < time.time()
+
+
+async def test_check_credentials_accepts_a_long_lived_token(
+    kube: Kube, polecat: PolecatRef, creds: Callable[..., str]
+) -> None:
+    creds({auth.TOKEN_KEY: LONG_LIVED})
+    assert (await check(kube, request(polecat))).kind == "oauth-token"
+
+
+async def test_check_credentials_still_refuses_a_missing_secret_or_key(
+    kube: Kube, polecat: PolecatRef, creds: Callable[..., str]
+) -> None:
+    for setup in (None, {"unrelated": "x"}):
+        if setup is not None:
+            creds(setup)
+        with pytest.raises(ApplicationError) as info:
+            await check(kube, request(polecat))
+        assert (info.value.type, info.value.non_retryable) == (c.MISSING_SECRET, True)
+        assert "'claude-creds'" in info.value.message
+        assert "kubectl gt auth sync --force" in info.value.message

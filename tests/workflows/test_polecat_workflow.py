@@ -532,7 +532,6 @@ async def test_nuke_is_refused_once_the_polecat_finished(harness: HarnessFactory
         (c.RESOLVE_POLECAT, c.NAMESPACE_NOT_SERVED),
         (c.RESOLVE_POLECAT, c.POLECAT_GONE),
         (c.CHECK_CREDENTIALS, c.MISSING_SECRET),
-        (c.CHECK_CREDENTIALS, c.CREDENTIALS_EXPIRED),
     ],
     ids=lambda v: str(v),
 )

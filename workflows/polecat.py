@@ -68,6 +68,8 @@ PATCH_CREDENTIALS_GATE = "credentials-gate"
 # While parked, look at the credentials Secret again this often even without a signal: a lost
 # signal costs minutes, not the whole wait.
 CREDENTIALS_BACKSTOP = timedelta(minutes=10)
+# The query's reason while the keeper refreshes (not parked: that takes a moment).
+REFRESHING = "RefreshingCredentials"
 # How much longer than its deadline and pending timeout a pod's token must stay valid.
 TOKEN_MARGIN_SECONDS = 600
 
@@ -334,6 +336,8 @@ class PolecatWorkflow:
             if grant.kind == TokenGrantKind.READY:
                 if parked is not None:
                     await self._unpark(r, grant)
+                elif self._state.reason == REFRESHING:
+                    self._set(reason=None, message=None)
                 return grant
             since = since or workflow.now()
             failed = self._refresh_failed.get(grant.version)
@@ -347,7 +351,7 @@ class PolecatWorkflow:
                 )
                 if parked is None:
                     self._set(
-                        reason="RefreshingCredentials",
+                        reason=REFRESHING,
                         message=f"asked for a fresh token for Secret {grant.secret!r}",
                     )
             else:

@@ -9,26 +9,34 @@ is played by the test itself, which answers by the signal that workflow sends
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
+from gastown.api.convoy import BeadPhase, ConvoyPhase
 from gastown.api.identity import polecat_workflow_id
 from gastown.api.polecat import Outcome, PolecatPhase
 from gastown.workflows import contract as c
+from gastown.workflows.convoy import ConvoyWorkflow
 from gastown.workflows.messages import (
+    AttemptResult,
+    ConvoyProgress,
     CredentialsChanged,
     NukeRequest,
+    PolecatReport,
     PolecatResult,
+    Resolved,
     StatusUpdate,
 )
 from gastown.workflows.polecat import PolecatWorkflow
 from tests.workflows import doubles as d
-from tests.workflows.doubles import DEADLINE, Script
+from tests.workflows.doubles import DEADLINE, Hold, Script
 from tests.workflows.harness import Handle, Harness, HarnessFactory
 
 pytestmark = pytest.mark.timeout(60)
@@ -242,9 +250,8 @@ async def test_keeper_refresh_is_asked_once_and_the_polecat_goes_on_after_the_an
     harness: HarnessFactory,
 ) -> None:
     name = "refreshed"
-    script = Script(
-        d.resolved(name), waits=[d.finished(Outcome.COMPLETED)], grants=[d.refresh("1")]
-    )
+    running = Hold()
+    script = Script(d.resolved(name), waits=[running], grants=[d.refresh("1")])
     async with harness(script) as h:
         handle = await h.start(d.polecat_input(name))
         await h.doubles.until(
@@ -264,6 +271,11 @@ async def test_keeper_refresh_is_asked_once_and_the_polecat_goes_on_after_the_an
         await handle.signal(
             PolecatWorkflow.credentials_changed, CredentialsChanged(version="2", refreshed=True)
         )
+        await h.doubles.until(lambda: c.WAIT_POD in h.doubles.names())
+        # On its way: the query no longer says it waits for the keeper.
+        state = await handle.query(PolecatWorkflow.status)
+        assert (state.phase, state.reason, state.message) == (PolecatPhase.PENDING, None, None)
+        running.release(d.finished(Outcome.COMPLETED))
         result = await result_of(handle)
 
         assert result.phase == PolecatPhase.DONE
@@ -342,4 +354,55 @@ async def test_auth_expired_parks_at_the_refused_version_then_the_extra_attempt_
             (PolecatPhase.WAITING_FOR_CREDENTIALS, c.CREDENTIALS_EXPIRED),
             (PolecatPhase.PENDING, "CredentialsReady"),
             (PolecatPhase.DONE, "Completed"),
+        ]
+
+
+async def test_a_convoy_hears_its_polecat_park_and_resume(harness: HarnessFactory) -> None:
+    """The real PolecatWorkflow under the real ConvoyWorkflow: parking and resuming are
+    reported (as Queued is), the bead is never counted as failed, the convoy completes."""
+    name = "wave-dm-1"
+    others: dict[str, tuple[Resolved, Sequence[AttemptResult | Hold]]] = {
+        name: (d.resolved(name, bead_id="dm-1", convoy="wave"), [d.finished(Outcome.COMPLETED)])
+    }
+    script = Script(
+        d.resolved("unused"),
+        convoy=d.resolved_convoy("wave", ["dm-1"]),
+        others=others,
+        grants=[d.park("1")],
+    )
+    async with harness(script) as h:
+        handle = await h.start_convoy(d.convoy_input("wave"))
+        await parked(h)
+
+        async def bead_is(phase: PolecatPhase) -> ConvoyProgress:
+            while True:
+                progress = await handle.query(ConvoyWorkflow.progress)
+                if progress.beads and progress.beads[0].polecat_phase == phase:
+                    return progress
+                await asyncio.sleep(0.02)
+
+        progress = await asyncio.wait_for(bead_is(PolecatPhase.WAITING_FOR_CREDENTIALS), DEADLINE)
+        assert (progress.counts.failed, progress.beads[0].phase) == (0, BeadPhase.DISPATCHED)
+
+        script.grants[:] = [d.ready("2")]
+        child = h.env.client.get_workflow_handle(polecat_workflow_id(d.NAMESPACE, name))
+        await child.signal(PolecatWorkflow.credentials_changed, CredentialsChanged(version="2"))
+        result = await asyncio.wait_for(handle.result(), DEADLINE)
+
+        assert result.phase == ConvoyPhase.COMPLETE
+        assert (result.counts.done, result.counts.failed) == (1, 0)
+        events = [e async for e in handle.fetch_history_events()]
+        reports = [
+            pydantic_data_converter.payload_converter.from_payloads(
+                e.workflow_execution_signaled_event_attributes.input.payloads, [PolecatReport]
+            )[0]
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            and e.workflow_execution_signaled_event_attributes.signal_name
+            == c.SIGNAL_POLECAT_REPORT
+        ]
+        assert [r.phase for r in reports] == [
+            PolecatPhase.WAITING_FOR_CREDENTIALS,
+            PolecatPhase.PENDING,
+            PolecatPhase.DONE,
         ]

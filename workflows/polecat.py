@@ -279,6 +279,8 @@ class PolecatWorkflow:
                     pod=pod,
                     event_type="Warning",
                 )
+                # That pod is finished: its logs stay for the failed-pod TTL, as for the last.
+                await self._delete_pod_later(pod, resolved.failed_pod_ttl_seconds)
                 continue
             rejected = None
             if result.verdict != Verdict.TRANSIENT:

@@ -353,6 +353,7 @@ async def test_auth_expired_twice_fails_with_the_auth_hint(harness: HarnessFacto
             *d.LAUNCH,
             c.WAIT_POD,
             c.UPDATE_STATUS,  # AuthExpired: trying once more
+            c.SCHEDULE_POD_DELETION,  # the refused pod, after its TTL
             *d.LAUNCH,
             c.WAIT_POD,
             *d.FINISH,
@@ -365,6 +366,10 @@ async def test_auth_expired_twice_fails_with_the_auth_hint(harness: HarnessFacto
             "1",
         ]
         assert [x.attempt for x in h.doubles.args(c.LAUNCH_POD)] == [1, 2]
+        assert [(x.name, x.ttl_seconds) for x in h.doubles.args(c.SCHEDULE_POD_DELETION)] == [
+            (pod_name(name, 1), script.resolved.failed_pod_ttl_seconds),
+            (pod_name(name, 2), script.resolved.failed_pod_ttl_seconds),
+        ]
         retry, final = h.doubles.statuses()
         assert (retry.phase, retry.reason, retry.event_type) == (
             PolecatPhase.PENDING,

@@ -154,7 +154,8 @@ class PolecatWorkflow:
                 EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
                 PolecatRef,
             )
-            self._polecat = polecat
+            if resolved.claude_creds_secret:
+                self._polecat = polecat  # its own token Secret is revoked at the end
             self._gated = workflow.patched(PATCH_CREDENTIALS_GATE)
             if self._gated:
                 # Fresh credentials before taking a slot: a parked polecat holds none.
@@ -330,6 +331,8 @@ class PolecatWorkflow:
             + TOKEN_MARGIN_SECONDS,
             rejected_version=rejected,
         )
+        if not r.claude_creds_secret:
+            return TokenGrant(kind=TokenGrantKind.READY)  # an API key: nothing to issue
         since: datetime | None = None  # the first look that found nothing fresh
         parked: tuple[str, str] | None = None  # why, while parked
         while self._nuke is None:
@@ -447,8 +450,8 @@ class PolecatWorkflow:
         )
 
     async def _revoke(self) -> None:
-        """Delete the polecat's own Secret (its pods' token). Best effort: the Polecat owns
-        it, so it goes with the CR anyway."""
+        """Delete the polecat's own Secret (its pods' token; none without Claude credentials).
+        Best effort: the Polecat owns it, so it goes with the CR anyway."""
         if not self._gated or self._polecat is None:
             return
         with contextlib.suppress(ActivityError, ApplicationError):

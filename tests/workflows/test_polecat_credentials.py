@@ -406,3 +406,31 @@ async def test_a_convoy_hears_its_polecat_park_and_resume(harness: HarnessFactor
             PolecatPhase.PENDING,
             PolecatPhase.DONE,
         ]
+
+
+async def test_an_api_key_polecat_needs_no_token_of_its_own(harness: HarnessFactory) -> None:
+    name = "api-key"
+    script = Script(
+        d.resolved(
+            name,
+            claude_creds_secret=None,
+            api_key_secret={"name": "anthropic", "key": "api-key"},
+        ),
+        waits=[d.finished(Outcome.COMPLETED)],
+        grants=[d.park()],  # would park, were it asked
+    )
+    async with harness(script) as h:
+        result = await result_of(await h.start(d.polecat_input(name)))
+
+        assert result.phase == PolecatPhase.DONE
+        assert h.doubles.names() == [
+            c.RESOLVE_POLECAT,
+            c.CHECK_CREDENTIALS,
+            c.ENSURE_POLECAT,
+            c.REQUEST_SLOT,
+            c.LAUNCH_POD,
+            c.WAIT_POD,
+            c.UPDATE_STATUS,
+            c.RELEASE_SLOT,
+            *d.LEAVE_POD,
+        ]

@@ -376,3 +376,14 @@ async def test_check_credentials_still_refuses_a_missing_secret_or_key(
         assert (info.value.type, info.value.non_retryable) == (c.MISSING_SECRET, True)
         assert "'claude-creds'" in info.value.message
         assert "kubectl gt auth sync --force" in info.value.message
+
+
+def test_the_worker_registers_the_polecats_credentials_activities(kube: Kube) -> None:
+    from temporalio.activity import _Definition
+
+    from gastown.activities import build_activities
+    from gastown.workflows.resolve import OperatorDefaults
+
+    defaults = OperatorDefaults(image="example.org/polecat:1", active_deadline_seconds=900)
+    names = {_Definition.must_from_callable(fn).name for fn in build_activities(kube, defaults)}
+    assert {c.ISSUE_POD_TOKEN, c.ASK_CREDENTIALS, c.REVOKE_POD_TOKEN} <= names

@@ -244,7 +244,7 @@ class PolecatWorkflow:
                 break
             grant: TokenGrant | None = None
             if self._gated:
-                grant = await self._gate(resolved, polecat, rejected)
+                grant = await self._gate(resolved, polecat, rejected, attempt=attempt + 1)
                 if grant is None:
                     break  # nuked while waiting for credentials
             attempt += 1
@@ -314,7 +314,7 @@ class PolecatWorkflow:
 
     # ------------------------------------------------------------------ credentials
     async def _gate(
-        self, r: Resolved, polecat: PolecatRef, rejected: str | None = None
+        self, r: Resolved, polecat: PolecatRef, rejected: str | None = None, attempt: int = 0
     ) -> TokenGrant | None:
         """Make sure the polecat's own Secret holds a token valid for a whole pod; the grant,
         or None when nuked meanwhile. Parks (WaitingForCredentials) while nothing fresh can
@@ -322,7 +322,8 @@ class PolecatWorkflow:
 
         Register, then look again: a change between a look and the registration is seen by
         the second look; one after it is signalled by the credentials workflow (and a lost
-        signal is caught by the backstop's re-look)."""
+        signal is caught by the backstop's re-look). `attempt`: the one about to start (0
+        before the slot), written with the park so each gate's Events are its own."""
         request = TokenRequest(
             resolved=r,
             polecat=polecat,
@@ -340,7 +341,7 @@ class PolecatWorkflow:
             grant: TokenGrant = await short_call(c.ISSUE_POD_TOKEN, request, TokenGrant)
             if grant.kind == TokenGrantKind.READY:
                 if parked is not None:
-                    await self._unpark(r, grant)
+                    await self._unpark(r, grant, attempt)
                 elif self._state.reason == REFRESHING:
                     self._set(reason=None, message=None)
                 return grant
@@ -363,7 +364,7 @@ class PolecatWorkflow:
                 why = failed or (grant.reason or c.CREDENTIALS_EXPIRED, grant.message)
                 if why != parked:
                     parked = why
-                    await self._park(r, *why)
+                    await self._park(r, *why, attempt=attempt)
                 wanted = CredentialsWanted(
                     workflow_id=workflow.info().workflow_id, seen_version=grant.version
                 )
@@ -422,7 +423,7 @@ class PolecatWorkflow:
                 non_retryable=True,
             )
 
-    async def _park(self, r: Resolved, reason: str, message: str) -> None:
+    async def _park(self, r: Resolved, reason: str, message: str, *, attempt: int) -> None:
         """WaitingForCredentials, where the user looks: the CR (reason, message with the next
         step, a Warning Event), the Temporal UI's details and GastownPhase, the convoy."""
         if "kubectl gt auth sync" not in message:
@@ -433,11 +434,11 @@ class PolecatWorkflow:
             PolecatPhase.WAITING_FOR_CREDENTIALS,
             reason,
             message,
-            attempt=self._state.attempt,
+            attempt=attempt,
             event_type="Warning",
         )
 
-    async def _unpark(self, r: Resolved, grant: TokenGrant) -> None:
+    async def _unpark(self, r: Resolved, grant: TokenGrant, attempt: int) -> None:
         message = f"fresh Claude credentials in Secret {grant.secret!r}; going on"
         self._set(phase=PolecatPhase.PENDING, reason="CredentialsReady", message=message)
         await self._status(
@@ -445,7 +446,7 @@ class PolecatWorkflow:
             PolecatPhase.PENDING,
             "CredentialsReady",
             message,
-            attempt=self._state.attempt,
+            attempt=attempt,
             event_type="Normal",
         )
 

@@ -84,6 +84,7 @@ async def test_parks_then_resumes_when_the_credentials_change(harness: HarnessFa
         # the Temporal UI's details and GastownPhase; no slot asked for, no pod.
         [write] = waiting(h)
         assert (write.reason, write.event_type) == (c.CREDENTIALS_EXPIRED, "Warning")
+        assert write.attempt == 0  # before the slot: no attempt yet
         assert HINT in write.message
         state = await handle.query(PolecatWorkflow.status)
         assert (state.phase, state.reason) == (
@@ -349,11 +350,13 @@ async def test_auth_expired_parks_at_the_refused_version_then_the_extra_attempt_
             2,
         )
         assert [x.attempt for x in h.doubles.args(c.LAUNCH_POD)] == [1, 2]
-        assert [(w.phase, w.reason) for w in h.doubles.statuses()] == [
-            (PolecatPhase.PENDING, "AuthExpired"),
-            (PolecatPhase.WAITING_FOR_CREDENTIALS, c.CREDENTIALS_EXPIRED),
-            (PolecatPhase.PENDING, "CredentialsReady"),
-            (PolecatPhase.DONE, "Completed"),
+        # Each write names its attempt (so each gate's Events are its own): the refused
+        # pod's, then the one waiting for credentials, then the one that ran.
+        assert [(w.phase, w.reason, w.attempt) for w in h.doubles.statuses()] == [
+            (PolecatPhase.PENDING, "AuthExpired", 1),
+            (PolecatPhase.WAITING_FOR_CREDENTIALS, c.CREDENTIALS_EXPIRED, 2),
+            (PolecatPhase.PENDING, "CredentialsReady", 2),
+            (PolecatPhase.DONE, "Completed", 2),
         ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from gastown.activities.convoys import ConvoyActivities, nuke_polecats, polecat_reports
 from gastown.activities.credentials import CredentialActivities
+from gastown.activities.podauth import PodAuthActivities, ask_credentials
 from gastown.activities.pods import PodActivities
 from gastown.activities.podwatch import PodInformers
 from gastown.activities.polecats import PolecatActivities
@@ -26,6 +27,7 @@ def build_activities(
     polecats = PolecatActivities(kube)
     launcher = PodActivities(kube)
     convoys = ConvoyActivities(kube, defaults)
+    podauth = PodAuthActivities(kube)
     return [
         RigActivities(kube, defaults).resolve_polecat,
         CredentialActivities(kube).check_credentials,
@@ -38,6 +40,9 @@ def build_activities(
         request_slot,
         release_slot,
         closed_workflows,
+        podauth.issue_pod_token,
+        ask_credentials,
+        podauth.revoke_pod_token,
         convoys.resolve_convoy,
         convoys.dispatch_polecat,
         convoys.update_convoy_status,

@@ -1,4 +1,7 @@
-"""check_credentials: fail before any pod exists when a Secret is missing or a token expired.
+"""check_credentials: fail before any pod exists when a Secret or one of its keys is missing.
+
+An expired Claude session is not a failure here: the polecat's credentials gate (issue_pod_token
+in podauth.py) parks the polecat until the Secret is fresh again.
 
 Only the fields needed for the verdict are decoded (key names, the OAuth expiry); the
 credentials themselves never leave this function: not in the result, not in an error.
@@ -13,13 +16,15 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from gastown.activities.errors import permanent
+from gastown.api import auth
 from gastown.kube import Kube, NotFound, reading
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialReport, Resolved
 
 SSH_KEYS = ("ssh-privatekey", "id_ed25519", "id_ecdsa", "id_rsa", "identity")
 HTTPS_KEYS = ("token", "password")
-CLAUDE_FILES = (".credentials.json", "credentials.json")
+CLAUDE_FILES = auth.SESSION_KEYS
+TOKEN_KEY = auth.TOKEN_KEY
 AUTH_SYNC_HINT = "run `kubectl gt auth sync --force`"
 
 
@@ -82,18 +87,16 @@ class CredentialActivities:
             )
             name = next((f for f in CLAUDE_FILES if f in data), None)
             if name is None:
+                if data.get(TOKEN_KEY):
+                    return CredentialReport(kind="oauth-token")
                 raise permanent(
                     c.MISSING_SECRET,
-                    f"Secret {r.claude_creds_secret!r} holds no .credentials.json: "
-                    f"{AUTH_SYNC_HINT}",
+                    f"Secret {r.claude_creds_secret!r} holds neither .credentials.json nor "
+                    f"{TOKEN_KEY}: {AUTH_SYNC_HINT}",
                 )
+            # An expired session is not refused here: the polecat's credentials gate parks
+            # until the Secret is fresh again (see workflows/polecat.py).
             expires = oauth_expiry(base64.b64decode(data[name]))
-            if expires is not None and expires <= datetime.now(UTC):
-                raise permanent(
-                    c.CREDENTIALS_EXPIRED,
-                    f"the Claude OAuth token in Secret {r.claude_creds_secret!r} expired at "
-                    f"{expires:%Y-%m-%d %H:%M}Z: {AUTH_SYNC_HINT}",
-                )
             return CredentialReport(kind="oauth", expires_at=expires)
         if r.api_key_secret:
             data = await self._secret(

@@ -111,9 +111,11 @@ def _volumes(req: LaunchRequest) -> tuple[list[dict[str, Any]], list[dict[str, A
         secret = {"secret": {"secretName": r.git_secret, "defaultMode": 0o400}}
         add("git-secret", secret, GIT_SECRET_DIR)
     if r.claude_creds_secret:
+        # The polecat's own Secret (activities/podauth.py), never the user's: it holds one
+        # access token (`.credentials.json` without its refresh token, or `oauth-token`).
         add(
             "claude-creds",
-            {"secret": {"secretName": r.claude_creds_secret, "defaultMode": 0o400}},
+            {"secret": {"secretName": ids.pod_auth_secret_name(r.name), "defaultMode": 0o400}},
             CLAUDE_CREDS_DIR,
         )
     if r.known_hosts_configmap:

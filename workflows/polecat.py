@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -23,6 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from gastown.workflows.messages import (
         AttemptResult,
         CredentialReport,
+        CredentialsAsk,
+        CredentialsChanged,
+        CredentialsWanted,
         DeletePod,
         EnsureRequest,
         LaunchRequest,
@@ -41,6 +44,9 @@ with workflow.unsafe.imports_passed_through():
         SlotRelease,
         SlotRequest,
         StatusUpdate,
+        TokenGrant,
+        TokenGrantKind,
+        TokenRequest,
         Verdict,
         WaitRequest,
     )
@@ -54,6 +60,18 @@ OUTCOME_PHASE: dict[Outcome, PolecatPhase] = {
 }
 
 AUTH_HINT = "run `kubectl gt auth sync --force` to refresh the Claude credentials"
+# Phases a convoy hears about on entering them, and those it hears about on leaving them.
+REPORTED = (PolecatPhase.QUEUED, PolecatPhase.WORKING, PolecatPhase.WAITING_FOR_CREDENTIALS)
+REPORTED_LEAVING = (PolecatPhase.QUEUED, PolecatPhase.WAITING_FOR_CREDENTIALS)
+# Workflows that started before the credentials gate replay without it (workflow.patched).
+PATCH_CREDENTIALS_GATE = "credentials-gate"
+# While parked, look at the credentials Secret again this often even without a signal: a lost
+# signal costs minutes, not the whole wait.
+CREDENTIALS_BACKSTOP = timedelta(minutes=10)
+# The query's reason while the keeper refreshes (not parked: that takes a moment).
+REFRESHING = "RefreshingCredentials"
+# How much longer than its deadline and pending timeout a pod's token must stay valid.
+TOKEN_MARGIN_SECONDS = 600
 
 
 @workflow.defn(name=c.POLECAT_WORKFLOW)
@@ -67,6 +85,17 @@ class PolecatWorkflow:
         self._slot_requested = False
         self._bead = ""
         self._reports: list[asyncio.Task[None]] = []
+        # The credentials gate: on for workflows that started with it; the polecat's CR once
+        # claimed; answers from the credentials workflow (counted, so a wait sees any that
+        # came after its look); what was asked per (version, refresh); versions whose refresh
+        # failed (reason, message); the one retry after auth_expired.
+        self._gated = False
+        self._polecat: PolecatRef | None = None
+        self._changes = 0
+        self._change: CredentialsChanged | None = None
+        self._asked: set[tuple[str | None, bool]] = set()
+        self._refresh_failed: dict[str | None, tuple[str, str]] = {}
+        self._auth_retried = False
 
     # ------------------------------------------------------------------ messages
     @workflow.query(name=c.QUERY_STATUS)
@@ -86,6 +115,13 @@ class PolecatWorkflow:
         # Granted and refused are final; a queued answer only says where we stand.
         if self._slot is None or self._slot.kind == SlotAnswerKind.QUEUED:
             self._slot = answer
+
+    @workflow.signal(name=c.SIGNAL_CREDENTIALS_CHANGED)
+    def credentials_changed(self, change: CredentialsChanged) -> None:
+        """The credentials Secret's workflow says: look again (refreshed, changed, or the
+        refresh failed and why)."""
+        self._changes += 1
+        self._change = change
 
     @workflow.update(name=c.UPDATE_NUKE)
     async def nuke(self, request: NukeRequest) -> PolecatState:
@@ -118,16 +154,25 @@ class PolecatWorkflow:
                 EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
                 PolecatRef,
             )
+            if resolved.claude_creds_secret:
+                self._polecat = polecat  # its own token Secret is revoked at the end
+            self._gated = workflow.patched(PATCH_CREDENTIALS_GATE)
+            if self._gated:
+                # Fresh credentials before taking a slot: a parked polecat holds none.
+                await self._gate(resolved, polecat)
             refused = await self._take_slot(resolved)
             if refused is None:
                 result, pod = await self._attempts(resolved, polecat)
         except (ActivityError, ApplicationError) as err:
-            # Refused for good on the way (the CR went, a pod name taken by another): say so
-            # where the user looks and give the slot back, instead of failing silently.
+            # Refused for good on the way (the CR went, a pod name taken by another, no
+            # credentials for too long): say so where the user looks and give the slot back,
+            # instead of failing silently.
             await self._release_slot(resolved)
+            await self._revoke()
             return await self._fail(inp, *error_text(err))
         if refused is not None:
             await self._release_slot(resolved)
+            await self._revoke()
             return await self._fail(inp, refused.reason, refused.message)
         return await self._finish(resolved, result, pod)
 
@@ -191,9 +236,18 @@ class PolecatWorkflow:
         info = workflow.info()
         result: AttemptResult | None = None
         pod: PodRef | None = None
-        for attempt in range(1, resolved.max_attempts + 1):
+        attempt = 0
+        budget = resolved.max_attempts  # one more after a first auth_expired (not counted)
+        rejected: str | None = None  # the credentials version a pod found refused
+        while attempt < budget:
             if self._nuke:
                 break
+            grant: TokenGrant | None = None
+            if self._gated:
+                grant = await self._gate(resolved, polecat, rejected, attempt=attempt + 1)
+                if grant is None:
+                    break  # nuked while waiting for credentials
+            attempt += 1
             self._set(attempt=attempt, phase=PolecatPhase.PENDING, pod=None, pod_phase=None)
             pod = await short_call(
                 c.LAUNCH_POD,
@@ -209,9 +263,30 @@ class PolecatWorkflow:
             self._set(pod=pod.name)
             workflow.upsert_memo({"pod": pod.name, "attempt": attempt})
             result = await self._wait(pod, resolved)
-            if result is None or result.verdict != Verdict.TRANSIENT:
+            if result is None:
                 break
-            if attempt < resolved.max_attempts:
+            if grant is not None and self._retry_after_auth_expired(result, grant):
+                # Once per polecat: the gate with the refused version (never handed out
+                # again), then one more attempt. A second auth_expired ends it.
+                self._auth_retried = True
+                rejected = grant.version
+                budget += 1
+                await self._status(
+                    resolved,
+                    PolecatPhase.PENDING,
+                    "AuthExpired",
+                    f"attempt {attempt}: the model API refused the Claude credentials; "
+                    f"attempt {attempt + 1} once fresh ones are in Secret {grant.secret!r}",
+                    pod=pod,
+                    event_type="Warning",
+                )
+                # That pod is finished: its logs stay for the failed-pod TTL, as for the last.
+                await self._delete_pod_later(pod, resolved.failed_pod_ttl_seconds)
+                continue
+            rejected = None
+            if result.verdict != Verdict.TRANSIENT:
+                break
+            if attempt < budget:
                 await self._status(
                     resolved,
                     PolecatPhase.PENDING,
@@ -228,6 +303,160 @@ class PolecatWorkflow:
                         timeout=timedelta(seconds=resolved.backoff_seconds),
                     )
         return result, pod
+
+    def _retry_after_auth_expired(self, result: AttemptResult, grant: TokenGrant) -> bool:
+        return (
+            not self._auth_retried
+            and grant.secret is not None
+            and result.verdict == Verdict.FINISHED
+            and result.outcome == Outcome.AUTH_EXPIRED
+        )
+
+    # ------------------------------------------------------------------ credentials
+    async def _gate(
+        self, r: Resolved, polecat: PolecatRef, rejected: str | None = None, attempt: int = 0
+    ) -> TokenGrant | None:
+        """Make sure the polecat's own Secret holds a token valid for a whole pod; the grant,
+        or None when nuked meanwhile. Parks (WaitingForCredentials) while nothing fresh can
+        be had and gives up after `credentials_wait_seconds` (CredentialsUnavailable).
+
+        Register, then look again: a change between a look and the registration is seen by
+        the second look; one after it is signalled by the credentials workflow (and a lost
+        signal is caught by the backstop's re-look). `attempt`: the one about to start (0
+        before the slot), written with the park so each gate's Events are its own."""
+        request = TokenRequest(
+            resolved=r,
+            polecat=polecat,
+            valid_for_seconds=r.active_deadline_seconds
+            + r.pending_timeout_seconds
+            + TOKEN_MARGIN_SECONDS,
+            rejected_version=rejected,
+        )
+        if not r.claude_creds_secret:
+            return TokenGrant(kind=TokenGrantKind.READY)  # an API key: nothing to issue
+        since: datetime | None = None  # the first look that found nothing fresh
+        parked: tuple[str, str] | None = None  # why, while parked
+        while self._nuke is None:
+            seen = self._changes
+            grant: TokenGrant = await short_call(c.ISSUE_POD_TOKEN, request, TokenGrant)
+            if grant.kind == TokenGrantKind.READY:
+                if parked is not None:
+                    await self._unpark(r, grant, attempt)
+                elif self._state.reason == REFRESHING:
+                    self._set(reason=None, message=None)
+                return grant
+            since = since or workflow.now()
+            failed = self._refresh_failed.get(grant.version)
+            if grant.kind == TokenGrantKind.REFRESH and failed is None:
+                wanted = CredentialsWanted(
+                    workflow_id=workflow.info().workflow_id,
+                    seen_version=grant.version,
+                    refresh=True,
+                    valid_until=workflow.now() + timedelta(seconds=request.valid_for_seconds),
+                    rejected_version=rejected,
+                )
+                if parked is None:
+                    self._set(
+                        reason=REFRESHING,
+                        message=f"asked for a fresh token for Secret {grant.secret!r}",
+                    )
+            else:
+                why = failed or (grant.reason or c.CREDENTIALS_EXPIRED, grant.message)
+                if why != parked:
+                    parked = why
+                    await self._park(r, *why, attempt=attempt)
+                wanted = CredentialsWanted(
+                    workflow_id=workflow.info().workflow_id, seen_version=grant.version
+                )
+            if (grant.version, wanted.refresh) not in self._asked:
+                self._asked.add((grant.version, wanted.refresh))
+                await self._ask(r, grant, wanted)
+                continue  # look again at once
+            await self._await_change(r, grant, seen, since, parked)
+        return None
+
+    async def _ask(self, r: Resolved, grant: TokenGrant, wanted: CredentialsWanted) -> None:
+        """Register with the credentials Secret's workflow (best effort: if Temporal refuses
+        for minutes, the backstop's re-look still finds a change)."""
+        with contextlib.suppress(ActivityError, ApplicationError):
+            await short_call(
+                c.ASK_CREDENTIALS,
+                CredentialsAsk(
+                    namespace=r.namespace,
+                    secret=grant.secret or r.claude_creds_secret or "",
+                    wanted=wanted,
+                ),
+            )
+
+    async def _await_change(
+        self,
+        r: Resolved,
+        grant: TokenGrant,
+        seen: int,
+        since: datetime,
+        parked: tuple[str, str] | None,
+    ) -> None:
+        """Until the credentials workflow answers, a nuke, the backstop's re-look, or the end
+        of the wait (then raise CredentialsUnavailable)."""
+        limit = timedelta(seconds=r.credentials_wait_seconds)
+        left = since + limit - workflow.now()
+        if left > timedelta(0):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._changes > seen or self._nuke is not None,
+                    timeout=min(left, CREDENTIALS_BACKSTOP),
+                )
+        change = self._change
+        if self._changes > seen and change is not None and change.reason:
+            # The keeper could not refresh at this version: only a new Secret helps.
+            why = (change.reason, change.message or f"the refresh failed; {AUTH_HINT}")
+            self._refresh_failed[grant.version] = why
+            if change.version is not None:
+                self._refresh_failed[change.version] = why
+        if self._nuke is None and self._changes == seen and workflow.now() >= since + limit:
+            reason, message = parked or (grant.reason, grant.message)
+            hours = r.credentials_wait_seconds / 3600
+            raise ApplicationError(
+                f"no fresh Claude credentials in Secret {grant.secret!r} after {hours:g}h "
+                f"({reason or 'no answer from the keeper'}: {message or 'none'}); {AUTH_HINT}",
+                type=c.CREDENTIALS_UNAVAILABLE,
+                non_retryable=True,
+            )
+
+    async def _park(self, r: Resolved, reason: str, message: str, *, attempt: int) -> None:
+        """WaitingForCredentials, where the user looks: the CR (reason, message with the next
+        step, a Warning Event), the Temporal UI's details and GastownPhase, the convoy."""
+        if "kubectl gt auth sync" not in message:
+            message = f"{message}; {AUTH_HINT}" if message else AUTH_HINT
+        self._set(phase=PolecatPhase.WAITING_FOR_CREDENTIALS, reason=reason, message=message)
+        await self._status(
+            r,
+            PolecatPhase.WAITING_FOR_CREDENTIALS,
+            reason,
+            message,
+            attempt=attempt,
+            event_type="Warning",
+        )
+
+    async def _unpark(self, r: Resolved, grant: TokenGrant, attempt: int) -> None:
+        message = f"fresh Claude credentials in Secret {grant.secret!r}; going on"
+        self._set(phase=PolecatPhase.PENDING, reason="CredentialsReady", message=message)
+        await self._status(
+            r,
+            PolecatPhase.PENDING,
+            "CredentialsReady",
+            message,
+            attempt=attempt,
+            event_type="Normal",
+        )
+
+    async def _revoke(self) -> None:
+        """Delete the polecat's own Secret (its pods' token; none without Claude credentials).
+        Best effort: the Polecat owns it, so it goes with the CR anyway."""
+        if not self._gated or self._polecat is None:
+            return
+        with contextlib.suppress(ActivityError, ApplicationError):
+            await short_call(c.REVOKE_POD_TOKEN, self._polecat)
 
     async def _wait(self, pod: PodRef, resolved: Resolved) -> AttemptResult | None:
         """Wait for the pod's verdict; None when a nuke interrupted the wait."""
@@ -296,6 +525,7 @@ class PolecatWorkflow:
             )  # fmt: skip
         workflow.upsert_memo(memo)
         await self._release_slot(resolved)
+        await self._revoke()
         if pod is not None and phase != PolecatPhase.TERMINATED:
             ttl = (
                 resolved.succeeded_pod_ttl_seconds
@@ -380,6 +610,7 @@ class PolecatWorkflow:
         result: AttemptResult | None = None,
         finished: bool = False,
         event_type: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         await short_call(
             c.UPDATE_STATUS,
@@ -391,7 +622,7 @@ class PolecatWorkflow:
                 message=message[:4000],
                 workflow_id=workflow.info().workflow_id,
                 pod_name=pod.name if pod else None,
-                attempt=pod.attempt if pod else None,
+                attempt=pod.attempt if pod else attempt,
                 outcome=outcome,
                 branch=result.branch if result else None,
                 commit=result.head_commit if result else None,
@@ -414,8 +645,9 @@ class PolecatWorkflow:
 
     # ------------------------------------------------------------------ the convoy
     def _report(self, phase: PolecatPhase) -> None:
-        """Tell the convoy (the parent, if any) that this polecat is now Queued, Working or
-        back to Pending from Queued; sent from a task, since signal handlers cannot wait."""
+        """Tell the convoy (the parent, if any) that this polecat is now Queued, Working,
+        WaitingForCredentials, or back to Pending from Queued or WaitingForCredentials; sent
+        from a task, since signal handlers cannot wait."""
         if workflow.info().parent is not None:
             report = self._report_of(phase)
             self._reports.append(asyncio.create_task(self._send_report(report)))
@@ -479,9 +711,7 @@ class PolecatWorkflow:
         now = self._state.phase
         if now != before and self._input is not None:
             workflow.upsert_search_attributes([c.SA_PHASE.value_set(now.value)])
-            if now in (PolecatPhase.QUEUED, PolecatPhase.WORKING) or (
-                before == PolecatPhase.QUEUED and not now.is_final
-            ):
+            if now in REPORTED or (before in REPORTED_LEAVING and not now.is_final):
                 self._report(now)
         workflow.set_current_details(self._details())
 

@@ -1,4 +1,5 @@
-"""Claude credentials: the OAuth file from the mounted Secret, an API key, or an OAuth token.
+"""Claude credentials: the OAuth file from the mounted Secret, an API key, or an OAuth token
+(the mounted Secret's `oauth-token` file, else the CLAUDE_CODE_OAUTH_TOKEN env var).
 
 The OAuth file is copied to $HOME/.claude/.credentials.json (mode 0600) because the CLI reads
 it there and the Secret mount is read-only. Its access token is checked before the model is
@@ -19,6 +20,9 @@ from gastown.runtime import redact
 from gastown.runtime.result import ErrorClass
 
 CREDENTIAL_FILE_NAMES = (".credentials.json", "credentials.json")
+# In the polecat's own Secret: a long-lived token (`claude setup-token`), used as
+# CLAUDE_CODE_OAUTH_TOKEN (the operator writes it there; see activities/podauth.py).
+OAUTH_TOKEN_FILE = "oauth-token"  # noqa: S105 - a file's name, not a token
 
 
 class CredentialsError(Exception):
@@ -47,6 +51,16 @@ def find_credentials_file(creds_dir: Path | None) -> Path | None:
     return None
 
 
+def read_oauth_token(creds_dir: Path | None) -> str:
+    """The long-lived token from the mounted Secret's `oauth-token` file ("" when none)."""
+    if creds_dir is None:
+        return ""
+    path = creds_dir / OAUTH_TOKEN_FILE
+    if not path.is_file():
+        return ""
+    return path.read_text(encoding="utf-8", errors="replace").strip()
+
+
 def _install(home: Path, data: bytes) -> Path:
     claude_dir = home / ".claude"
     claude_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +82,8 @@ def prepare(
     """Install and check the agent's credentials; raise CredentialsError when unusable."""
     now = time.time() if now is None else now
     api_key = env.get("ANTHROPIC_API_KEY", "").strip()
-    oauth_token = env.get("CLAUDE_CODE_OAUTH_TOKEN", "").strip()
+    # The mounted file (the operator's) wins over an env var of the same meaning.
+    oauth_token = read_oauth_token(creds_dir) or env.get("CLAUDE_CODE_OAUTH_TOKEN", "").strip()
     redact.register(api_key)
     redact.register(oauth_token)
     passthrough = {}

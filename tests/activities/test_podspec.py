@@ -146,3 +146,22 @@ def test_task_configmap_is_owned_by_the_polecat() -> None:
     assert cm["metadata"]["name"] == "polecat-furiosa-task"
     assert cm["data"]["task.md"] == "do $(rm -rf /) `now`"
     assert cm["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+
+
+def test_the_pod_mounts_the_polecats_own_claude_secret_never_the_users() -> None:
+    pod = build_pod(request())
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["claude-creds"]["secret"]["secretName"] == "polecat-furiosa-auth"
+    assert volumes["claude-creds"]["secret"]["secretName"] == ids.pod_auth_secret_name("furiosa")
+    assert volumes["claude-creds"]["secret"]["defaultMode"] == 0o400
+    names = json.dumps(pod)
+    assert '"claude-creds"' in names  # the volume's name only
+    assert '"secretName": "claude-creds"' not in names  # the user's Secret is never mounted
+    for container in pod["spec"]["initContainers"] + pod["spec"]["containers"]:
+        mount = [m for m in container["volumeMounts"] if m["name"] == "claude-creds"]
+        assert mount == [
+            {"name": "claude-creds", "mountPath": "/var/run/gastown/claude", "readOnly": True}
+        ]
+    without = build_pod(request(claude_creds_secret=None))
+    assert "claude-creds" not in {v["name"] for v in without["spec"]["volumes"]}
+    assert "GT_CLAUDE_CREDS_DIR" not in env_of(without["spec"]["containers"][0])

@@ -3,6 +3,7 @@ for its credentials everywhere they must never appear."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -16,8 +17,11 @@ from kubernetes import client
 from temporalio.client import Client
 
 from gastown.api.identity import polecat_workflow_id
-from gastown.kube import PODS, reading
-from tests.e2e.conftest import ClusterKube, Result
+from gastown.api.polecat import PolecatPhase
+from gastown.kube import PODS, SECRETS, reading
+from gastown.workflows import contract as c
+from gastown.workflows.messages import NukeRequest, PolecatState
+from tests.e2e.conftest import ClusterKube, Result, wait_until
 from tests.runtime.conftest import CLAUDE_BIN
 from tests.runtime.fake_anthropic import FakeAnthropic, bash_step, text_step
 
@@ -139,22 +143,112 @@ async def test_claude_code_api_key_run_leaks_nothing(
             assert canary not in text, f"a credential leaked into {where}"
 
 
-async def test_expired_oauth_token_is_refused_before_any_pod(
+async def test_oauth_session_run_gives_the_pod_only_an_access_token(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
     namespace: str,
     core: client.CoreV1Api,
     kube: ClusterKube,
+    temporal_client: Client,
+    fake_api: FakeAnthropic,
+    caplog: pytest.LogCaptureFixture,
+    kubectl: Callable[..., Any],
 ) -> None:
+    """A fresh session: the pod mounts the polecat's own Secret (one access token, no refresh
+    token), Claude uses it, and the Secret is gone when the polecat ends."""
+    caplog.set_level(logging.DEBUG)
+    secret(core, namespace, "claude-creds", {".credentials.json": oauth_file(8 * 3600)})
+    rig = rig_factory(claudeCredsSecretRef={"name": "claude-creds"}, **claude_defaults(fake_api))
+    result = await gt("sling", "dm-0001", rig, "--name", "capable", "--wait", "--timeout", "180")
+    assert result.code == 0, result.err
+    polecat = await kube.get_polecat(namespace, "capable")
+    assert (polecat["status"]["phase"], polecat["status"]["outcome"]) == ("Done", "completed")
+    main = fake_api.main_requests()
+    assert main, "claude never called the Messages API"
+    assert all(r.headers.get("authorization") == f"Bearer {ACCESS_TOKEN}" for r in main)
+
+    pod = await kube.run(reading.get(PODS, "polecat-capable-1", namespace))
+    [volume] = [v for v in pod["spec"]["volumes"] if v["name"] == "claude-creds"]
+    assert volume["secret"]["secretName"] == "polecat-capable-auth"
+    # Revoked at the end (the workflow deletes it before it completes).
+    assert await kube.run(reading.get_or_none(SECRETS, "polecat-capable-auth", namespace)) is None
+
+    handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "capable"))
+    events = [e async for e in handle.fetch_history_events()]
+    desc = await handle.describe()
+    places = {
+        "history": decoded_history(events),
+        "memo": json.dumps(await desc.memo()),
+        "polecat CR": json.dumps(polecat),
+        "events": kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
+        "pod": json.dumps(pod),
+        "logs claude": (await gt("polecat", "logs", f"{rig}/capable")).out,
+        "cli output": result.out + result.err,
+        "worker logs": caplog.text,
+    }
+    for where, text in places.items():
+        assert text, f"{where} is empty: the search would prove nothing"
+        for canary in CANARIES:
+            assert canary not in text, f"a credential leaked into {where}"
+
+
+async def test_expired_oauth_token_parks_the_polecat_before_any_pod(
+    gt: Callable[..., Awaitable[Result]],
+    rig_factory: Callable[..., str],
+    namespace: str,
+    core: client.CoreV1Api,
+    kube: ClusterKube,
+    temporal_client: Client,
+    kubectl: Callable[..., Any],
+) -> None:
+    """An expired replica session no longer fails the polecat: it waits, saying why and what
+    to do, where the user looks (`kubectl get polecats`, its Events), with no pod; a nuke
+    ends it at once and its own token Secret never existed."""
     secret(core, namespace, "claude-creds", {".credentials.json": oauth_file(-60)})
     rig = rig_factory(claudeCredsSecretRef={"name": "claude-creds"})
-    result = await gt("sling", "dm-0001", rig, "--name", "nux", "--wait")
-    assert result.code == 1
-    assert "expired" in result.err
-    assert "kubectl gt auth sync --force" in result.err
-    for canary in CANARIES:
-        assert canary not in result.err
-    status = (await kube.get_polecat(namespace, "nux"))["status"]
-    assert status["phase"] == "Failed"
-    assert status["conditions"][0]["reason"] == "CredentialsExpired"
+    result = await gt("sling", "dm-0001", rig, "--name", "nux")
+    assert result.code == 0, result.err
+
+    async def parked() -> dict[str, Any] | None:
+        status = (await kube.get_polecat(namespace, "nux")).get("status") or {}
+        return status if status.get("phase") == "WaitingForCredentials" else None
+
+    status = await wait_until(parked, 60, "the polecat to wait for credentials")
+    assert "kubectl gt auth sync --force" in status["message"]
+    assert "expired" in status["message"]
+    [ready] = [x for x in status["conditions"] if x["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("Unknown", "CredentialsExpired")
     assert "podName" not in status
+
+    def warning() -> list[dict[str, Any]]:
+        events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+        return [
+            e
+            for e in events["items"]
+            if e["involvedObject"].get("name") == "nux"
+            and (e["type"], e["reason"]) == ("Warning", "CredentialsExpired")
+        ]
+
+    async def warned() -> list[dict[str, Any]]:
+        return warning()
+
+    [event] = await wait_until(warned, 30, "the Warning Event")
+    assert "kubectl gt auth sync --force" in event["message"]
+    pods = await kube.run(reading.items(PODS, namespace))
+    assert pods == []
+    assert await kube.run(reading.get_or_none(SECRETS, "polecat-nux-auth", namespace)) is None
+    texts = (json.dumps(status), json.dumps(event), result.out + result.err)
+    for text in texts:
+        for canary in CANARIES:
+            assert canary not in text
+
+    handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "nux"))
+    state = await asyncio.wait_for(
+        handle.execute_update(
+            c.UPDATE_NUKE, NukeRequest(reason="test over"), result_type=PolecatState
+        ),
+        30,
+    )
+    assert state.phase == PolecatPhase.TERMINATED
+    assert (await kube.get_polecat(namespace, "nux"))["status"]["phase"] == "Terminated"
+    assert await kube.run(reading.items(PODS, namespace)) == []

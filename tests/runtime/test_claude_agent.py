@@ -19,6 +19,7 @@ from .fake_anthropic import FakeAnthropic, auth_error_step, bash_step, hang_step
 API_KEY = "sk-ant-api03-TESTKEY-0123456789abcdef"
 ACCESS_TOKEN = "sk-ant-oat01-TESTACCESS-0123456789abcdef"
 REFRESH_TOKEN = "sk-ant-ort01-TESTREFRESH-0123456789abcdef"
+OTHER_TOKEN = "sk-ant-oat01-NOTTHISONE-0123456789abcdef"
 
 COMMIT_SCRIPT = [
     bash_step(
@@ -139,6 +140,56 @@ def test_long_lived_oauth_token_from_env(
     assert all(
         r.headers.get("authorization") == f"Bearer {ACCESS_TOKEN}" for r in fake_api.main_requests()
     )
+
+
+def test_long_lived_token_from_the_mounted_oauth_token_file(
+    pod: Pod, fake_api: FakeAnthropic, claude_bin: Path
+) -> None:
+    """The polecat's own Secret holds a long-lived token as the file `oauth-token`: the
+    runtime hands it to Claude as CLAUDE_CODE_OAUTH_TOKEN (and it wins over the env var)."""
+    creds = pod.secret_dir("claude-creds", {"oauth-token": ACCESS_TOKEN + "\n"})
+    assert pod.run("init").returncode == 0
+
+    run = pod.run(
+        "run",
+        **claude_env(
+            claude_bin,
+            fake_api,
+            GT_CLAUDE_CREDS_DIR=str(creds),
+            CLAUDE_CODE_OAUTH_TOKEN=OTHER_TOKEN,
+        ),
+    )
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.result is not None and run.result["outcome"] == "completed"
+    main = fake_api.main_requests()
+    assert main, "claude never called the model"
+    assert all(r.headers.get("authorization") == f"Bearer {ACCESS_TOKEN}" for r in main)
+    assert not (pod.home / ".claude" / ".credentials.json").exists()
+    assert_no_secret_leaks(pod, [run.stdout, run.stderr, json.dumps(run.result)], [ACCESS_TOKEN])
+
+
+def test_access_only_document_from_the_polecats_secret_is_used(
+    pod: Pod, fake_api: FakeAnthropic, claude_bin: Path
+) -> None:
+    """What issue_pod_token writes for a session: the document without its refresh token."""
+    doc = {
+        "claudeAiOauth": {
+            "accessToken": ACCESS_TOKEN,
+            "expiresAt": int((time.time() + 3600) * 1000),
+            "scopes": ["user:inference"],
+        }
+    }
+    creds = pod.secret_dir("claude-creds", {".credentials.json": json.dumps(doc)})
+    assert pod.run("init").returncode == 0
+
+    run = pod.run("run", **claude_env(claude_bin, fake_api, GT_CLAUDE_CREDS_DIR=str(creds)))
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    main = fake_api.main_requests()
+    assert main and all(r.headers.get("authorization") == f"Bearer {ACCESS_TOKEN}" for r in main)
+    installed = json.loads((pod.home / ".claude" / ".credentials.json").read_text())
+    assert "refreshToken" not in installed["claudeAiOauth"]
 
 
 def test_expired_token_fails_fast_without_calling_the_model(

@@ -20,7 +20,7 @@ fakepolecat.py, whose outcome per bead `fake_polecat_run` plays from `Script.run
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -38,6 +38,7 @@ from gastown.workflows.messages import (
     ConvoyNotice,
     ConvoyStatusUpdate,
     CredentialReport,
+    CredentialsAsk,
     DeletePod,
     DispatchRequest,
     EnsureRequest,
@@ -53,6 +54,9 @@ from gastown.workflows.messages import (
     SlotRelease,
     SlotRequest,
     StatusUpdate,
+    TokenGrant,
+    TokenGrantKind,
+    TokenRequest,
     Verdict,
     WaitRequest,
 )
@@ -66,10 +70,20 @@ COMMIT: Final = "0123456789abcdef0123456789abcdef01234567"
 PR_URL: Final = "https://github.com/org/repo/pull/7"
 DEADLINE: Final = 10.0  # seconds any wait of a test may take before it fails
 
-# What the polecat workflow asks for before its first pod, in order.
-START: Final = (c.RESOLVE_POLECAT, c.CHECK_CREDENTIALS, c.ENSURE_POLECAT, c.REQUEST_SLOT)
-# ... and after its last: the final status write, then the rig's slot given back.
-FINISH: Final = (c.UPDATE_STATUS, c.RELEASE_SLOT)
+# What the polecat workflow asks for before its first pod, in order (the credentials gate
+# after the claim, before the slot).
+START: Final = (
+    c.RESOLVE_POLECAT,
+    c.CHECK_CREDENTIALS,
+    c.ENSURE_POLECAT,
+    c.ISSUE_POD_TOKEN,
+    c.REQUEST_SLOT,
+)
+# ... for each pod: the gate again, then the launch.
+LAUNCH: Final = (c.ISSUE_POD_TOKEN, c.LAUNCH_POD)
+# ... and after its last: the final status write, the rig's slot given back, the polecat's
+# own Secret deleted.
+FINISH: Final = (c.UPDATE_STATUS, c.RELEASE_SLOT, c.REVOKE_POD_TOKEN)
 # ... then, when a pod is left for its logs, when the watcher may delete it.
 LEAVE_POD: Final = (c.SCHEDULE_POD_DELETION,)
 POLECAT: Final = "PolecatWorkflow"
@@ -132,6 +146,36 @@ def transient(reason: str = "Evicted", message: str = "node ran out of memory") 
 
 def terminal(reason: str = "InvalidImageName", message: str = "bad image ref") -> AttemptResult:
     return AttemptResult(verdict=Verdict.TERMINAL, reason=reason, message=message)
+
+
+CREDS: Final = "claude-creds"  # resolved()'s claude_creds_secret
+
+
+def ready(version: str = "1") -> TokenGrant:
+    """issue_pod_token wrote the polecat's own Secret from the credentials at `version`."""
+    return TokenGrant(
+        kind=TokenGrantKind.READY, secret=CREDS, version=version, credential_kind="session"
+    )
+
+
+def park(version: str = "1", reason: str = c.CREDENTIALS_EXPIRED) -> TokenGrant:
+    """Nothing fresh at `version` (a replica's session expired)."""
+    return TokenGrant(
+        kind=TokenGrantKind.PARK,
+        secret=CREDS,
+        version=version,
+        credential_kind="session",
+        reason=reason,
+        message=f"the Claude session in Secret {CREDS!r} expired: run `claude /login` on "
+        "your machine, then `kubectl gt auth sync --force`",
+    )
+
+
+def refresh(version: str = "1") -> TokenGrant:
+    """Keeper mode, too close to expiry at `version`: ask the keeper."""
+    return TokenGrant(
+        kind=TokenGrantKind.REFRESH, secret=CREDS, version=version, credential_kind="session"
+    )
 
 
 def permanent(kind: str, message: str) -> ApplicationError:
@@ -209,6 +253,11 @@ class Script:
     credentials_error: ApplicationError | None = None
     launch_error: ApplicationError | None = None
     ensure: Hold | None = None  # holds the creation of the CR
+    # What issue_pod_token answers, look by look: the first is taken off each time while more
+    # than one is left, the last repeats. A test may replace it while the polecat waits.
+    grants: list[TokenGrant] = field(default_factory=lambda: [ready()])
+    # What ask_credentials does besides recording (a stand-in credentials workflow's answer).
+    on_ask: Callable[[CredentialsAsk], Awaitable[None]] | None = None
     final_status: Hold | None = None  # holds the status write that finishes the polecat
     # More polecats in the same test (a rig's slots): name -> (what resolves, its waits).
     others: dict[str, tuple[Resolved, Sequence[AttemptResult | Hold]]] = field(default_factory=dict)
@@ -270,6 +319,9 @@ class Doubles:
             self.release_slot,
             self.closed_workflows,
             self.schedule_pod_deletion,
+            self.issue_pod_token,
+            self.ask_credentials,
+            self.revoke_pod_token,
             self.resolve_convoy,
             self.dispatch_polecat,
             self.update_convoy_status,
@@ -399,6 +451,23 @@ class Doubles:
     @activity.defn(name=c.SCHEDULE_POD_DELETION)
     async def schedule_pod_deletion(self, req: PodDeletion) -> bool:
         await self._record(c.SCHEDULE_POD_DELETION, req)
+        return True
+
+    @activity.defn(name=c.ISSUE_POD_TOKEN)
+    async def issue_pod_token(self, req: TokenRequest) -> TokenGrant:
+        await self._record(c.ISSUE_POD_TOKEN, req)
+        grants = self.script.grants
+        return grants.pop(0) if len(grants) > 1 else grants[0]
+
+    @activity.defn(name=c.ASK_CREDENTIALS)
+    async def ask_credentials(self, ask: CredentialsAsk) -> None:
+        await self._record(c.ASK_CREDENTIALS, ask)
+        if self.script.on_ask is not None:
+            await self.script.on_ask(ask)
+
+    @activity.defn(name=c.REVOKE_POD_TOKEN)
+    async def revoke_pod_token(self, ref: PolecatRef) -> bool:
+        await self._record(c.REVOKE_POD_TOKEN, ref)
         return True
 
     # ------------------------------------------------------------ a convoy's

@@ -124,7 +124,7 @@ async def test_done_on_the_first_attempt(harness: HarnessFactory) -> None:
             pull_request_url=d.PR_URL,
             agent_cost_usd=d.COST,
         )
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH, *d.LEAVE_POD]
+        assert h.doubles.names() == [*d.START, *d.LAUNCH, c.WAIT_POD, *d.FINISH, *d.LEAVE_POD]
         [ensure] = h.doubles.args(c.ENSURE_POLECAT)
         assert ensure.workflow_id == polecat_workflow_id(d.NAMESPACE, name)
         assert ensure.run_id == handle.result_run_id
@@ -193,10 +193,10 @@ async def test_transient_failure_is_retried_after_the_backoff_then_done(
         )
         assert h.doubles.names() == [
             *d.START,
-            c.LAUNCH_POD,
+            *d.LAUNCH,
             c.WAIT_POD,
             c.UPDATE_STATUS,
-            c.LAUNCH_POD,
+            *d.LAUNCH,
             c.WAIT_POD,
             *d.FINISH,
             *d.LEAVE_POD,
@@ -278,7 +278,7 @@ async def test_terminal_verdict_is_not_retried(harness: HarnessFactory) -> None:
             "InvalidImageName",
             1,
         )
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.WAIT_POD, *d.FINISH, *d.LEAVE_POD]
+        assert h.doubles.names() == [*d.START, *d.LAUNCH, c.WAIT_POD, *d.FINISH, *d.LEAVE_POD]
         write = final_write(h)
         assert (write.phase, write.outcome, write.message) == (
             PolecatPhase.FAILED,
@@ -327,23 +327,57 @@ async def test_finished_outcome_sets_the_phase(
         assert (await memo(handle))["outcome"] == outcome.value
 
 
-async def test_auth_expired_fails_with_the_auth_hint(harness: HarnessFactory) -> None:
+async def test_auth_expired_twice_fails_with_the_auth_hint(harness: HarnessFactory) -> None:
+    """A pod that finds its token refused gets one more attempt with fresh credentials (the
+    gate never hands out the refused version again); a second refusal ends it, no loop."""
     name = "auth-expired"
+    refused = d.finished(Outcome.AUTH_EXPIRED, message="the model API refused the token")
     script = Script(
-        d.resolved(name),
-        waits=[d.finished(Outcome.AUTH_EXPIRED, message="the model API refused the token")],
+        d.resolved(name, max_attempts=1),
+        waits=[refused, refused],
+        grants=[d.ready("1"), d.ready("1"), d.ready("2")],
     )
     async with harness(script) as h:
         handle = await h.start(d.polecat_input(name))
         result = await result_of(handle)
 
-        assert (result.phase, result.outcome, result.reason) == (
+        assert (result.phase, result.outcome, result.reason, result.attempts) == (
             PolecatPhase.FAILED,
             Outcome.AUTH_EXPIRED,
             "AuthExpired",
+            2,
         )
         assert result.message == f"the model API refused the token; {AUTH_HINT}"
-        assert final_write(h).message == result.message
+        assert h.doubles.names() == [
+            *d.START,
+            *d.LAUNCH,
+            c.WAIT_POD,
+            c.UPDATE_STATUS,  # AuthExpired: trying once more
+            c.SCHEDULE_POD_DELETION,  # the refused pod, after its TTL
+            *d.LAUNCH,
+            c.WAIT_POD,
+            *d.FINISH,
+            *d.LEAVE_POD,
+        ]
+        # The gate before the extra attempt asks for anything but the refused version.
+        assert [x.rejected_version for x in h.doubles.args(c.ISSUE_POD_TOKEN)] == [
+            None,
+            None,
+            "1",
+        ]
+        assert [x.attempt for x in h.doubles.args(c.LAUNCH_POD)] == [1, 2]
+        assert [(x.name, x.ttl_seconds) for x in h.doubles.args(c.SCHEDULE_POD_DELETION)] == [
+            (pod_name(name, 1), script.resolved.failed_pod_ttl_seconds),
+            (pod_name(name, 2), script.resolved.failed_pod_ttl_seconds),
+        ]
+        retry, final = h.doubles.statuses()
+        assert (retry.phase, retry.reason, retry.event_type) == (
+            PolecatPhase.PENDING,
+            "AuthExpired",
+            "Warning",
+        )
+        assert final == final_write(h)
+        assert final.message == result.message
         assert (await status(handle)).message == result.message
         assert await phase_attribute(handle) == "Failed"
         await h.record(handle, "polecat_auth_expired")
@@ -382,7 +416,7 @@ async def test_nuke_while_waiting_cancels_the_wait_and_deletes_the_pod(
         assert h.doubles.args(c.DELETE_POD) == [
             DeletePod(namespace=d.NAMESPACE, name=pod_name(name, 1), uid="pod-uid-1")
         ]
-        assert h.doubles.names()[-3:] == [c.DELETE_POD, *d.FINISH]
+        assert h.doubles.names()[-4:] == [c.DELETE_POD, *d.FINISH]
         write = final_write(h)
         assert (write.phase, write.outcome, write.reason, write.message) == (
             PolecatPhase.TERMINATED,
@@ -461,7 +495,7 @@ async def test_nuke_before_the_first_pod_ends_without_a_pod(harness: HarnessFact
         assert (state.phase, state.message) == (PolecatPhase.TERMINATED, "changed my mind")
         assert (result.phase, result.attempts, result.pod) == (PolecatPhase.TERMINATED, 0, None)
         # Nuked before it asked for a slot: it asks for none, and there is no pod to delete.
-        assert h.doubles.names() == [*d.START[:-1], c.UPDATE_STATUS]
+        assert h.doubles.names() == [*d.START[:3], c.UPDATE_STATUS, c.REVOKE_POD_TOKEN]
         write = final_write(h)
         assert (write.phase, write.reason, write.pod_name) == (
             PolecatPhase.TERMINATED,
@@ -503,7 +537,6 @@ async def test_nuke_is_refused_once_the_polecat_finished(harness: HarnessFactory
         (c.RESOLVE_POLECAT, c.NAMESPACE_NOT_SERVED),
         (c.RESOLVE_POLECAT, c.POLECAT_GONE),
         (c.CHECK_CREDENTIALS, c.MISSING_SECRET),
-        (c.CHECK_CREDENTIALS, c.CREDENTIALS_EXPIRED),
     ],
     ids=lambda v: str(v),
 )
@@ -564,7 +597,13 @@ async def test_launch_refused_fails_the_workflow(harness: HarnessFactory) -> Non
         assert isinstance(cause, ApplicationError)
         assert cause.type == c.POD_CONFLICT
         # Non-retryable: asked once; the slot is given back and the CR says why.
-        assert h.doubles.names() == [*d.START, c.LAUNCH_POD, c.RELEASE_SLOT, c.UPDATE_STATUS]
+        assert h.doubles.names() == [
+            *d.START,
+            *d.LAUNCH,
+            c.RELEASE_SLOT,
+            c.REVOKE_POD_TOKEN,
+            c.UPDATE_STATUS,
+        ]
         write = final_write(h)
         assert (write.phase, write.reason) == (PolecatPhase.FAILED, c.POD_CONFLICT)
         assert "pod exists but was not created by us" in write.message

@@ -13,10 +13,13 @@ local OAuth token endpoint that rotates refresh tokens as Anthropic's does.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import secrets
+import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +28,23 @@ from kubernetes import client
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from gastown.activities.oauth import OAuthConfig
 from gastown.api.auth import ANNOTATION_MODE, LABEL_CREDENTIALS, SESSION_KEY
 from gastown.api.identity import (
     LABEL_CONVOY,
+    LABEL_POLECAT,
     convoy_workflow_id,
     credentials_workflow_id,
     polecat_workflow_id,
 )
 from gastown.kube import CONVOYS, reading
-from tests.e2e.conftest import ClusterKube, Result, wait_until
+from gastown.service.worker import WorkerOptions, build_worker
+from gastown.workflows import contract as c
+from gastown.workflows.messages import NukeRequest
+from tests.e2e.conftest import TEST_DEFAULTS, ClusterKube, Result, apply_and_start, wait_until
 from tests.e2e.test_claude_secrets import decoded_history
 from tests.e2e.test_convoy import beads, start_convoy
+from tests.oauth import CLIENT_ID, TokenEndpoint, token_endpoint
 from tests.operator.conftest import ThreadedWatcher, watcher_thread  # noqa: F401 - fixture
 
 ACCESS = "sk-ant-oat01-CANARYOLDACCESS-0123456789"
@@ -133,8 +142,9 @@ async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
     assert (convoy["status"]["counts"]["waiting"], convoy["status"]["counts"]["failed"]) == (10, 0)
     assert await kube.pods(namespace, f"{LABEL_CONVOY}=cr") == []  # parked before any pod
     warnings = json.loads(
-        kubectl("get", "events", "-n", namespace, "-o", "json", "--field-selector",
-                "type=Warning").stdout  # fmt: skip
+        kubectl(
+            "get", "events", "-n", namespace, "-o", "json", "--field-selector", "type=Warning"
+        ).stdout
     )["items"]
     assert {e["involvedObject"]["name"] for e in warnings} >= {p["metadata"]["name"]
                                                                 for p in parked}  # fmt: skip
@@ -176,3 +186,131 @@ async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
 async def _all(items: Awaitable[list[dict[str, Any]]], n: int) -> list[dict[str, Any]] | None:
     found = await items
     return found if len(found) == n else None
+
+
+# ---------------------------------------------------------------- keeper mode
+RECORDER = Path(__file__).resolve().parent / "agents" / "record_claude.py"
+
+
+@pytest.fixture
+def oauth() -> Iterator[TokenEndpoint]:
+    with token_endpoint() as endpoint:
+        endpoint.seed(REFRESH)
+        yield endpoint
+
+
+@pytest.fixture
+async def keeper_worker(
+    temporal_client: Client, kube: ClusterKube, pod_tools: Path, oauth: TokenEndpoint
+) -> AsyncIterator[Worker]:
+    """Our worker, its keeper refreshing at the local token endpoint."""
+    options = WorkerOptions(oauth=OAuthConfig(token_url=oauth.url, client_id=CLIENT_ID))
+    queue = f"gastown-{secrets.token_hex(4)}"
+    async with build_worker(temporal_client, queue, kube, TEST_DEFAULTS, options) as w:
+        yield w
+
+
+def recorder_rig(rig_factory: Callable[..., str]) -> str:
+    env = [{"name": "GT_CLAUDE_BIN", "value": str(RECORDER)}]
+    return rig_factory(claudeCredsSecretRef={"name": "claude-creds"}, agentConfig={"env": env})
+
+
+def seen_by_pod(origin: Path, bead: str) -> str:
+    """What the stand-in Claude of bead's pod recorded, from the branch it pushed."""
+    return subprocess.run(
+        ["git", "-C", str(origin), "show", f"feature/{bead}:AUTH_SEEN.txt"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+async def test_keeper_fifty_polecats_near_expiry_make_one_refresh(
+    temporal_client: Client,
+    keeper_worker: Worker,
+    kube: ClusterKube,
+    namespace: str,
+    rig_factory: Callable[..., str],
+    core: client.CoreV1Api,
+    kubectl: Callable[..., Any],
+    oauth: TokenEndpoint,
+    origin: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # Valid for 20 more minutes: not long enough for a pod's deadline (an hour).
+    credentials_secret(core, namespace, session(ACCESS, REFRESH, 1200), mode="keeper")
+    rig = recorder_rig(rig_factory)
+    spec = {"trackedBeads": beads(50), "rigRef": rig, "parallelism": 50, "agent": "claude-code"}
+    handle = await start_convoy(temporal_client, kube, keeper_worker.task_queue, namespace,
+                                "k", spec)  # fmt: skip
+    progress = await asyncio.wait_for(handle.result(), 540)
+    assert (progress.phase.value, progress.counts.done) == ("Complete", 50), progress.beads
+
+    assert oauth.refreshes() == 1, oauth.requests  # fifty asked, one refresh
+    new_access, new_refresh = oauth.issued[0]
+    stored = core.read_namespaced_secret("claude-creds", namespace)
+    doc = json.loads(base64.b64decode(stored.data[SESSION_KEY]))["claudeAiOauth"]
+    assert (doc["accessToken"], doc["refreshToken"]) == (new_access, new_refresh)
+    assert doc["expiresAt"] > (time.time() + 7 * 3600) * 1000
+    assert doc["scopes"] == ["user:inference"]  # the fields we do not read, kept
+    refresh_tokens = (REFRESH, new_refresh, "refreshToken")
+    for bead in beads(50):
+        seen = seen_by_pod(origin, bead)
+        assert new_access in seen, f"{bead}'s pod did not get the new access token"
+        assert ACCESS not in seen
+        for token in refresh_tokens:
+            assert token not in seen, f"{bead}'s pod could read a refresh token"
+    pods = await kube.pods(namespace, f"{LABEL_CONVOY}=k")
+    assert len(pods) == 50
+    for pod in pods:
+        secrets_used = [v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v]
+        assert "claude-creds" not in secrets_used
+        assert f"polecat-{pod['metadata']['labels'][LABEL_POLECAT]}-auth" in secrets_used
+    # The polecats' own Secrets went with them; the user's stays.
+    left = [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
+    assert left == ["claude-creds"]
+
+    polecats = [p["metadata"]["name"] for p in await kube.list_polecats(namespace)]
+    ids = [polecat_workflow_id(namespace, n) for n in polecats]
+    ids += [convoy_workflow_id(namespace, "k"), credentials_workflow_id(namespace, "claude-creds")]
+    assert_no_token(
+        {
+            "histories": await histories(temporal_client, ids),
+            "worker logs": caplog.text,
+            "events": kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
+            "polecat statuses": json.dumps(await kube.list_polecats(namespace)),
+            "convoy status": json.dumps(await kube.run(reading.get(CONVOYS, "k", namespace))),
+            "pod specs and statuses": json.dumps(pods),
+        },
+        (ACCESS, REFRESH, new_access, new_refresh),
+    )
+
+
+async def test_a_refused_refresh_parks_with_the_hint_instead_of_failing(
+    temporal_client: Client,
+    keeper_worker: Worker,
+    kube: ClusterKube,
+    namespace: str,
+    rig_factory: Callable[..., str],
+    core: client.CoreV1Api,
+    oauth: TokenEndpoint,
+) -> None:
+    oauth.reject_all = True  # invalid_grant: the refresh token was used elsewhere
+    credentials_secret(core, namespace, session(ACCESS, REFRESH, 1200), mode="keeper")
+    rig = recorder_rig(rig_factory)
+    handle = await apply_and_start(temporal_client, kube, keeper_worker.task_queue, namespace,
+                                   "slit", {"rig": rig, "beadID": "dm-0001",
+                                            "agent": "claude-code"})  # fmt: skip
+    parked = await wait_until(
+        lambda: _all(polecats_in(kube, namespace, "WaitingForCredentials"), 1),
+        120,
+        "the polecat to park",
+    )
+    status = parked[0]["status"]
+    [ready] = [x for x in status["conditions"] if x["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("Unknown", "RefreshRejected"), status
+    assert "kubectl gt auth sync --handover" in status["message"]
+    assert oauth.refreshes() == 1
+    assert await kube.pods(namespace, "gastown.gastown.io/polecat=slit") == []
+    state = await handle.query(c.QUERY_STATUS)
+    assert state.phase.value == "WaitingForCredentials"
+    await handle.execute_update(c.UPDATE_NUKE, NukeRequest(reason="test over"))

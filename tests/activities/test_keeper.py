@@ -114,7 +114,10 @@ async def test_keeper_refreshes_and_stores_the_rotated_session_before_returning(
         assert endpoint.refreshes() == 1
         assert endpoint.requests[0]["refresh_token"] == SEED
     secret, session = read(kube, namespace)
-    assert (session.access_token, session.refresh_token) == ("fake-access-0001", "fake-refresh-0001")
+    assert (session.access_token, session.refresh_token) == (
+        "fake-access-0001",
+        "fake-refresh-0001",
+    )
     assert session.expires_at is not None
     assert before + timedelta(hours=8) - timedelta(seconds=5) <= session.expires_at
     assert session.expires_at <= datetime.now(UTC) + timedelta(hours=8)
@@ -266,8 +269,9 @@ async def test_a_refused_session_is_a_permanent_rejection_with_the_next_step(
     assert "claude setup-token" in err.message
     assert SEED not in str(err) and "seed-" not in repr(err)
     # The Secret is untouched: only a new handover can help.
-    assert read(kube, namespace)[0]["metadata"]["resourceVersion"] == (
-        created["metadata"]["resourceVersion"]
+    assert (
+        read(kube, namespace)[0]["metadata"]["resourceVersion"]
+        == (created["metadata"]["resourceVersion"])
     )
 
 
@@ -282,8 +286,9 @@ async def test_an_unreachable_endpoint_is_retryable_and_changes_nothing(
                 keeper(kube, endpoint).refresh_session, request(namespace, timedelta(hours=1))
             )
         assert not info.value.non_retryable and "answered 500" in info.value.message
-        assert read(kube, namespace)[0]["metadata"]["resourceVersion"] == (
-            created["metadata"]["resourceVersion"]
+        assert (
+            read(kube, namespace)[0]["metadata"]["resourceVersion"]
+            == (created["metadata"]["resourceVersion"])
         )
         # Temporal's retry: the seed still works.
         result = await refresh(keeper(kube, endpoint), request(namespace, timedelta(hours=1)))
@@ -291,11 +296,10 @@ async def test_an_unreachable_endpoint_is_retryable_and_changes_nothing(
 
 
 async def test_a_missing_secret_is_permanent(kube: Kube, namespace: str) -> None:
-    with token_endpoint() as endpoint:
-        with pytest.raises(ApplicationError) as info:
-            await ActivityEnvironment().run(
-                keeper(kube, endpoint).refresh_session, request(namespace, timedelta(hours=1))
-            )
+    with token_endpoint() as endpoint, pytest.raises(ApplicationError) as info:
+        await ActivityEnvironment().run(
+            keeper(kube, endpoint).refresh_session, request(namespace, timedelta(hours=1))
+        )
     assert (info.value.type, info.value.non_retryable) == (c.MISSING_SECRET, True)
     assert f"{SECRET!r}" in info.value.message and namespace in info.value.message
 

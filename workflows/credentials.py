@@ -107,8 +107,13 @@ class CredentialsWorkflow:
             last_refresh=self._last_refresh,
             refreshing=self._lock.locked(),
             rejected_version=self._rejected,
-            waiting=list(self._waiters),
+            waiting=self._waiting(),
         )
+
+    def _waiting(self) -> list[str]:
+        """Who waits: the waiters, and those whose request is not taken in yet."""
+        arriving = [m.workflow_id for m in self._inbox if isinstance(m, CredentialsWanted)]
+        return list(dict.fromkeys([*self._waiters, *arriving]))
 
     @workflow.update(name=c.UPDATE_REFRESH)
     async def refresh(self, order: RefreshOrder) -> RefreshResult:

@@ -14,6 +14,8 @@ forces a refresh and returns its result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +46,7 @@ from gastown.workflows.messages import (
     SecretLook,
 )
 from tests.workflows.credstandins import CredentialsWaiter, ShortRuns
+from tests.workflows.harness import HISTORIES, RECORD, _without_stack_traces
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -219,6 +222,14 @@ async def room(
                 secret.hold.set()
 
 
+async def record(handle: WorkflowHandle[CredentialsWorkflow, None], name: str) -> None:
+    """With GASTOWN_RECORD_HISTORY=1, write the run's history for tests/replay."""
+    if RECORD:
+        history = (await handle.fetch_history()).to_json_dict()
+        text = json.dumps(_without_stack_traces(history), indent=2)
+        (HISTORIES / f"{name}.json").write_text(text + "\n")
+
+
 async def now(env: WorkflowEnvironment) -> datetime:
     return (await env.get_current_time()).astimezone(UTC)
 
@@ -232,7 +243,17 @@ async def test_fifty_waiters_asking_at_once_cost_one_refresh_and_all_hear_of_it(
     async with room(workflow_env, secret) as r:
         names = [f"cat-{i:02d}" for i in range(50)]
         waiters = await asyncio.gather(*(r.waiter(n) for n in names))
-        # Each wants a token valid for its own deadline; the longest decides.
+        # Each wants a token valid for its own deadline; the longest decides. The first starts
+        # the workflow (the test server's signal-with-start is not atomic when two race to
+        # create it), the rest arrive at once.
+        await r.want(
+            CredentialsWanted(
+                workflow_id=wid(names[0]),
+                seen_version="10",
+                refresh=True,
+                valid_until=t0 + timedelta(minutes=30),
+            )
+        )
         await asyncio.gather(
             *(
                 r.want(
@@ -244,6 +265,7 @@ async def test_fifty_waiters_asking_at_once_cost_one_refresh_and_all_hear_of_it(
                     )
                 )
                 for i, n in enumerate(names)
+                if i
             )
         )
         # Every request is in (some taken in before the refresh started, the rest during it).
@@ -256,6 +278,7 @@ async def test_fifty_waiters_asking_at_once_cost_one_refresh_and_all_hear_of_it(
         state = await r.until_state(lambda s: not s.waiting)
         assert (state.version, state.mode, state.refreshing) == ("11", "keeper", False)
         assert state.last_refresh is not None
+        await record(r.handle, "credentials_fifty_waiters_one_refresh")
     [request] = secret.refreshes  # exactly one, covering them all
     assert request.rejected_version is None
     assert request.valid_until >= t0 + timedelta(minutes=30)
@@ -307,6 +330,7 @@ async def test_replica_mode_completes_when_nobody_waits(workflow_env: WorkflowEn
         await r.changed(2)
         assert await asyncio.wait_for(w.result(), DEADLINE) == [CredentialsChanged(version="2")]
         await asyncio.wait_for(r.handle.result(), DEADLINE)  # completed: nobody waits
+        await record(r.handle, "credentials_replica_woken")
         # The next polecat's signal-with-start begins a new run.
         await r.want(CredentialsWanted(workflow_id=wid("nux"), seen_version="2"))
         assert (await r.handle.describe()).status == WorkflowExecutionStatus.RUNNING
@@ -359,6 +383,7 @@ async def test_a_refused_session_reaches_every_waiter_with_the_next_step(
         assert answer.reason == c.REFRESH_REJECTED
         meta = await r.handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "kubectl gt auth sync --handover" in meta.current_details
+        await record(r.handle, "credentials_refresh_rejected")
     assert len(secret.refreshes) == 1
 
 
@@ -410,15 +435,24 @@ async def test_a_continue_as_new_carries_the_waiters(workflow_env: WorkflowEnvir
         for n in names:
             await r.want(CredentialsWanted(workflow_id=wid(n), seen_version="1"))
             first_run = first_run or (await r.handle.describe()).run_id
-        # Unchanged versions from the watcher: nobody woken, but history grows past the limit.
-        for _ in range(10):
-            await r.changed(1)
+        # Unchanged versions from the watcher: nobody woken, but history grows past the limit
+        # (how many it takes depends on how the server batches signals into workflow tasks;
+        # a signal arriving while the run continues as new makes the server refuse that, so
+        # the test pauses between batches).
 
-        async def continued() -> None:
+        async def continued() -> bool:
             while (await r.handle.describe()).run_id == first_run:  # noqa: ASYNC110 - polling
                 await asyncio.sleep(0.05)
+            return True
 
-        await asyncio.wait_for(continued(), DEADLINE)
+        for _ in range(10):
+            for _ in range(10):
+                await r.changed(1)
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(continued(), 2):
+                    break
+        else:
+            raise AssertionError("no continue-as-new after 100 signals")
         state = await r.until_state(lambda s: len(s.waiting) == len(names))
         assert sorted(state.waiting) == sorted(f"polecat/{NAMESPACE}/{n}" for n in names)
         assert [await got(w) for w in waiters] == [[]] * len(waiters)
@@ -449,3 +483,4 @@ async def test_the_refresh_update_forces_a_refresh_and_returns_its_result(
         assert await until_got([parked]) == [[CredentialsChanged(version="4")]]
         state = await r.until_state(lambda s: not s.waiting)
         assert state.version == "4" and state.last_refresh is not None
+        await record(r.handle, "credentials_refresh_update")

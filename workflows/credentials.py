@@ -86,6 +86,7 @@ class CredentialsWorkflow:
         self._looked = False  # a look or a refresh told this run the Secret's state
         self._attempted: datetime | None = None  # the keeper's last refresh of its own
         self._poked = False  # an Update learned something the loop should act on
+        self._failure: CredentialsChanged | None = None  # what waiters hear until _retry_at
 
     # ------------------------------------------------------------------ messages
     @workflow.signal(name=c.SIGNAL_CREDENTIALS_WANTED)
@@ -272,6 +273,10 @@ class CredentialsWorkflow:
         batch = [w for w in self._waiters.values() if w.refresh]
         if not batch:
             return
+        if self._failure is not None and self._retry_at and workflow.now() < self._retry_at:
+            # The endpoint failed moments ago: no new try before the keeper's own.
+            await self._tell(batch, self._failure)
+            return
         until = [w.valid_until for w in batch if w.valid_until is not None]
         rejected = [w.rejected_version for w in batch if w.rejected_version]
         request = RefreshRequest(
@@ -329,12 +334,16 @@ class CredentialsWorkflow:
         except ActivityError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type == c.REFRESH_REJECTED:
-                details = cause.details
-                self._rejected = str(details[0]) if details else self._version
-                if details:
-                    self._version = self._version or str(details[0])
+                # The activity's read is the freshest word on the Secret's version.
+                if cause.details:
+                    self._version = str(cause.details[0])
+                self._rejected = self._version
             else:
                 self._retry_at = workflow.now() + timedelta(seconds=RETRY_SECONDS)
+                self._failure = err_answer(
+                    cause if isinstance(cause, ApplicationError) else ApplicationError(str(exc)),
+                    self._version,
+                )
             if isinstance(cause, ApplicationError):
                 raise cause from None
             raise ApplicationError(f"refresh failed: {exc}", type="RefreshFailed") from None
@@ -345,6 +354,7 @@ class CredentialsWorkflow:
         self._mode = result.mode
         self._expires_at = result.expires_at
         self._retry_at = None
+        self._failure = None
         self._must_look = False
         self._looked = True
         if result.refreshed:

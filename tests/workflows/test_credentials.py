@@ -69,6 +69,7 @@ class ScriptedSecret:
     expires_at: datetime | None = None
     lifetime: timedelta = timedelta(hours=8)  # a refresh makes it valid this long
     reject: bool = False  # the token endpoint refuses the session (invalid_grant)
+    fail: str | None = None  # another non-retryable failure of the refresh, this message
     hold: asyncio.Event | None = None  # a refresh waits for this before answering
     refreshes: list[RefreshRequest] = field(default_factory=list)
     finished: int = 0  # refreshes that answered (or failed)
@@ -95,6 +96,8 @@ class ScriptedSecret:
                     type=c.REFRESH_REJECTED,
                     non_retryable=True,
                 )
+            if self.fail is not None:
+                raise ApplicationError(self.fail, type="TokenEndpointRefused", non_retryable=True)
             if self.mode != "keeper":
                 return self.result(refreshed=False)
             fresh = self.expires_at is not None and self.expires_at >= req.valid_until
@@ -385,6 +388,32 @@ async def test_a_refused_session_reaches_every_waiter_with_the_next_step(
         assert "kubectl gt auth sync --handover" in meta.current_details
         await record(r.handle, "credentials_refresh_rejected")
     assert len(secret.refreshes) == 1
+
+
+async def test_a_failed_refresh_is_reported_and_not_retried_at_once(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    t0 = await now(workflow_env)
+    secret = ScriptedSecret(
+        version=7,
+        expires_at=t0 + timedelta(minutes=5),
+        fail="Secret wftests/claude-creds not refreshed: the token endpoint answered 401",
+    )
+    async with room(workflow_env, secret) as r:
+        first, second = await r.waiter("first"), await r.waiter("second")
+        await r.want(CredentialsWanted(workflow_id=wid("first"), seen_version="7", refresh=True))
+        [[answer]] = await until_got([first])
+        assert (answer.version, answer.reason) == ("7", "TokenEndpointRefused")
+        assert "answered 401" in answer.message and "tries again" in answer.message
+        # Moments later another polecat asks: told the same, no second request.
+        await r.want(CredentialsWanted(workflow_id=wid("second"), seen_version="7", refresh=True))
+        assert await until_got([second]) == [[answer]]
+        assert len(secret.refreshes) == 1
+        # The keeper tries again on its own after a while, and then succeeds.
+        secret.fail = None
+        await workflow_env.sleep(timedelta(minutes=6))
+        await secret.until(lambda: secret.finished == 2)
+        await r.until_state(lambda s: s.version == "8")
 
 
 async def test_the_keeper_refreshes_ahead_of_expiry_on_its_own_forever(

@@ -7,6 +7,8 @@ from typing import Any
 
 from gastown.activities.convoys import ConvoyActivities, nuke_polecats, polecat_reports
 from gastown.activities.credentials import CredentialActivities
+from gastown.activities.keeper import KeeperActivities
+from gastown.activities.oauth import OAuthConfig
 from gastown.activities.podauth import PodAuthActivities, ask_credentials
 from gastown.activities.pods import PodActivities
 from gastown.activities.podwatch import PodInformers
@@ -19,12 +21,17 @@ from gastown.workflows.resolve import OperatorDefaults
 
 
 def build_activities(
-    kube: Kube, defaults: OperatorDefaults, pods: PodInformers | None = None
+    kube: Kube,
+    defaults: OperatorDefaults,
+    pods: PodInformers | None = None,
+    oauth: OAuthConfig | None = None,
 ) -> list[Callable[..., Any]]:
     """The activity callables a worker registers, all sharing one Kubernetes client (a
     gastown.kube client with NO_RETRY: Temporal retries) and one pod informer (pass the
-    worker's, so it can close it on shutdown)."""
+    worker's, so it can close it on shutdown). `oauth`: where the keeper refreshes sessions
+    (default: GASTOWN_OAUTH_TOKEN_URL / GASTOWN_OAUTH_CLIENT_ID, else Claude Code's own)."""
     polecats = PolecatActivities(kube)
+    keeper = KeeperActivities(kube, oauth or OAuthConfig.from_env())
     launcher = PodActivities(kube)
     convoys = ConvoyActivities(kube, defaults)
     podauth = PodAuthActivities(kube)
@@ -49,4 +56,6 @@ def build_activities(
         convoys.notify_convoy,
         nuke_polecats,
         polecat_reports,
+        keeper.refresh_session,
+        keeper.secret_version,
     ]

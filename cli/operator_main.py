@@ -88,17 +88,44 @@ def worker(
             "Polecats elsewhere are refused with the reason in their status.",
         ),
     ] = None,
+    oauth_token_url: Annotated[
+        str | None,
+        typer.Option(
+            "--oauth-token-url",
+            envvar="GASTOWN_OAUTH_TOKEN_URL",
+            help="Where keeper-mode sessions are refreshed (https; http only to loopback). "
+            "Default: Claude Code's token endpoint.",
+        ),
+    ] = None,
+    oauth_client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--oauth-client-id",
+            envvar="GASTOWN_OAUTH_CLIENT_ID",
+            help="The OAuth client id sent with a refresh. Default: Claude Code's public one.",
+        ),
+    ] = None,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
     temporal_address: TemporalAddress = None,
     temporal_namespace: TemporalNamespace = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
-    """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow and their
-    activities."""
+    """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow,
+    CredentialsWorkflow and their activities."""
     import asyncio
 
+    from gastown.activities import oauth
     from gastown.service.worker import WorkerOptions, run_worker
+
+    try:
+        oauth_config = oauth.OAuthConfig(
+            token_url=oauth_token_url or oauth.DEFAULT_TOKEN_URL,
+            client_id=oauth_client_id or oauth.DEFAULT_CLIENT_ID,
+        )
+    except oauth.OAuthConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
     temporal, kube = _settings(
         log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context
@@ -116,7 +143,7 @@ def worker(
             temporal,
             kube,
             defaults,
-            WorkerOptions(max_concurrent_activities=max_concurrent_activities),
+            WorkerOptions(max_concurrent_activities=max_concurrent_activities, oauth=oauth_config),
         )
     )
 

@@ -10,12 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gastown.workflows.convoy import ConvoyWorkflow
+    from gastown.workflows.credentials import CredentialsWorkflow
     from gastown.workflows.polecat import PolecatWorkflow
     from gastown.workflows.rigslots import RigSlotsWorkflow
 
     WORKFLOWS: list[type[Any]]
 
-__all__ = ["WORKFLOWS", "ConvoyWorkflow", "PolecatWorkflow", "RigSlotsWorkflow"]
+__all__ = [
+    "WORKFLOWS",
+    "ConvoyWorkflow",
+    "CredentialsWorkflow",
+    "PolecatWorkflow",
+    "RigSlotsWorkflow",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,12 +31,14 @@ def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'gastown.workflows' has no attribute {name!r}")
     from gastown.workflows.convoy import ConvoyWorkflow
+    from gastown.workflows.credentials import CredentialsWorkflow
     from gastown.workflows.polecat import PolecatWorkflow
     from gastown.workflows.rigslots import RigSlotsWorkflow
 
     found = {
-        "WORKFLOWS": [ConvoyWorkflow, PolecatWorkflow, RigSlotsWorkflow],
+        "WORKFLOWS": [ConvoyWorkflow, CredentialsWorkflow, PolecatWorkflow, RigSlotsWorkflow],
         "ConvoyWorkflow": ConvoyWorkflow,
+        "CredentialsWorkflow": CredentialsWorkflow,
         "PolecatWorkflow": PolecatWorkflow,
         "RigSlotsWorkflow": RigSlotsWorkflow,
     }

@@ -131,3 +131,18 @@ SA_PHASE: Final = SearchAttributeKey.for_keyword("GastownPhase")
 # A convoy's finished beads in percent (0-100): `GastownProgress < 100` finds unfinished ones.
 SA_PROGRESS: Final = SearchAttributeKey.for_int("GastownProgress")
 SEARCH_ATTRIBUTES: Final = (SA_RIG, SA_BEAD, SA_POLECAT, SA_CONVOY, SA_PHASE, SA_PROGRESS)
+
+# auth-keeper
+# CredentialsWorkflow's look at its Secret (version, mode, expiry; never data): the backstop
+# against a lost watcher signal, and how a run learns the mode and when to refresh ahead.
+SECRET_VERSION: Final = "secret_version"  # noqa: S105 - an activity's name
+# refresh_session: the keeper's one POST may wait on the token endpoint; retried a few times
+# (5xx, network), never after invalid_grant (REFRESH_REJECTED is permanent).
+REFRESH_TIMEOUT: Final = timedelta(seconds=60)
+REFRESH_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=6,
+    non_retryable_error_types=PERMANENT,
+)

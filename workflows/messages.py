@@ -530,3 +530,48 @@ class ConvoyNotice(Message):
     uid: str
     description: str
     progress: ConvoyProgress
+
+
+# ---------------------------------------------------------------------------- auth-keeper
+
+
+class CredentialsRef(Message):
+    """A credentials Secret, by namespace and name (secret_version's argument)."""
+
+    namespace: str
+    secret: str
+
+
+class SecretLook(Message):
+    """secret_version's answer: what the keeper may know of its Secret, never its data.
+    `version` None: the Secret does not exist. `refresh_margin_seconds`: how long before the
+    expiry a keeper refreshes (the worker's setting, so a run learns it deterministically)."""
+
+    version: str | None = None
+    mode: str = "replica"  # gastown.api.auth.AuthMode
+    expires_at: datetime | None = None
+    refreshed_at: datetime | None = None
+    refresh_margin_seconds: int = 600
+
+
+class RefreshOrder(Message):
+    """CredentialsWorkflow's `refresh` Update (`auth refresh`, tests): make the session valid
+    for `valid_for_seconds`; `force` refreshes even a fresh session (the Secret's version the
+    keeper knows is treated as rejected)."""
+
+    valid_for_seconds: int = 0
+    force: bool = True
+
+
+class CredentialsState(Message):
+    """CredentialsWorkflow's `credentials` query: what `auth status` shows, never a token."""
+
+    namespace: str
+    secret: str
+    mode: str | None = None  # None: not looked at yet
+    version: str | None = None
+    expires_at: datetime | None = None
+    last_refresh: datetime | None = None
+    refreshing: bool = False
+    rejected_version: str | None = None  # the token endpoint refused the session at this one
+    waiting: list[str] = Field(default_factory=list)  # the waiting workflows' IDs

@@ -1,5 +1,6 @@
 """The Temporal worker: registers the workflows (PolecatWorkflow, RigSlotsWorkflow,
-ConvoyWorkflow: gastown.workflows.WORKFLOWS) and their activities and runs until told to stop.
+ConvoyWorkflow, CredentialsWorkflow: gastown.workflows.WORKFLOWS) and their activities and
+runs until told to stop.
 
 Graceful shutdown lets running activities finish or heartbeat-time-out; it never deletes a
 pod. A polecat whose wait activity was interrupted resumes on the next worker from its last
@@ -23,6 +24,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
 from gastown.activities import build_activities
+from gastown.activities.oauth import OAuthConfig
 from gastown.activities.podwatch import PodInformers
 from gastown.activities.wait import WAIT_CALLS
 from gastown.config import KubeSettings, TemporalSettings
@@ -52,6 +54,8 @@ class WorkerOptions:
     max_concurrent_workflow_tasks: int = 16
     max_concurrent_local_activities: int = 16
     graceful_shutdown_seconds: int = 30
+    # Where CredentialsWorkflow's keeper refreshes sessions; None: from the environment.
+    oauth: OAuthConfig | None = None
 
     @property
     def kube_threads(self) -> int:
@@ -85,7 +89,7 @@ def build_worker(
         temporal,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[*build_activities(kube, defaults, pods), *extra_activities],
+        activities=[*build_activities(kube, defaults, pods, options.oauth), *extra_activities],
         max_concurrent_activities=options.max_concurrent_activities,
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
         max_concurrent_local_activities=options.max_concurrent_local_activities,

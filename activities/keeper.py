@@ -1,0 +1,195 @@
+"""The keeper's side effects: refresh a keeper-mode session and store it; look at a Secret.
+
+`refresh_session` is the only place the cluster refreshes a `claude /login` session, called by
+the Secret's one CredentialsWorkflow, which never runs two at once. A refresh token rotates on
+use, so the order is strict: read the Secret, POST, then STORE the rotated session (a replace
+guarded by the resourceVersion just read) before returning — a keeper killed after the store
+loses nothing, since the next refresh reads the stored token. A retry after the store finds
+the session fresh and does not POST again. Tokens never leave this module: results carry the
+version and expiry only; errors name the Secret, never a value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from gastown.activities import oauth
+from gastown.activities.errors import permanent
+from gastown.api import auth
+from gastown.kube import SECRETS, Conflict, Kube, NotFound, Unavailable, reading, writing
+from gastown.workflows import contract as c
+from gastown.workflows.messages import CredentialsRef, RefreshRequest, RefreshResult, SecretLook
+
+HANDOVER_HINT = (
+    "run `kubectl gt auth sync --handover` with a fresh `claude /login` session (or switch to a "
+    "long-lived token from `claude setup-token`)"
+)
+# Replaces after a Conflict before giving up (each one means another writer got in between).
+STORE_TRIES = 5
+
+
+def _decoded(secret: dict[str, Any]) -> dict[str, bytes]:
+    return {str(k): base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
+
+def _session(secret: dict[str, Any]) -> tuple[str | None, auth.Session | None]:
+    """The key holding the session document and the session, if any."""
+    data = _decoded(secret)
+    key = next((k for k in auth.SESSION_KEYS if k in data), None)
+    return key, (auth.parse_session(data[key]) if key else None)
+
+
+def _state(secret: dict[str, Any], refreshed: bool = False) -> RefreshResult:
+    meta = secret["metadata"]
+    notes = meta.get("annotations") or {}
+    info = auth.describe(_decoded(secret), notes)
+    return RefreshResult(
+        refreshed=refreshed,
+        version=str(meta["resourceVersion"]),
+        mode=auth.mode_of(notes).value,
+        expires_at=info.expires_at if info else None,
+    )
+
+
+def rejected(message: str, version: str) -> ApplicationError:
+    """REFRESH_REJECTED, permanent; the Secret's version rides along as the error's detail,
+    so the workflow knows at which version the session died (never a token)."""
+    return ApplicationError(message, version, type=c.REFRESH_REJECTED, non_retryable=True)
+
+
+class KeeperActivities:
+    def __init__(self, kube: Kube, config: oauth.OAuthConfig) -> None:
+        self.kube = kube
+        self.config = config
+
+    async def _read(self, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            return await self.kube.run(reading.get(SECRETS, name, namespace))
+        except NotFound as exc:
+            raise permanent(
+                c.MISSING_SECRET,
+                f"Secret {name!r} (Claude credentials) not found in namespace {namespace!r}: "
+                f"{HANDOVER_HINT}",
+            ) from exc
+
+    @activity.defn(name=c.SECRET_VERSION)
+    async def secret_version(self, ref: CredentialsRef) -> SecretLook:
+        """The Secret's version, mode and expiry (None version: it does not exist)."""
+        secret = await self.kube.run(reading.get_or_none(SECRETS, ref.secret, ref.namespace))
+        margin = self.config.refresh_margin_seconds
+        if secret is None:
+            return SecretLook(refresh_margin_seconds=margin)
+        state = _state(secret)
+        notes = secret["metadata"].get("annotations") or {}
+        return SecretLook(
+            version=state.version,
+            mode=state.mode,
+            expires_at=state.expires_at,
+            refreshed_at=auth.parse_time(notes.get(auth.ANNOTATION_REFRESHED_AT)),
+            refresh_margin_seconds=margin,
+        )
+
+    @activity.defn(name=c.REFRESH_SESSION)
+    async def refresh_session(self, req: RefreshRequest) -> RefreshResult:
+        where = f"Secret {req.namespace}/{req.secret}"
+        secret = await self._read(req.namespace, req.secret)
+        state = _state(secret)
+        if state.mode != auth.AuthMode.KEEPER:
+            return state  # replica: the laptop owns the session; the cluster never refreshes
+        key, session = _session(secret)
+        if session is None:
+            if state.expires_at is None and auth.describe(_decoded(secret), None) is not None:
+                return state  # a long-lived token: nothing to refresh
+            raise rejected(f"{where} holds no Claude session: {HANDOVER_HINT}", state.version)
+        fresh = session.expires_at is None or session.expires_at >= req.valid_until
+        if fresh and state.version != req.rejected_version:
+            return state
+        if not session.refresh_token:
+            raise rejected(
+                f"{where} holds a session without a refresh token: {HANDOVER_HINT}",
+                state.version,
+            )
+        try:
+            answer = await oauth.refresh(self.config, session.refresh_token)
+        except oauth.RefreshRejected as exc:
+            raise rejected(f"{where}: {exc}; {HANDOVER_HINT}", state.version) from None
+        except oauth.TokenEndpointError as exc:
+            raise ApplicationError(
+                f"{where} not refreshed: {exc}", non_retryable=not exc.retryable
+            ) from None
+        now = datetime.now(UTC)
+        new = auth.rotated(
+            session,
+            answer.access_token,
+            answer.refresh_token,
+            now + timedelta(seconds=answer.expires_in),
+        )
+        return await self._store(req, secret, key or auth.SESSION_KEY, session, new, now)
+
+    async def _store(
+        self,
+        req: RefreshRequest,
+        secret: dict[str, Any],
+        key: str,
+        used: auth.Session,
+        new: auth.Session,
+        now: datetime,
+    ) -> RefreshResult:
+        """Store the rotated session on the version read. On Conflict read again: the token we
+        used still there (someone wrote an annotation, say) -> write again on the new version;
+        another session there (a new handover) -> keep theirs, and say so."""
+        where = f"Secret {req.namespace}/{req.secret}"
+        pause = 1.0
+        for _ in range(STORE_TRIES):
+            body = _with_session(secret, key, new, now)
+            try:
+                stored = await self.kube.run(writing.replace(SECRETS, body, req.namespace))
+            except Unavailable:
+                # The rotated token lives only in this process until stored: try harder than
+                # other calls (Temporal's retry would POST again with the dead token).
+                await asyncio.sleep(pause)
+                pause *= 2
+                continue
+            except Conflict:
+                secret = await self._read(req.namespace, req.secret)
+                key_now, current = _session(secret)
+                if current is not None and current.access_token == new.access_token:
+                    return _state(secret, refreshed=True)  # our own write, its answer lost
+                if current is None or current.refresh_token != used.refresh_token:
+                    activity.logger.warning(
+                        "%s changed while it was refreshed (a new handover?): keeping its "
+                        "session, dropping ours",
+                        where,
+                    )
+                    return _state(secret)
+                key = key_now or key
+                continue
+            activity.logger.info(
+                "refreshed the session in %s; it expires at %s",
+                where,
+                auth.format_time(new.expires_at or now),
+            )
+            return _state(stored, refreshed=True)
+        raise ApplicationError(f"{where}: the refreshed session could not be stored (conflicts)")
+
+
+def _with_session(
+    secret: dict[str, Any], key: str, session: auth.Session, now: datetime
+) -> dict[str, Any]:
+    """The Secret as read, with the session document replaced and the refresh annotated; its
+    resourceVersion stays, so the replace fails if anything wrote since the read."""
+    meta = dict(secret["metadata"])
+    notes = dict(meta.get("annotations") or {})
+    notes[auth.ANNOTATION_REFRESHED_AT] = auth.format_time(now)
+    if session.expires_at is not None:
+        notes[auth.ANNOTATION_EXPIRES_AT] = auth.format_time(session.expires_at)
+    meta["annotations"] = notes
+    data = dict(secret.get("data") or {})
+    data[key] = base64.b64encode(auth.session_document(session).encode()).decode()
+    return {**secret, "metadata": meta, "data": data}

@@ -40,7 +40,7 @@ from gastown.api.identity import (
 from gastown.kube import CONVOYS, reading
 from gastown.service.worker import WorkerOptions, build_worker
 from gastown.workflows import contract as c
-from gastown.workflows.messages import NukeRequest
+from gastown.workflows.messages import NukeRequest, PolecatState
 from tests.e2e.conftest import TEST_DEFAULTS, ClusterKube, Result, apply_and_start, wait_until
 from tests.e2e.test_claude_secrets import decoded_history
 from tests.e2e.test_convoy import beads, start_convoy
@@ -125,7 +125,7 @@ async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
     caplog.set_level(logging.DEBUG)
     credentials_secret(core, namespace, session(ACCESS, REFRESH, -60))
     rig = rig_factory(claudeCredsSecretRef={"name": "claude-creds"})
-    spec = {"trackedBeads": beads(10), "rigRef": rig, "parallelism": 10}
+    spec = {"description": "Replica", "trackedBeads": beads(10), "rigRef": rig, "parallelism": 10}
     handle = await start_convoy(temporal_client, kube, worker.task_queue, namespace, "cr", spec)
 
     parked = await wait_until(
@@ -218,7 +218,7 @@ def recorder_rig(rig_factory: Callable[..., str]) -> str:
 def seen_by_pod(origin: Path, bead: str) -> str:
     """What the stand-in Claude of bead's pod recorded, from the branch it pushed."""
     return subprocess.run(
-        ["git", "-C", str(origin), "show", f"feature/{bead}:AUTH_SEEN.txt"],
+        ["git", "--git-dir", str(origin), "show", f"refs/heads/feature/{bead}:AUTH_SEEN.txt"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
 
@@ -239,7 +239,13 @@ async def test_keeper_fifty_polecats_near_expiry_make_one_refresh(
     # Valid for 20 more minutes: not long enough for a pod's deadline (an hour).
     credentials_secret(core, namespace, session(ACCESS, REFRESH, 1200), mode="keeper")
     rig = recorder_rig(rig_factory)
-    spec = {"trackedBeads": beads(50), "rigRef": rig, "parallelism": 50, "agent": "claude-code"}
+    spec = {
+        "description": "Keeper",
+        "trackedBeads": beads(50),
+        "rigRef": rig,
+        "parallelism": 50,
+        "agent": "claude-code",
+    }
     handle = await start_convoy(temporal_client, kube, keeper_worker.task_queue, namespace,
                                 "k", spec)  # fmt: skip
     progress = await asyncio.wait_for(handle.result(), 540)
@@ -311,6 +317,6 @@ async def test_a_refused_refresh_parks_with_the_hint_instead_of_failing(
     assert "kubectl gt auth sync --handover" in status["message"]
     assert oauth.refreshes() == 1
     assert await kube.pods(namespace, "gastown.gastown.io/polecat=slit") == []
-    state = await handle.query(c.QUERY_STATUS)
+    state = await handle.query(c.QUERY_STATUS, result_type=PolecatState)
     assert state.phase.value == "WaitingForCredentials"
     await handle.execute_update(c.UPDATE_NUKE, NukeRequest(reason="test over"))

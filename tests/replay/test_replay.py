@@ -8,8 +8,10 @@ for an intentional, versioned change:
 - polecat_happy_path.json comes from a real pod (sandbox cluster, Temporal dev server):
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/e2e/test_sling.py -k history`.
 - one history per branch (done; retried then done; nuked while waiting; nuked in the back-off;
-  failed before start; auth expired; queued then started; a convoy completed; a convoy's run
-  that continued as new) comes from the
+  failed before start; auth expired; queued then started; parked for credentials then
+  resumed, nuked while parked, gave up waiting, refreshed by the keeper; a convoy completed; a
+  convoy's run that continued as new; the credentials workflow woken in replica mode, fifty
+  waiters answered by one refresh, a refresh rejected, the refresh Update) comes from the
   time-skipping tests in tests/workflows:
   `GASTOWN_RECORD_HISTORY=1 .venv/bin/pytest tests/workflows -q`.
 """
@@ -37,8 +39,18 @@ BRANCHES = (
     "polecat_failed_before_start",
     "polecat_auth_expired",
     "polecat_queued_then_started",
+    "polecat_parked_then_resumed",
+    "polecat_nuked_while_parked",
+    "polecat_gave_up_waiting_for_credentials",
+    "polecat_refreshed_by_the_keeper",
+    # Recorded before the credentials gate (workflow.patched): never re-record.
+    "polecat_auth_expired_before_gate",
     "convoy_complete",
     "convoy_continued_as_new",
+    "credentials_replica_woken",
+    "credentials_fifty_waiters_one_refresh",
+    "credentials_refresh_rejected",
+    "credentials_refresh_update",
 )
 
 

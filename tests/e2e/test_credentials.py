@@ -102,6 +102,23 @@ async def histories(temporal: Client, workflow_ids: Iterable[str]) -> str:
     return "\n".join(texts)
 
 
+async def convoy_places(
+    temporal: Client, kube: ClusterKube, kubectl: Callable[..., Any], namespace: str, convoy: str
+) -> dict[str, str]:
+    """Where a convoy's run is recorded: every workflow's history (its polecats', its own, the
+    credentials workflow's), the namespace's Events, the polecats' and the convoy's status."""
+    polecats = await kube.list_polecats(namespace)
+    ids = [polecat_workflow_id(namespace, p["metadata"]["name"]) for p in polecats]
+    ids += [convoy_workflow_id(namespace, convoy)]
+    ids += [credentials_workflow_id(namespace, "claude-creds")]
+    return {
+        "histories": await histories(temporal, ids),
+        "events": kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
+        "polecat statuses": json.dumps(polecats),
+        "convoy status": json.dumps(await kube.run(reading.get(CONVOYS, convoy, namespace))),
+    }
+
+
 def assert_no_token(places: dict[str, str], tokens: Iterable[str]) -> None:
     for where, text in places.items():
         assert text, f"{where} is empty: the search would prove nothing"
@@ -166,16 +183,11 @@ async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
     assert all(b.attempts == 1 for b in progress.beads)  # none counted as failed and retried
     pods = await kube.pods(namespace, f"{LABEL_CONVOY}=cr")
     assert len(pods) == 10
-    polecats = [p["metadata"]["name"] for p in await kube.list_polecats(namespace)]
-    ids = [polecat_workflow_id(namespace, n) for n in polecats]
-    ids += [convoy_workflow_id(namespace, "cr"), credentials_workflow_id(namespace, "claude-creds")]
+    places = await convoy_places(temporal_client, kube, kubectl, namespace, "cr")
     assert_no_token(
         {
-            "histories": await histories(temporal_client, ids),
+            **places,
             "worker logs": caplog.text,
-            "events": kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
-            "polecat statuses": json.dumps(await kube.list_polecats(namespace)),
-            "convoy status": json.dumps(await kube.run(reading.get(CONVOYS, "cr", namespace))),
             "pod specs": json.dumps([p["spec"] for p in pods]),
             "cli output": status.out + status.err + synced.out + synced.err,
         },
@@ -275,16 +287,11 @@ async def test_keeper_fifty_polecats_near_expiry_make_one_refresh(
     left = [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
     assert left == ["claude-creds"]
 
-    polecats = [p["metadata"]["name"] for p in await kube.list_polecats(namespace)]
-    ids = [polecat_workflow_id(namespace, n) for n in polecats]
-    ids += [convoy_workflow_id(namespace, "k"), credentials_workflow_id(namespace, "claude-creds")]
+    places = await convoy_places(temporal_client, kube, kubectl, namespace, "k")
     assert_no_token(
         {
-            "histories": await histories(temporal_client, ids),
+            **places,
             "worker logs": caplog.text,
-            "events": kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
-            "polecat statuses": json.dumps(await kube.list_polecats(namespace)),
-            "convoy status": json.dumps(await kube.run(reading.get(CONVOYS, "k", namespace))),
             "pod specs and statuses": json.dumps(pods),
         },
         (ACCESS, REFRESH, new_access, new_refresh),

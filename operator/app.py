@@ -6,8 +6,10 @@ streams with backoff and retries its requests on 429 after Retry-After. Only `on
 handlers are registered, so kopf itself never writes to our objects: no progress or diff-base
 annotations, no status fields of its own, no Events. Each handler just hands the newest body to
 a work queue (queue.py), which runs the reconcilers (polecats.py, convoys.py, mirror.py,
-rigstatus.py, podttl.py's deletes) one at a time per object and retries failures with backoff.
-podttl.py keeps the one in-memory schedule of finished pods' deletion times.
+rigstatus.py, podttl.py's deletes, credentials.py's signals) one at a time per object and
+retries failures with backoff. podttl.py keeps the one in-memory schedule of finished pods'
+deletion times. Credentials Secrets (labelled by `kubectl gt auth sync`) are watched for their
+version only: each change is signalled to the Secret's credentials workflow (credentials.py).
 
 Who writes what (the full picture is in docs/architecture.md):
 
@@ -29,9 +31,11 @@ from typing import Any, cast
 from temporalio.client import Client
 
 from gastown.api import identity as ids
+from gastown.api.auth import LABEL_CREDENTIALS
 from gastown.api.crd import GROUP, VERSION
 from gastown.kube import Credentials, Kube
 from gastown.operator.convoys import Convoys
+from gastown.operator.credentials import CredentialsWatch, CredentialsWorkflows
 from gastown.operator.lean import without
 from gastown.operator.mirror import Mirror
 from gastown.operator.podttl import PodTTL
@@ -43,6 +47,7 @@ with without():  # kopf without the official client (lean.py)
     import kopf
 
 log = logging.getLogger("gastown.watcher")
+SECRETS = ("", "v1", "secrets")
 
 
 def _body(event: kopf.RawEvent) -> dict[str, Any]:
@@ -89,6 +94,7 @@ class Watcher:
         self.podttl = PodTTL(self.api)
         self.convoys = Convoys(self.api, ConvoyWorkflows(self.temporal, self.task_queue))
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
+        self.credentials = CredentialsWatch(CredentialsWorkflows(self.temporal, self.task_queue))
         self.registry = self._registry()
 
     def _registry(self) -> kopf.OperatorRegistry:
@@ -137,6 +143,12 @@ class Watcher:
             self.convoys.on_convoy(event.get("type"), body)
             self.rigs.on_convoy(event.get("type"), body)
 
+        # Only the labelled Secrets, by a server-side label selector (settings()): the
+        # watcher never lists another Secret; the handler keeps no data (credentials.py).
+        @kopf.on.event(*SECRETS, labels={LABEL_CREDENTIALS: kopf.PRESENT}, registry=registry)
+        async def secret_event(event: kopf.RawEvent, **_: Any) -> None:
+            self.credentials.on_secret(event.get("type"), _body(event))
+
         return registry
 
     async def step_down(self) -> None:
@@ -149,6 +161,7 @@ class Watcher:
         await self.podttl.stop()
         await self.rigs.stop()
         await self.convoys.queue.close()
+        await self.credentials.queue.close()
         await self.mirror.queue.close()
         await self.polecats.queue.close()
 
@@ -168,6 +181,7 @@ class Watcher:
         # of all at once, took ~35 MB off the watcher's RSS with 2,000 polecats.
         settings.queueing.idle_timeout = 0.5
         settings.watching.chunk_size = 100
+        settings.watching.label_selectors[SECRETS] = LABEL_CREDENTIALS
         return settings
 
     async def run(self, stop_flag: Any = None, ready_flag: Any = None) -> None:

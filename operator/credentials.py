@@ -1,0 +1,139 @@
+"""Tell the credentials workflows that their Secret changed: the watcher's half of "a parked
+polecat resumes by itself when the credentials Secret changes".
+
+The watcher watches the Secrets labelled `gastown.gastown.io/credentials` (set by `kubectl gt
+auth sync`; the label selector goes to the API server, so no other Secret is ever listed).
+On every change it signals `secret_changed(SecretChanged(version=resourceVersion))` to the
+Secret's workflow `credentials/<ns>/<name>`, which wakes the polecats waiting on it; no
+workflow (NotFound) means nobody waits, and nothing is started for a replica Secret. A
+keeper-mode Secret gets a signal-with-start instead, so its keeper runs from the moment
+`auth sync --handover` wrote it (the CLI starts it too; whichever comes first, there is one
+workflow per Secret, by ID).
+
+The watcher holds no token: the event handler keeps the name, resourceVersion and mode and
+drops the body at once; only that goes into the work queue, and nothing here reads `data`.
+(kopf itself receives the whole object from the watch, as any client without a
+metadata-only watch would; it keeps it no longer than the handler call.)
+
+The same version is not signalled twice (a re-list after a 410 repeats the current state);
+a watcher restart signals every Secret once, which heals a signal lost while none ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from gastown.api.auth import ANNOTATION_MODE, AuthMode, mode_of
+from gastown.api.identity import credentials_workflow_id
+from gastown.operator.queue import WorkQueue
+from gastown.workflows import contract as c
+from gastown.workflows.messages import CredentialsInput, SecretChanged
+
+log = logging.getLogger("gastown.watcher.credentials")
+
+Key = tuple[str, str]  # (namespace, secret)
+# A signal is one quick RPC; past this, the work queue retries with backoff (Temporal down).
+SIGNAL_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class SecretSeen:
+    """What the watcher keeps of a credentials Secret's event: never its data."""
+
+    version: str
+    mode: AuthMode
+    deleted: bool = False
+
+
+def seen(event_type: str | None, body: dict[str, Any]) -> tuple[Key, SecretSeen] | None:
+    meta = body.get("metadata") or {}
+    ns, name, version = meta.get("namespace"), meta.get("name"), meta.get("resourceVersion")
+    if not (ns and name and version):
+        return None
+    notes = {ANNOTATION_MODE: str((meta.get("annotations") or {}).get(ANNOTATION_MODE, ""))}
+    return (str(ns), str(name)), SecretSeen(
+        version=str(version), mode=mode_of(notes), deleted=event_type == "DELETED"
+    )
+
+
+@dataclass
+class CredentialsWorkflows:
+    """The Temporal calls on `credentials/<ns>/<secret>` that the watcher and `kubectl gt auth`
+    share."""
+
+    client: Client
+    task_queue: str
+
+    def handle(self, namespace: str, secret: str) -> Any:
+        return self.client.get_workflow_handle(credentials_workflow_id(namespace, secret))
+
+    async def secret_changed(self, namespace: str, secret: str, version: str) -> bool:
+        """Signal the running workflow; False when none runs (nobody waits)."""
+        try:
+            await self.handle(namespace, secret).signal(
+                c.SIGNAL_SECRET_CHANGED, SecretChanged(version=version)
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def keep(self, namespace: str, secret: str, version: str) -> str:
+        """Signal-with-start: the keeper runs (started if need be) and hears of `version`.
+        Its run ID."""
+        handle = await self.client.start_workflow(
+            c.CREDENTIALS_WORKFLOW,
+            CredentialsInput(namespace=namespace, secret=secret),
+            id=credentials_workflow_id(namespace, secret),
+            task_queue=self.task_queue,
+            start_signal=c.SIGNAL_SECRET_CHANGED,
+            start_signal_args=[SecretChanged(version=version)],
+            static_summary=f"Credentials: {namespace}/{secret}",
+        )
+        return str(handle.result_run_id or handle.run_id)
+
+
+@dataclass
+class CredentialsWatch:
+    workflows: CredentialsWorkflows
+    queue: WorkQueue[Key] = field(init=False)
+    # The version last told to each Secret's workflow.
+    told: dict[Key, str] = field(default_factory=dict)
+    signalled: int = 0  # signals delivered to a running workflow
+    started: int = 0  # signal-with-starts (keeper mode)
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue("credentials", self.reconcile, initial_backoff=0.5, max_backoff=30)
+
+    def on_secret(self, event_type: str | None, body: dict[str, Any]) -> None:
+        found = seen(event_type, body)
+        if found is not None:
+            self.queue.put(*found)
+
+    async def reconcile(self, key: Key, change: SecretSeen) -> None:
+        ns, name = key
+        if change.deleted:
+            self.told.pop(key, None)
+        elif self.told.get(key) == change.version:
+            return
+        async with asyncio.timeout(SIGNAL_TIMEOUT_SECONDS):
+            if change.mode == AuthMode.KEEPER and not change.deleted:
+                await self.workflows.keep(ns, name, change.version)
+                self.started += 1
+                log.info(
+                    "credentials %s/%s (keeper) at %s: keeper signalled", ns, name, change.version
+                )
+            elif await self.workflows.secret_changed(ns, name, change.version):
+                self.signalled += 1
+                log.info(
+                    "credentials %s/%s at %s: its workflow signalled", ns, name, change.version
+                )
+        if not change.deleted:
+            self.told[key] = change.version

@@ -128,7 +128,7 @@ def polecat_users(
         if what is None:
             continue
         spec = any_dict(polecat.get("spec"))
-        ref = _ref(spec) or by_rig.get(str(spec.get("rig") or ""))
+        ref = _ref(any_dict(spec.get("kubernetes"))) or by_rig.get(str(spec.get("rig") or ""))
         if ref:
             key = (str(polecat["metadata"]["namespace"]), ref)
             out.setdefault(key, Counter())[what] += 1

@@ -8,8 +8,9 @@ annotations, no status fields of its own, no Events. Each handler just hands the
 a work queue (queue.py), which runs the reconcilers (polecats.py, convoys.py, mirror.py,
 rigstatus.py, podttl.py's deletes, credentials.py's signals) one at a time per object and
 retries failures with backoff. podttl.py keeps the one in-memory schedule of finished pods'
-deletion times. Credentials Secrets (labelled by `kubectl gt auth sync`) are watched for their
-version only: each change is signalled to the Secret's credentials workflow (credentials.py).
+deletion times. Credentials Secrets (labelled by `kubectl gt auth sync`) are not kopf's: they
+are listed and watched as metadata only (credentials.py's MetadataInformer, so the watcher never
+receives a token), and each new version is signalled to the Secret's credentials workflow.
 
 Who writes what (the full picture is in docs/architecture.md):
 
@@ -31,11 +32,10 @@ from typing import Any, cast
 from temporalio.client import Client
 
 from gastown.api import identity as ids
-from gastown.api.auth import LABEL_CREDENTIALS
 from gastown.api.crd import GROUP, VERSION
 from gastown.kube import Credentials, Kube
 from gastown.operator.convoys import Convoys
-from gastown.operator.credentials import CredentialsWatch, CredentialsWorkflows
+from gastown.operator.credentials import CredentialsWatch, CredentialsWorkflows, MetadataInformer
 from gastown.operator.lean import without
 from gastown.operator.mirror import Mirror
 from gastown.operator.podttl import PodTTL
@@ -47,7 +47,6 @@ with without():  # kopf without the official client (lean.py)
     import kopf
 
 log = logging.getLogger("gastown.watcher")
-SECRETS = ("", "v1", "secrets")
 
 
 def _body(event: kopf.RawEvent) -> dict[str, Any]:
@@ -95,6 +94,8 @@ class Watcher:
         self.convoys = Convoys(self.api, ConvoyWorkflows(self.temporal, self.task_queue))
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
         self.credentials = CredentialsWatch(CredentialsWorkflows(self.temporal, self.task_queue))
+        # Not kopf: credentials Secrets are watched as metadata only, so no token reaches us.
+        self.secrets = MetadataInformer(self.api, self.credentials.on_secret)
         self.registry = self._registry()
 
     def _registry(self) -> kopf.OperatorRegistry:
@@ -104,6 +105,7 @@ class Watcher:
         async def startup(**_: Any) -> None:
             self.rigs.start()
             self.podttl.start()
+            self.secrets.start()
 
         @kopf.on.cleanup(registry=registry)
         async def cleanup(**_: Any) -> None:
@@ -143,22 +145,18 @@ class Watcher:
             self.convoys.on_convoy(event.get("type"), body)
             self.rigs.on_convoy(event.get("type"), body)
 
-        # Only the labelled Secrets, by a server-side label selector (settings()): the
-        # watcher never lists another Secret; the handler keeps no data (credentials.py).
-        @kopf.on.event(*SECRETS, labels={LABEL_CREDENTIALS: kopf.PRESENT}, registry=registry)
-        async def secret_event(event: kopf.RawEvent, **_: Any) -> None:
-            self.credentials.on_secret(event.get("type"), _body(event))
-
         return registry
 
     async def step_down(self) -> None:
         """Stop what acts on its own clock rather than on an event (the pod TTL timer) at
         once: called the moment the Lease is lost, before kopf has wound down."""
         await self.podttl.stop()
+        await self.secrets.stop()
 
     async def close(self) -> None:
         """Stop every reconciler (idempotent): nothing acts after this returns."""
         await self.podttl.stop()
+        await self.secrets.stop()
         await self.rigs.stop()
         await self.convoys.queue.close()
         await self.credentials.queue.close()
@@ -181,7 +179,6 @@ class Watcher:
         # of all at once, took ~35 MB off the watcher's RSS with 2,000 polecats.
         settings.queueing.idle_timeout = 0.5
         settings.watching.chunk_size = 100
-        settings.watching.label_selectors[SECRETS] = LABEL_CREDENTIALS
         return settings
 
     async def run(self, stop_flag: Any = None, ready_flag: Any = None) -> None:

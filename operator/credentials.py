@@ -23,14 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from gastown.api.auth import ANNOTATION_MODE, AuthMode, mode_of
+from gastown.api.auth import ANNOTATION_MODE, LABEL_CREDENTIALS, AuthMode, mode_of
 from gastown.api.identity import credentials_workflow_id
+from gastown.kube import SECRETS, Gone, Kube, watching
+from gastown.kube.calls import Request, one, query
+from gastown.kube.retry import Backoff
+from gastown.kube.watching import WatchStream
 from gastown.operator.queue import WorkQueue
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialsInput, SecretChanged
@@ -137,3 +142,125 @@ class CredentialsWatch:
                 )
         if not change.deleted:
             self.told[key] = change.version
+
+
+# The API server's Table form with each row's object as PartialObjectMetadata: names, versions,
+# labels and annotations, never `data`. Real API servers and the sandbox both serve it (it is
+# what `kubectl get -w` asks for), for lists and watches alike.
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def _metas(table: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = table.get("rows") or []
+    return [r["object"] for r in rows if isinstance(r, dict) and isinstance(r.get("object"), dict)]
+
+
+def _key(meta: dict[str, Any]) -> Key:
+    m = meta.get("metadata") or {}
+    return (str(m.get("namespace") or ""), str(m.get("name") or ""))
+
+
+@dataclass
+class MetadataInformer:
+    """List, then watch, the labelled Secrets as metadata only, so the watcher never receives
+    a token (kopf would list and watch whole Secrets). Re-lists after a 410 (and tells of the
+    Secrets gone meanwhile), reconnects with capped backoff; the watch is read by a thread of
+    its own and aborted from the loop (gastown.kube's WatchStream)."""
+
+    kube: Kube
+    deliver: Callable[[str | None, dict[str, Any]], None]
+    label_selector: str = LABEL_CREDENTIALS
+    watch_seconds: int = 300
+    listed: int = 0  # lists done (a re-list after 410 included)
+    _known: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+    _stream: WatchStream | None = None
+    _stopping: bool = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="credentials-informer")
+
+    def reconnect(self) -> None:
+        """End the current watch call (from any thread); the informer watches again from the
+        version it reached, as after a dropped connection."""
+        if self._stream is not None:
+            self._stream.abort()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._stream is not None:
+            self._stream.abort()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = Backoff(initial=0.5, cap=30.0)
+        version: str | None = None
+        while not self._stopping:
+            try:
+                if version is None:
+                    version = await self._list()
+                version = await asyncio.to_thread(self._watch, version, loop)
+                backoff.reset()
+            except Gone:
+                version = None
+            except Exception as exc:
+                delay = backoff()
+                log.warning("credentials Secrets: %s; watching again in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _list(self) -> str:
+        request = Request(
+            "GET",
+            SECRETS.path(None),
+            query(labelSelector=self.label_selector, includeObject="Metadata"),
+            headers={"Accept": TABLE},
+            timeout=60,
+        )
+        table: dict[str, Any] = await self.kube.run(one(request))
+        metas = _metas(table)
+        self.listed += 1
+        keys = {_key(m) for m in metas}
+        for key in [k for k in self._known if k not in keys]:
+            self._emit("DELETED", self._known[key])
+        for meta in metas:
+            self._emit(None, meta)
+        return str((table.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _emit(self, kind: str | None, meta: dict[str, Any]) -> None:
+        key = _key(meta)
+        if kind == "DELETED":
+            self._known.pop(key, None)
+        else:
+            self._known[key] = meta
+        self.deliver(kind, meta)
+
+    def _watch(self, version: str, loop: asyncio.AbstractEventLoop) -> str:
+        """One watch call, in a thread; the version to go on from."""
+        base = watching.request(
+            SECRETS,
+            None,
+            label_selector=self.label_selector,
+            resource_version=version or None,
+            timeout_seconds=self.watch_seconds,
+            bookmarks=True,
+        )
+        request = replace(
+            base, query=(*base.query, ("includeObject", "Metadata")), headers={"Accept": TABLE}
+        )
+        stream = WatchStream(self.kube, request)
+        self._stream = stream
+        if self._stopping or not stream.connect():
+            return version
+        for kind, obj in stream.events():
+            for meta in _metas(obj):
+                version = str((meta.get("metadata") or {}).get("resourceVersion") or version)
+                loop.call_soon_threadsafe(self._emit, kind, meta)
+            if kind == "BOOKMARK":
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+        return version

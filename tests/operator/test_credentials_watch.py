@@ -10,6 +10,7 @@ queue only this stand-in serves; the Secrets are written through the API as `aut
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from gastown.api.auth import ANNOTATION_MODE, LABEL_CREDENTIALS, SESSION_KEY
 from gastown.api.identity import credentials_workflow_id
 from gastown.kube import SECRETS, patching, writing
+from gastown.sandbox.cluster import Sandbox
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialsInput, SecretChanged
 from tests.conftest import Cluster, TemporalDev
@@ -123,6 +125,15 @@ async def test_a_change_is_signalled_to_the_running_workflow_and_nothing_is_star
 ) -> None:
     watch = creds_watcher.watcher
     assert watch is not None
+    # Everything the watcher receives of a credentials Secret: metadata only, never its data.
+    received: list[tuple[str | None, dict[str, Any]]] = []
+    deliver = watch.secrets.deliver
+
+    def recording(kind: str | None, meta: dict[str, Any]) -> None:
+        received.append((kind, meta))
+        deliver(kind, meta)
+
+    watch.secrets.deliver = recording
     wid = credentials_workflow_id(namespace, REPLICA)
     made = await kube.run(writing.create(SECRETS, secret_doc(REPLICA), namespace))
     first = made["metadata"]["resourceVersion"]
@@ -167,6 +178,12 @@ async def test_a_change_is_signalled_to_the_running_workflow_and_nothing_is_star
 
     assert await wait_until(told_third, 30, "the third change") == [second, third]
     assert (namespace, "other") not in watch.credentials.told
+    ours = [meta for _, meta in received if meta["metadata"].get("namespace") == namespace]
+    assert len(ours) == 3  # created, annotated, relabelled
+    for meta in ours:
+        assert meta["kind"] == "PartialObjectMetadata"
+        assert set(meta) == {"kind", "apiVersion", "metadata"}
+        assert CANARY not in json.dumps(meta)
     await handle.signal("finish")
 
 
@@ -207,3 +224,54 @@ async def test_a_keeper_secret_starts_its_keeper(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_cut_and_expired_watches_lose_no_change_and_a_deletion_is_told(
+    creds_watcher: ThreadedWatcher,
+    creds_worker: Worker,
+    namespace: str,
+    kube: ClusterKube,
+    temporal_client: Client,
+    sandbox: Sandbox,
+) -> None:
+    watch = creds_watcher.watcher
+    assert watch is not None
+    await wait_until(lambda: _true(watch.secrets.listed >= 1), 30, "the first listing")
+    # Every Secret watch ends after one event; a resumed one may be told 410 Gone (re-list).
+    sandbox.faults.cut_watches("secrets", after_events=1)
+    sandbox.faults.expire_next_watch(2)
+    watch.secrets.reconnect()  # the watch open now was opened before the faults
+    wid = credentials_workflow_id(namespace, REPLICA)
+    handle = await temporal_client.start_workflow(
+        c.CREDENTIALS_WORKFLOW,
+        CredentialsInput(namespace=namespace, secret=REPLICA),
+        id=wid,
+        task_queue=creds_worker.task_queue,
+    )
+    expected = []
+    made = await kube.run(writing.create(SECRETS, secret_doc(REPLICA), namespace))
+    expected.append(made["metadata"]["resourceVersion"])
+    for n in range(3):
+        patch = {"metadata": {"annotations": {"example.com/n": str(n)}}}
+        changed = await kube.run(patching.merge(SECRETS, REPLICA, patch, namespace))
+        expected.append(changed["metadata"]["resourceVersion"])
+
+    async def has_last() -> list[str] | None:
+        got = await versions(temporal_client, wid)
+        return got if expected[-1] in got else None
+
+    got = await wait_until(has_last, 30, "the last change, through cut and expired watches")
+    assert got[-1] == expected[-1]
+    assert set(got) <= set(expected)  # nothing invented, nothing told twice
+    assert len(got) == len(set(got))
+
+    # A deletion is told too (the waiting polecats look again and find it gone).
+    await kube.run(writing.delete(SECRETS, REPLICA, namespace))
+
+    async def after_delete() -> list[str] | None:
+        now = await versions(temporal_client, wid)
+        return now if len(now) > len(got) else None
+
+    await wait_until(after_delete, 30, "the deletion to be told")
+    assert watch.secrets.listed >= 2  # it did re-list after a 410
+    await handle.signal("finish")

@@ -12,17 +12,22 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
+from pydantic import BaseModel, ConfigDict
+from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from gastown.api.auth import (
     ANNOTATION_EXPIRES_AT,
@@ -35,6 +40,7 @@ from gastown.api.auth import (
 from gastown.api.identity import LABEL_MANAGED_BY, credentials_workflow_id
 from gastown.kube import POLECATS, SECRETS, patching, writing
 from gastown.workflows import contract as c
+from gastown.workflows.messages import CredentialsInput, RefreshResult
 from tests.conftest import KUBECTL, Cluster, TemporalDev
 from tests.e2e.conftest import BIN, ClusterKube, Result, wait_until
 
@@ -493,3 +499,78 @@ async def test_status_without_credentials_says_how_to_sync(gt_auth: Runner) -> N
     none = await gt_auth("auth", "status")
     assert none.code == 1
     assert "kubectl gt auth sync" in none.err
+
+
+class StandInRefreshOrder(BaseModel):
+    """The keeper's `refresh` Update argument as auth-keeper defines it (RefreshOrder)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    valid_for_seconds: int = 0
+    force: bool = True
+
+
+REFRESHED_UNTIL = datetime(2031, 5, 1, 12, 30, tzinfo=UTC)
+
+
+@workflow.defn(name=c.CREDENTIALS_WORKFLOW)
+class StandInKeeper:
+    """Answers `refresh` as a keeper would, and records the orders it was given."""
+
+    def __init__(self) -> None:
+        self.orders: list[StandInRefreshOrder] = []
+        self.mode = "keeper"
+
+    @workflow.run
+    async def run(self, inp: CredentialsInput) -> None:
+        self.mode = "replica" if inp.secret == "replica" else "keeper"
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.update(name=c.UPDATE_REFRESH)
+    async def refresh(self, order: StandInRefreshOrder) -> RefreshResult:
+        self.orders.append(order)
+        return RefreshResult(
+            refreshed=True, version="42", mode=self.mode, expires_at=REFRESHED_UNTIL
+        )
+
+    @workflow.query(name="orders")
+    def get_orders(self) -> list[StandInRefreshOrder]:
+        return self.orders
+
+
+async def test_refresh_asks_the_keeper_and_prints_the_new_expiry(
+    gt_auth: Runner, namespace: str, temporal_client: Client
+) -> None:
+    nobody = await gt_auth("auth", "refresh")
+    assert nobody.code == 1
+    assert "no keeper runs" in nobody.err and "--handover" in nobody.err
+
+    queue = f"keeper-{secrets.token_hex(4)}"
+    async with Worker(
+        temporal_client,
+        task_queue=queue,
+        workflows=[StandInKeeper],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handles = []
+        for name in (SECRET, "replica"):
+            handles.append(
+                await temporal_client.start_workflow(
+                    c.CREDENTIALS_WORKFLOW,
+                    CredentialsInput(namespace=namespace, secret=name),
+                    id=credentials_workflow_id(namespace, name),
+                    task_queue=queue,
+                )
+            )
+        try:
+            done = await gt_auth("auth", "refresh")
+            assert done.code == 0, done.err
+            assert done.out.strip() == f"Secret {SECRET}: refreshed, valid until 2031-05-01 12:30Z"
+            orders = await handles[0].query("orders", result_type=list[StandInRefreshOrder])
+            assert orders == [StandInRefreshOrder(valid_for_seconds=0, force=True)]
+
+            replica = await gt_auth("auth", "refresh", "--secret", "replica")
+            assert replica.code == 0, replica.err
+            assert "replica mode" in replica.out and "auth sync --force" in replica.out
+        finally:
+            for handle in handles:
+                await handle.terminate("test over")

@@ -204,9 +204,8 @@ def read_setup_token(expires_at: str | None) -> Credentials:
     if expires_at is not None:
         when = parse_time(expires_at)
         if when is None:
-            raise Usage(
-                f"--expires-at: {expires_at[:40]!r} is not a date; use RFC 3339, e.g. "
-                "2027-01-31T00:00:00Z"
+            raise Usage(  # the value is not repeated: a token pasted here stays unprinted
+                "--expires-at: not a date; use RFC 3339, e.g. 2027-01-31T00:00:00Z"
             )
         if when <= datetime.now(UTC):
             raise Failure(

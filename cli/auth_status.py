@@ -70,6 +70,7 @@ class Row:
     info: CredentialsInfo | None
     rigs: list[str]
     polecats: Counter[str]
+    labelled: bool = True
 
     def cells(self, now: datetime) -> dict[str, Any]:
         info = self.info
@@ -162,14 +163,6 @@ def show(session: Session, named: str | None, all_namespaces: bool) -> int:
     client = session.client
     where = None if all_namespaces else session.namespace
     secrets = client.run_sync(reading.items(SECRETS, where, label_selector=LABEL_CREDENTIALS))
-    missing: str | None = None
-    if named is not None:
-        known = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets}
-        if (session.namespace, named) not in known:
-            try:
-                secrets.append(client.run_sync(reading.get(SECRETS, named, session.namespace)))
-            except NotFound:
-                missing = named
     try:
         by_rig = rig_refs(client.run_sync(reading.items(RIGS)))
     except Forbidden:
@@ -178,6 +171,21 @@ def show(session: Session, named: str | None, all_namespaces: bool) -> int:
         users = polecat_users(client.run_sync(reading.items(POLECATS, where)), by_rig)
     except Forbidden:
         users = {}
+    known = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets}
+    # Unlabelled Secrets in use (an older sync, or made with kubectl) are shown too, with a
+    # warning: the watcher does not see them change.
+    wanted = {(ns, name) for ns, name in users if all_namespaces or ns == session.namespace}
+    if not all_namespaces:
+        wanted |= {(session.namespace, ref) for ref in by_rig.values()}
+    if named is not None:
+        wanted.add((session.namespace, named))
+    missing: str | None = None
+    for ns, name in sorted(wanted - known):
+        try:
+            secrets.append(client.run_sync(reading.get(SECRETS, name, ns)))
+        except NotFound:
+            if name == named and ns == session.namespace:
+                missing = named
     rows = sorted(
         (
             Row(
@@ -187,6 +195,7 @@ def show(session: Session, named: str | None, all_namespaces: bool) -> int:
                 rigs=sorted(r for r, ref in by_rig.items() if ref == s["metadata"]["name"]),
                 polecats=users.get((str(s["metadata"]["namespace"]), str(s["metadata"]["name"])))
                 or Counter(),
+                labelled=LABEL_CREDENTIALS in any_dict(s["metadata"].get("labels")),
             )
             for s in secrets
         ),
@@ -207,6 +216,14 @@ def show(session: Session, named: str | None, all_namespaces: bool) -> int:
         elif row.info.expired(now):
             typer.echo(f"error: {label} has expired: {next_step(row)}", err=True)
             code = 1
+        if not row.labelled:
+            typer.echo(
+                f"warning: {label} is not labelled {LABEL_CREDENTIALS}: the watcher does not "
+                "see it change, so waiting polecats resume late; run `kubectl gt auth sync "
+                f"--secret {row.name} --force` or `kubectl label secret {row.name} "
+                f"{LABEL_CREDENTIALS}=true`",
+                err=True,
+            )
     if missing is not None:
         typer.echo(
             f"error: Secret {missing!r} not found in {session.namespace!r}: run "

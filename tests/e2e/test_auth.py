@@ -441,6 +441,7 @@ async def test_status_shows_kind_mode_expiry_and_users(
             ("c", "Working", {}),
             ("d", "Done", {}),
             ("e", "Working", {"kubernetes": {"claudeCredsSecretRef": {"name": "ci"}}}),
+            ("f", "Working", {"kubernetes": {"claudeCredsSecretRef": {"name": "legacy"}}}),
         ):
             body = {
                 "apiVersion": "gastown.gastown.io/v1alpha1",
@@ -452,15 +453,26 @@ async def test_status_shows_kind_mode_expiry_and_users(
             status = {"status": {"phase": phase}}
             await kube.run(patching.merge(POLECATS, name, status, namespace, status=True))
 
+        # Made with kubectl, as before `auth sync` labelled its Secrets: shown, with a warning.
+        legacy = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "legacy"},
+            "stringData": {SESSION_KEY: document(3600, TOKEN2, REFRESH2)},
+        }
+        await kube.run(writing.create(SECRETS, legacy, namespace))
+
         shown = await gt_auth("auth", "status")
         assert shown.code == 0, shown.err
+        assert "warning: Secret 'legacy'" in shown.err and "not labelled" in shown.err
         lines = shown.out.splitlines()
         assert lines[0].split() == [
             "SECRET", "KIND", "MODE", "EXPIRES", "LAST", "SYNC", "LAST", "REFRESH", "RIGS",
             "POLECATS",
         ]  # fmt: skip
         rows = {line.split()[0]: line for line in lines[1:]}
-        assert set(rows) == {"ci", SECRET, "team"}
+        assert set(rows) == {"ci", SECRET, "team", "legacy"}
+        assert "1 working" in rows["legacy"]
         assert rows[SECRET].split()[1:4] == ["session", "replica", "in"]
         assert " 2h" in rows[SECRET] or " 1h59m" in rows[SECRET]
         assert rig in rows[SECRET]
@@ -472,7 +484,7 @@ async def test_status_shows_kind_mode_expiry_and_users(
         everywhere = await gt_auth("auth", "status", "-A")
         assert everywhere.code == 0, everywhere.err
         assert everywhere.out.splitlines()[0].split()[0] == "NAMESPACE"
-        assert sum(line.startswith(namespace) for line in everywhere.out.splitlines()) == 3
+        assert sum(line.startswith(namespace) for line in everywhere.out.splitlines()) == 4
 
         missing = await gt_auth("auth", "status", "--secret", "nope")
         assert missing.code == 1

@@ -17,7 +17,6 @@ keychain is read each time). Nothing here prints a token, and no error message h
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import os
 import re
@@ -325,9 +324,10 @@ def watch(
     from gastown.cli.session import api_message
 
     digest = hashlib.sha256(last).digest()
+    # None: the first look reads and compares the content, so a change made between the
+    # first sync's read and now is not missed.
     stamp: tuple[int, int] | None = None
-    with contextlib.suppress(OSError):
-        stamp = source.stamp()
+    failing: str | None = None  # the API error last reported
     typer.echo(f"watching {source.where} every {interval:g}s (Ctrl-C stops)")
     try:
         while True:
@@ -355,9 +355,13 @@ def watch(
                 typer.echo(f"{clock} not synced: {exc}", err=True)
                 stamp, digest = seen, fresh  # wait for the next change
                 continue
-            except Exception as exc:  # the API: try again at the next poll
-                typer.echo(f"{clock} not synced: {api_message(exc)}; retrying", err=True)
+            except Exception as exc:  # the API: try again at the next poll, saying so once
+                text = api_message(exc)
+                if text != failing:
+                    typer.echo(f"{clock} not synced: {text}; retrying", err=True)
+                failing = text
                 continue
+            failing = None
             stamp, digest = seen, fresh
             typer.echo(f"{clock} {synced_line(name, session.namespace, creds, AuthMode.REPLICA)}")
     except KeyboardInterrupt:

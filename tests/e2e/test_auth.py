@@ -376,13 +376,20 @@ async def test_handover_makes_a_keeper_and_starts_it(
     assert (none.code, "--handover" in none.err) == (2, True)
 
 
-async def test_watch_resyncs_when_the_file_changes_and_stops_on_ctrl_c(
-    gt_auth: Runner, core: client.CoreV1Api, namespace: str
+@pytest.mark.parametrize("source", ["file", "keychain"])
+async def test_watch_resyncs_when_the_credentials_change_and_stops_on_ctrl_c(
+    gt_auth: Runner, core: client.CoreV1Api, namespace: str, tmp_path: Path, source: str
 ) -> None:
     creds = gt_auth.home / ".claude" / ".credentials.json"
+    if source == "keychain":  # the stand-in `security` prints this file
+        creds = tmp_path / "keychain.json"
+        creds.write_text(document(7200))
+        security = gt_auth.bin_dir / "security"
+        security.write_text(SECURITY.format(argv=tmp_path / "argv", doc=creds))
+        security.chmod(0o755)
     proc = await asyncio.create_subprocess_exec(
         KUBECTL,
-        "gt", "auth", "sync", "--watch", "--interval", "0.2", "-n", namespace,
+        "gt", "auth", "sync", "--from", source, "--watch", "--interval", "0.2", "-n", namespace,
         env=gt_auth.env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

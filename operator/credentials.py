@@ -1,19 +1,17 @@
 """Tell the credentials workflows that their Secret changed: the watcher's half of "a parked
 polecat resumes by itself when the credentials Secret changes".
 
-The watcher watches the Secrets labelled `gastown.gastown.io/credentials` (set by `kubectl gt
-auth sync`; the label selector goes to the API server, so no other Secret is ever listed).
-On every change it signals `secret_changed(SecretChanged(version=resourceVersion))` to the
-Secret's workflow `credentials/<ns>/<name>`, which wakes the polecats waiting on it; no
-workflow (NotFound) means nobody waits, and nothing is started for a replica Secret. A
-keeper-mode Secret gets a signal-with-start instead, so its keeper runs from the moment
-`auth sync --handover` wrote it (the CLI starts it too; whichever comes first, there is one
-workflow per Secret, by ID).
-
-The watcher holds no token: the event handler keeps the name, resourceVersion and mode and
-drops the body at once; only that goes into the work queue, and nothing here reads `data`.
-(kopf itself receives the whole object from the watch, as any client without a
-metadata-only watch would; it keeps it no longer than the handler call.)
+The watcher lists and watches the Secrets labelled `gastown.gastown.io/credentials` (set by
+`kubectl gt auth sync`; the label selector goes to the API server, so no other Secret is ever
+listed) as metadata only: `MetadataInformer` asks for the Table form whose rows carry
+PartialObjectMetadata (what `kubectl get -w` asks for), so no token ever reaches the watcher,
+not even kopf's memory — which is why these Secrets are not kopf's. On every change it signals
+`secret_changed(SecretChanged(version=resourceVersion))` to the Secret's workflow
+`credentials/<ns>/<name>`, which wakes the polecats waiting on it; no workflow (NotFound) means
+nobody waits, and nothing is started for a replica Secret. A keeper-mode Secret gets a
+signal-with-start instead, so its keeper runs from the moment `auth sync --handover` wrote it
+(the CLI starts it too; whichever comes first, there is one workflow per Secret, by ID). A
+deletion is signalled too (the waiters look again and find it gone).
 
 The same version is not signalled twice (a re-list after a 410 repeats the current state);
 a watcher restart signals every Secret once, which heals a signal lost while none ran.

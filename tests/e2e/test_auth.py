@@ -237,6 +237,8 @@ async def test_an_expired_session_and_bad_input_create_nothing(
     assert "--file" in (await gt_auth("auth", "sync", "--file", str(notjson))).err
     usage = [
         (("--secret", "Bad_Name;rm -rf"), "--secret"),
+        (("--secret", "claude-creds\n"), "--secret"),
+        (("--file", "$(touch /tmp/gt-pwned)"), "--file"),
         (("--watch", "--interval", "0"), "--interval"),
         (("--expires-at", "2030-01-01T00:00:00Z"), "--expires-at"),
         (("--setup-token", "--handover"), "--handover"),
@@ -249,6 +251,7 @@ async def test_an_expired_session_and_bad_input_create_nothing(
         assert flag in result.err, (args, result.err)
         assert "Traceback" not in result.err
     assert core.list_namespaced_secret(namespace).items == []
+    assert not Path("/tmp/gt-pwned").exists()  # what a shell would have made
 
 
 SECURITY = """#!/bin/sh

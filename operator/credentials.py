@@ -148,9 +148,22 @@ class CredentialsWatch:
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
+def slim(meta: dict[str, Any]) -> dict[str, Any]:
+    """Only what the watcher needs of a Secret's metadata. The rest goes at once: a Secret made
+    with `kubectl apply` carries its whole data in the last-applied-configuration annotation."""
+    m = meta.get("metadata") or {}
+    kept = {k: m[k] for k in ("namespace", "name", "uid", "resourceVersion") if k in m}
+    mode = (m.get("annotations") or {}).get(ANNOTATION_MODE)
+    if mode is not None:
+        kept["annotations"] = {ANNOTATION_MODE: str(mode)}
+    return {"kind": meta.get("kind"), "apiVersion": meta.get("apiVersion"), "metadata": kept}
+
+
 def _metas(table: dict[str, Any]) -> list[dict[str, Any]]:
     rows = table.get("rows") or []
-    return [r["object"] for r in rows if isinstance(r, dict) and isinstance(r.get("object"), dict)]
+    return [
+        slim(r["object"]) for r in rows if isinstance(r, dict) and isinstance(r.get("object"), dict)
+    ]
 
 
 def _key(meta: dict[str, Any]) -> Key:

@@ -88,11 +88,16 @@ def creds_watcher(
 
 
 def secret_doc(name: str, *, keeper: bool = False, labelled: bool = True) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
+    # As `kubectl apply` leaves it: the whole Secret, data included, in an annotation.
+    applied = json.dumps({"stringData": {SESSION_KEY: CANARY}})
+    meta: dict[str, Any] = {
+        "name": name,
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied},
+    }
     if labelled:
         meta["labels"] = {LABEL_CREDENTIALS: "true"}
     if keeper:
-        meta["annotations"] = {ANNOTATION_MODE: "keeper"}
+        meta["annotations"][ANNOTATION_MODE] = "keeper"
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -183,6 +188,13 @@ async def test_a_change_is_signalled_to_the_running_workflow_and_nothing_is_star
     for meta in ours:
         assert meta["kind"] == "PartialObjectMetadata"
         assert set(meta) == {"kind", "apiVersion", "metadata"}
+        assert set(meta["metadata"]) <= {
+            "namespace",
+            "name",
+            "uid",
+            "resourceVersion",
+            "annotations",
+        }
         assert CANARY not in json.dumps(meta)
     await handle.signal("finish")
 

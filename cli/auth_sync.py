@@ -21,9 +21,10 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -328,10 +329,19 @@ def watch(
     # first sync's read and now is not missed.
     stamp: tuple[int, int] | None = None
     failing: str | None = None  # the API error last reported
+    # Ctrl-C ends the loop between syncs, so a sync under way is finished and said; a second
+    # Ctrl-C interrupts at once.
+    stop = threading.Event()
+
+    def interrupted(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupted)
     typer.echo(f"watching {source.where} every {interval:g}s (Ctrl-C stops)")
     try:
-        while True:
-            time.sleep(interval)
+        while not stop.wait(interval):
             try:
                 seen = source.stamp()
             except OSError:
@@ -365,4 +375,7 @@ def watch(
             stamp, digest = seen, fresh
             typer.echo(f"{clock} {synced_line(name, session.namespace, creds, AuthMode.REPLICA)}")
     except KeyboardInterrupt:
-        typer.echo("stopped watching")
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    typer.echo("stopped watching")

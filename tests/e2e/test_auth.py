@@ -412,7 +412,8 @@ async def test_watch_resyncs_when_the_credentials_change_and_stops_on_ctrl_c(
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
-    result = Result(proc.returncode or 0, out.decode(), err.decode())
+    assert proc.returncode is not None
+    result = Result(proc.returncode, out.decode(), err.decode())
     gt_auth.results.append(result)
     assert proc.returncode == 0, result.err
     synced = [line for line in result.out.splitlines() if " synced in namespace " in line]

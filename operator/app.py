@@ -6,8 +6,11 @@ streams with backoff and retries its requests on 429 after Retry-After. Only `on
 handlers are registered, so kopf itself never writes to our objects: no progress or diff-base
 annotations, no status fields of its own, no Events. Each handler just hands the newest body to
 a work queue (queue.py), which runs the reconcilers (polecats.py, convoys.py, mirror.py,
-rigstatus.py, podttl.py's deletes) one at a time per object and retries failures with backoff.
-podttl.py keeps the one in-memory schedule of finished pods' deletion times.
+rigstatus.py, podttl.py's deletes, credentials.py's signals) one at a time per object and
+retries failures with backoff. podttl.py keeps the one in-memory schedule of finished pods'
+deletion times. Credentials Secrets (labelled by `kubectl gt auth sync`) are not kopf's: they
+are listed and watched as metadata only (credentials.py's MetadataInformer, so the watcher never
+receives a token), and each new version is signalled to the Secret's credentials workflow.
 
 Who writes what (the full picture is in docs/architecture.md):
 
@@ -32,6 +35,7 @@ from gastown.api import identity as ids
 from gastown.api.crd import GROUP, VERSION
 from gastown.kube import Credentials, Kube
 from gastown.operator.convoys import Convoys
+from gastown.operator.credentials import CredentialsWatch, CredentialsWorkflows, MetadataInformer
 from gastown.operator.lean import without
 from gastown.operator.mirror import Mirror
 from gastown.operator.podttl import PodTTL
@@ -89,6 +93,9 @@ class Watcher:
         self.podttl = PodTTL(self.api)
         self.convoys = Convoys(self.api, ConvoyWorkflows(self.temporal, self.task_queue))
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
+        self.credentials = CredentialsWatch(CredentialsWorkflows(self.temporal, self.task_queue))
+        # Not kopf: credentials Secrets are watched as metadata only, so no token reaches us.
+        self.secrets = MetadataInformer(self.api, self.credentials.on_secret)
         self.registry = self._registry()
 
     def _registry(self) -> kopf.OperatorRegistry:
@@ -98,6 +105,7 @@ class Watcher:
         async def startup(**_: Any) -> None:
             self.rigs.start()
             self.podttl.start()
+            self.secrets.start()
 
         @kopf.on.cleanup(registry=registry)
         async def cleanup(**_: Any) -> None:
@@ -143,12 +151,15 @@ class Watcher:
         """Stop what acts on its own clock rather than on an event (the pod TTL timer) at
         once: called the moment the Lease is lost, before kopf has wound down."""
         await self.podttl.stop()
+        await self.secrets.stop()
 
     async def close(self) -> None:
         """Stop every reconciler (idempotent): nothing acts after this returns."""
         await self.podttl.stop()
+        await self.secrets.stop()
         await self.rigs.stop()
         await self.convoys.queue.close()
+        await self.credentials.queue.close()
         await self.mirror.queue.close()
         await self.polecats.queue.close()
 

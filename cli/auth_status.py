@@ -248,12 +248,11 @@ async def refresh_now(session: Session, secret: str) -> str | None:
     from temporalio.service import RPCError, RPCStatusCode
 
     from gastown.workflows import contract as c
-    from gastown.workflows.messages import RefreshResult
+    from gastown.workflows.messages import RefreshOrder, RefreshResult
 
     temporal = await session.temporal()
     handle = temporal.get_workflow_handle(credentials_workflow_id(session.namespace, secret))
-    # The keeper's RefreshOrder: refresh now, whatever the expiry.
-    order = {"valid_for_seconds": 0, "force": True}
+    order = RefreshOrder(valid_for_seconds=0, force=True)  # now, whatever the expiry
     try:
         result: RefreshResult = await handle.execute_update(
             c.UPDATE_REFRESH, order, result_type=RefreshResult

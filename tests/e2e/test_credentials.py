@@ -154,9 +154,15 @@ async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
         assert HINT in polecat["status"]["message"]
     listed = kubectl("get", "polecats", "-n", namespace).stdout
     assert listed.count("WaitingForCredentials") == 10, listed
-    convoy = await kube.run(reading.get(CONVOYS, "cr", namespace))
-    assert convoy["status"]["reason"] == "WaitingForCredentials"
-    assert (convoy["status"]["counts"]["waiting"], convoy["status"]["counts"]["failed"]) == (10, 0)
+
+    async def paused() -> dict[str, Any] | None:
+        status = (await kube.run(reading.get(CONVOYS, "cr", namespace))).get("status") or {}
+        return status if (status.get("counts") or {}).get("waiting") == 10 else None
+
+    convoy = await wait_until(paused, 30, "the convoy's status to count ten waiting")
+    assert convoy["reason"] == "WaitingForCredentials"
+    assert HINT in convoy["message"]
+    assert (convoy["phase"], convoy["counts"]["failed"]) == ("InProgress", 0)
     assert await kube.pods(namespace, f"{LABEL_CONVOY}=cr") == []  # parked before any pod
     warnings = json.loads(
         kubectl(

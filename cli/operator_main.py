@@ -76,6 +76,16 @@ def worker(
     image_pull_grace: Annotated[
         int, typer.Option("--image-pull-grace", min=0)
     ] = OperatorDefaults.image_pull_grace_seconds,
+    credentials_wait: Annotated[
+        int,
+        typer.Option(
+            "--credentials-wait",
+            min=1,
+            envvar="GASTOWN_CREDENTIALS_WAIT_SECONDS",
+            help="Seconds a polecat waits for fresh Claude credentials (WaitingForCredentials) "
+            "before it gives up Failed, CredentialsUnavailable.",
+        ),
+    ] = OperatorDefaults.credentials_wait_seconds,
     max_concurrent_activities: Annotated[
         int, typer.Option("--max-concurrent-activities", min=1)
     ] = 200,
@@ -134,6 +144,7 @@ def worker(
         image=image,
         pending_timeout_seconds=pending_timeout,
         image_pull_grace_seconds=image_pull_grace,
+        credentials_wait_seconds=credentials_wait,
         namespaces=tuple(
             sorted({n.strip() for v in serve_namespaces or [] for n in v.split(",") if n.strip()})
         ),

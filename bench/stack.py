@@ -117,9 +117,13 @@ def worker_kube(kubeconfig: str, options: WorkerOptions) -> Kube:
 
 
 def make_rig(
-    api: client.ApiClient, name: str, max_polecats: int, command: list[str] | None = None
+    api: client.ApiClient,
+    name: str,
+    max_polecats: int,
+    command: list[str] | None = None,
+    **polecat_defaults: object,
 ) -> None:
-    defaults: dict[str, object] = {"image": INSTANT}
+    defaults: dict[str, object] = {"image": INSTANT, **polecat_defaults}
     if command:
         defaults["agentConfig"] = {"command": command}
     rig = {

@@ -170,10 +170,12 @@ async def test_oauth_session_run_gives_the_pod_only_an_access_token(
     pod = await kube.run(reading.get(PODS, "polecat-capable-1", namespace))
     [volume] = [v for v in pod["spec"]["volumes"] if v["name"] == "claude-creds"]
     assert volume["secret"]["secretName"] == "polecat-capable-auth"
-    # Revoked at the end (the workflow deletes it before it completes).
+    # Revoked at the end: the workflow deletes it before it completes (`sling --wait` returns
+    # when the CR says Done, a moment earlier).
+    handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "capable"))
+    await asyncio.wait_for(handle.result(), 60)
     assert await kube.run(reading.get_or_none(SECRETS, "polecat-capable-auth", namespace)) is None
 
-    handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "capable"))
     events = [e async for e in handle.fetch_history_events()]
     desc = await handle.describe()
     places = {

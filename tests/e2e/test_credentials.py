@@ -40,7 +40,7 @@ from gastown.api.identity import (
 from gastown.kube import CONVOYS, reading
 from gastown.service.worker import WorkerOptions, build_worker
 from gastown.workflows import contract as c
-from gastown.workflows.messages import NukeRequest, PolecatState
+from gastown.workflows.messages import ConvoyProgress, NukeRequest, PolecatState
 from tests.e2e.conftest import TEST_DEFAULTS, ClusterKube, Result, apply_and_start, wait_until
 from tests.e2e.test_claude_secrets import decoded_history
 from tests.e2e.test_convoy import beads, start_convoy
@@ -142,8 +142,12 @@ async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
     caplog.set_level(logging.DEBUG)
     credentials_secret(core, namespace, session(ACCESS, REFRESH, -60))
     rig = rig_factory(claudeCredsSecretRef={"name": "claude-creds"})
-    spec = {"description": "Replica", "trackedBeads": beads(10), "rigRef": rig, "parallelism": 10}
-    handle = await start_convoy(temporal_client, kube, worker.task_queue, namespace, "cr", spec)
+    created = await gt("convoy", "create", "Replica", *beads(10), "--rig", rig, "--name", "cr",
+                       "--parallelism", "10", "--agent", "command")  # fmt: skip
+    assert created.code == 0, created.err
+    handle = temporal_client.get_workflow_handle(
+        convoy_workflow_id(namespace, "cr"), result_type=ConvoyProgress
+    )
 
     parked = await wait_until(
         lambda: _all(polecats_in(kube, namespace, "WaitingForCredentials"), 10),

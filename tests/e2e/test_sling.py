@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -80,6 +81,9 @@ async def test_sling_happy_path(
     assert ready["status"] == "True"
 
     handle = temporal_client.get_workflow_handle(polecat_workflow_id(namespace, "furiosa"))
+    # `--wait` returns when the CR says Done; the workflow completes a moment later (it gives
+    # its slot back and schedules the pod's deletion first).
+    await asyncio.wait_for(handle.result(), 60)
     desc = await handle.describe()
     assert desc.status == WorkflowExecutionStatus.COMPLETED
     memo = await desc.memo()

@@ -96,6 +96,7 @@ class PolecatWorkflow:
         self._asked: set[tuple[str | None, bool]] = set()
         self._refresh_failed: dict[str | None, tuple[str, str]] = {}
         self._auth_retried = False
+        self._grant: TokenGrant | None = None  # the last READY: what the polecat's Secret holds
 
     # ------------------------------------------------------------------ messages
     @workflow.query(name=c.QUERY_STATUS)
@@ -159,7 +160,7 @@ class PolecatWorkflow:
             self._gated = workflow.patched(PATCH_CREDENTIALS_GATE)
             if self._gated:
                 # Fresh credentials before taking a slot: a parked polecat holds none.
-                await self._gate(resolved, polecat)
+                self._grant = await self._gate(resolved, polecat)
             refused = await self._take_slot(resolved)
             if refused is None:
                 result, pod = await self._attempts(resolved, polecat)
@@ -244,9 +245,11 @@ class PolecatWorkflow:
                 break
             grant: TokenGrant | None = None
             if self._gated:
-                grant = await self._gate(resolved, polecat, rejected, attempt=attempt + 1)
+                grant = None if rejected else self._still_valid(resolved)
+                grant = grant or await self._gate(resolved, polecat, rejected, attempt=attempt + 1)
                 if grant is None:
                     break  # nuked while waiting for credentials
+                self._grant = grant
             attempt += 1
             self._set(attempt=attempt, phase=PolecatPhase.PENDING, pod=None, pod_phase=None)
             pod = await short_call(
@@ -313,6 +316,23 @@ class PolecatWorkflow:
         )
 
     # ------------------------------------------------------------------ credentials
+    @staticmethod
+    def _token_lifetime(r: Resolved) -> int:
+        """Seconds a pod's token must stay valid: its pending time, its deadline, a margin."""
+        return r.active_deadline_seconds + r.pending_timeout_seconds + TOKEN_MARGIN_SECONDS
+
+    def _still_valid(self, r: Resolved) -> TokenGrant | None:
+        """The last grant while the token it put in the polecat's Secret stays valid for a
+        whole pod from now: a polecat that went from the gate to its slot and its pod at once
+        (the usual case) needs no second look at the credentials, nor a second write."""
+        g = self._grant
+        if g is None or g.kind != TokenGrantKind.READY:
+            return None
+        lifetime = timedelta(seconds=self._token_lifetime(r))
+        if g.expires_at is not None and g.expires_at < workflow.now() + lifetime:
+            return None
+        return g
+
     async def _gate(
         self, r: Resolved, polecat: PolecatRef, rejected: str | None = None, attempt: int = 0
     ) -> TokenGrant | None:
@@ -327,9 +347,7 @@ class PolecatWorkflow:
         request = TokenRequest(
             resolved=r,
             polecat=polecat,
-            valid_for_seconds=r.active_deadline_seconds
-            + r.pending_timeout_seconds
-            + TOKEN_MARGIN_SECONDS,
+            valid_for_seconds=self._token_lifetime(r),
             rejected_version=rejected,
         )
         if not r.claude_creds_secret:

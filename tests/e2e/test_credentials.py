@@ -45,7 +45,12 @@ from tests.e2e.conftest import TEST_DEFAULTS, ClusterKube, Result, apply_and_sta
 from tests.e2e.test_claude_secrets import decoded_history
 from tests.e2e.test_convoy import beads, start_convoy
 from tests.oauth import CLIENT_ID, TokenEndpoint, token_endpoint
-from tests.operator.conftest import ThreadedWatcher, watcher_thread  # noqa: F401 - fixture
+from tests.operator.conftest import (  # noqa: F401 - watcher_thread is a fixture
+    ThreadedWatcher,
+    apply,
+    polecat_doc,
+    watcher_thread,
+)
 
 ACCESS = "sk-ant-oat01-CANARYOLDACCESS-0123456789"
 REFRESH = "sk-ant-ort01-CANARYOLDREFRESH-0123456789"
@@ -337,3 +342,42 @@ async def test_a_refused_refresh_parks_with_the_hint_instead_of_failing(
     state = await handle.query(c.QUERY_STATUS, result_type=PolecatState)
     assert state.phase.value == "WaitingForCredentials"
     await handle.execute_update(c.UPDATE_NUKE, NukeRequest(reason="test over"))
+
+
+async def test_an_applied_polecat_with_an_expired_session_says_so_where_the_user_looks(
+    watcher_thread: ThreadedWatcher,  # noqa: F811 - the fixture imported above
+    kube: ClusterKube,
+    namespace: str,
+    rig_factory: Callable[..., str],
+    gt: Callable[..., Awaitable[Result]],
+    core: client.CoreV1Api,
+    kubectl: Callable[..., Any],
+    workdir: Path,
+) -> None:
+    """The issue's story: `kubectl apply` of a Polecat while the session had expired left an
+    empty PHASE, no message and no Event. Now it waits, says why, and goes on after a sync."""
+    credentials_secret(core, namespace, session(ACCESS, REFRESH, -60))
+    rig = rig_factory(claudeCredsSecretRef={"name": "claude-creds"})
+    apply(kubectl, polecat_doc(namespace, "toast", rig, desiredState="Working"))
+
+    def row() -> str:
+        return kubectl("get", "polecat", "toast", "-n", namespace, "--no-headers").stdout
+
+    async def waiting() -> bool:
+        return "WaitingForCredentials" in row()
+
+    await wait_until(waiting, 60, "kubectl get polecats to show WaitingForCredentials")
+    described = (await gt("polecat", "status", f"{rig}/toast")).out
+    assert HINT in described, described
+    events = kubectl("get", "events", "-n", namespace, "--field-selector",
+                     "involvedObject.name=toast,type=Warning").stdout  # fmt: skip
+    assert "CredentialsExpired" in events, events
+
+    fresh = workdir / "fresh.json"
+    fresh.write_text(session(FRESH_ACCESS, FRESH_REFRESH, 8 * 3600))
+    assert (await gt("auth", "sync", "--file", str(fresh), "--force")).code == 0
+
+    async def done() -> bool:
+        return " Done " in f" {row()} "
+
+    await wait_until(done, 120, "the polecat to go on and finish")

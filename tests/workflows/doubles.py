@@ -79,8 +79,10 @@ START: Final = (
     c.ISSUE_POD_TOKEN,
     c.REQUEST_SLOT,
 )
-# ... for each pod: the gate again, then the launch.
-LAUNCH: Final = (c.ISSUE_POD_TOKEN, c.LAUNCH_POD)
+# ... for each pod: the launch (the gate's grant still valid for a whole pod: no second look).
+LAUNCH: Final = (c.LAUNCH_POD,)
+# ... the gate again first when the grant would not last (or its token was refused).
+GATED_LAUNCH: Final = (c.ISSUE_POD_TOKEN, c.LAUNCH_POD)
 # ... and after its last: the final status write, the rig's slot given back, the polecat's
 # own Secret deleted.
 FINISH: Final = (c.UPDATE_STATUS, c.RELEASE_SLOT, c.REVOKE_POD_TOKEN)

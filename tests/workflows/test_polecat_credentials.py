@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -160,7 +160,7 @@ async def test_register_then_look_again_picks_up_a_change_without_a_signal(
             c.ISSUE_POD_TOKEN,
             c.UPDATE_STATUS,
             c.REQUEST_SLOT,
-            c.ISSUE_POD_TOKEN,
+            c.LAUNCH_POD,  # the second look's token lasts a whole pod: no third look
         ]
         assert [w.phase for w in h.doubles.statuses()] == [
             PolecatPhase.WAITING_FOR_CREDENTIALS,
@@ -285,6 +285,26 @@ async def test_keeper_refresh_is_asked_once_and_the_polecat_goes_on_after_the_an
         await h.record(handle, "polecat_refreshed_by_the_keeper")
 
 
+async def test_a_grant_that_would_not_last_a_pod_is_looked_at_again_before_the_pod(
+    harness: HarnessFactory,
+) -> None:
+    """The token issued before the slot expires within the pod's deadline (a long wait in the
+    rig's queue, a session near its end): the gate looks again before the pod, not after."""
+    name = "short-lived"
+    soon = datetime.now(UTC) + timedelta(minutes=30)  # the pod needs over an hour
+    script = Script(
+        d.resolved(name),
+        waits=[d.finished(Outcome.COMPLETED)],
+        grants=[d.ready("1").model_copy(update={"expires_at": soon}), d.ready("2")],
+    )
+    async with harness(script) as h:
+        result = await result_of(await h.start(d.polecat_input(name)))
+
+        assert result.phase == PolecatPhase.DONE
+        assert h.doubles.names() == [*d.START, *d.GATED_LAUNCH, c.WAIT_POD, *d.FINISH,
+                                     *d.LEAVE_POD]  # fmt: skip
+
+
 async def test_a_rejected_refresh_parks_with_the_keepers_reason(harness: HarnessFactory) -> None:
     name = "refresh-rejected"
     script = Script(
@@ -331,11 +351,11 @@ async def test_auth_expired_parks_at_the_refused_version_then_the_extra_attempt_
     script = Script(
         d.resolved(name, max_attempts=1),
         waits=[refused, d.finished(Outcome.COMPLETED)],
-        grants=[d.ready("1"), d.ready("1"), d.park("1")],
+        grants=[d.ready("1"), d.park("1")],
     )
     async with harness(script) as h:
         handle = await h.start(d.polecat_input(name))
-        await parked(h, looks=4)
+        await parked(h, looks=3)
         assert h.doubles.args(c.ISSUE_POD_TOKEN)[-1].rejected_version == "1"
         state = await handle.query(PolecatWorkflow.status)
         assert (state.phase, state.attempt) == (PolecatPhase.WAITING_FOR_CREDENTIALS, 1)

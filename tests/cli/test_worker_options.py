@@ -1,5 +1,6 @@
-"""`gastown-operator worker`'s credentials wait: a usage error names it before anything
-connects (KUBECONFIG and Temporal point nowhere, so getting past the check fails otherwise)."""
+"""`gastown-operator worker` refuses bad credentials settings before it connects anywhere:
+exit 2 naming the setting, no traceback (KUBECONFIG and Temporal point nowhere, so getting
+past the check would fail differently)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from gastown.activities import oauth
 
-@pytest.mark.parametrize(
-    ("args", "env"),
-    [(["--credentials-wait", "0"], {}), ([], {"GASTOWN_CREDENTIALS_WAIT_SECONDS": "soon"})],
-    ids=["flag", "env"],
-)
-def test_a_bad_credentials_wait_is_a_usage_error(
+
+def worker(
     args: list[str], env: dict[str, str], tmp_path: Path
-) -> None:
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "gastown-operator"), "worker", *args],
         env={
@@ -33,5 +31,31 @@ def test_a_bad_credentials_wait_is_a_usage_error(
         check=False,
     )
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "--credentials-wait" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    return result
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--oauth-token-url", "http://example.org/v1/oauth/token?k=hush"], {}),
+        ([], {oauth.ENV_TOKEN_URL: "http://example.org/v1/oauth/token?k=hush"}),
+        (["--oauth-client-id", " "], {}),
+    ],
+    ids=["flag", "env", "empty-client-id"],
+)
+def test_a_bad_token_endpoint(args: list[str], env: dict[str, str], tmp_path: Path) -> None:
+    """Nothing of the URL's path is shown (it may carry a secret)."""
+    result = worker(args, env, tmp_path)
+    assert "error: the OAuth" in result.stderr
+    assert "GASTOWN_OAUTH_" in result.stderr
+    assert "hush" not in result.stderr and "/v1/oauth" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--credentials-wait", "0"], {}), ([], {"GASTOWN_CREDENTIALS_WAIT_SECONDS": "soon"})],
+    ids=["flag", "env"],
+)
+def test_a_bad_credentials_wait(args: list[str], env: dict[str, str], tmp_path: Path) -> None:
+    assert "--credentials-wait" in worker(args, env, tmp_path).stderr

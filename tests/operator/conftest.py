@@ -8,15 +8,17 @@ applied with the real kubectl binary, as a user would.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
 import yaml
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from gastown.kube import BACKOFF, from_kubeconfig
 from gastown.operator.app import Watcher, WatcherOptions
@@ -121,7 +123,28 @@ def watcher_thread(
     temporal: TemporalDev,
     worker: Worker,  # noqa: F811
 ) -> Iterator[ThreadedWatcher]:
-    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, worker.task_queue)
+    with watching(cluster, temporal, worker) as threaded:
+        yield threaded
+
+
+@asynccontextmanager
+async def stand_in_worker(client: Client, workflow: type, queue: str) -> AsyncIterator[Worker]:
+    """A worker of one stand-in workflow (registered under a real one's name) on a task queue
+    of its own named after `queue`, so a test sees what the watcher starts and signals."""
+    w = Worker(
+        client,
+        task_queue=f"{queue}-{secrets.token_hex(4)}",
+        workflows=[workflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    async with w:
+        yield w
+
+
+@contextmanager
+def watching(cluster: Cluster, temporal: TemporalDev, on: Worker) -> Iterator[ThreadedWatcher]:
+    """The watcher, starting its workflows on the task queue of `on`."""
+    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, on.task_queue)
     threaded.start()
     yield threaded
     threaded.close()

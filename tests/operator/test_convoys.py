@@ -9,7 +9,6 @@ queue only this stand-in serves.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 import yaml
 from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from gastown.api.convoy import ConvoyPhase
 from gastown.api.identity import ANNOTATION_WORKFLOW_ID, convoy_workflow_id
@@ -29,7 +28,7 @@ from gastown.workflows.messages import AddBeads, ConvoyCounts, ConvoyInput, Conv
 from tests.api.test_models import CONVOY_EXAMPLES
 from tests.conftest import Cluster, TemporalDev
 from tests.e2e.conftest import ClusterKube
-from tests.operator.conftest import ThreadedWatcher, apply, wait_until
+from tests.operator.conftest import ThreadedWatcher, apply, stand_in_worker, wait_until, watching
 from tests.operator.test_temporal_down import _pipe
 
 
@@ -65,13 +64,7 @@ class StandInConvoy:
 
 @pytest.fixture
 async def convoy_worker(temporal_client: Client) -> AsyncIterator[Worker]:
-    w = Worker(
-        temporal_client,
-        task_queue=f"convoys-{secrets.token_hex(4)}",
-        workflows=[StandInConvoy],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    )
-    async with w:
+    async with stand_in_worker(temporal_client, StandInConvoy, "convoys") as w:
         yield w
 
 
@@ -79,10 +72,8 @@ async def convoy_worker(temporal_client: Client) -> AsyncIterator[Worker]:
 def convoy_watcher(
     cluster: Cluster, temporal: TemporalDev, convoy_worker: Worker
 ) -> Iterator[ThreadedWatcher]:
-    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, convoy_worker.task_queue)
-    threaded.start()
-    yield threaded
-    threaded.close()
+    with watching(cluster, temporal, convoy_worker) as threaded:
+        yield threaded
 
 
 def convoy_doc(namespace: str, name: str, beads: list[str], **spec: Any) -> dict[str, Any]:

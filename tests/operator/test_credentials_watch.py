@@ -11,7 +11,6 @@ queue only this stand-in serves; the Secrets are written through the API as `aut
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from gastown.api.auth import ANNOTATION_MODE, LABEL_CREDENTIALS, SESSION_KEY
 from gastown.api.identity import credentials_workflow_id
@@ -29,7 +28,7 @@ from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialsInput, SecretChanged
 from tests.conftest import Cluster, TemporalDev
 from tests.e2e.conftest import ClusterKube
-from tests.operator.conftest import ThreadedWatcher, wait_until
+from tests.operator.conftest import ThreadedWatcher, stand_in_worker, wait_until, watching
 
 CANARY = "sk-ant-oat01-CANARYWATCH-0123456789"
 REPLICA = "claude-creds"  # Secret names
@@ -67,13 +66,7 @@ class StandInCredentials:
 
 @pytest.fixture
 async def creds_worker(temporal_client: Client) -> AsyncIterator[Worker]:
-    w = Worker(
-        temporal_client,
-        task_queue=f"credentials-{secrets.token_hex(4)}",
-        workflows=[StandInCredentials],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    )
-    async with w:
+    async with stand_in_worker(temporal_client, StandInCredentials, "credentials") as w:
         yield w
 
 
@@ -81,10 +74,8 @@ async def creds_worker(temporal_client: Client) -> AsyncIterator[Worker]:
 def creds_watcher(
     cluster: Cluster, temporal: TemporalDev, creds_worker: Worker
 ) -> Iterator[ThreadedWatcher]:
-    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, creds_worker.task_queue)
-    threaded.start()
-    yield threaded
-    threaded.close()
+    with watching(cluster, temporal, creds_worker) as threaded:
+        yield threaded
 
 
 def secret_doc(name: str, *, keeper: bool = False, labelled: bool = True) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from gastown.api.auth import (
     TOKEN_KEY,
     AuthMode,
     CredentialKind,
+    claude_only,
     format_time,
     parse_session,
     parse_time,
@@ -98,7 +99,7 @@ def from_document(raw: bytes, flag: str, where: str) -> Credentials:
             "or use an API key (apiKeySecretRef) or `--setup-token`"
         )
     kind = CredentialKind.SESSION if session.refresh_token else CredentialKind.ACCESS_TOKEN
-    return Credentials(SESSION_KEY, text, kind, session.expires_at)
+    return Credentials(SESSION_KEY, claude_only(session), kind, session.expires_at)
 
 
 def refuse_expired(creds: Credentials, where: str) -> None:

@@ -117,10 +117,24 @@ def rotated(session: Session, access: str, refresh: str | None, expires_at: date
     return Session(access, refresh or session.refresh_token, expires_at, session.doc)
 
 
+# What a pod's copy of a session keeps: nothing that renews anything. An allowlist, since
+# Claude Code's document holds more than claudeAiOauth (mcpOAuth: MCP servers' logins, each
+# with its own refresh token and client secret).
+POD_SESSION_FIELDS: Final = ("accessToken", "expiresAt", "scopes", "subscriptionType")
+
+
 def access_only(session: Session) -> str:
-    """What a pod may see: the document without its refresh token, so a prompt-injected agent
-    cannot take the long-lived session (it could use the access token until it expires)."""
-    return session_document(Session(session.access_token, None, session.expires_at, session.doc))
+    """What a pod may see: the access token, its expiry and scopes, and nothing else, so a
+    prompt-injected agent cannot take the long-lived session (it could use the access token
+    until it expires)."""
+    oauth = json.loads(session_document(session))["claudeAiOauth"]
+    return json.dumps({"claudeAiOauth": {k: oauth[k] for k in POD_SESSION_FIELDS if k in oauth}})
+
+
+def claude_only(session: Session) -> str:
+    """The document `auth sync` stores: Claude's own login (claudeAiOauth) and nothing else of
+    the file (MCP servers' logins have no business in the cluster)."""
+    return json.dumps({"claudeAiOauth": json.loads(session_document(session))["claudeAiOauth"]})
 
 
 def pod_secret_data(session: Session | None, long_lived_token: str | None) -> dict[str, str]:

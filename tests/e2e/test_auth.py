@@ -76,7 +76,10 @@ def real_home(root: Path, expires_in: float = 7200) -> Path:
     (claude / "statsig/statsig.stable_id").write_text(EXTRA)
     (claude / "settings.json").write_text(json.dumps({"theme": "dark", "note": EXTRA}))
     (root / ".claude.json").write_text(json.dumps({"userID": EXTRA}))
-    (claude / ".credentials.json").write_text(document(expires_in))
+    # Claude Code keeps MCP servers' logins beside its own: never to be stored.
+    doc = json.loads(document(expires_in))
+    doc["mcpOAuth"] = {"linear|0b1c": {"accessToken": EXTRA, "refreshToken": EXTRA}}
+    (claude / ".credentials.json").write_text(json.dumps(doc))
     return root
 
 
@@ -165,7 +168,8 @@ async def test_sync_from_a_real_home_stores_only_the_credentials_document(
     assert f"Secret {SECRET} synced in namespace {namespace} (session, replica)" in synced.out
     secret = stored(core, namespace)
     assert list(secret.data) == [SESSION_KEY]
-    assert value(secret, SESSION_KEY) == creds.read_text()
+    own = json.loads(creds.read_text())["claudeAiOauth"]
+    assert json.loads(value(secret, SESSION_KEY)) == {"claudeAiOauth": own}
     raw = json.dumps(secret.to_dict(), default=str)
     assert EXTRA not in raw and EXTRA not in base64.b64decode(secret.data[SESSION_KEY]).decode()
     meta = secret.metadata

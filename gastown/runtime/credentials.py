@@ -16,13 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gastown.api.auth import POD_TOKEN_KEY
 from gastown.runtime import redact
 from gastown.runtime.result import ErrorClass
 
 CREDENTIAL_FILE_NAMES = (".credentials.json", "credentials.json")
 # In the polecat's own Secret: a long-lived token (`claude setup-token`), used as
 # CLAUDE_CODE_OAUTH_TOKEN (the operator writes it there; see activities/podauth.py).
-OAUTH_TOKEN_FILE = "oauth-token"  # noqa: S105 - a file's name, not a token
+# The polecat's own Secret's key for a long-lived token (gastown/api/auth.py writes it).
+OAUTH_TOKEN_FILE = POD_TOKEN_KEY
 
 
 class CredentialsError(Exception):

@@ -349,5 +349,6 @@ async def test_a_store_that_fails_after_the_post_is_permanent_and_never_posts_ag
     assert f"Secret {namespace}/{SECRET}" in err.message and f"({why})" in err.message
     assert "kubectl gt auth sync --handover" in err.message
     assert err.cause is None and err.__cause__ is None
+    assert "injected" not in err.message  # the API server's own text is never repeated
     text = f"{err} {err!r} {err.details!r}"
     assert "fake-" not in text and "seed-" not in text

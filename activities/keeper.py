@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,33 +23,38 @@ from temporalio.exceptions import ApplicationError
 from gastown.activities import oauth
 from gastown.activities.errors import permanent
 from gastown.api import auth
-from gastown.kube import SECRETS, Conflict, Kube, NotFound, Unavailable, reading, writing
+from gastown.kube import (
+    SECRETS,
+    Conflict,
+    Kube,
+    KubeError,
+    NotFound,
+    Unavailable,
+    reading,
+    writing,
+)
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialsRef, RefreshRequest, RefreshResult, SecretLook
 
-HANDOVER_HINT = (
-    "run `kubectl gt auth sync --handover` with a fresh `claude /login` session (or switch to a "
-    "long-lived token from `claude setup-token`)"
-)
+HANDOVER_HINT = auth.HANDOVER_HINT
 # Replaces after a Conflict before giving up (each one means another writer got in between).
 STORE_TRIES = 5
-
-
-def _decoded(secret: dict[str, Any]) -> dict[str, bytes]:
-    return {str(k): base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+# After the POST, the store tries this long at most (an unavailable API server): well inside
+# REFRESH_TIMEOUT (120 s) minus the POST's own 20 s, so the activity never times out with the
+# rotated token unstored and Temporal's retry never POSTs the dead refresh token.
+STORE_SECONDS = 60.0
 
 
 def _session(secret: dict[str, Any]) -> tuple[str | None, auth.Session | None]:
     """The key holding the session document and the session, if any."""
-    data = _decoded(secret)
-    key = next((k for k in auth.SESSION_KEYS if k in data), None)
-    return key, (auth.parse_session(data[key]) if key else None)
+    data = auth.decoded(secret.get("data"))
+    return auth.session_key(data), auth.session_in(data)
 
 
 def _state(secret: dict[str, Any], refreshed: bool = False) -> RefreshResult:
     meta = secret["metadata"]
     notes = meta.get("annotations") or {}
-    info = auth.describe(_decoded(secret), notes)
+    info = auth.describe(auth.decoded(secret.get("data")), notes)
     return RefreshResult(
         refreshed=refreshed,
         version=str(meta["resourceVersion"]),
@@ -63,10 +69,27 @@ def rejected(message: str, version: str) -> ApplicationError:
     return ApplicationError(message, version, type=c.REFRESH_REJECTED, non_retryable=True)
 
 
+def lost(where: str, why: str, version: str) -> ApplicationError:
+    """After a successful POST the refresh token used is dead: a store that failed lost the
+    session, and a retry would only POST the dead token again (a server with reuse detection
+    then revokes the whole session). Permanent, with the one next step; `why` names the kind
+    of failure, never the API server's text (it may echo what it refused)."""
+    return ApplicationError(
+        f"{where}: the refreshed session could not be stored ({why}); the refresh token it "
+        f"replaced is spent, so the session is lost: {HANDOVER_HINT}",
+        version,
+        type=c.SESSION_LOST,
+        non_retryable=True,
+    )
+
+
 class KeeperActivities:
-    def __init__(self, kube: Kube, config: oauth.OAuthConfig) -> None:
+    def __init__(
+        self, kube: Kube, config: oauth.OAuthConfig, store_seconds: float = STORE_SECONDS
+    ) -> None:
         self.kube = kube
         self.config = config
+        self.store_seconds = store_seconds
 
     async def _read(self, namespace: str, name: str) -> dict[str, Any]:
         try:
@@ -104,7 +127,10 @@ class KeeperActivities:
             return state  # replica: the laptop owns the session; the cluster never refreshes
         key, session = _session(secret)
         if session is None:
-            if state.expires_at is None and auth.describe(_decoded(secret), None) is not None:
+            if (
+                state.expires_at is None
+                and auth.describe(auth.decoded(secret.get("data")), None) is not None
+            ):
                 return state  # a long-lived token: nothing to refresh
             raise rejected(f"{where} holds no Claude session: {HANDOVER_HINT}", state.version)
         fresh = session.expires_at is None or session.expires_at >= req.valid_until
@@ -145,19 +171,29 @@ class KeeperActivities:
         used still there (someone wrote an annotation, say) -> write again on the new version;
         another session there (a new handover) -> keep theirs, and say so."""
         where = f"Secret {req.namespace}/{req.secret}"
+        deadline = time.monotonic() + self.store_seconds
         pause = 1.0
+        why = "conflicts"
         for _ in range(STORE_TRIES):
             body = _with_session(secret, key, new, now)
             try:
                 stored = await self.kube.run(writing.replace(SECRETS, body, req.namespace))
             except Unavailable:
                 # The rotated token lives only in this process until stored: try harder than
-                # other calls (Temporal's retry would POST again with the dead token).
-                await asyncio.sleep(pause)
+                # other calls, while the deadline allows.
+                why = "the API server unavailable"
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(pause, left))
                 pause *= 2
                 continue
             except Conflict:
-                secret = await self._read(req.namespace, req.secret)
+                why = "conflicts"
+                try:
+                    secret = await self.kube.run(reading.get(SECRETS, req.secret, req.namespace))
+                except KubeError as exc:
+                    raise lost(where, _kind(exc), _version(secret)) from None
                 key_now, current = _session(secret)
                 if current is not None and current.access_token == new.access_token:
                     return _state(secret, refreshed=True)  # our own write, its answer lost
@@ -170,13 +206,24 @@ class KeeperActivities:
                     return _state(secret)
                 key = key_now or key
                 continue
+            except KubeError as exc:
+                raise lost(where, _kind(exc), _version(secret)) from None
             activity.logger.info(
                 "refreshed the session in %s; it expires at %s",
                 where,
                 auth.format_time(new.expires_at or now),
             )
             return _state(stored, refreshed=True)
-        raise ApplicationError(f"{where}: the refreshed session could not be stored (conflicts)")
+        raise lost(where, why, _version(secret))
+
+
+def _version(secret: dict[str, Any]) -> str:
+    return str(secret["metadata"]["resourceVersion"])
+
+
+def _kind(exc: KubeError) -> str:
+    """A Kubernetes error said by its kind only: its text may echo the body it refused."""
+    return "the Secret is gone" if isinstance(exc, NotFound) else type(exc).__name__
 
 
 def _with_session(

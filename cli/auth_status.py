@@ -10,7 +10,6 @@ printed, never a token, and no error message carries one.
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from gastown.api.auth import (
     AuthMode,
     CredentialKind,
     CredentialsInfo,
+    decoded,
     describe,
 )
 from gastown.api.identity import credentials_workflow_id
@@ -136,16 +136,6 @@ def polecat_users(
     return out
 
 
-def _decoded(secret: dict[str, Any]) -> dict[str, bytes]:
-    out = {}
-    for key, value in any_dict(secret.get("data")).items():
-        try:
-            out[str(key)] = base64.b64decode(str(value))
-        except ValueError:
-            continue
-    return out
-
-
 def next_step(row: Row) -> str:
     info = row.info
     if info is None:
@@ -191,7 +181,9 @@ def show(session: Session, named: str | None, all_namespaces: bool) -> int:
             Row(
                 namespace=str(s["metadata"]["namespace"]),
                 name=str(s["metadata"]["name"]),
-                info=describe(_decoded(s), any_dict(s["metadata"].get("annotations"))),
+                info=describe(
+                    decoded(any_dict(s.get("data"))), any_dict(s["metadata"].get("annotations"))
+                ),
                 rigs=sorted(r for r, ref in by_rig.items() if ref == s["metadata"]["name"]),
                 polecats=users.get((str(s["metadata"]["namespace"]), str(s["metadata"]["name"])))
                 or Counter(),

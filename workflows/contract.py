@@ -88,6 +88,9 @@ CONVOY_GONE: Final = "ConvoyGone"
 CREDENTIALS_UNAVAILABLE: Final = "CredentialsUnavailable"
 # The token endpoint refused the refresh token (invalid_grant): only a new handover helps.
 REFRESH_REJECTED: Final = "RefreshRejected"
+# A refresh whose POST succeeded but whose store failed: the old refresh token is spent and the
+# new one lost; like REFRESH_REJECTED, only a new handover helps (the version as detail).
+SESSION_LOST: Final = "SessionLost"
 
 PERMANENT: Final = [
     RIG_NOT_FOUND,
@@ -101,6 +104,7 @@ PERMANENT: Final = [
     BEAD_ALREADY_WORKED,
     CONVOY_GONE,
     REFRESH_REJECTED,
+    SESSION_LOST,
 ]
 
 # Kubernetes calls: quick, idempotent; retry API hiccups (5xx, 429, timeouts) with back-off.
@@ -137,8 +141,10 @@ SEARCH_ATTRIBUTES: Final = (SA_RIG, SA_BEAD, SA_POLECAT, SA_CONVOY, SA_PHASE, SA
 # against a lost watcher signal, and how a run learns the mode and when to refresh ahead.
 SECRET_VERSION: Final = "secret_version"  # noqa: S105 - an activity's name
 # refresh_session: the keeper's one POST may wait on the token endpoint; retried a few times
-# (5xx, network), never after invalid_grant (REFRESH_REJECTED is permanent).
-REFRESH_TIMEOUT: Final = timedelta(seconds=60)
+# (5xx, network), never after invalid_grant (REFRESH_REJECTED is permanent). The timeout leaves
+# room for the POST (20 s) and the store's own retries (keeper.STORE_SECONDS, 60 s): after the
+# POST nothing may time out, since a retry would POST the spent refresh token.
+REFRESH_TIMEOUT: Final = timedelta(seconds=120)
 REFRESH_RETRY: Final = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,

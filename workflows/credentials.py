@@ -13,11 +13,13 @@ Two jobs, one message at a time in the workflow's own loop:
   Update). Every refresh is one `refresh_session` activity, and only one runs at a time (a
   lock), so a rotating refresh token is never used twice: 50 polecats asking at once cost one
   request to the token endpoint. When the endpoint refuses the session (invalid_grant) the
-  waiters are told why and what to do, and the keeper does not try that session again.
+  waiters are told why and what to do, and the keeper does not try that session again; nor
+  after a session lost to a failed store (SessionLost: its refresh token already spent).
 
 In replica mode (the laptop owns the session) the workflow completes when nobody waits; the
 next polecat's signal-with-start begins a new run. It continues as new between steps when the
-SDK suggests it or after EVENTS_PER_RUN events, carrying the waiters and the last version.
+SDK suggests it or after EVENTS_PER_RUN events, carrying the waiters, the last version and
+the keeper's memory of failures (a dead session is never POSTed again by a new run).
 No token ever reaches this workflow: the activities read and write the Secret themselves and
 answer with versions and expiry times.
 """
@@ -32,6 +34,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from gastown.api import auth
     from gastown.workflows import contract as c
     from gastown.workflows.calls import short_call
     from gastown.workflows.messages import (
@@ -57,10 +60,9 @@ RETRY_SECONDS = 300
 MIN_GAP_SECONDS = 60
 # Listed in the Temporal UI's current details at most.
 DETAILS_WAITERS = 20
-HANDOVER_HINT = (
-    "run `kubectl gt auth sync --handover` with a fresh `claude /login` session, or switch the "
-    "Secret to a long-lived token from `claude setup-token`"
-)
+HANDOVER_HINT = auth.HANDOVER_HINT
+# The refresh failures after which only a new handover helps: never tried again at the version.
+DEAD_SESSION = (c.REFRESH_REJECTED, c.SESSION_LOST)
 
 
 @workflow.defn(name=c.CREDENTIALS_WORKFLOW)
@@ -142,6 +144,10 @@ class CredentialsWorkflow:
         self._ref = CredentialsRef(namespace=inp.namespace, secret=inp.secret)
         self._waiters = {w.workflow_id: w for w in inp.waiters}
         self._version = inp.last_version
+        self._rejected = inp.rejected_version
+        self._retry_at = inp.retry_at
+        self._failure = inp.failure
+        self._attempted = inp.attempted
         while True:
             self._poked = False
             self._take_inbox()
@@ -172,6 +178,10 @@ class CredentialsWorkflow:
                         secret=self._ref.secret,
                         waiters=list(self._waiters.values()),
                         last_version=self._version,
+                        rejected_version=self._rejected,
+                        retry_at=self._retry_at,
+                        failure=self._failure,
+                        attempted=self._attempted,
                     )
                 )
             await self._sleep()
@@ -250,8 +260,10 @@ class CredentialsWorkflow:
         self._look_at = workflow.now() + timedelta(seconds=BACKSTOP_SECONDS)
         try:
             look: SecretLook = await short_call(c.SECRET_VERSION, self._ref, SecretLook)
-        except ActivityError:
-            return  # the API server is unwell: the next backstop looks again
+        except (ActivityError, ApplicationError):
+            # The API server is unwell, or refuses (a local activity's permanent error arrives
+            # as the ApplicationError itself, unwrapped): the next backstop looks again.
+            return
         self._must_look = False
         self._looked = True
         self._version = look.version
@@ -333,7 +345,7 @@ class CredentialsWorkflow:
             )
         except ActivityError as exc:
             cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type == c.REFRESH_REJECTED:
+            if isinstance(cause, ApplicationError) and cause.type in DEAD_SESSION:
                 # The activity's read is the freshest word on the Secret's version.
                 if cause.details:
                     self._version = str(cause.details[0])
@@ -396,8 +408,8 @@ class CredentialsWorkflow:
         return CredentialsChanged(
             version=version,
             reason=c.REFRESH_REJECTED,
-            message=f"the token endpoint refused the session in Secret "
-            f"{self._ref.namespace}/{self._ref.secret}: {HANDOVER_HINT}",
+            message=f"the session in Secret {self._ref.namespace}/{self._ref.secret} cannot be "
+            f"refreshed (refused by the token endpoint, or lost after a refresh): {HANDOVER_HINT}",
         )
 
     def _details(self) -> None:
@@ -409,7 +421,7 @@ class CredentialsWorkflow:
             f" · expires {when} · last refresh {last} · **{len(self._waiters)} waiting**"
         ]
         if self._rejected is not None and self._rejected == self._version:
-            lines.append(f"refresh refused by the token endpoint: {HANDOVER_HINT}")
+            lines.append(f"session refused or lost, no more refreshes: {HANDOVER_HINT}")
         lines += [f"- `{wid}`" for wid in list(self._waiters)[:DETAILS_WAITERS]]
         if len(self._waiters) > DETAILS_WAITERS:
             lines.append(f"- … {len(self._waiters) - DETAILS_WAITERS} more")
@@ -432,10 +444,10 @@ def covers(result: RefreshResult, wanted: CredentialsWanted) -> bool:
 
 def err_answer(err: ApplicationError, version: str | None) -> CredentialsChanged:
     """What waiters hear when their refresh failed."""
-    if err.type == c.REFRESH_REJECTED:
+    if err.type in DEAD_SESSION:
         return CredentialsChanged(
             version=str(err.details[0]) if err.details else version,
-            reason=c.REFRESH_REJECTED,
+            reason=err.type,
             message=err.message
             if "auth sync --handover" in err.message
             else f"{err.message}. Next step: {HANDOVER_HINT}",

@@ -161,12 +161,19 @@ class SecretChanged(Message):
 
 class CredentialsInput(Message):
     """CredentialsWorkflow's input: the Secret it answers for, and what a continue-as-new
-    carries (the polecats still waiting, the last version it saw)."""
+    carries (the polecats still waiting, the last version it saw, and the keeper's memory of
+    failures: the version whose session is dead, when to try again after another failure and
+    what waiters hear until then, its last refresh of its own). New fields go at the end, with
+    defaults, so inputs already in histories still load."""
 
     namespace: str
     secret: str
     waiters: list[CredentialsWanted] = Field(default_factory=list)
     last_version: str | None = None
+    rejected_version: str | None = None
+    retry_at: datetime | None = None
+    failure: CredentialsChanged | None = None
+    attempted: datetime | None = None
 
 
 class RefreshRequest(Message):

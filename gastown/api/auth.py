@@ -15,6 +15,8 @@ Nothing here puts a token in a repr, an exception or a log line: `Session.__repr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,13 @@ ANNOTATION_SYNCED_AT: Final = f"{GROUP}/synced-at"
 ANNOTATION_REFRESHED_AT: Final = f"{GROUP}/refreshed-at"
 # A long-lived token's expiry when known (RFC 3339); a session carries its own.
 ANNOTATION_EXPIRES_AT: Final = f"{GROUP}/expires-at"
+
+# The next step when the cluster's session is gone (refused, or lost after a refresh): the
+# one thing every message about it says.
+HANDOVER_HINT: Final = (
+    "run `kubectl gt auth sync --handover` with a fresh `claude /login` session (or switch the "
+    "Secret to a long-lived token from `claude setup-token`)"
+)
 
 
 class AuthMode(StrEnum):
@@ -179,12 +188,27 @@ class CredentialsInfo:
         return self.expires_at is not None and self.expires_at <= now
 
 
+def decoded(data: Mapping[str, str] | None) -> dict[str, bytes]:
+    """A Secret's data map decoded; a value that is not base64 is left out (never shown: an
+    error about it could echo a token)."""
+    out: dict[str, bytes] = {}
+    for key, value in (data or {}).items():
+        try:
+            out[str(key)] = base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+    return out
+
+
+def session_key(data: Mapping[str, bytes]) -> str | None:
+    """Which of SESSION_KEYS holds the session document in a Secret's data (the first)."""
+    return next((key for key in SESSION_KEYS if key in data), None)
+
+
 def session_in(data: Mapping[str, bytes]) -> Session | None:
     """The session document among a Secret's decoded data, if any."""
-    for key in SESSION_KEYS:
-        if key in data:
-            return parse_session(data[key])
-    return None
+    key = session_key(data)
+    return parse_session(data[key]) if key is not None else None
 
 
 def describe(

@@ -5,8 +5,9 @@ What is proved: a keeper-mode session is refreshed and the ROTATED refresh token
 refreshed-at/expires-at) before the activity returns; replica mode and a fresh session cost no
 request; a refused version forces one; a concurrent write that keeps our token is written over
 again, a concurrent handover is kept; a keeper that stored and then died loses nothing; a
-refused session is a permanent RefreshRejected naming the next step; no token in any result or
-error.
+refused session is a permanent RefreshRejected naming the next step; a store that fails after
+the POST is a permanent SessionLost (one POST, never a retry with the spent token); no token in
+any result or error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gastown.activities.keeper import KeeperActivities
 from gastown.activities.oauth import OAuthConfig
 from gastown.api import auth
 from gastown.kube import NO_RETRY, SECRETS, Kube, from_kubeconfig, patching, reading, writing
+from gastown.sandbox.cluster import Sandbox
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialsRef, RefreshRequest, RefreshResult
 from tests.conftest import Cluster
@@ -84,8 +86,9 @@ def read(kube: Kube, namespace: str) -> tuple[dict[str, Any], auth.Session]:
     return secret, session
 
 
-def keeper(kube: Kube, endpoint: TokenEndpoint) -> KeeperActivities:
-    return KeeperActivities(kube, OAuthConfig(token_url=endpoint.url, client_id=CLIENT_ID))
+def keeper(kube: Kube, endpoint: TokenEndpoint, store_seconds: float = 60.0) -> KeeperActivities:
+    config = OAuthConfig(token_url=endpoint.url, client_id=CLIENT_ID)
+    return KeeperActivities(kube, config, store_seconds=store_seconds)
 
 
 def request(namespace: str, valid_for: timedelta, rejected: str | None = None) -> RefreshRequest:
@@ -319,3 +322,33 @@ async def test_secret_version_says_version_mode_and_expiry_never_data(
     assert look.expires_at is not None
     assert abs(look.expires_at - (datetime.now(UTC) + timedelta(hours=2))) < timedelta(minutes=1)
     assert "seed-" not in look.model_dump_json()
+
+
+@pytest.mark.parametrize(("code", "why"), [(500, "the API server unavailable"), (409, "conflicts")])
+async def test_a_store_that_fails_after_the_post_is_permanent_and_never_posts_again(
+    kube: Kube, namespace: str, sandbox: Sandbox, code: int, why: str
+) -> None:
+    """The POST succeeded (the seed is spent) and every replace of the Secret fails: the
+    activity gives up within its store budget with a permanent SessionLost naming the Secret,
+    the kind of failure and the handover, never a token; Temporal does not retry it, so the
+    spent refresh token is never POSTed again."""
+    created = make_secret(kube, namespace, timedelta(minutes=-1))
+    sandbox.faults.fail("update", "secrets", code=code, namespace=namespace)
+    with token_endpoint() as endpoint:
+        endpoint.seed(SEED)
+        with pytest.raises(ApplicationError) as info:
+            await ActivityEnvironment().run(
+                keeper(kube, endpoint, store_seconds=0.5).refresh_session,
+                request(namespace, timedelta(hours=1)),
+            )
+        assert endpoint.refreshes() == 1
+    err = info.value
+    assert (err.type, err.non_retryable) == (c.SESSION_LOST, True)
+    assert err.type in (c.REFRESH_RETRY.non_retryable_error_types or [])
+    assert list(err.details) == [created["metadata"]["resourceVersion"]]
+    assert f"Secret {namespace}/{SECRET}" in err.message and f"({why})" in err.message
+    assert "kubectl gt auth sync --handover" in err.message
+    assert err.cause is None and err.__cause__ is None
+    assert "injected" not in err.message  # the API server's own text is never repeated
+    text = f"{err} {err!r} {err.details!r}"
+    assert "fake-" not in text and "seed-" not in text

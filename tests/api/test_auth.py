@@ -1,8 +1,11 @@
 """The credentials shapes (gastown/api/auth.py): what a pod's copy keeps, what `auth sync`
-stores, how a rotation keeps what it does not read, and what may be said about a Secret."""
+stores, how a rotation keeps what it does not read, what may be said about a Secret, and the
+one decode every reader of a credentials Secret uses (what is not base64 is left out, never
+shown or raised)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -98,3 +101,24 @@ def test_what_may_be_said_about_a_secret_holds_no_token() -> None:
     )
     assert auth.describe({"other": b"x"}, None) is None
     assert auth.parse_session(b"not json") is None
+
+
+def test_decoded_leaves_out_what_is_not_base64() -> None:
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    data = {"good": b64(b"value"), "bad": "not base64!", auth.TOKEN_KEY: b64(b"tok")}
+    assert auth.decoded(data) == {"good": b"value", auth.TOKEN_KEY: b"tok"}
+    assert auth.decoded(None) == {} == auth.decoded({})
+
+
+def test_session_key_names_the_key_session_in_reads() -> None:
+    doc = document().encode()
+    older = {"credentials.json": doc}
+    assert auth.session_key(older) == "credentials.json"
+    both = {"credentials.json": b"{}", auth.SESSION_KEY: doc}
+    assert auth.session_key(both) == auth.SESSION_KEY
+    session = auth.session_in(both)
+    assert session is not None and session.refresh_token == REFRESH
+    assert auth.session_key({auth.TOKEN_KEY: b"tok"}) is None
+    assert auth.session_in({auth.TOKEN_KEY: b"tok"}) is None

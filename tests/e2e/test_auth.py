@@ -353,6 +353,10 @@ async def test_handover_makes_a_keeper_and_starts_it(
             "secret": SECRET,
             "waiters": [],
             "last_version": None,
+            "rejected_version": None,
+            "retry_at": None,
+            "failure": None,
+            "attempted": None,
         }
         signals = [
             e["workflowExecutionSignaledEventAttributes"]

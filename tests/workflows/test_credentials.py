@@ -7,8 +7,10 @@ Proved: 50 polecats asking for a refresh at once cost exactly one refresh_sessio
 hear of it; a changed Secret wakes only the waiters that saw another version (and a waiter
 that is gone costs nothing); a refused session reaches every waiter with the next step and is
 not tried again; replica mode completes when nobody waits; the keeper refreshes ahead of
-expiry on its own, again and again; a continue-as-new carries the waiters; the refresh Update
-forces a refresh and returns its result.
+expiry on its own, again and again; a continue-as-new carries the waiters, a refused session
+and a failed refresh's wait; a session lost after its refresh is never tried again; a
+permanent error from the look leaves the workflow running; the refresh Update forces a refresh
+and returns its result.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class ScriptedSecret:
     lifetime: timedelta = timedelta(hours=8)  # a refresh makes it valid this long
     reject: bool = False  # the token endpoint refuses the session (invalid_grant)
     fail: str | None = None  # another non-retryable failure of the refresh, this message
+    look_error: str | None = None  # secret_version fails permanently with this error type
+    lost: bool = False  # the POST went through but the store failed (the session is lost)
     hold: asyncio.Event | None = None  # a refresh waits for this before answering
     refreshes: list[RefreshRequest] = field(default_factory=list)
     finished: int = 0  # refreshes that answered (or failed)
@@ -80,6 +84,12 @@ class ScriptedSecret:
     async def secret_version(self, ref: CredentialsRef) -> SecretLook:
         assert (ref.namespace, ref.secret) == (NAMESPACE, SECRET)
         await self._note(lambda: setattr(self, "looks", self.looks + 1))
+        if self.look_error is not None:
+            raise ApplicationError(
+                "Secret wftests/claude-creds: the API server refused the read",
+                type=self.look_error,
+                non_retryable=True,
+            )
         return SecretLook(version=str(self.version), mode=self.mode, expires_at=self.expires_at)
 
     @activity.defn(name=c.REFRESH_SESSION)
@@ -98,6 +108,14 @@ class ScriptedSecret:
                 )
             if self.fail is not None:
                 raise ApplicationError(self.fail, type="TokenEndpointRefused", non_retryable=True)
+            if self.lost:
+                raise ApplicationError(
+                    "Secret wftests/claude-creds: the refreshed session could not be stored "
+                    "(conflicts); ... run `kubectl gt auth sync --handover`",
+                    str(self.version),
+                    type=c.SESSION_LOST,
+                    non_retryable=True,
+                )
             if self.mode != "keeper":
                 return self.result(refreshed=False)
             fresh = self.expires_at is not None and self.expires_at >= req.valid_until
@@ -390,6 +408,29 @@ async def test_a_refused_session_reaches_every_waiter_with_the_next_step(
     assert len(secret.refreshes) == 1
 
 
+async def test_a_session_lost_after_its_refresh_is_never_tried_again(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """SessionLost (the POST spent the refresh token, the store failed): like a refused
+    session, waiters hear the handover, and the keeper never POSTs that version's token again,
+    on request or on its own."""
+    t0 = await now(workflow_env)
+    secret = ScriptedSecret(version=4, expires_at=t0 + timedelta(minutes=5), lost=True)
+    async with room(workflow_env, secret) as r:
+        first, second = await r.waiter("first"), await r.waiter("second")
+        await r.want(CredentialsWanted(workflow_id=wid("first"), seen_version="4", refresh=True))
+        [[answer]] = await until_got([first])
+        assert (answer.version, answer.reason) == ("4", c.SESSION_LOST)
+        assert "kubectl gt auth sync --handover" in answer.message
+        await r.until_state(lambda s: s.rejected_version == "4")
+        await r.want(CredentialsWanted(workflow_id=wid("second"), seen_version="4", refresh=True))
+        [[again]] = await until_got([second])
+        assert again.reason == c.REFRESH_REJECTED and "auth sync --handover" in again.message
+        await workflow_env.sleep(timedelta(hours=1))
+        assert (await r.state()).rejected_version == "4"
+    assert len(secret.refreshes) == 1
+
+
 async def test_a_failed_refresh_is_reported_and_not_retried_at_once(
     workflow_env: WorkflowEnvironment,
 ) -> None:
@@ -513,3 +554,93 @@ async def test_the_refresh_update_forces_a_refresh_and_returns_its_result(
         state = await r.until_state(lambda s: not s.waiting)
         assert state.version == "4" and state.last_refresh is not None
         await record(r.handle, "credentials_refresh_update")
+
+
+async def continue_as_new(r: Room, version: int) -> None:
+    """Grow the run's history with unchanged versions from the watcher until it continues as
+    new (ShortRuns: 40 events); pauses between batches, as a signal arriving while the run
+    continues as new makes the server refuse that."""
+    first_run = (await r.handle.describe()).run_id
+
+    async def continued() -> bool:
+        while (await r.handle.describe()).run_id == first_run:  # noqa: ASYNC110 - polling
+            await asyncio.sleep(0.05)
+        return True
+
+    for _ in range(10):
+        for _ in range(10):
+            await r.changed(version)
+        with contextlib.suppress(TimeoutError):
+            if await asyncio.wait_for(continued(), 2):
+                return
+    raise AssertionError("no continue-as-new after 100 signals")
+
+
+async def test_a_continue_as_new_remembers_the_refused_session(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """A keeper whose session was refused continues as new: the new run does not POST the
+    dead refresh token again (not on its own, not for a waiter), and waiters asking for a
+    refresh at the refused version hear the rejection."""
+    t0 = await now(workflow_env)
+    secret = ScriptedSecret(version=10, expires_at=t0 - timedelta(minutes=1), reject=True)
+    async with room(workflow_env, secret, [ShortRuns]) as r:
+        first = await r.waiter("first")
+        await r.want(CredentialsWanted(workflow_id=wid("first"), seen_version="10", refresh=True))
+        [[answer]] = await until_got([first])
+        assert answer.reason == c.REFRESH_REJECTED
+        await r.until_state(lambda s: s.rejected_version == "10" and not s.waiting)
+        await continue_as_new(r, 10)
+        state = await r.until_state(lambda s: s.mode == "keeper")
+        assert state.rejected_version == "10"
+        later = await r.waiter("later")
+        await r.want(CredentialsWanted(workflow_id=wid("later"), seen_version="10", refresh=True))
+        [[again]] = await until_got([later])
+        assert (again.version, again.reason) == ("10", c.REFRESH_REJECTED)
+        assert "kubectl gt auth sync --handover" in again.message
+        # Time passes: the new run's keeper does not try the dead session on its own either.
+        await workflow_env.sleep(timedelta(minutes=30))
+        assert (await r.state()).rejected_version == "10"
+    assert len(secret.refreshes) == 1
+
+
+async def test_a_continue_as_new_remembers_a_failed_refresh(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """After a failed refresh the keeper waits RETRY_SECONDS before trying again; a
+    continue-as-new in between keeps that wait, and waiters hear the failure meanwhile."""
+    t0 = await now(workflow_env)
+    secret = ScriptedSecret(
+        version=7,
+        expires_at=t0 + timedelta(minutes=5),
+        fail="Secret wftests/claude-creds not refreshed: the token endpoint answered 401",
+    )
+    async with room(workflow_env, secret, [ShortRuns]) as r:
+        first = await r.waiter("first")
+        await r.want(CredentialsWanted(workflow_id=wid("first"), seen_version="7", refresh=True))
+        [[answer]] = await until_got([first])
+        assert answer.reason == "TokenEndpointRefused"
+        await continue_as_new(r, 7)
+        await r.until_state(lambda s: s.mode == "keeper")
+        second = await r.waiter("second")
+        await r.want(CredentialsWanted(workflow_id=wid("second"), seen_version="7", refresh=True))
+        assert await until_got([second]) == [[answer]]
+        assert len(secret.refreshes) == 1
+
+
+async def test_a_permanent_error_from_the_look_leaves_the_workflow_running(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """secret_version is a local activity: its permanent error reaches the workflow as a bare
+    ApplicationError. The workflow keeps running and looks again on the next change."""
+    secret = ScriptedSecret(version=1, mode="replica", look_error=c.MISSING_SECRET)
+    async with room(workflow_env, secret) as r:
+        w = await r.waiter("furiosa")
+        await r.want(CredentialsWanted(workflow_id=wid("furiosa"), seen_version="1"))
+        await secret.until(lambda: secret.looks >= 1)
+        await r.until_state(lambda s: s.waiting == [wid("furiosa")] and s.mode is None)
+        assert (await r.handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        secret.look_error = None
+        secret.version = 2
+        await r.changed(2)
+        assert await asyncio.wait_for(w.result(), DEADLINE) == [CredentialsChanged(version="2")]

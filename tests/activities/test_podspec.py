@@ -39,7 +39,9 @@ def resolved(**fields: Any) -> Resolved:
 
 
 def request(
-    attempt: int = 1, pod_auth_secret: str | None = "polecat-furiosa-auth", **fields: Any
+    attempt: int = 1,
+    pod_auth_secret: str | None = "polecat-furiosa-auth",  # noqa: S107 - a Secret's name
+    **fields: Any,
 ) -> LaunchRequest:
     """A gated run's launch (the polecat's own Secret named) unless `pod_auth_secret=None`."""
     return LaunchRequest(

@@ -591,3 +591,33 @@ async def test_a_second_gate_registers_again_at_the_version_the_first_registered
         assert asked(h) == [(None, False), (None, False)]
         events = [e async for e in handle.fetch_history_events()]
         assert not any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events)
+
+
+async def test_a_late_failure_for_an_older_version_does_not_stop_the_refresh_at_this_one(
+    harness: HarnessFactory,
+) -> None:
+    """An answer about version 1 arriving while the polecat waits at version 2 is recorded
+    against 1: the refresh asked at 2 still stands, nothing parks."""
+    name = "late-answer"
+    script = Script(
+        d.resolved(name), waits=[d.finished(Outcome.COMPLETED)], grants=[d.refresh("2")]
+    )
+    async with harness(script) as h:
+        handle = await h.start(d.polecat_input(name))
+        await h.doubles.until(lambda: h.doubles.names().count(c.ISSUE_POD_TOKEN) == 2)
+        await handle.signal(
+            PolecatWorkflow.credentials_changed,
+            CredentialsChanged(version="1", reason=c.REFRESH_REJECTED, message="refused"),
+        )
+        await h.doubles.until(lambda: h.doubles.names().count(c.ISSUE_POD_TOKEN) == 3)
+        state = await handle.query(PolecatWorkflow.status)
+        assert (state.phase, state.reason) == (PolecatPhase.PENDING, "RefreshingCredentials")
+
+        script.grants[:] = [d.ready("3")]
+        await handle.signal(
+            PolecatWorkflow.credentials_changed, CredentialsChanged(version="3", refreshed=True)
+        )
+        result = await result_of(handle)
+        assert result.phase == PolecatPhase.DONE
+        assert asked(h) == [("2", True)]
+        assert waiting(h) == []

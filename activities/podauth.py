@@ -34,6 +34,10 @@ from gastown.workflows.messages import (
 )
 
 SYNC_HINT = "run `kubectl gt auth sync --force`"
+# A keeper session refreshed this recently is as fresh as the token endpoint makes them: it is
+# handed out even when it ends before the pod's deadline (the pod's auth_expired path covers
+# the rest). Asking the keeper again would only rotate it, once per look, for ever.
+JUST_REFRESHED = timedelta(minutes=5)
 
 
 def _decoded(data: dict[str, Any]) -> dict[str, bytes]:
@@ -120,7 +124,9 @@ class PodAuthActivities:
         now = datetime.now(UTC)
         needed = now + timedelta(seconds=req.valid_for_seconds)
         rejected = req.rejected_version is not None and req.rejected_version == version
-        fresh = not rejected and (info.expires_at is None or info.expires_at >= needed)
+        fresh = not rejected and (
+            info.expires_at is None or info.expires_at >= needed or self._just_refreshed(info, now)
+        )
         if fresh:
             session = auth.session_in(data)
             token = None if session else data.get(auth.TOKEN_KEY, b"").decode(errors="replace")
@@ -133,6 +139,18 @@ class PodAuthActivities:
             **base,
             reason=c.CREDENTIALS_EXPIRED,
             message=self._why(name, info, now, needed, rejected),
+        )
+
+    @staticmethod
+    def _just_refreshed(info: auth.CredentialsInfo, now: datetime) -> bool:
+        """A keeper session the keeper refreshed within JUST_REFRESHED, and not expired: a
+        pod needing longer than the endpoint issues (a long deadline, an answer without
+        expires_in) would otherwise ask for a refresh after every refresh."""
+        return (
+            info.mode == auth.AuthMode.KEEPER
+            and info.refreshed_at is not None
+            and now - info.refreshed_at < JUST_REFRESHED
+            and not info.expired(now)
         )
 
     @staticmethod

@@ -112,10 +112,17 @@ def _volumes(req: LaunchRequest) -> tuple[list[dict[str, Any]], list[dict[str, A
         add("git-secret", secret, GIT_SECRET_DIR)
     if r.claude_creds_secret:
         # The polecat's own Secret (activities/podauth.py), never the user's: it holds one
-        # access token (`.credentials.json` without its refresh token, or `oauth-token`).
+        # access token (`.credentials.json` without its refresh token, or `oauth-token`). A
+        # workflow that started before the credentials gate writes none: its pods mount the
+        # user's Secret as before, or they would wait in ContainerCreating for ever.
         add(
             "claude-creds",
-            {"secret": {"secretName": ids.pod_auth_secret_name(r.name), "defaultMode": 0o400}},
+            {
+                "secret": {
+                    "secretName": req.pod_auth_secret or r.claude_creds_secret,
+                    "defaultMode": 0o400,
+                }
+            },
             CLAUDE_CREDS_DIR,
         )
     if r.known_hosts_configmap:

@@ -200,11 +200,16 @@ class EnsureRequest(Message):
 
 
 class LaunchRequest(Message):
+    """`pod_auth_secret`: the polecat's own token Secret, written by the credentials gate; None
+    for a workflow that started before the gate (it writes none: its pods mount the user's
+    credentials Secret, as they always did)."""
+
     resolved: Resolved
     polecat: PolecatRef
     attempt: int
     workflow_id: str
     run_id: str
+    pod_auth_secret: str | None = None
 
 
 class PodRef(Message):

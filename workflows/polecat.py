@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from gastown.api import identity as ids
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
     from gastown.workflows.calls import short_call
@@ -72,6 +73,9 @@ CREDENTIALS_BACKSTOP = timedelta(minutes=10)
 REFRESHING = "RefreshingCredentials"
 # How much longer than its deadline and pending timeout a pod's token must stay valid.
 TOKEN_MARGIN_SECONDS = 600
+# After a transient refresh failure (the token endpoint down), ask the keeper again after this
+# long at the same version; a RefreshRejected is for good at its version.
+REFRESH_RETRY = timedelta(minutes=5)
 
 
 @workflow.defn(name=c.POLECAT_WORKFLOW)
@@ -87,14 +91,17 @@ class PolecatWorkflow:
         self._reports: list[asyncio.Task[None]] = []
         # The credentials gate: on for workflows that started with it; the polecat's CR once
         # claimed; answers from the credentials workflow (counted, so a wait sees any that
-        # came after its look); what was asked per (version, refresh); versions whose refresh
-        # failed (reason, message); the one retry after auth_expired.
+        # came after its look); what this gate asked per (version, refresh); versions whose
+        # refresh failed (reason, message) and, for a transient failure, when it may be asked
+        # again; versions the keeper refreshed to; the one retry after auth_expired.
         self._gated = False
         self._polecat: PolecatRef | None = None
         self._changes = 0
         self._change: CredentialsChanged | None = None
         self._asked: set[tuple[str | None, bool]] = set()
         self._refresh_failed: dict[str | None, tuple[str, str]] = {}
+        self._retry_refresh_at: dict[str | None, datetime] = {}
+        self._refreshed: set[str] = set()
         self._auth_retried = False
         self._grant: TokenGrant | None = None  # the last READY: what the polecat's Secret holds
 
@@ -123,6 +130,8 @@ class PolecatWorkflow:
         refresh failed and why)."""
         self._changes += 1
         self._change = change
+        if change.refreshed and change.version is not None:
+            self._refreshed.add(change.version)
 
     @workflow.update(name=c.UPDATE_NUKE)
     async def nuke(self, request: NukeRequest) -> PolecatState:
@@ -260,6 +269,11 @@ class PolecatWorkflow:
                     attempt=attempt,
                     workflow_id=info.workflow_id,
                     run_id=info.run_id,
+                    # Only a gated run writes the polecat's own Secret; a run from before the
+                    # gate leaves None and its pods mount the user's Secret, as they did.
+                    pod_auth_secret=ids.pod_auth_secret_name(resolved.name)
+                    if self._gated and resolved.claude_creds_secret
+                    else None,
                 ),
                 PodRef,
             )
@@ -352,6 +366,11 @@ class PolecatWorkflow:
         )
         if not r.claude_creds_secret:
             return TokenGrant(kind=TokenGrantKind.READY)  # an API key: nothing to issue
+        # What an earlier gate asked is not registered any more (its waiter was answered):
+        # this one registers afresh, even at the same version; refreshes it heard of are old
+        # news. Failures stay known.
+        self._asked.clear()
+        self._refreshed.clear()
         since: datetime | None = None  # the first look that found nothing fresh
         parked: tuple[str, str] | None = None  # why, while parked
         while self._nuke is None:
@@ -364,7 +383,16 @@ class PolecatWorkflow:
                     self._set(reason=None, message=None)
                 return grant
             since = since or workflow.now()
-            failed = self._refresh_failed.get(grant.version)
+            if (
+                grant.kind == TokenGrantKind.REFRESH
+                and grant.version in self._refreshed
+                and grant.version != rejected
+            ):
+                # The keeper refreshed to this very version and it is still not enough: the
+                # token endpoint issues shorter sessions than the pod needs. Asking again
+                # would rotate the session once per look, for ever.
+                self._refresh_failed.setdefault(grant.version, self._too_short(r, grant))
+            failed = self._failure(grant.version)
             if grant.kind == TokenGrantKind.REFRESH and failed is None:
                 wanted = CredentialsWanted(
                     workflow_id=workflow.info().workflow_id,
@@ -393,6 +421,26 @@ class PolecatWorkflow:
             await self._await_change(r, grant, seen, since, parked)
         return None
 
+    def _failure(self, version: str | None) -> tuple[str, str] | None:
+        """Why the keeper could not refresh at `version`, if it could not; a transient
+        failure is forgotten after REFRESH_RETRY, so the refresh is asked for again."""
+        retry_at = self._retry_refresh_at.get(version)
+        if retry_at is not None and workflow.now() >= retry_at:
+            del self._retry_refresh_at[version]
+            self._refresh_failed.pop(version, None)
+            self._asked.discard((version, True))
+        return self._refresh_failed.get(version)
+
+    def _too_short(self, r: Resolved, grant: TokenGrant) -> tuple[str, str]:
+        until = f"{grant.expires_at:%Y-%m-%d %H:%M}Z" if grant.expires_at else "an unknown time"
+        return (
+            c.CREDENTIALS_EXPIRED,
+            f"the refreshed session in Secret {grant.secret!r} lasts until {until}, less than "
+            f"the pod's deadline needs ({self._token_lifetime(r)}s: active deadline, pending "
+            "timeout and a margin); the token endpoint issues no longer sessions: lower the "
+            "rig's activeDeadlineSeconds, or use a long-lived token (`claude setup-token`)",
+        )
+
     async def _ask(self, r: Resolved, grant: TokenGrant, wanted: CredentialsWanted) -> None:
         """Register with the credentials Secret's workflow (best effort: if Temporal refuses
         for minutes, the backstop's re-look still finds a change)."""
@@ -418,6 +466,9 @@ class PolecatWorkflow:
         of the wait (then raise CredentialsUnavailable)."""
         limit = timedelta(seconds=r.credentials_wait_seconds)
         left = since + limit - workflow.now()
+        retry_at = self._retry_refresh_at.get(grant.version)
+        if retry_at is not None:
+            left = min(left, retry_at - workflow.now())  # then ask the keeper again
         if left > timedelta(0):
             with contextlib.suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(
@@ -426,11 +477,20 @@ class PolecatWorkflow:
                 )
         change = self._change
         if self._changes > seen and change is not None and change.reason:
-            # The keeper could not refresh at this version: only a new Secret helps.
-            why = (change.reason, change.message or f"the refresh failed; {AUTH_HINT}")
-            self._refresh_failed[grant.version] = why
-            if change.version is not None:
-                self._refresh_failed[change.version] = why
+            # The keeper could not refresh at the version it names (a late answer may name an
+            # earlier one than this look's). Rejected: only a new Secret helps. Anything else
+            # (the endpoint down): ask again after REFRESH_RETRY.
+            version = change.version if change.version is not None else grant.version
+            known = self._refresh_failed.get(version)
+            if known is None or known[0] != c.REFRESH_REJECTED:  # a rejection stays one
+                self._refresh_failed[version] = (
+                    change.reason,
+                    change.message or f"the refresh failed; {AUTH_HINT}",
+                )
+                if change.reason == c.REFRESH_REJECTED:
+                    self._retry_refresh_at.pop(version, None)
+                else:
+                    self._retry_refresh_at[version] = workflow.now() + REFRESH_RETRY
         if self._nuke is None and self._changes == seen and workflow.now() >= since + limit:
             reason, message = parked or (grant.reason, grant.message)
             hours = r.credentials_wait_seconds / 3600

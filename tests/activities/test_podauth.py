@@ -11,6 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -81,10 +82,17 @@ def session(expires_in: float) -> str:
 def creds(kube: Kube, namespace: str) -> Callable[..., str]:
     """Write the user's credentials Secret `claude-creds`; its resourceVersion."""
 
-    def write(data: dict[str, str], mode: str | None = None, expires_at: str | None = None) -> str:
+    def write(
+        data: dict[str, str],
+        mode: str | None = None,
+        expires_at: str | None = None,
+        refreshed_at: str | None = None,
+    ) -> str:
         notes = {auth.ANNOTATION_MODE: mode} if mode else {}
         if expires_at:
             notes[auth.ANNOTATION_EXPIRES_AT] = expires_at
+        if refreshed_at:
+            notes[auth.ANNOTATION_REFRESHED_AT] = refreshed_at
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -238,6 +246,37 @@ async def test_keeper_near_expiry_asks_for_a_refresh(
     # Expired altogether: the keeper can still refresh it (the refresh token is what counts).
     creds({".credentials.json": session(-600)}, mode="keeper")
     assert (await issue(kube, request(polecat))).kind == TokenGrantKind.REFRESH
+
+
+async def test_a_keeper_session_refreshed_moments_ago_is_ready_even_if_short(
+    kube: Kube, polecat: PolecatRef, creds: Callable[..., str]
+) -> None:
+    """The pod needs more than the token endpoint issues (a long deadline, or an endpoint
+    without expires_in): the session the keeper just refreshed is handed out, instead of
+    asking for a refresh after every refresh."""
+
+    def ago(minutes: float) -> str:
+        return auth.format_time(datetime.now(UTC) - timedelta(minutes=minutes))
+
+    short = {".credentials.json": session(HOUR)}  # the pod needs 8 hours
+    version = creds(short, mode="keeper", refreshed_at=ago(1))
+    grant = await issue(kube, request(polecat, valid_for=8 * HOUR))
+    assert (grant.kind, grant.version) == (TokenGrantKind.READY, version)
+    written = pod_secret(kube, polecat)
+    assert written is not None and ACCESS in files(written)[".credentials.json"]
+
+    # Refreshed a while ago: the keeper is asked (a refresh may have come since).
+    creds(short, mode="keeper", refreshed_at=ago(10))
+    assert (await issue(kube, request(polecat, valid_for=8 * HOUR))).kind == TokenGrantKind.REFRESH
+    # Just refreshed, but the version a pod found refused, or already expired: never READY.
+    rejected = creds(short, mode="keeper", refreshed_at=ago(1))
+    refused = await issue(kube, request(polecat, valid_for=8 * HOUR, rejected=rejected))
+    assert refused.kind == TokenGrantKind.REFRESH
+    creds({".credentials.json": session(-60)}, mode="keeper", refreshed_at=ago(1))
+    assert (await issue(kube, request(polecat, valid_for=8 * HOUR))).kind == TokenGrantKind.REFRESH
+    # A replica's session is the laptop's: a recent refresh changes nothing.
+    creds(short, refreshed_at=ago(1))
+    assert (await issue(kube, request(polecat, valid_for=8 * HOUR))).kind == TokenGrantKind.PARK
 
 
 async def test_the_rejected_version_is_never_ready_again(

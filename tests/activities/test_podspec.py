@@ -38,13 +38,19 @@ def resolved(**fields: Any) -> Resolved:
     return Resolved(**{**base, **fields})
 
 
-def request(attempt: int = 1, **fields: Any) -> LaunchRequest:
+def request(
+    attempt: int = 1,
+    pod_auth_secret: str | None = "polecat-furiosa-auth",  # noqa: S107 - a Secret's name
+    **fields: Any,
+) -> LaunchRequest:
+    """A gated run's launch (the polecat's own Secret named) unless `pod_auth_secret=None`."""
     return LaunchRequest(
         resolved=resolved(**fields),
         polecat=PolecatRef(namespace="gastown-system", name="furiosa", uid="uid-1"),
         attempt=attempt,
         workflow_id="polecat/gastown-system/furiosa",
         run_id="0b6d7c7e-1111-2222-3333-444455556666",
+        pod_auth_secret=pod_auth_secret,
     )
 
 
@@ -165,3 +171,14 @@ def test_the_pod_mounts_the_polecats_own_claude_secret_never_the_users() -> None
     without = build_pod(request(claude_creds_secret=None))
     assert "claude-creds" not in {v["name"] for v in without["spec"]["volumes"]}
     assert "GT_CLAUDE_CREDS_DIR" not in env_of(without["spec"]["containers"][0])
+
+
+def test_a_run_from_before_the_gate_mounts_the_users_secret_as_it_always_did() -> None:
+    """A workflow that started before the credentials gate writes no `polecat-<name>-auth`:
+    mounting it would leave the pod in ContainerCreating for ever."""
+    pod = build_pod(request(pod_auth_secret=None))
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["claude-creds"]["secret"] == {"secretName": "claude-creds", "defaultMode": 0o400}
+    assert "polecat-furiosa-auth" not in json.dumps(pod)
+    env = env_of(pod["spec"]["containers"][0])
+    assert env["GT_CLAUDE_CREDS_DIR"] == "/var/run/gastown/claude"

@@ -282,6 +282,9 @@ async def test_keeper_refresh_is_asked_once_and_the_polecat_goes_on_after_the_an
         assert result.phase == PolecatPhase.DONE
         assert h.doubles.names().count(c.ASK_CREDENTIALS) == 1
         assert [w.phase for w in h.doubles.statuses()] == [PolecatPhase.DONE]
+        # A gated run's pod mounts the polecat's own Secret, which the gate wrote.
+        [launch] = h.doubles.args(c.LAUNCH_POD)
+        assert launch.pod_auth_secret == "polecat-refreshed-auth"
         await h.record(handle, "polecat_refreshed_by_the_keeper")
 
 
@@ -446,6 +449,7 @@ async def test_an_api_key_polecat_needs_no_token_of_its_own(harness: HarnessFact
         result = await result_of(await h.start(d.polecat_input(name)))
 
         assert result.phase == PolecatPhase.DONE
+        assert [x.pod_auth_secret for x in h.doubles.args(c.LAUNCH_POD)] == [None]
         assert h.doubles.names() == [
             c.RESOLVE_POLECAT,
             c.CHECK_CREDENTIALS,
@@ -457,3 +461,163 @@ async def test_an_api_key_polecat_needs_no_token_of_its_own(harness: HarnessFact
             c.RELEASE_SLOT,
             *d.LEAVE_POD,
         ]
+
+
+def asked(h: Harness) -> list[tuple[str | None, bool]]:
+    return [(a.wanted.seen_version, a.wanted.refresh) for a in h.doubles.args(c.ASK_CREDENTIALS)]
+
+
+async def test_a_refreshed_session_still_too_short_parks_instead_of_asking_again(
+    harness: HarnessFactory,
+) -> None:
+    """The keeper refreshed to version 2 and the look still says REFRESH at 2: the endpoint
+    issues shorter sessions than the pod needs. Asking again would rotate it for ever."""
+    name = "too-short"
+    script = Script(
+        d.resolved(name), waits=[d.finished(Outcome.COMPLETED)], grants=[d.refresh("1")]
+    )
+    async with harness(script) as h:
+        handle = await h.start(d.polecat_input(name))
+        await h.doubles.until(lambda: h.doubles.names().count(c.ISSUE_POD_TOKEN) == 2)
+        script.grants[:] = [d.refresh("2")]
+        await handle.signal(
+            PolecatWorkflow.credentials_changed, CredentialsChanged(version="2", refreshed=True)
+        )
+        await h.doubles.until(lambda: bool(waiting(h)) and len(asked(h)) == 2)
+
+        assert asked(h) == [("1", True), ("2", False)]  # registered to wait, no second refresh
+        [write] = waiting(h)
+        assert write.reason == c.CREDENTIALS_EXPIRED
+        assert "the refreshed session" in write.message
+        assert "less than the pod's deadline needs" in write.message
+        assert HINT in write.message
+
+        script.grants[:] = [d.ready("3")]
+        await handle.signal(PolecatWorkflow.credentials_changed, CredentialsChanged(version="3"))
+        result = await result_of(handle)
+        assert result.phase == PolecatPhase.DONE
+        assert [refresh for _, refresh in asked(h)].count(True) == 1
+
+
+async def test_a_transient_refresh_failure_asks_again_after_five_minutes(
+    harness: HarnessFactory,
+) -> None:
+    """The token endpoint was down (RefreshFailed): parked with the keeper's reason, then the
+    refresh is asked for again at the same version, and the polecat goes on."""
+    name = "refresh-failed"
+    why = "the session could not be refreshed (503); the keeper tries again in a few minutes"
+    script = Script(
+        d.resolved(name),
+        waits=[d.finished(Outcome.COMPLETED)],
+        # look, look again, after the failure: look (park), look again; after 5 minutes:
+        # look (ask the refresh again), look again (refreshed meanwhile).
+        grants=[*[d.refresh("1")] * 5, d.ready("2")],
+    )
+    async with harness(script) as h:
+        handle = await h.start(d.polecat_input(name))
+        await h.doubles.until(lambda: h.doubles.names().count(c.ISSUE_POD_TOKEN) == 2)
+        await handle.signal(
+            PolecatWorkflow.credentials_changed,
+            CredentialsChanged(version="1", reason="RefreshFailed", message=why),
+        )
+        await h.doubles.until(lambda: bool(waiting(h)) and len(asked(h)) == 2)
+        [write] = waiting(h)
+        assert (write.reason, write.event_type) == ("RefreshFailed", "Warning")
+        assert write.message.startswith(why)
+        result = await result_of(handle)  # the time skips
+
+        assert result.phase == PolecatPhase.DONE
+        assert asked(h) == [("1", True), ("1", False), ("1", True)]
+        assert [(w.phase, w.reason) for w in h.doubles.statuses()] == [
+            (PolecatPhase.WAITING_FOR_CREDENTIALS, "RefreshFailed"),
+            (PolecatPhase.PENDING, "CredentialsReady"),
+            (PolecatPhase.DONE, "Completed"),
+        ]
+        events = [e async for e in handle.fetch_history_events()]
+        timers = [
+            e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        ]
+        assert timers[-1] <= timedelta(minutes=5)  # not the 10-minute backstop
+        await h.record(handle, "polecat_refresh_failed_then_asked_again")
+
+
+async def test_a_rejected_refresh_is_never_asked_again_at_that_version(
+    harness: HarnessFactory,
+) -> None:
+    name = "rejected-for-good"
+    script = Script(
+        d.resolved(name, credentials_wait_seconds=3600),
+        waits=[d.finished(Outcome.COMPLETED)],
+        grants=[d.refresh("1")],
+    )
+    async with harness(script) as h:
+        handle = await h.start(d.polecat_input(name))
+        await h.doubles.until(lambda: h.doubles.names().count(c.ISSUE_POD_TOKEN) == 2)
+        await handle.signal(
+            PolecatWorkflow.credentials_changed,
+            CredentialsChanged(version="1", reason=c.REFRESH_REJECTED, message="refused"),
+        )
+        with pytest.raises(WorkflowFailureError) as info:
+            await result_of(handle)  # an hour of re-looks at version 1
+
+        cause = info.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert cause.type == c.CREDENTIALS_UNAVAILABLE
+        assert asked(h) == [("1", True), ("1", False)]
+        assert h.doubles.names().count(c.ISSUE_POD_TOKEN) > 4  # it did look again, often
+
+
+async def test_a_second_gate_registers_again_at_the_version_the_first_registered_at(
+    harness: HarnessFactory,
+) -> None:
+    """The Secret missing at both gates (version None): the second gate, before the pod,
+    registers again (the first's waiter was answered) instead of waiting for the backstop."""
+    name = "two-gates"
+    missing = d.park(reason=c.MISSING_SECRET).model_copy(update={"version": None})
+    soon = datetime.now(UTC) + timedelta(minutes=30)  # will not last the pod
+    script = Script(
+        d.resolved(name),
+        waits=[d.finished(Outcome.COMPLETED)],
+        grants=[missing, d.ready("1").model_copy(update={"expires_at": soon}), missing,
+                d.ready("2")],
+    )  # fmt: skip
+    async with harness(script) as h:
+        handle = await h.start(d.polecat_input(name))
+        result = await result_of(handle)
+
+        assert result.phase == PolecatPhase.DONE
+        assert asked(h) == [(None, False), (None, False)]
+        events = [e async for e in handle.fetch_history_events()]
+        assert not any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events)
+
+
+async def test_a_late_failure_for_an_older_version_does_not_stop_the_refresh_at_this_one(
+    harness: HarnessFactory,
+) -> None:
+    """An answer about version 1 arriving while the polecat waits at version 2 is recorded
+    against 1: the refresh asked at 2 still stands, nothing parks."""
+    name = "late-answer"
+    script = Script(
+        d.resolved(name), waits=[d.finished(Outcome.COMPLETED)], grants=[d.refresh("2")]
+    )
+    async with harness(script) as h:
+        handle = await h.start(d.polecat_input(name))
+        await h.doubles.until(lambda: h.doubles.names().count(c.ISSUE_POD_TOKEN) == 2)
+        await handle.signal(
+            PolecatWorkflow.credentials_changed,
+            CredentialsChanged(version="1", reason=c.REFRESH_REJECTED, message="refused"),
+        )
+        await h.doubles.until(lambda: h.doubles.names().count(c.ISSUE_POD_TOKEN) == 3)
+        state = await handle.query(PolecatWorkflow.status)
+        assert (state.phase, state.reason) == (PolecatPhase.PENDING, "RefreshingCredentials")
+
+        script.grants[:] = [d.ready("3")]
+        await handle.signal(
+            PolecatWorkflow.credentials_changed, CredentialsChanged(version="3", refreshed=True)
+        )
+        result = await result_of(handle)
+        assert result.phase == PolecatPhase.DONE
+        assert asked(h) == [("2", True)]
+        assert waiting(h) == []

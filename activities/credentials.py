@@ -10,8 +10,6 @@ credentials themselves never leave this function: not in the result, not in an e
 from __future__ import annotations
 
 import base64
-import json
-from datetime import UTC, datetime
 
 from temporalio import activity
 
@@ -25,20 +23,7 @@ SSH_KEYS = ("ssh-privatekey", "id_ed25519", "id_ecdsa", "id_rsa", "identity")
 HTTPS_KEYS = ("token", "password")
 CLAUDE_FILES = auth.SESSION_KEYS
 TOKEN_KEY = auth.TOKEN_KEY
-AUTH_SYNC_HINT = "run `kubectl gt auth sync --force`"
-
-
-def oauth_expiry(raw_json: bytes) -> datetime | None:
-    """expiresAt (epoch milliseconds) of Claude Code's credentials file, if it says."""
-    try:
-        doc = json.loads(raw_json)
-    except ValueError:
-        return None
-    oauth = doc.get("claudeAiOauth") if isinstance(doc, dict) else None
-    expires = oauth.get("expiresAt") if isinstance(oauth, dict) else None
-    if not isinstance(expires, int | float):
-        return None
-    return datetime.fromtimestamp(expires / 1000, tz=UTC)
+SYNC_HINT = auth.SYNC_HINT
 
 
 class CredentialActivities:
@@ -82,9 +67,7 @@ class CredentialActivities:
                     f"Secret {r.forge_token_secret.name!r} has no key {r.forge_token_secret.key!r}",
                 )
         if r.claude_creds_secret:
-            data = await self._secret(
-                ns, r.claude_creds_secret, "Claude credentials", AUTH_SYNC_HINT
-            )
+            data = await self._secret(ns, r.claude_creds_secret, "Claude credentials", SYNC_HINT)
             name = next((f for f in CLAUDE_FILES if f in data), None)
             if name is None:
                 if data.get(TOKEN_KEY):
@@ -92,12 +75,14 @@ class CredentialActivities:
                 raise permanent(
                     c.MISSING_SECRET,
                     f"Secret {r.claude_creds_secret!r} holds neither .credentials.json nor "
-                    f"{TOKEN_KEY}: {AUTH_SYNC_HINT}",
+                    f"{TOKEN_KEY}: {SYNC_HINT}",
                 )
             # An expired session is not refused here: the polecat's credentials gate parks
             # until the Secret is fresh again (see workflows/polecat.py).
-            expires = oauth_expiry(base64.b64decode(data[name]))
-            return CredentialReport(kind="oauth", expires_at=expires)
+            session = auth.parse_session(base64.b64decode(data[name]))
+            return CredentialReport(
+                kind="oauth", expires_at=session.expires_at if session else None
+            )
         if r.api_key_secret:
             data = await self._secret(
                 ns,

@@ -12,7 +12,6 @@ name Secrets, never values.
 from __future__ import annotations
 
 import base64
-import binascii
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,22 +32,10 @@ from gastown.workflows.messages import (
     TokenRequest,
 )
 
-SYNC_HINT = "run `kubectl gt auth sync --force`"
 # A keeper session refreshed this recently is as fresh as the token endpoint makes them: it is
 # handed out even when it ends before the pod's deadline (the pod's auth_expired path covers
 # the rest). Asking the keeper again would only rotate it, once per look, for ever.
 JUST_REFRESHED = timedelta(minutes=5)
-
-
-def _decoded(data: dict[str, Any]) -> dict[str, bytes]:
-    """A Secret's data map decoded; a value that is not base64 is left out (never shown)."""
-    out: dict[str, bytes] = {}
-    for key, value in data.items():
-        try:
-            out[str(key)] = base64.b64decode(str(value), validate=True)
-        except (binascii.Error, ValueError):
-            continue
-    return out
 
 
 def _when(moment: datetime | None) -> str:
@@ -105,11 +92,11 @@ class PodAuthActivities:
                 secret=name,
                 reason=c.MISSING_SECRET,
                 message=f"the Claude credentials Secret {name!r} is gone from namespace "
-                f"{r.namespace!r}: {SYNC_HINT}",
+                f"{r.namespace!r}: {auth.SYNC_HINT}",
             )
         meta = secret.get("metadata") or {}
         version = str(meta.get("resourceVersion") or "") or None
-        data = _decoded(secret.get("data") or {})
+        data = auth.decoded(secret.get("data"))
         info = auth.describe(data, meta.get("annotations"))
         base: dict[str, Any] = {"secret": name, "version": version}
         if info is None:
@@ -118,7 +105,7 @@ class PodAuthActivities:
                 **base,
                 reason=c.MISSING_SECRET,
                 message=f"Secret {name!r} holds no Claude credentials "
-                f"({auth.SESSION_KEY} or {auth.TOKEN_KEY}): {SYNC_HINT}",
+                f"({auth.SESSION_KEY} or {auth.TOKEN_KEY}): {auth.SYNC_HINT}",
             )
         base.update(credential_kind=info.kind.value, expires_at=info.expires_at)
         now = datetime.now(UTC)

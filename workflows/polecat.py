@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from gastown.api import identity as ids
+    from gastown.api.auth import SYNC_HINT
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
     from gastown.workflows.calls import short_call
@@ -60,7 +61,7 @@ OUTCOME_PHASE: dict[Outcome, PolecatPhase] = {
     Outcome.TERMINATED: PolecatPhase.TERMINATED,
 }
 
-AUTH_HINT = "run `kubectl gt auth sync --force` to refresh the Claude credentials"
+AUTH_HINT = f"{SYNC_HINT} to refresh the Claude credentials"
 # Phases a convoy hears about on entering them, and those it hears about on leaving them.
 REPORTED = (PolecatPhase.QUEUED, PolecatPhase.WORKING, PolecatPhase.WAITING_FOR_CREDENTIALS)
 REPORTED_LEAVING = (PolecatPhase.QUEUED, PolecatPhase.WAITING_FOR_CREDENTIALS)

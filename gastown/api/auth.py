@@ -43,6 +43,8 @@ ANNOTATION_EXPIRES_AT: Final = f"{GROUP}/expires-at"
 
 # The next step when the cluster's session is gone (refused, or lost after a refresh): the
 # one thing every message about it says.
+# The next step wherever a Claude credentials Secret is missing, empty or expired.
+SYNC_HINT: Final = "run `kubectl gt auth sync --force`"
 HANDOVER_HINT: Final = (
     "run `kubectl gt auth sync --handover` with a fresh `claude /login` session (or switch the "
     "Secret to a long-lived token from `claude setup-token`)"

@@ -9,7 +9,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -97,6 +97,15 @@ def decoded_history(events: list[Any]) -> str:
     return "\n".join(chunks)
 
 
+def assert_no_leak(places: dict[str, str], canaries: Iterable[str]) -> None:
+    """None of the canaries anywhere; every place searched holds something (an empty one
+    would prove nothing)."""
+    for where, text in places.items():
+        assert text, f"{where} is empty: the search would prove nothing"
+        for canary in canaries:
+            assert canary not in text, f"a credential leaked into {where}"
+
+
 async def test_claude_code_api_key_run_leaks_nothing(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
@@ -137,10 +146,7 @@ async def test_claude_code_api_key_run_leaks_nothing(
         "cli output": result.out + result.err,
         "worker logs": caplog.text,
     }
-    for where, text in places.items():
-        assert text, f"{where} is empty: the search would prove nothing"
-        for canary in CANARIES:
-            assert canary not in text, f"a credential leaked into {where}"
+    assert_no_leak(places, CANARIES)
 
 
 async def test_oauth_session_run_gives_the_pod_only_an_access_token(
@@ -188,10 +194,7 @@ async def test_oauth_session_run_gives_the_pod_only_an_access_token(
         "cli output": result.out + result.err,
         "worker logs": caplog.text,
     }
-    for where, text in places.items():
-        assert text, f"{where} is empty: the search would prove nothing"
-        for canary in CANARIES:
-            assert canary not in text, f"a credential leaked into {where}"
+    assert_no_leak(places, CANARIES)
 
 
 async def test_expired_oauth_token_parks_the_polecat_before_any_pod(

@@ -42,7 +42,7 @@ from gastown.service.worker import WorkerOptions, build_worker
 from gastown.workflows import contract as c
 from gastown.workflows.messages import ConvoyProgress, NukeRequest, PolecatState
 from tests.e2e.conftest import TEST_DEFAULTS, ClusterKube, Result, apply_and_start, wait_until
-from tests.e2e.test_claude_secrets import decoded_history
+from tests.e2e.test_claude_secrets import assert_no_leak, decoded_history
 from tests.e2e.test_convoy import beads, start_convoy
 from tests.oauth import CLIENT_ID, TokenEndpoint, token_endpoint
 from tests.operator.conftest import (  # noqa: F401 - watcher_thread is a fixture
@@ -124,13 +124,6 @@ async def convoy_places(
     }
 
 
-def assert_no_token(places: dict[str, str], tokens: Iterable[str]) -> None:
-    for where, text in places.items():
-        assert text, f"{where} is empty: the search would prove nothing"
-        for token in tokens:
-            assert token not in text, f"a token leaked into {where}"
-
-
 async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
     temporal_client: Client,
     worker: Worker,
@@ -199,7 +192,7 @@ async def test_replica_expired_session_parks_a_convoy_and_a_sync_resumes_it(
     pods = await kube.pods(namespace, f"{LABEL_CONVOY}=cr")
     assert len(pods) == 10
     places = await convoy_places(temporal_client, kube, kubectl, namespace, "cr")
-    assert_no_token(
+    assert_no_leak(
         {
             **places,
             "worker logs": caplog.text,
@@ -303,7 +296,7 @@ async def test_keeper_fifty_polecats_near_expiry_make_one_refresh(
     assert left == ["claude-creds"]
 
     places = await convoy_places(temporal_client, kube, kubectl, namespace, "k")
-    assert_no_token(
+    assert_no_leak(
         {
             **places,
             "worker logs": caplog.text,

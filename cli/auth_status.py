@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import typer
@@ -196,7 +197,7 @@ def show(session: Session, named: str | None, all_namespaces: bool) -> int:
     del secrets  # the data is not needed past the description
     now = datetime.now(UTC)
     headers = HEADERS if all_namespaces else HEADERS[1:]
-    columns = [Column(h, lambda cells, h=h: cells[h]) for h in headers]  # type: ignore[misc]
+    columns = [Column(h, itemgetter(h)) for h in headers]
     if rows:
         typer.echo(table([r.cells(now) for r in rows], columns, wide=False))
     code = 0

@@ -12,8 +12,8 @@ from gastown.activities import oauth
 from tests.oauth import CLIENT_ID, token_endpoint
 
 
-def config(url: str, **extra: object) -> oauth.OAuthConfig:
-    return oauth.OAuthConfig(token_url=url, client_id=CLIENT_ID, **extra)  # type: ignore[arg-type]
+def config(url: str, timeout_seconds: float = 20.0) -> oauth.OAuthConfig:
+    return oauth.OAuthConfig(token_url=url, client_id=CLIENT_ID, timeout_seconds=timeout_seconds)
 
 
 async def test_a_refresh_answers_new_tokens_and_sends_what_claude_code_sends() -> None:

@@ -165,7 +165,9 @@ class Room:
     def inp(self) -> CredentialsInput:
         return CredentialsInput(namespace=NAMESPACE, secret=SECRET)
 
-    async def waiter(self, name: str, wants: int = 1) -> WorkflowHandle[CredentialsWaiter, list]:  # type: ignore[type-arg]
+    async def waiter(
+        self, name: str, wants: int = 1
+    ) -> WorkflowHandle[CredentialsWaiter, list[CredentialsChanged]]:
         return await self.env.client.start_workflow(
             CredentialsWaiter.run,
             wants,
@@ -203,7 +205,9 @@ class Room:
         return await asyncio.wait_for(reached(), DEADLINE)
 
 
-async def got(handle: WorkflowHandle[CredentialsWaiter, list]) -> list[CredentialsChanged]:  # type: ignore[type-arg]
+async def got(
+    handle: WorkflowHandle[CredentialsWaiter, list[CredentialsChanged]],
+) -> list[CredentialsChanged]:
     answer: list[CredentialsChanged] = await handle.query(
         "got", result_type=list[CredentialsChanged]
     )
@@ -211,7 +215,7 @@ async def got(handle: WorkflowHandle[CredentialsWaiter, list]) -> list[Credentia
 
 
 async def until_got(
-    handles: Sequence[WorkflowHandle[CredentialsWaiter, list]],  # type: ignore[type-arg]
+    handles: Sequence[WorkflowHandle[CredentialsWaiter, list[CredentialsChanged]]],
 ) -> list[list[CredentialsChanged]]:
     """Each waiter's signals once every one has some (queries: no time skipping)."""
 

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test pytest lint typecheck layers crds demo demo-down clean test-tools pod-tools
+.PHONY: venv test pytest lint typecheck layers crds demo demo-containers demo-down clean test-tools pod-tools
 
 venv: $(STAMP)
 
@@ -90,6 +90,11 @@ crds: $(STAMP)
 ## demo: the main job on this machine: sandbox cluster, Temporal (with UI), worker, one polecat
 demo: $(STAMP) pod-tools
 	$(BIN)/kubectl-gt dev up
+	$(BIN)/kubectl-gt dev demo
+
+## demo-containers: `make demo` with the sandbox's pods run by podman from the real images
+demo-containers: $(STAMP) images
+	$(BIN)/kubectl-gt dev up --containers
 	$(BIN)/kubectl-gt dev demo
 
 ## demo-down: stop what `make demo` started

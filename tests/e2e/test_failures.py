@@ -1,5 +1,8 @@
 """One test per failure class of DESIGN.md, through the real worker, sandbox and runtime.
 
+Tests using the `pod_mode` fixture run twice: pods as local processes, and pods as podman
+containers of the real polecat-agent image (the sandbox's container mode).
+
 Specs that `sling` has no flag for (retry policy, resources) are started the way `kubectl
 apply` and the watcher start them: the CR, then its workflow with the polecat's identity.
 """
@@ -154,6 +157,7 @@ async def test_missing_secret_is_refused_before_any_pod(
     assert await kube.pods(namespace, f"{LABEL_POLECAT}=keeper") == []
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_missing_secret_in_the_pod_is_terminal(
     rig_factory: Callable[..., str],
     temporal_client: Client,
@@ -199,6 +203,7 @@ async def test_unschedulable_past_the_pending_timeout(
     assert "Insufficient cpu" in polecat["status"]["message"]
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_deadline_exceeded(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
@@ -227,6 +232,7 @@ async def test_deadline_exceeded(
     assert polecat["status"]["attempt"] == 1
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_agent_failed(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
@@ -254,6 +260,7 @@ async def test_no_changes_is_done_without_a_push(
     assert (polecat["status"]["phase"], polecat["status"]["outcome"]) == ("Done", "no_changes")
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_eviction_then_attempt_two_succeeds(
     sandbox: Sandbox,
     rig_factory: Callable[..., str],
@@ -279,6 +286,7 @@ async def test_eviction_then_attempt_two_succeeds(
     assert (result.phase.value, result.attempts, result.pod) == ("Done", 2, "polecat-glory-2")
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_nuke_while_running(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],

@@ -34,6 +34,10 @@ def podman_binary() -> str:
 @pytest.fixture(scope="session")
 def polecat_image() -> str:
     """The real polecat-agent image, from local podman storage (never pulled)."""
+    return require_polecat_image()
+
+
+def require_polecat_image() -> str:
     result = subprocess.run(
         [*argv.base(podman_binary()), "image", "exists", POLECAT_IMAGE],
         capture_output=True,

@@ -63,11 +63,12 @@ def pod_mode(
         yield "process"
         return
     require_polecat_image()
+    before = sandbox.config.containers
     sandbox.config.containers = True
     try:
         yield "containers"
     finally:
-        sandbox.config.containers = False
+        sandbox.config.containers = before
         core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
         wait_until_sync(lambda: not core.list_namespaced_pod(namespace).items, 60, "pods gone")
         wait_until_sync(lambda: not sandbox_containers(sandbox), 60, "no container left")

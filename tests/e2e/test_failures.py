@@ -101,7 +101,8 @@ async def test_image_pull_backoff_inside_the_grace_window_then_pulling(
     kube: ClusterKube,
     core: client.CoreV1Api,
 ) -> None:
-    rig = rig_factory(image="example.org/agent:pull-fails")
+    # A polecat-agent image: its ENTRYPOINT (process mode: image_commands) runs `args`.
+    rig = rig_factory(image="example.org/gastown/polecat-agent:pull-fails")
     handle = await start(
         temporal_client, worker, kube, namespace, "ace", {"rig": rig, "beadID": "dm-1"}
     )

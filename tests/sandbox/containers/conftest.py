@@ -75,11 +75,12 @@ def containers(
 ) -> Iterator[Sandbox]:
     """The session sandbox in container mode for one test. Afterwards its pods are deleted
     and no container of this sandbox may be left in podman."""
+    before = sandbox.config.containers
     sandbox.config.containers = True
     try:
         yield sandbox
     finally:
-        sandbox.config.containers = False
+        sandbox.config.containers = before
         core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
         wait_until(lambda: not core.list_namespaced_pod(namespace).items, 60, "pods gone")
         wait_until(lambda: not sandbox_containers(sandbox), 60, "no podman container left")

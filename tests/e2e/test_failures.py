@@ -118,6 +118,38 @@ async def test_image_pull_backoff_inside_the_grace_window_then_pulling(
     assert (result.phase.value, result.attempts) == ("Done", 1)
 
 
+@pytest.mark.usefixtures("pod_mode")
+@pytest.mark.parametrize(
+    "pod_mode", [pytest.param("containers", marks=pytest.mark.containers)], indirect=True
+)
+async def test_an_image_missing_from_local_storage_is_a_pull_failure(
+    rig_factory: Callable[..., str],
+    temporal_client: Client,
+    worker: Worker,
+    namespace: str,
+    kube: ClusterKube,
+    core: client.CoreV1Api,
+) -> None:
+    """Container mode pulls nothing: an image podman does not have is ErrImagePull, then
+    ImagePullBackOff, past the grace window a transient failure, as from a registry."""
+    rig = rig_factory(image="ghcr.io/gastown/polecat-agent:0.0.0-missing")
+    handle = await start(
+        temporal_client,
+        worker,
+        kube,
+        namespace,
+        "lost",
+        {"rig": rig, "beadID": "dm-1", "retryPolicy": NO_BACKOFF},
+    )
+    await wait_until(
+        lambda: pod_waiting(core, namespace, "polecat-lost-1", "ErrImagePull"), 30, "pull error"
+    )
+    result = await asyncio.wait_for(handle.result(), 90)
+    assert (result.phase.value, result.attempts) == ("Failed", 2)
+    # Whichever of the two alternating states the grace window ended on.
+    assert result.reason in ("ErrImagePull", "ImagePullBackOff")
+
+
 @pytest.mark.parametrize(
     "worker", [dataclasses.replace(TEST_DEFAULTS, image="UPPER/Case!")], indirect=True
 )

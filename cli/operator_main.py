@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -145,18 +145,32 @@ def _service(health_port: int | None, metrics_bind_address: str | None) -> Servi
     return ServiceOptions(health_port=health_port, metrics_bind_address=metrics_bind_address)
 
 
-def _run(main: Coroutine[Any, Any, int | None]) -> int:
-    """Run a process to its end; what it could not reach is one line and exit 1."""
+def _run(main: Coroutine[Any, Any, int | None]) -> NoReturn:
+    """Run a process to its end and exit with its code; what it could not reach is one line
+    and exit 1.
+
+    The exit skips the interpreter's teardown (os._exit, after flushing): the Temporal SDK's
+    native threads can outlive the event loop and abort a finalizing interpreter
+    ("PyGILState_Release: thread state … must be current", temporalio/sdk-python#300), which
+    turned a clean exit code into SIGABRT. Everything of ours is closed by then.
+    """
     import asyncio
+    import logging
+    import os
+    import sys
 
     from gastown.service.connection import TemporalUnreachable
     from gastown.service.telemetry import MetricsUnavailable
 
     try:
-        return asyncio.run(main) or 0
+        code = asyncio.run(main) or 0
     except (TemporalUnreachable, MetricsUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
-        return 1
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()
@@ -290,7 +304,7 @@ def worker(
         oauth=oauth_config,
         register_search_attributes=register_search_attributes,
     )
-    raise typer.Exit(_run(run_worker(temporal, kube, defaults, options, service)))
+    _run(run_worker(temporal, kube, defaults, options, service))
 
 
 @app.command()
@@ -348,7 +362,7 @@ def watcher(
         **({"identity": identity} if identity else {}),
     )
     options = WatcherOptions(rig_resync_seconds=rig_resync_seconds)
-    raise typer.Exit(_run(run_watcher(temporal, kube, options, election, service=service)))
+    _run(run_watcher(temporal, kube, options, election, service=service))
 
 
 def main() -> None:

@@ -35,19 +35,17 @@ class ServiceOptions:
         return metrics_runtime(self.metrics_bind_address) if self.metrics_bind_address else None
 
 
-def _hint(settings: TemporalSettings, error: str) -> str:
-    tls = bool(settings.connect_extra.get("tls"))
-    if tls and ("tls" in error.lower() or "handshake" in error.lower() or "ssl" in error.lower()):
+def _hint(settings: TemporalSettings) -> str:
+    if settings.connect_extra.get("tls"):
         return (
-            "the TLS handshake failed: check that the server serves TLS on that port and "
-            "--temporal-tls-ca/--temporal-tls-cert/--temporal-tls-key"
+            "TLS is on: check that the server serves TLS on that port, that "
+            "--temporal-tls-ca names the CA that signed its certificate, and that it accepts "
+            "this client's certificate (--temporal-tls-cert/--temporal-tls-key) or API key"
         )
-    if not tls:
-        return (
-            "check the address (--temporal-address, TEMPORAL_ADDRESS); a server that requires "
-            "TLS needs --temporal-tls-ca or an API key"
-        )
-    return "check the address (--temporal-address, TEMPORAL_ADDRESS) and the TLS settings"
+    return (
+        "check the address (--temporal-address, TEMPORAL_ADDRESS); a server that requires TLS "
+        "needs --temporal-tls-ca (or an API key, which turns TLS on)"
+    )
 
 
 async def connect(
@@ -61,10 +59,9 @@ async def connect(
             lazy=lazy,
         )
     except RuntimeError as exc:  # the SDK's core reports every connect failure as one
-        error = settings.redact(str(exc))
         raise TemporalUnreachable(
-            f"cannot connect to Temporal at {settings.describe()}: {error}; "
-            f"{_hint(settings, error)}"
+            f"cannot connect to Temporal at {settings.describe()}: "
+            f"{settings.redact(str(exc))}; {_hint(settings)}"
         ) from None
 
 

@@ -140,8 +140,16 @@ async def run_worker(
         loop.add_signal_handler(sig, stop.set)
     readiness = WorkerReadiness()
     async with health_endpoints(service.health_port, readiness):
-        temporal = await connect(temporal_settings, service.runtime())
-        readiness.client = temporal
+        # A SIGTERM while Temporal does not answer yet ends the process at once.
+        connecting = asyncio.create_task(connect(temporal_settings, service.runtime()))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            log.info("stopped before Temporal answered")
+            return
+        temporal = readiness.client = connecting.result()
         if options.register_search_attributes:
             await register_search_attributes(temporal)
         # No retry in the activities: Temporal's retry policies are the one place that retries.

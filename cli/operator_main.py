@@ -159,11 +159,15 @@ def _run(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     import os
     import sys
 
+    from gastown.config import ConfigError
     from gastown.service.connection import TemporalUnreachable
     from gastown.service.telemetry import MetricsUnavailable
 
     try:
         code = asyncio.run(main) or 0
+    except ConfigError as exc:  # e.g. a kubeconfig without the context it names
+        typer.echo(f"error: {exc}", err=True)
+        code = 2
     except (TemporalUnreachable, MetricsUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 1

@@ -88,8 +88,9 @@ async def run_watcher(
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+    runtime = service.runtime()  # the metrics exporter first: a taken port ends the start
     kube = connect(kube_settings, BACKOFF, lean=True)
-    temporal = await connect_temporal(temporal_settings, service.runtime(), lazy=True)
+    temporal = await connect_temporal(temporal_settings, runtime, lazy=True)
     log.info("Temporal at %s (connected on first use)", temporal_settings.describe())
     watcher = Watcher(kube, temporal, temporal_settings.task_queue, options or WatcherOptions())
     leader: LeaderElection | None = None

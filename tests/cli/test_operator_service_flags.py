@@ -4,6 +4,7 @@ connects (exit 2 naming the option, no traceback), and the API key never reaches
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,15 @@ def test_the_api_key_is_never_printed(command: str, how: str, tmp_path: Path) ->
         output, _ = proc.communicate(timeout=60)
         assert proc.returncode == 2, output  # no cluster: after Temporal's settings resolved
     assert KEY not in output
+
+
+@pytest.mark.parametrize("command", ["worker", "watcher"])
+def test_a_metrics_port_in_use_is_one_line_and_exit_1(command: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = run(command, ["--metrics-bind-address", address], {}, tmp_path)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"error: cannot serve metrics on {address}" in result.stderr

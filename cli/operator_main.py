@@ -161,6 +161,7 @@ def _run(main: Coroutine[Any, Any, int | None]) -> NoReturn:
 
     from gastown.config import ConfigError
     from gastown.service.connection import TemporalUnreachable
+    from gastown.service.health import HealthUnavailable
     from gastown.service.telemetry import MetricsUnavailable
 
     try:
@@ -168,7 +169,7 @@ def _run(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     except ConfigError as exc:  # e.g. a kubeconfig without the context it names
         typer.echo(f"error: {exc}", err=True)
         code = 2
-    except (TemporalUnreachable, MetricsUnavailable) as exc:
+    except (TemporalUnreachable, MetricsUnavailable, HealthUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 1
     logging.shutdown()

@@ -83,10 +83,24 @@ async def _handle(
         await writer.wait_closed()
 
 
+class HealthUnavailable(Exception):
+    """The health port cannot be listened on (taken, or not this host's)."""
+
+
 async def start_health_server(port: int, ready: ReadyCheck, host: str = "") -> asyncio.Server:
-    """Listen on `port` (all interfaces unless `host`); close the returned server to stop."""
-    server = await asyncio.start_server(
-        lambda r, w: _handle(r, w, ready), host or None, port, limit=MAX_HEADER_BYTES
-    )
+    """Listen on `port` (all interfaces unless `host`); close the returned server to stop.
+    All interfaces means IPv4 and IPv6 where the pod has both, IPv4 alone where IPv6 is off."""
+    handler = lambda r, w: _handle(r, w, ready)  # noqa: E731
+    try:
+        try:
+            server = await asyncio.start_server(handler, host or None, port, limit=MAX_HEADER_BYTES)
+        except OSError:
+            if host:
+                raise
+            server = await asyncio.start_server(handler, "0.0.0.0", port, limit=MAX_HEADER_BYTES)  # noqa: S104
+    except OSError as exc:
+        raise HealthUnavailable(
+            f"cannot serve /healthz and /readyz on port {port}: {exc.strerror or exc}"
+        ) from None
     log.info("health endpoints /healthz and /readyz on port %d", port)
     return server

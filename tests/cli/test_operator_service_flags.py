@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gastown.sandbox.temporal_dev import free_port
+from tests.conftest import Cluster
 
 OPERATOR = str(Path(sys.executable).parent / "gastown-operator")
 KEY = "tk-never-print-me-5678"
@@ -118,3 +119,18 @@ def test_a_metrics_port_in_use_is_one_line_and_exit_1(command: str, tmp_path: Pa
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
     assert f"error: cannot serve metrics on {address}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["worker", "watcher"])
+def test_a_health_port_in_use_is_one_line_and_exit_1(
+    command: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # noqa: S104 - as the health server binds
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"KUBECONFIG": str(cluster.kubeconfig)}
+        result = run(command, ["--health-port", str(port)], env, tmp_path)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"error: cannot serve /healthz and /readyz on port {port}" in result.stderr

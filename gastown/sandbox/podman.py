@@ -271,6 +271,13 @@ def run_spec(
     a container gets exactly its own volumeMounts (and its termination file), nothing else.
     Environment values travel in the env file or podman's environment, never in the argv."""
     mounts: list[Mount] = []
+    # Secret, ConfigMap, downward API and projected volumes are read-only whatever the mount
+    # says (the kubelet's atomic-writer volumes).
+    always_ro = {
+        v["name"]
+        for v in pod["spec"].get("volumes") or []
+        if any(k in v for k in ("secret", "configMap", "downwardAPI", "projected"))
+    }
     for m in container.get("volumeMounts") or []:
         host = volumes.get(m["name"])
         if host is None:
@@ -284,7 +291,7 @@ def run_spec(
             Mount(
                 _check_path("host path", host),
                 _check_path("mountPath", m["mountPath"]),
-                bool(m.get("readOnly")),
+                bool(m.get("readOnly")) or m["name"] in always_ro,
             )
         )
     term_path = container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH

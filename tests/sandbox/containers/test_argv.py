@@ -20,8 +20,15 @@ def pod(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
     }
 
 
-def spec(container: dict[str, Any], volumes: dict[str, str] | None = None, **kw: Any) -> p.RunSpec:
+def spec(
+    container: dict[str, Any],
+    volumes: dict[str, str] | None = None,
+    volumes_spec: list[dict[str, Any]] | None = None,
+    **kw: Any,
+) -> p.RunSpec:
     c = {"name": "c", "image": "img:1", **container}
+    if volumes_spec is not None:
+        kw["volumes"] = volumes_spec
     return p.run_spec(
         pod(c, **kw),
         c,
@@ -148,6 +155,26 @@ def test_mounts_are_the_containers_own_plus_its_termination_file() -> None:
         "--volume=/state/v/ws/cache:/cache:rw",
         "--volume=/state/term/c:/dev/term:rw",
     ]  # and nothing of "other", a volume this container does not mount
+
+
+def test_secret_config_map_and_downward_volumes_are_always_read_only() -> None:
+    kinds = {
+        "s": {"secret": {"secretName": "x"}},
+        "cm": {"configMap": {"name": "x"}},
+        "d": {"downwardAPI": {"items": []}},
+        "p": {"projected": {"sources": []}},
+        "e": {"emptyDir": {}},
+    }
+    volumes = [{"name": n, **src} for n, src in kinds.items()]
+    c = {"volumeMounts": [{"name": n, "mountPath": f"/m/{n}"} for n in kinds]}
+    mounts = [a for a in argv(c, volumes={n: f"/v/{n}" for n in kinds}, volumes_spec=volumes)]
+    assert [a for a in mounts if a.startswith("--volume=/v/")] == [
+        "--volume=/v/s:/m/s:ro",
+        "--volume=/v/cm:/m/cm:ro",
+        "--volume=/v/d:/m/d:ro",
+        "--volume=/v/p:/m/p:ro",
+        "--volume=/v/e:/m/e:rw",
+    ]
 
 
 @pytest.mark.parametrize(

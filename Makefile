@@ -80,7 +80,8 @@ $(POD_VENV)/.installed: pyproject.toml $(STAMP)
 # image can be pulled here. Podman's storage is machine-wide: a stamp holds the image ID this
 # checkout built, and is dropped when the tag now names another image (removed, or rebuilt from
 # another checkout), so `make images` rebuilds exactly when the Containerfiles, the sources they
-# copy or the base changed, and takes seconds otherwise (buildah's layer cache does the rest).
+# copy, the build arguments or the base changed, and takes under a second otherwise (after a
+# touch without a change, buildah's layer cache answers every step).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_REPO ?= ghcr.io/gastown
 POLECAT_IMAGE := $(IMAGE_REPO)/polecat-agent:$(VERSION)
@@ -113,8 +114,8 @@ container-tools:
 ## images: the local Debian base (if needed), then both images, tagged as the chart expects
 images: container-tools
 	@mkdir -p $(IMAGES_DIR)
-	@# One build at a time on this machine (the storage is shared by every checkout).
-	@flock $(IMAGES_DIR)/../images.lock $(MAKE) --no-print-directory images-locked
+	@# One build at a time on this machine: the storage is shared by every checkout (per user).
+	@flock /tmp/gastown-images-$$(id -u).lock $(MAKE) --no-print-directory images-locked
 
 .PHONY: images-locked
 images-locked:
@@ -127,6 +128,10 @@ images-locked:
 	@podman image inspect --format '{{.Id}}' $(BASE_IMAGE) > $(IMAGES_DIR)/base.id.new
 	@cmp -s $(IMAGES_DIR)/base.id.new $(IMAGES_DIR)/base.id && rm $(IMAGES_DIR)/base.id.new || \
 	  mv $(IMAGES_DIR)/base.id.new $(IMAGES_DIR)/base.id
+	@# The build arguments, rewritten only when they change (a new CLAUDE_CODE_VERSION, ...).
+	@echo "$(BASE_IMAGE) $(VERSION) $(CLAUDE_CODE_VERSION) $(BUILD_CA_BUNDLE)" > $(IMAGES_DIR)/args.new
+	@cmp -s $(IMAGES_DIR)/args.new $(IMAGES_DIR)/args && rm $(IMAGES_DIR)/args.new || \
+	  mv $(IMAGES_DIR)/args.new $(IMAGES_DIR)/args
 	@$(MAKE) -s --no-print-directory $(IMAGES_DIR)/polecat-agent.iid $(IMAGES_DIR)/gastown-operator.iid
 	@podman images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -F -e $(POLECAT_IMAGE) -e $(OPERATOR_IMAGE)
 
@@ -139,12 +144,12 @@ define build-image
 endef
 
 $(IMAGES_DIR)/polecat-agent.iid: deploy/images/polecat-agent/Dockerfile $(IMAGES_DIR)/base.id \
-    $(IMAGE_SOURCES) Makefile
+    $(IMAGES_DIR)/args $(IMAGE_SOURCES)
 	$(call build-image,polecat-agent,$(POLECAT_IMAGE),--build-arg NODE_IMAGE=$(BASE_IMAGE) \
 	  --build-arg CLAUDE_CODE_VERSION=$(CLAUDE_CODE_VERSION))
 
 $(IMAGES_DIR)/gastown-operator.iid: deploy/images/operator/Dockerfile $(IMAGES_DIR)/base.id \
-    $(IMAGE_SOURCES) Makefile
+    $(IMAGES_DIR)/args $(IMAGE_SOURCES)
 	$(call build-image,operator,$(OPERATOR_IMAGE))
 
 lint: $(STAMP)

@@ -423,3 +423,45 @@ def test_no_container_is_left_once_pods_are_over(
     finished(core, namespace, "brief")
     wait_until(lambda: not sandbox_containers(containers), 30, "the container removed")
     assert os.path.exists(containers.config.state_dir)
+
+
+def test_missing_secrets_wait_as_in_process_mode_then_run(
+    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+) -> None:
+    """A missing Secret in env is CreateContainerConfigError, in a volume ContainerCreating
+    with FailedMount events; both retried, so the Secrets arriving lets the pods run."""
+    env = [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "late-env", "key": "k"}}}]
+    apply(kubectl, namespace, pod("envpod", py("c", "import os; print(os.environ['K'])", env=env)))
+    status = waiting(core, namespace, "envpod", "CreateContainerConfigError")
+    assert status.state.waiting.message == 'secret "late-env" not found'
+    mount = [{"name": "s", "mountPath": "/s"}]
+    apply(
+        kubectl,
+        namespace,
+        pod(
+            "volpod",
+            py("c", "print(open('/s/k').read())", volumeMounts=mount),
+            volumes=[{"name": "s", "secret": {"secretName": "late-vol"}}],
+        ),
+    )
+
+    def failed_mount() -> bool:
+        events = core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=volpod"
+        ).items
+        return any(e.reason == "FailedMount" for e in events)
+
+    wait_until(failed_mount, 60, "FailedMount")
+    waiting(core, namespace, "volpod", "ContainerCreating")
+    for name, value in (("late-env", b"from env"), ("late-vol", b"from a volume")):
+        core.create_namespaced_secret(
+            namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=name),
+                data={"k": base64.b64encode(value).decode()},
+            ),
+        )
+    assert finished(core, namespace, "envpod").status.phase == "Succeeded"
+    assert finished(core, namespace, "volpod").status.phase == "Succeeded"
+    assert logs(kubectl, namespace, "envpod", "c") == "from env\n"
+    assert logs(kubectl, namespace, "volpod", "c") == "from a volume\n"

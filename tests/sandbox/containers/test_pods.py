@@ -465,3 +465,30 @@ def test_missing_secrets_wait_as_in_process_mode_then_run(
     assert finished(core, namespace, "volpod").status.phase == "Succeeded"
     assert logs(kubectl, namespace, "envpod", "c") == "from env\n"
     assert logs(kubectl, namespace, "volpod", "c") == "from a volume\n"
+
+
+def test_a_restarted_container_keeps_its_previous_log(
+    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+) -> None:
+    code = (
+        "import os, sys; first = not os.path.exists('/d/ran'); open('/d/ran', 'w').close();"
+        "print('first run' if first else 'second run'); sys.exit(1 if first else 0)"
+    )
+    mount = [{"name": "d", "mountPath": "/d"}]
+    apply(
+        kubectl,
+        namespace,
+        pod(
+            "again",
+            py("c", code, volumeMounts=mount),
+            restartPolicy="OnFailure",
+            volumes=[{"name": "d", "emptyDir": {}}],
+        ),
+    )
+    p = finished(core, namespace, "again")
+    [status] = p.status.container_statuses
+    assert (p.status.phase, status.restart_count) == ("Succeeded", 1)
+    assert status.last_state.terminated.exit_code == 1
+    assert logs(kubectl, namespace, "again", "c") == "second run\n"
+    previous = kubectl("logs", "-n", namespace, "again", "-c", "c", "--previous")
+    assert previous.stdout == "first run\n", previous.stderr

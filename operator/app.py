@@ -167,6 +167,10 @@ class Watcher:
         opts = self.options
         settings = kopf.OperatorSettings()
         settings.posting.enabled = False  # no kopf Events: ours are named and deduplicated
+        # No watch of CustomResourceDefinitions (nor a list of Namespaces): our CRDs are
+        # installed before the watcher (the chart's crds/), discovery at start finds them, and
+        # the chart's RBAC grants nothing on apiextensions (charts/gastown-operator/README.md).
+        settings.scanning.disabled = True
         settings.watching.server_timeout = opts.watch_server_timeout
         settings.watching.client_timeout = opts.watch_client_timeout
         settings.watching.connect_timeout = 10

@@ -142,9 +142,11 @@ def test_namespaced_install_grants_roles_per_namespace_and_rigs_cluster_wide() -
         ]
         find(objects, "ServiceAccount", "gastown-polecat", ns)
         find(objects, "NetworkPolicy", "gastown-operator-polecats", ns)
+    for component in ("worker", "watcher"):
+        flags = args(objects, f"gastown-operator-{component}")
+        assert "--serve-namespace=team-a" in flags
+        assert "--serve-namespace=team-b" in flags
     worker = args(objects, "gastown-operator-worker")
-    assert "--serve-namespace=team-a" in worker
-    assert "--serve-namespace=team-b" in worker
     assert "--pod-service-account=gastown-polecat" in worker
 
 

@@ -264,3 +264,27 @@ def test_network_policies_select_the_pods_they_are_for() -> None:
     assert egress_ports == [{53}, {22, 443}, {443}]
     blocked = polecat["spec"]["egress"][1]["to"][0]["ipBlock"]["except"]
     assert "169.254.0.0/16" in blocked
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_the_processes_accept_every_flag_the_chart_passes(name: str) -> None:
+    """Parsed by the real `gastown-operator` command line (nothing runs): an unknown flag or a
+    bad value fails here, not in a CrashLoopBackOff."""
+    import typer
+
+    from gastown.cli.operator_main import app
+
+    group: Any = typer.main.get_command(app)
+    objects = render(VALUE_SETS[name])
+    for component in ("worker", "watcher"):
+        program, command, *flags = args(objects, f"gastown-operator-{component}")
+        assert (program, command) == ("gastown-operator", component)
+        sub = group.commands[command]
+        ctx = sub.make_context(command, list(flags))
+        if component == "worker":
+            assert ctx.params["register_search_attributes"] is (name != "temporal-cloud")
+            assert ctx.params["health_port"] == 8081
+        else:
+            assert ctx.params["leader_election"] is True
+        served = ctx.params["serve_namespaces" if component == "worker" else "watch_namespaces"]
+        assert sorted(served or []) == sorted(VALUE_SETS[name].get("watchNamespaces", []))

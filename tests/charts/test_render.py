@@ -102,7 +102,11 @@ def test_defaults_cluster_wide_worker_and_two_electing_watchers() -> None:
     assert [(p["metadata"]["name"], p["spec"]) for p in pdbs] == [
         (
             "gastown-operator-watcher",
-            {"maxUnavailable": 1, "selector": pdbs[0]["spec"]["selector"]},
+            {
+                "maxUnavailable": 1,
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                "selector": pdbs[0]["spec"]["selector"],
+            },
         )
     ]
     assert not [

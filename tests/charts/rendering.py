@@ -49,8 +49,8 @@ def render(
     values: dict[str, Any] | None = None, *, release: str = RELEASE, namespace: str = NAMESPACE
 ) -> list[dict[str, Any]]:
     """Every object the chart renders (templates only; the CRDs are in crds/), in order."""
-    chart = helm.Chart.load(CHART)
-    manifests = chart.render(values or {}, name=release, namespace=namespace, is_install=True)
+    with helm.Chart.load(CHART) as chart:
+        manifests = chart.render(values or {}, name=release, namespace=namespace, is_install=True)
     objects: list[dict[str, Any]] = []
     for path in sorted(manifests):
         if not path.endswith(".yaml"):

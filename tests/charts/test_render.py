@@ -68,15 +68,15 @@ def test_only_the_servicemonitor_is_not_a_kubernetes_kind() -> None:
 
 
 def test_schema_refuses_unknown_and_wrong_values() -> None:
-    chart = helm.Chart.load(CHART)
-    for bad, where in (
-        ({"worker": {"replica": 2}}, "replica"),
-        ({"temporal": {"address": "no-port"}}, "address"),
-        ({"watchNamespaces": ["Team_A"]}, "watchNamespaces"),
-        ({"networkPolicy": {"polecat": {"gitPorts": [0]}}}, "gitPorts"),
-    ):
-        with pytest.raises(helm.HelmValuesError, match=where):
-            chart.validate_schema(bad)
+    with helm.Chart.load(CHART) as chart:
+        for bad, where in (
+            ({"worker": {"replica": 2}}, "replica"),
+            ({"temporal": {"address": "no-port"}}, "address"),
+            ({"watchNamespaces": ["Team_A"]}, "watchNamespaces"),
+            ({"networkPolicy": {"polecat": {"gitPorts": [0]}}}, "gitPorts"),
+        ):
+            with pytest.raises(helm.HelmValuesError, match=where):
+                chart.validate_schema(bad)
 
 
 def test_defaults_cluster_wide_worker_and_two_electing_watchers() -> None:

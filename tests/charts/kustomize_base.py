@@ -1,6 +1,6 @@
 """Writes deploy/kustomize/base from the chart, so the chart stays the one source of truth.
 
-    .venv/bin/python -m tests.charts.kustomize_base
+    make kustomize        # .venv/bin/python -m tests.charts.kustomize_base
 
 The base is the chart rendered with its defaults (release `gastown-operator` in
 `gastown-system`, the Namespace with its restricted Pod Security labels included) plus the

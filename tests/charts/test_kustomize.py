@@ -45,9 +45,9 @@ def test_committed_base_is_what_the_chart_generates() -> None:
         str(p.relative_to(kustomize_base.BASE)): p.read_text()
         for p in kustomize_base.BASE.rglob("*.yaml")
     }
-    assert committed.keys() == expected.keys(), "run: python -m tests.charts.kustomize_base"
+    assert committed.keys() == expected.keys(), "run: make kustomize"
     for name, text in expected.items():
-        assert committed[name] == text, f"{name} drifted: run python -m tests.charts.kustomize_base"
+        assert committed[name] == text, f"{name} drifted: run make kustomize"
 
 
 def test_base_renders_as_the_chart_with_defaults() -> None:

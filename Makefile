@@ -166,6 +166,11 @@ layers: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/python -m gastown.api.crdgen
 
+## kustomize: regenerate deploy/kustomize/base from the Helm chart (tests/charts fail on drift)
+.PHONY: kustomize
+kustomize: $(STAMP)
+	$(BIN)/python -m tests.charts.kustomize_base
+
 ## demo: the main job on this machine: sandbox cluster, Temporal (with UI), worker, one polecat
 demo: $(STAMP) pod-tools
 	$(BIN)/kubectl-gt dev up

@@ -57,7 +57,7 @@ def test_serve_containers_runs_pods_in_podman_and_stopping_removes_them(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_until(lambda: (state / "ready.json").exists(), 30, "sandbox ready")
+        wait_until(lambda: (state / "ready.json").exists(), 60, "sandbox ready")
         kubeconfig = json.loads((state / "ready.json").read_text())["kubeconfig"]
         env = {**os.environ, "KUBECONFIG": kubeconfig}
 
@@ -84,7 +84,8 @@ def test_serve_containers_runs_pods_in_podman_and_stopping_removes_them(
         assert len(labelled(state)) == 1
     finally:
         server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=60)
+        # podman shares one storage lock with every build on the machine: be patient.
+        _, err = server.communicate(timeout=180)
     assert server.returncode == 0, err.decode()
     assert labelled(state) == []  # the running pod's container went with the sandbox
 

@@ -43,13 +43,10 @@ def _settings(
     context: str | None,
 ) -> tuple[TemporalSettings, KubeSettings]:
     """Logging and the connection settings both processes share; bad settings exit 2."""
-    import logging
-
     from gastown.config import ConfigError, resolve_kube, resolve_temporal
+    from gastown.telemetry import logs
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(log_level)  # JSON unless stderr is a terminal (gastown/telemetry/logs.py)
     try:
         return (
             resolve_temporal(
@@ -119,7 +116,7 @@ def worker(
     context: KubeContext = None,
     temporal_address: TemporalAddress = None,
     temporal_namespace: TemporalNamespace = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow,
     CredentialsWorkflow and their activities."""
@@ -186,7 +183,7 @@ def watcher(
     context: KubeContext = None,
     temporal_address: TemporalAddress = None,
     temporal_namespace: TemporalNamespace = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the light watcher: adopt kubectl-applied polecats, mirror pod state, finalize
     deletions, keep Rig status (one active replica, by Lease)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -161,6 +162,14 @@ async def test_one_connected_trace_from_sling_to_pod(
         if s.attributes.get("temporalWorkflowID") == wid and s.trace_id != root.trace_id
     ]
     assert not strays
+
+    # The trace ID is where people look: `polecat status` and the Temporal UI's details.
+    status = await traced_gt("polecat", "status", f"{rig}/nux")
+    assert status.code == 0, status.err
+    assert f"Trace:         {root.trace_id}" in status.out.splitlines()
+    handle = temporal_client.get_workflow_handle(wid)
+    meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert f"trace `{root.trace_id}`" in meta.current_details
 
     # No span carries a body or a secret: Kubernetes spans hold method, resource, namespace
     # and status only.

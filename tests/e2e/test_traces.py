@@ -20,7 +20,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gastown.api.identity import polecat_workflow_id
+from gastown.api.identity import convoy_polecat_name, polecat_workflow_id
 from gastown.kube import Kube
 from gastown.service.worker import WorkerOptions, build_worker
 from gastown.telemetry.tracing import Tracing, from_env
@@ -187,3 +187,54 @@ async def test_one_connected_trace_from_sling_to_pod(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_a_convoy_is_one_trace_holding_its_polecats(
+    traced_gt: Callable[..., Awaitable[Result]],
+    rig_factory: Callable[..., str],
+    namespace: str,
+    receiver: Receiver,
+    tracing: Tracing,
+    temporal_client: Client,
+) -> None:
+    rig = rig_factory()
+    result = await traced_gt(
+        "convoy",
+        "create",
+        "Traced",
+        "dm-0001",
+        "dm-0002",
+        "--rig",
+        rig,
+        "--name",
+        "traced",
+        "--agent",
+        "command",
+        "--wait",
+    )
+    assert result.code == 0, (result.out, result.err)
+    await temporal_client.get_workflow_handle(f"convoy/{namespace}/traced").result()
+    for bead in ("dm-0001", "dm-0002"):
+        wid = polecat_workflow_id(namespace, convoy_polecat_name("traced", bead))
+        await temporal_client.get_workflow_handle(wid).result()
+    assert tracing.provider is not None
+    tracing.provider.force_flush()
+
+    roots = await wait_until(
+        lambda: _async(by_name(receiver.snapshot(), "kubectl gt convoy create")), 30, "root"
+    )
+    root = roots[0]
+
+    async def both_pods() -> list[ReceivedSpan] | None:
+        spans = receiver.trace(root.trace_id)
+        return spans if len(by_name(spans, "gt-polecat run")) == 2 else None
+
+    spans = await wait_until(both_pods, 30, "both polecats' pods in the convoy's trace")
+    ids = {s.span_id for s in spans}
+    assert not [s.name for s in spans if s.parent_id and s.parent_id not in ids]
+    assert [s.name for s in spans if s.parent_id is None] == ["kubectl gt convoy create"]
+    # The polecats are the convoy's children in the trace, each with its own workflow.
+    starts = by_name(spans, "StartChildWorkflow:PolecatWorkflow")
+    assert len(starts) == 2
+    runs = by_name(spans, "RunWorkflow:PolecatWorkflow")
+    assert {r.parent_id for r in runs} == {s.span_id for s in starts}

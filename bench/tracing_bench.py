@@ -165,7 +165,27 @@ async def run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
                 results[mode].append(await one_round(mode == "on", args, kubeconfig, address, sink))
     polecats = args.rounds * (5 + args.latency + args.concurrent)
     print(f"spans exported: {sink.posts} POSTs, {sink.bytes / polecats:.0f} bytes per polecat")
+    print(
+        f"pod runtime: {runtime_export_ms(sink):.2f} ms (median) to record and send a run's spans"
+    )
     return results
+
+
+def runtime_export_ms(sink: Sink, times: int = 50) -> float:
+    """What the pod's runtime adds to `gt-polecat run`: its five spans and the one POST."""
+    from gastown.runtime import tracing as pod
+
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        tracer = pod.from_env({"TRACEPARENT": parent, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url})
+        with tracer.span("gt-polecat run"):
+            for phase in ("agent", "commit", "push", "pull-request"):
+                with tracer.span(phase):
+                    pass
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
 
 
 def main() -> None:

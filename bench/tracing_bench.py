@@ -95,7 +95,13 @@ async def one_round(
     rigs = [f"{ns}-{k}" for k in range(max(1, -(-args.concurrent // 100)))]
     for name in rigs:
         make_rig(api, name, 100)
+    # Two clients, as in production: the worker's own (no client interceptor: the worker's
+    # interceptor would otherwise apply twice, a temporalio client interceptor being a worker
+    # interceptor too) and the CLI's, whose interceptor carries the sling's span.
     temporal = await Client.connect(
+        address, data_converter=pydantic_data_converter, runtime=runtime()
+    )
+    cli_temporal = await Client.connect(
         address,
         data_converter=pydantic_data_converter,
         runtime=runtime(),
@@ -126,7 +132,7 @@ async def one_round(
         body = {"apiVersion": API_VERSION, "kind": "Polecat", "metadata": {"name": name}}
         with maybe_span(tracing, "kubectl gt sling"):
             created = await cli_kube.run(writing.create(POLECATS, {**body, "spec": spec}, ns))
-            handle = await temporal.start_workflow(
+            handle = await cli_temporal.start_workflow(
                 c.POLECAT_WORKFLOW,
                 PolecatInput(namespace=ns, name=name, uid=created["metadata"]["uid"]),
                 id=polecat_workflow_id(ns, name),

@@ -3,15 +3,17 @@
     .venv/bin/python bench/tracing_bench.py [--latency 20] [--concurrent 50] [--rounds 3]
 
 One stack (the sandbox API server and the Temporal dev server, each its own process), then
-rounds that alternate off and on, each on a fresh worker and task queue, so both modes see
-the same machine at the same time:
+rounds of both modes, each on a fresh worker and task queue, in ABBA order (off-on, on-off,
+…: the stack slows a little as its stores fill), so both modes see the same machine at the
+same time:
 
 - off: the production worker as `gastown-operator worker` builds it without `OTEL_*` (no
   provider, no interceptor, no call spans), a client without interceptors;
 - on: `OTEL_EXPORTER_OTLP_ENDPOINT` set, pointing at a local OTLP/HTTP sink that answers 200
   to every export: the worker's TracingInterceptor, its Kubernetes call spans, the pod's
   TRACEPARENT; and, as `kubectl gt sling` does, a root span per sling and the client's
-  interceptor on the workflow start.
+  interceptor on the workflow start (a client of its own: the worker's client has none, as in
+  production).
 
 Measured as in sling_bench.py: latency from the Polecat's creation to its pod's ADDED event
 (p50), throughput as N polecats started together and completed per second, and this
@@ -166,8 +168,10 @@ async def run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     sink = Sink()
     results: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     async with stack(RESULT) as (kubeconfig, address):
-        for _ in range(args.rounds):
-            for mode in ("off", "on"):
+        for k in range(args.rounds):
+            # ABBA: the stack slows as it fills (its stores grow), so each mode goes first
+            # as often as the other.
+            for mode in ("off", "on") if k % 2 == 0 else ("on", "off"):
                 results[mode].append(await one_round(mode == "on", args, kubeconfig, address, sink))
     polecats = args.rounds * (5 + args.latency + args.concurrent)
     print(f"spans exported: {sink.posts} POSTs, {sink.bytes / polecats:.0f} bytes per polecat")
@@ -198,7 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=int, default=20, help="slings for the latency")
     parser.add_argument("--concurrent", type=int, default=50, help="polecats at once")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of off, then on")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of both modes")
     args = parser.parse_args()
     results = asyncio.run(run(args))
     print(f"rounds: {args.rounds}, latency slings: {args.latency}, concurrent: {args.concurrent}")

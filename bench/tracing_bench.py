@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import statistics
 import sys
@@ -85,10 +86,30 @@ def maybe_span(tracing: Tracing, name: str) -> Iterator[None]:
         yield
 
 
+SAMPLER = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+
+
+def mode_tracing(mode: str, sink: Sink) -> Tracing:
+    """off; on (every trace); sampled (1 trace in 10 kept, as OTEL_TRACES_SAMPLER says)."""
+    if mode == "off":
+        return from_env("bench", {})
+    saved = {k: os.environ.get(k) for k in SAMPLER}
+    if mode == "sampled":
+        os.environ.update(SAMPLER)  # the SDK reads the sampler from the process env
+    try:
+        return from_env("bench", {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url})
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 async def one_round(
-    traced: bool, args: argparse.Namespace, kubeconfig: str, address: str, sink: Sink
+    mode: str, args: argparse.Namespace, kubeconfig: str, address: str, sink: Sink
 ) -> dict[str, float]:
-    tracing = from_env("bench", {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if traced else {})
+    tracing = mode_tracing(mode, sink)
     api = bench_client(kubeconfig, THREADS)
     ns = f"bench-{secrets.token_hex(3)}"
     client.CoreV1Api(api).create_namespace(
@@ -166,14 +187,18 @@ async def one_round(
 
 async def run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     sink = Sink()
-    results: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    modes = ["off", "on", "sampled"] if args.sampled else ["off", "on"]
+    results: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     async with stack(RESULT) as (kubeconfig, address):
         for k in range(args.rounds):
-            # ABBA: the stack slows as it fills (its stores grow), so each mode goes first
-            # as often as the other.
-            for mode in ("off", "on") if k % 2 == 0 else ("on", "off"):
-                results[mode].append(await one_round(mode == "on", args, kubeconfig, address, sink))
-    polecats = args.rounds * (5 + args.latency + args.concurrent)
+            # The stack slows as it fills (its stores grow): each round starts with another
+            # mode (ABBA for two), so none is favoured by going first.
+            order = modes[k % len(modes) :] + modes[: k % len(modes)]
+            if len(modes) == 2 and k % 2:
+                order = modes[::-1]
+            for mode in order:
+                results[mode].append(await one_round(mode, args, kubeconfig, address, sink))
+    polecats = args.rounds * len(modes) * (5 + args.latency + args.concurrent)
     print(f"spans exported: {sink.posts} POSTs, {sink.bytes / polecats:.0f} bytes per polecat")
     print(
         f"pod runtime: {runtime_export_ms(sink):.2f} ms (median) to record and send a run's spans"
@@ -202,20 +227,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=int, default=20, help="slings for the latency")
     parser.add_argument("--concurrent", type=int, default=50, help="polecats at once")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of both modes")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of every mode")
+    parser.add_argument(
+        "--sampled", action="store_true", help="a third mode: parentbased_traceidratio 0.1"
+    )
     args = parser.parse_args()
     results = asyncio.run(run(args))
     print(f"rounds: {args.rounds}, latency slings: {args.latency}, concurrent: {args.concurrent}")
-    print("| measure | off (median) | on (median) | on/off | off runs | on runs |")
-    print("|---|---|---|---|---|---|")
-    for key in results["off"][0]:
-        off = [r[key] for r in results["off"]]
-        on = [r[key] for r in results["on"]]
-        m_off, m_on = statistics.median(off), statistics.median(on)
-        print(
-            f"| {key} | {m_off:.2f} | {m_on:.2f} | {m_on / m_off:.3f} | "
-            f"{', '.join(f'{v:.2f}' for v in off)} | {', '.join(f'{v:.2f}' for v in on)} |"
-        )
+    for mode in [m for m in results if m != "off"]:
+        print(f"\n{mode} against off:\n")
+        print(f"| measure | off (median) | {mode} (median) | ratio | off runs | {mode} runs |")
+        print("|---|---|---|---|---|---|")
+        for key in results["off"][0]:
+            off = [r[key] for r in results["off"]]
+            on = [r[key] for r in results[mode]]
+            m_off, m_on = statistics.median(off), statistics.median(on)
+            print(
+                f"| {key} | {m_off:.2f} | {m_on:.2f} | {m_on / m_off:.3f} | "
+                f"{', '.join(f'{v:.2f}' for v in off)} | {', '.join(f'{v:.2f}' for v in on)} |"
+            )
 
 
 if __name__ == "__main__":

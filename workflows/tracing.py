@@ -17,12 +17,14 @@ from temporalio.converter import PayloadConverter
 
 # temporalio.contrib.opentelemetry's header key (TracingInterceptor.header_key).
 HEADER = "_tracer-data"
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$")
 
 
 def trace_id_of(traceparent: object) -> str | None:
+    """The trace ID of a sampled traceparent: a sampled-out trace is recorded nowhere, so
+    there is nothing to point at."""
     m = _TRACEPARENT.match(traceparent.strip().lower()) if isinstance(traceparent, str) else None
-    if m is None or set(m.group(1)) == {"0"}:
+    if m is None or set(m.group(1)) == {"0"} or not int(m.group(2), 16) & 1:
         return None
     return m.group(1)
 

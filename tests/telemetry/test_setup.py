@@ -114,3 +114,22 @@ def test_a_call_span_only_inside_a_trace_and_never_its_body() -> None:
         "http.response.status_code": 409,
     }
     assert "c2VjcmV0" not in str(call.to_json())
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "expected"),
+    [
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+        ),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", None),  # sampled out
+        ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", None),
+        ("junk", None),
+        (None, None),
+    ],
+)
+def test_the_workflows_trace_id(traceparent: object, expected: str | None) -> None:
+    from gastown.workflows.tracing import trace_id_of
+
+    assert trace_id_of(traceparent) == expected

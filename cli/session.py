@@ -29,6 +29,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# Seconds the command's spans may take to send at exit (a collector that is down).
+EXPORT_TIMEOUT = 2.0
+
+
 class Usage(Exception):
     """Bad input: exit 2, nothing created."""
 
@@ -81,7 +85,7 @@ class Session:
         if self._tracing is None:
             from gastown.telemetry.tracing import from_env
 
-            self._tracing = from_env("kubectl-gt")
+            self._tracing = from_env("kubectl-gt", export_timeout=EXPORT_TIMEOUT)
         return self._tracing
 
     def close(self) -> None:

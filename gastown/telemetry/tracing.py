@@ -111,8 +111,12 @@ class Tracing:
 OFF = Tracing()
 
 
-def from_env(service_name: str, env: Mapping[str, str] | None = None) -> Tracing:
-    """The Tracing the environment asks for; `service_name` unless OTEL_SERVICE_NAME says."""
+def from_env(
+    service_name: str, env: Mapping[str, str] | None = None, *, export_timeout: float | None = None
+) -> Tracing:
+    """The Tracing the environment asks for; `service_name` unless OTEL_SERVICE_NAME says.
+    `export_timeout`: seconds an export may take unless OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT
+    says (the CLI's: a collector that is down must not hold a command for the SDK's 10 s)."""
     env = os.environ if env is None else env
     if not enabled(env):
         return Tracing()
@@ -133,6 +137,14 @@ def from_env(service_name: str, env: Mapping[str, str] | None = None) -> Tracing
     name = (env.get("OTEL_SERVICE_NAME") or "").strip() or service_name
     # Resource.create also reads OTEL_RESOURCE_ATTRIBUTES (from os.environ).
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    timeout_set = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get(
+        "OTEL_EXPORTER_OTLP_TIMEOUT"
+    )
+    exporter = (
+        OTLPSpanExporter(endpoint=endpoint, timeout=export_timeout)
+        if export_timeout is not None and not timeout_set
+        else OTLPSpanExporter(endpoint=endpoint)
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     pod = (env.get("GASTOWN_POD_OTLP_TRACES_ENDPOINT") or "").strip() or endpoint
     return Tracing(provider=provider, endpoint=endpoint, pod_endpoint=pod)

@@ -108,7 +108,11 @@ def _settings(
     from gastown.config import ConfigError, resolve_kube, resolve_temporal
     from gastown.telemetry import logs
 
-    logs.setup(log_level)  # JSON unless stderr is a terminal (gastown/telemetry/logs.py)
+    try:
+        logs.setup(log_level)  # JSON unless stderr is a terminal (gastown/telemetry/logs.py)
+    except ValueError as exc:
+        typer.echo(f"error: --log-level (GASTOWN_LOG_LEVEL): {exc}", err=True)
+        raise typer.Exit(2) from None
     cert, key, ca, api_key_file = tls
     try:
         return (

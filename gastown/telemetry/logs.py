@@ -112,7 +112,9 @@ def wants_json(stream: IO[str], env: dict[str, str] | None = None) -> bool:
 
 def setup(level: str, stream: IO[str] | None = None) -> None:
     """The process's logging: one handler on stderr, this level, JSON or text (see above).
-    A bad level raises ValueError naming it, as logging.basicConfig does."""
+    A bad level raises ValueError naming it."""
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise ValueError(f"unknown level {level!r}: use DEBUG, INFO, WARNING or ERROR")
     out = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(out)
     as_json = wants_json(out)

@@ -112,3 +112,20 @@ def test_input_naming_a_polecat_binds_it() -> None:
 
     assert logcontext.from_input([Req()]) == {"polecat": "nux", "rig": "demo", "bead": "dm-2"}
     assert logcontext.from_input(["plain"]) == {}
+
+
+def test_a_bad_level_is_a_usage_error() -> None:
+    import subprocess
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "gastown-operator"
+    out = subprocess.run(
+        [str(exe), "worker", "--log-level", "chatty"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "--log-level (GASTOWN_LOG_LEVEL): unknown level 'chatty'" in out.stderr
+    assert "Traceback" not in out.stderr

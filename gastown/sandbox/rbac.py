@@ -10,6 +10,7 @@ carry upstream's message shape; SubjectAccessReviews get upstream's reasons.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -128,11 +129,24 @@ def _label_selector_matches(selector: JSON, labels: dict[str, str]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One authorisation decision for a user outside system:masters (the audit trail)."""
+
+    attrs: Attributes
+    allowed: bool
+    reason: str
+    rule: JSON | None = None  # the rule that allowed it
+
+
 class Authorizer:
     """Decides requests from the RBAC objects in the store (read on every decision)."""
 
-    def __init__(self, objects: Objects) -> None:
+    def __init__(self, objects: Objects, audit_size: int = 20_000) -> None:
         self._objects = objects
+        # Decisions about everyone but system:masters, newest last: what tests read to see
+        # which call needed which rule (an apiserver's audit log, in memory).
+        self.audit: deque[Decision] = deque(maxlen=audit_size)
 
     # ------------------------------------------------------------------ roles
     def cluster_role_rules(self, role: JSON) -> list[JSON]:
@@ -215,13 +229,16 @@ class Authorizer:
         errors: list[str] = []
         for source, rule, err in self.visit(attrs.user, attrs.namespace):
             if rule is not None and rule_allows(attrs, rule):
-                return True, f"RBAC: allowed by {source}"
+                reason = f"RBAC: allowed by {source}"
+                self.audit.append(Decision(attrs, True, reason, rule))
+                return True, reason
             if err is not None:
                 errors.append(err)
-        if not errors:
-            return False, ""
-        joined = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
-        return False, f"RBAC: {joined}"
+        reason = ""
+        if errors:
+            reason = "RBAC: " + (errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]")
+        self.audit.append(Decision(attrs, False, reason))
+        return False, reason
 
     def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[JSON], list[str]]:
         """SelfSubjectRulesReview: resource and non-resource rules, and evaluation errors."""

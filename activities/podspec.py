@@ -211,6 +211,7 @@ def build_pod(req: LaunchRequest) -> dict[str, Any]:
             "restartPolicy": "Never",
             "activeDeadlineSeconds": r.active_deadline_seconds,
             "automountServiceAccountToken": False,
+            **({"serviceAccountName": r.service_account} if r.service_account else {}),
             "enableServiceLinks": False,
             "securityContext": {
                 "runAsNonRoot": True,

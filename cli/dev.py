@@ -201,6 +201,9 @@ def up(
     ] = False,
 ) -> None:
     """Start the sandbox cluster (or use the current context) and the Temporal dev server."""
+    from gastown.cli.devextra import require_sandbox_extra
+
+    require_sandbox_extra()
     if cluster not in ("sandbox", "current"):
         raise typer.BadParameter("--cluster must be `sandbox` or `current`")
     state = state_dir.resolve()

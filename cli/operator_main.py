@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -10,7 +10,67 @@ from gastown.cli.session import Kubeconfig, KubeContext, TemporalAddress, Tempor
 from gastown.workflows.resolve import OperatorDefaults
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+    from typing import Any
+
     from gastown.config import KubeSettings, TemporalSettings
+    from gastown.service.connection import ServiceOptions
+
+# What both processes take besides the cluster and Temporal's address (the Helm chart sets
+# them; docs/architecture.md, gastown/service).
+HealthPort = Annotated[
+    int | None,
+    typer.Option(
+        "--health-port",
+        envvar="GASTOWN_HEALTH_PORT",
+        min=1,
+        max=65535,
+        help="Serve /healthz (the event loop answers) and /readyz on this port. Default: off.",
+    ),
+]
+MetricsBindAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-bind-address",
+        envvar="GASTOWN_METRICS_BIND_ADDRESS",
+        help="Serve the Temporal SDK's Prometheus metrics at host:port/metrics "
+        "(e.g. 0.0.0.0:9090). Default: off.",
+    ),
+]
+TemporalTLSCert = Annotated[
+    str | None,
+    typer.Option(
+        "--temporal-tls-cert",
+        envvar="TEMPORAL_TLS_CLIENT_CERT_PATH",
+        help="Client certificate (PEM file) for mTLS to Temporal; needs --temporal-tls-key.",
+    ),
+]
+TemporalTLSKey = Annotated[
+    str | None,
+    typer.Option(
+        "--temporal-tls-key",
+        envvar="TEMPORAL_TLS_CLIENT_KEY_PATH",
+        help="The client certificate's private key (PEM file).",
+    ),
+]
+TemporalTLSCA = Annotated[
+    str | None,
+    typer.Option(
+        "--temporal-tls-ca",
+        envvar="TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        help="CA certificate (PEM file) that signed the Temporal server's certificate. "
+        "Default: the system's CAs.",
+    ),
+]
+TemporalAPIKeyFile = Annotated[
+    str | None,
+    typer.Option(
+        "--temporal-api-key-file",
+        envvar="TEMPORAL_API_KEY_FILE",
+        help="File holding the Temporal API key (Temporal Cloud); turns TLS on. "
+        "TEMPORAL_API_KEY gives the key itself.",
+    ),
+]
 
 app = typer.Typer(
     name="gastown-operator",
@@ -41,8 +101,10 @@ def _settings(
     temporal_namespace: str | None,
     kubeconfig: str | None,
     context: str | None,
+    tls: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None),
 ) -> tuple[TemporalSettings, KubeSettings]:
-    """Logging and the connection settings both processes share; bad settings exit 2."""
+    """Logging and the connection settings both processes share; bad settings exit 2.
+    `tls`: the TLS certificate, key and CA files and the API key file."""
     import logging
 
     from gastown.config import ConfigError, resolve_kube, resolve_temporal
@@ -50,16 +112,70 @@ def _settings(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    cert, key, ca, api_key_file = tls
     try:
         return (
             resolve_temporal(
-                address=temporal_address, namespace=temporal_namespace, task_queue=task_queue
+                address=temporal_address,
+                namespace=temporal_namespace,
+                task_queue=task_queue,
+                tls_cert=cert,
+                tls_key=key,
+                tls_ca=ca,
+                api_key_file=api_key_file,
             ),
             resolve_kube(kubeconfig=kubeconfig, context=context),
         )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _service(health_port: int | None, metrics_bind_address: str | None) -> ServiceOptions:
+    from gastown.config import ConfigError
+    from gastown.service.connection import ServiceOptions
+    from gastown.service.telemetry import check_bind_address
+
+    try:
+        if metrics_bind_address is not None:
+            check_bind_address(metrics_bind_address)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return ServiceOptions(health_port=health_port, metrics_bind_address=metrics_bind_address)
+
+
+def _run(main: Coroutine[Any, Any, int | None]) -> NoReturn:
+    """Run a process to its end and exit with its code; what it could not reach is one line
+    and exit 1.
+
+    The exit skips the interpreter's teardown (os._exit, after flushing): the Temporal SDK's
+    native threads can outlive the event loop and abort a finalizing interpreter
+    ("PyGILState_Release: thread state … must be current", temporalio/sdk-python#300), which
+    turned a clean exit code into SIGABRT. Everything of ours is closed by then.
+    """
+    import asyncio
+    import logging
+    import os
+    import sys
+
+    from gastown.config import ConfigError
+    from gastown.service.connection import TemporalUnreachable
+    from gastown.service.health import HealthUnavailable
+    from gastown.service.telemetry import MetricsUnavailable
+
+    try:
+        code = asyncio.run(main) or 0
+    except ConfigError as exc:  # e.g. a kubeconfig without the context it names
+        typer.echo(f"error: {exc}", err=True)
+        code = 2
+    except (TemporalUnreachable, MetricsUnavailable, HealthUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()
@@ -115,18 +231,54 @@ def worker(
             help="The OAuth client id sent with a refresh. Default: Claude Code's public one.",
         ),
     ] = None,
+    pod_service_account: Annotated[
+        str | None,
+        typer.Option(
+            "--pod-service-account",
+            envvar="GASTOWN_POD_SERVICE_ACCOUNT",
+            help="ServiceAccount of polecat pods (its token is never mounted). "
+            "Default: the namespace's default.",
+        ),
+    ] = None,
+    register_search_attributes: Annotated[
+        bool,
+        typer.Option(
+            "--register-search-attributes",
+            help="At start, add the search attributes the workflows use (GastownRig, …) to "
+            "the namespace if missing; a refusal (Temporal Cloud) is logged and tolerated.",
+        ),
+    ] = False,
+    health_port: HealthPort = None,
+    metrics_bind_address: MetricsBindAddress = None,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
     temporal_address: TemporalAddress = None,
     temporal_namespace: TemporalNamespace = None,
+    temporal_tls_cert: TemporalTLSCert = None,
+    temporal_tls_key: TemporalTLSKey = None,
+    temporal_tls_ca: TemporalTLSCA = None,
+    temporal_api_key_file: TemporalAPIKeyFile = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
     """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow,
     CredentialsWorkflow and their activities."""
-    import asyncio
+    import re
 
     from gastown.activities import oauth
+    from gastown.api.patterns import DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MAX
     from gastown.service.worker import WorkerOptions, run_worker
+
+    if pod_service_account is not None and not (
+        re.match(DNS1123_SUBDOMAIN, pod_service_account)
+        and len(pod_service_account) <= DNS1123_SUBDOMAIN_MAX
+    ):
+        typer.echo(
+            f"error: --pod-service-account (GASTOWN_POD_SERVICE_ACCOUNT): "
+            f"{pod_service_account!r} is not a ServiceAccount name (lower case letters, digits, "
+            "'-' and '.')",
+            err=True,
+        )
+        raise typer.Exit(2)
 
     try:
         oauth_config = oauth.OAuthConfig(
@@ -137,9 +289,11 @@ def worker(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
+    tls = (temporal_tls_cert, temporal_tls_key, temporal_tls_ca, temporal_api_key_file)
     temporal, kube = _settings(
-        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context
+        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context, tls
     )
+    service = _service(health_port, metrics_bind_address)
     defaults = OperatorDefaults(
         image=image,
         pending_timeout_seconds=pending_timeout,
@@ -148,15 +302,14 @@ def worker(
         namespaces=tuple(
             sorted({n.strip() for v in serve_namespaces or [] for n in v.split(",") if n.strip()})
         ),
+        pod_service_account=pod_service_account,
     )
-    asyncio.run(
-        run_worker(
-            temporal,
-            kube,
-            defaults,
-            WorkerOptions(max_concurrent_activities=max_concurrent_activities, oauth=oauth_config),
-        )
+    options = WorkerOptions(
+        max_concurrent_activities=max_concurrent_activities,
+        oauth=oauth_config,
+        register_search_attributes=register_search_attributes,
     )
+    _run(run_worker(temporal, kube, defaults, options, service))
 
 
 @app.command()
@@ -181,23 +334,38 @@ def watcher(
     identity: Annotated[
         str | None, typer.Option("--identity", envvar="POD_NAME", help="Default: host-pid.")
     ] = None,
+    watch_namespaces: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--serve-namespace",
+            envvar="GASTOWN_SERVE_NAMESPACES",
+            help="Watch polecats, convoys, their pods and credentials Secrets only in this "
+            "namespace (repeat for more; default: all), as the worker's --serve-namespace.",
+        ),
+    ] = None,
     rig_resync_seconds: Annotated[float, typer.Option("--rig-resync-seconds", min=0.1)] = 30.0,
+    health_port: HealthPort = None,
+    metrics_bind_address: MetricsBindAddress = None,
     kubeconfig: Kubeconfig = None,
     context: KubeContext = None,
     temporal_address: TemporalAddress = None,
     temporal_namespace: TemporalNamespace = None,
+    temporal_tls_cert: TemporalTLSCert = None,
+    temporal_tls_key: TemporalTLSKey = None,
+    temporal_tls_ca: TemporalTLSCA = None,
+    temporal_api_key_file: TemporalAPIKeyFile = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
     """Run the light watcher: adopt kubectl-applied polecats, mirror pod state, finalize
     deletions, keep Rig status (one active replica, by Lease)."""
-    import asyncio
-
     from gastown.operator.app import WatcherOptions
     from gastown.service.watcher import ElectionOptions, run_watcher
 
+    tls = (temporal_tls_cert, temporal_tls_key, temporal_tls_ca, temporal_api_key_file)
     temporal, kube = _settings(
-        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context
+        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context, tls
     )
+    service = _service(health_port, metrics_bind_address)
     election = ElectionOptions(
         enabled=leader_election,
         namespace=lease_namespace,
@@ -207,8 +375,13 @@ def watcher(
         retry_seconds=min(2.0, lease_seconds / 4),
         **({"identity": identity} if identity else {}),
     )
-    options = WatcherOptions(rig_resync_seconds=rig_resync_seconds)
-    raise typer.Exit(asyncio.run(run_watcher(temporal, kube, options, election)))
+    options = WatcherOptions(
+        rig_resync_seconds=rig_resync_seconds,
+        namespaces=tuple(
+            sorted({n.strip() for v in watch_namespaces or [] for n in v.split(",") if n.strip()})
+        ),
+    )
+    _run(run_watcher(temporal, kube, options, election, service=service))
 
 
 def main() -> None:

@@ -80,6 +80,9 @@ class Resolved(Message):
     succeeded_pod_ttl_seconds: int
     failed_pod_ttl_seconds: int
     credentials_wait_seconds: int = 86400
+    # The pods' ServiceAccount, from the worker's defaults when resolved; None (and in the
+    # history of runs resolved before it existed): the namespace's default.
+    service_account: str | None = None
 
 
 class CredentialReport(Message):

@@ -31,6 +31,9 @@ class OperatorDefaults:
     # The namespaces whose polecats this worker runs; empty: all. A polecat elsewhere is
     # refused (Failed, NamespaceNotServed) before anything is created for it.
     namespaces: tuple[str, ...] = ()
+    # The ServiceAccount polecat pods run as (`--pod-service-account`); None: the namespace's
+    # default. Its token is never mounted (podspec.py).
+    pod_service_account: str | None = None
 
 
 class SpecError(ValueError):
@@ -135,4 +138,5 @@ def resolve(
         if cleanup
         else defaults.failed_pod_ttl_seconds,
         credentials_wait_seconds=defaults.credentials_wait_seconds,
+        service_account=defaults.pod_service_account,
     )

@@ -15,14 +15,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-# name -> type, as workflows/contract.py declares them.
+from gastown.workflows.contract import SEARCH_ATTRIBUTES as CONTRACT_ATTRIBUTES
+
+# name -> type ("Keyword", "Int"), from workflows/contract.py's one list.
 SEARCH_ATTRIBUTES: dict[str, str] = {
-    "GastownRig": "Keyword",
-    "GastownBead": "Keyword",
-    "GastownPolecat": "Keyword",
-    "GastownConvoy": "Keyword",
-    "GastownPhase": "Keyword",
-    "GastownProgress": "Int",
+    key.name: key.indexed_value_type.name.title() for key in CONTRACT_ATTRIBUTES
 }
 
 

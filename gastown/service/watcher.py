@@ -18,14 +18,13 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-
 from gastown.config import KubeSettings, TemporalSettings
 from gastown.kube import BACKOFF, RetryPolicy, connect
 from gastown.operator.app import Watcher, WatcherOptions
 from gastown.operator.leader import LeaderElection
 from gastown.operator.memory import trim_forever
+from gastown.service.connection import ServiceOptions, health_endpoints
+from gastown.service.connection import connect as connect_temporal
 
 log = logging.getLogger("gastown.watcher")
 
@@ -45,10 +44,32 @@ class ElectionOptions:
     retry_seconds: float = 2.0
 
 
-async def connect_lazily(settings: TemporalSettings) -> Client:
-    return await Client.connect(
-        **settings.connect_kwargs(), data_converter=pydantic_data_converter, lazy=True
-    )
+@dataclass
+class WatcherReadiness:
+    """What /readyz says of the watcher.
+
+    A replica waiting for the Lease is ready: it is the hot standby, and a rollout may go on.
+    The leader is ready once kopf has started (its startup handlers ran, so the Rig index, the
+    pod TTL timer and the credentials informer run, and its watches are open) and the
+    credentials informer has listed once. The body says which role this replica has.
+    """
+
+    lease: str = ""
+    role: str = "starting"
+    kopf_started: asyncio.Event = field(default_factory=asyncio.Event)
+    watcher: Watcher | None = None
+
+    async def __call__(self) -> tuple[bool, str]:
+        if self.role == "follower":
+            return True, f"follower: waiting for the lease {self.lease} (hot standby)"
+        if self.role != "leader":
+            return False, self.role
+        what = f"leader of {self.lease}" if self.lease else "leader (no election)"
+        if not self.kopf_started.is_set():
+            return False, f"{what}: starting the informers"
+        if self.watcher is not None and not all(i.listed for i in self.watcher.secret_informers):
+            return False, f"{what}: listing credentials Secrets"
+        return True, f"{what}: watching"
 
 
 async def run_watcher(
@@ -57,16 +78,20 @@ async def run_watcher(
     options: WatcherOptions | None = None,
     election: ElectionOptions | None = None,
     stop: asyncio.Event | None = None,
+    service: ServiceOptions | None = None,
 ) -> int:
     """Run until `stop` (or SIGTERM/SIGINT); returns the process exit code."""
     election = election or ElectionOptions()
+    service = service or ServiceOptions()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+    runtime = service.runtime()  # the metrics exporter first: a taken port ends the start
     kube = connect(kube_settings, BACKOFF, lean=True)
-    temporal = await connect_lazily(temporal_settings)
+    temporal = await connect_temporal(temporal_settings, runtime, lazy=True)
+    log.info("Temporal at %s (connected on first use)", temporal_settings.describe())
     watcher = Watcher(kube, temporal, temporal_settings.task_queue, options or WatcherOptions())
     leader: LeaderElection | None = None
     if election.enabled:
@@ -80,10 +105,17 @@ async def run_watcher(
             renew_seconds=election.renew_seconds,
             retry_seconds=election.retry_seconds,
         )
-    return await serve(watcher, leader, stop)
+    readiness = WatcherReadiness(watcher=watcher)
+    async with health_endpoints(service.health_port, readiness):
+        return await serve(watcher, leader, stop, readiness)
 
 
-async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.Event) -> int:
+async def serve(
+    watcher: Watcher,
+    leader: LeaderElection | None,
+    stop: asyncio.Event,
+    readiness: WatcherReadiness | None = None,
+) -> int:
     """Lead (if electing), then watch and act until `stop` or the Lease is lost.
 
     kopf cancels, when it stops, every task created after it started; so this coroutine's own
@@ -91,7 +123,11 @@ async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.E
     (tests) must give it a loop of its own.
     """
     loop = asyncio.get_running_loop()
+    readiness = readiness or WatcherReadiness()
+    readiness.watcher = watcher
     if leader is not None:
+        readiness.lease = f"{leader.namespace}/{leader.name}"
+        readiness.role = "follower"
         log.info("waiting for the lease %s as %s", leader.name, leader.identity)
         acquired = asyncio.create_task(leader.acquire())
         stopped = asyncio.create_task(stop.wait())
@@ -101,16 +137,20 @@ async def serve(watcher: Watcher, leader: LeaderElection | None, stop: asyncio.E
             return 0
         stopped.cancel()
         log.info("leading: watching polecats, pods, rigs and convoys")
+    readiness.role = "leader"
     kopf_stop: asyncio.Future[None] = loop.create_future()
     waits: set[asyncio.Task[Any]] = {asyncio.create_task(stop.wait())}
     trimmer = asyncio.create_task(trim_forever())
     holding = asyncio.create_task(leader.hold()) if leader else None
     if holding is not None:
         waits.add(holding)
-    operator = asyncio.create_task(watcher.run(stop_flag=kopf_stop))
+    operator = asyncio.create_task(
+        watcher.run(stop_flag=kopf_stop, ready_flag=readiness.kopf_started)
+    )
     waits.add(operator)
     done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     lost = holding is not None and holding in done
+    readiness.role = "stopping"
     if lost:
         operator.cancel()  # no graceful drain: another replica may already be acting
         await watcher.step_down()

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
@@ -30,6 +30,8 @@ from gastown.activities.wait import WAIT_CALLS
 from gastown.config import KubeSettings, TemporalSettings
 from gastown.kube import NO_RETRY, Kube
 from gastown.kube import connect as connect_kube
+from gastown.service.connection import ServiceOptions, connect, health_endpoints
+from gastown.service.searchattrs import register_search_attributes
 from gastown.workflows import WORKFLOWS
 from gastown.workflows.resolve import OperatorDefaults
 
@@ -56,6 +58,8 @@ class WorkerOptions:
     graceful_shutdown_seconds: int = 30
     # Where CredentialsWorkflow's keeper refreshes sessions; None: from the environment.
     oauth: OAuthConfig | None = None
+    # Add the search attributes the workflows upsert, at start (searchattrs.py).
+    register_search_attributes: bool = False
 
     @property
     def kube_threads(self) -> int:
@@ -65,10 +69,6 @@ class WorkerOptions:
         Waiting pods hold none (the shared informer reads its watch on a thread of its own),
         so the pool no longer grows with max_concurrent_activities."""
         return self.max_concurrent_local_activities + WAIT_CALLS
-
-
-async def connect(settings: TemporalSettings) -> Client:
-    return await Client.connect(**settings.connect_kwargs(), data_converter=pydantic_data_converter)
 
 
 def build_worker(
@@ -84,7 +84,8 @@ def build_worker(
     """The worker, with one pod informer for all its waits; the informer starts on the first
     wait and is closed when the worker stops (a run context, so `async with` and `run()`
     both close it). `extra_*` are for benchmarks that run a reference beside ours."""
-    pods = PodInformers(kube)
+    # One informer per served namespace (their Roles allow no cluster-wide list), else one.
+    pods = PodInformers(kube, defaults.namespaces or None)
     return Worker(
         temporal,
         task_queue=task_queue,
@@ -105,30 +106,66 @@ def use_kube_threads(options: WorkerOptions) -> None:
     loop.set_default_executor(ThreadPoolExecutor(max_workers=options.kube_threads))
 
 
+class WorkerReadiness:
+    """Ready while connected to Temporal (it answers now) and the Worker runs."""
+
+    def __init__(self) -> None:
+        self.client: Client | None = None
+        self.worker: Worker | None = None
+
+    async def __call__(self) -> tuple[bool, str]:
+        if self.client is None:
+            return False, "connecting to Temporal"
+        if self.worker is None or not self.worker.is_running:
+            return False, "starting the worker" if self.worker is None else "worker stopped"
+        try:
+            await self.client.workflow_service.get_system_info(
+                GetSystemInfoRequest(), timeout=timedelta(seconds=2)
+            )
+        except Exception as exc:
+            return False, f"Temporal does not answer: {exc}"
+        return True, f"polling task queue {self.worker.task_queue!r}"
+
+
 async def run_worker(
     temporal_settings: TemporalSettings,
     kube_settings: KubeSettings,
     defaults: OperatorDefaults,
     options: WorkerOptions,
+    service: ServiceOptions | None = None,
 ) -> None:
-    temporal = await connect(temporal_settings)
-    # No retry in the activities: Temporal's retry policies are the one place that retries.
-    kube = connect_kube(kube_settings, NO_RETRY)
-    # One pooled connection per thread, and one for the informer's watch; urllib3 would
-    # otherwise open and discard a connection per call beyond its default of 5 per core.
-    kube.api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
-    use_kube_threads(options)
+    service = service or ServiceOptions()
     loop = asyncio.get_running_loop()
-    worker = build_worker(temporal, temporal_settings.task_queue, kube, defaults, options)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info(
-        "worker polling task queue %r on %s (namespace %s)",
-        temporal_settings.task_queue,
-        temporal_settings.address,
-        temporal_settings.namespace,
-    )
-    async with worker:
-        await stop.wait()
-        log.info("shutting down: running activities get %ss", options.graceful_shutdown_seconds)
+    readiness = WorkerReadiness()
+    async with health_endpoints(service.health_port, readiness):
+        # A SIGTERM while Temporal does not answer yet ends the process at once.
+        connecting = asyncio.create_task(connect(temporal_settings, service.runtime()))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            log.info("stopped before Temporal answered")
+            return
+        temporal = readiness.client = connecting.result()
+        if options.register_search_attributes:
+            await register_search_attributes(temporal)
+        # No retry in the activities: Temporal's retry policies are the one place that retries.
+        kube = connect_kube(kube_settings, NO_RETRY)
+        # One pooled connection per thread, and one for the informer's watch; urllib3 would
+        # otherwise open and discard a connection per call beyond its default of 5 per core.
+        kube.api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
+        use_kube_threads(options)
+        worker = build_worker(temporal, temporal_settings.task_queue, kube, defaults, options)
+        readiness.worker = worker
+        log.info(
+            "worker polling task queue %r on %s",
+            temporal_settings.task_queue,
+            temporal_settings.describe(),
+        )
+        async with worker:
+            await stop.wait()
+            log.info("shutting down: running activities get %ss", options.graceful_shutdown_seconds)

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 # Modules the sandbox imports that the operator's dependencies do not promise.
-MODULES = ("aiohttp", "jsonpatch", "jsonschema")
+MODULES = ("aiohttp", "jsonpatch", "jsonschema", "cel_expr_python")
 INSTALL = (
     "pipx install 'gastown-operator[sandbox]' (or uv tool install 'gastown-operator[sandbox]'; "
     "in a virtualenv: pip install 'gastown-operator[sandbox]')"

@@ -17,6 +17,7 @@ _SUBRESOURCE_VERBS = {
     "log": ["get"],
     "finalize": ["update"],
     "scale": ["get", "patch", "update"],
+    "token": ["create"],
 }
 
 
@@ -84,15 +85,16 @@ def resource_list(registry: Registry, group_name: str, version: str) -> JSON | N
     for rt in sorted(types, key=lambda t: t.plural):
         resources.append(_resource_entry(rt))
         for sub in rt.subresources:
-            resources.append(
-                {
-                    "name": f"{rt.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": rt.namespaced,
-                    "kind": "Pod" if sub == "log" else rt.kind,
-                    "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"]),
-                }
-            )
+            entry = {
+                "name": f"{rt.plural}/{sub}",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": "Pod" if sub == "log" else rt.kind,
+                "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"]),
+            }
+            if sub == "token":  # another group's kind, as the apiserver lists it
+                entry.update(group="authentication.k8s.io", version="v1", kind="TokenRequest")
+            resources.append(entry)
     gv = f"{group_name}/{version}" if group_name else version
     return {
         "kind": "APIResourceList",

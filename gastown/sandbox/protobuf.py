@@ -1,8 +1,9 @@
 """Decoding of the Kubernetes protobuf request bodies kubectl's typed clients send.
 
-`kubectl create secret|configmap|namespace|serviceaccount` post `application/vnd.kubernetes.
-protobuf` and do not fall back to JSON, so the sandbox decodes those four kinds (request bodies
-only; responses are always JSON, which the clients accept). Field numbers are those of
+`kubectl create secret|configmap|namespace|serviceaccount|token|role|rolebinding|...` and
+`kubectl auth can-i|whoami` post `application/vnd.kubernetes.protobuf` and do not fall back to
+JSON, so the sandbox decodes those kinds (request bodies only; responses are always JSON, which
+the clients accept). Field numbers are those of
 k8s.io/api/core/v1/generated.proto and apimachinery's meta/v1 and runtime.Unknown.
 """
 
@@ -47,6 +48,46 @@ RESOURCE_ATTRIBUTES: Spec = {
     6: ("subresource", "str"),
     7: ("name", "str"),
 }
+NON_RESOURCE_ATTRIBUTES: Spec = {1: ("path", "str"), 2: ("verb", "str")}
+SUBJECT_ACCESS_REVIEW: Spec = {
+    1: ("metadata", "msg", OBJECT_META),
+    2: (
+        "spec",
+        "msg",
+        {
+            1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
+            2: ("nonResourceAttributes", "msg", NON_RESOURCE_ATTRIBUTES),
+            3: ("user", "str"),
+            4: ("groups", "repstr"),
+            6: ("uid", "str"),
+        },
+    ),
+}
+# rbac.authorization.k8s.io/v1 (`kubectl create role|clusterrole|rolebinding|...`).
+POLICY_RULE: Spec = {
+    1: ("verbs", "repstr"),
+    2: ("apiGroups", "repstr"),
+    3: ("resources", "repstr"),
+    4: ("resourceNames", "repstr"),
+    5: ("nonResourceURLs", "repstr"),
+}
+LABEL_SELECTOR: Spec = {
+    1: ("matchLabels", "map"),
+    2: (
+        "matchExpressions",
+        "repmsg",
+        {1: ("key", "str"), 2: ("operator", "str"), 3: ("values", "repstr")},
+    ),
+}
+BINDING: Spec = {
+    1: ("metadata", "msg", OBJECT_META),
+    2: (
+        "subjects",
+        "repmsg",
+        {1: ("kind", "str"), 2: ("apiGroup", "str"), 3: ("name", "str"), 4: ("namespace", "str")},
+    ),
+    3: ("roleRef", "msg", {1: ("apiGroup", "str"), 2: ("kind", "str"), 3: ("name", "str")}),
+}
 KINDS: dict[str, Spec] = {
     "SelfSubjectAccessReview": {
         1: ("metadata", "msg", OBJECT_META),
@@ -55,10 +96,46 @@ KINDS: dict[str, Spec] = {
             "msg",
             {
                 1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
-                2: ("nonResourceAttributes", "msg", {1: ("path", "str"), 2: ("verb", "str")}),
+                2: ("nonResourceAttributes", "msg", NON_RESOURCE_ATTRIBUTES),
             },
         ),
     },
+    "SubjectAccessReview": SUBJECT_ACCESS_REVIEW,
+    "LocalSubjectAccessReview": SUBJECT_ACCESS_REVIEW,
+    "SelfSubjectRulesReview": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: ("spec", "msg", {1: ("namespace", "str")}),
+    },
+    "SelfSubjectReview": {1: ("metadata", "msg", OBJECT_META)},
+    "TokenRequest": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: (
+            "spec",
+            "msg",
+            {
+                1: ("audiences", "repstr"),
+                3: (
+                    "boundObjectRef",
+                    "msg",
+                    {
+                        1: ("kind", "str"),
+                        2: ("apiVersion", "str"),
+                        3: ("name", "str"),
+                        4: ("uid", "str"),
+                    },
+                ),
+                4: ("expirationSeconds", "int"),
+            },
+        ),
+    },
+    "Role": {1: ("metadata", "msg", OBJECT_META), 2: ("rules", "repmsg", POLICY_RULE)},
+    "ClusterRole": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: ("rules", "repmsg", POLICY_RULE),
+        3: ("aggregationRule", "msg", {1: ("clusterRoleSelectors", "repmsg", LABEL_SELECTOR)}),
+    },
+    "RoleBinding": BINDING,
+    "ClusterRoleBinding": BINDING,
     "Secret": {
         1: ("metadata", "msg", OBJECT_META),
         2: ("data", "mapb64"),

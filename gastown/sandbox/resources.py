@@ -82,7 +82,15 @@ BUILTINS: tuple[ResourceType, ...] = (
     _core("secrets", "Secret"),
     _core("configmaps", "ConfigMap", short_names=("cm",)),
     _core("events", "Event", short_names=("ev",)),
-    _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _core("serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=("token",)),
+    _core(
+        "resourcequotas",
+        "ResourceQuota",
+        short_names=("quota",),
+        status_subresource=True,
+        subresources=("status",),
+    ),
+    _core("limitranges", "LimitRange", short_names=("limits",)),
     # Stored only (no proxy, no endpoints): enough for `kubectl get all` and cluster-info.
     _core(
         "services",
@@ -112,15 +120,29 @@ BUILTINS: tuple[ResourceType, ...] = (
         storage=False,
         storage_group="",
     ),
-    # Answered, never stored: one token may do everything in the sandbox.
-    ResourceType(
-        "authorization.k8s.io",
-        "v1",
-        "selfsubjectaccessreviews",
-        "SelfSubjectAccessReview",
-        False,
-        singular="selfsubjectaccessreview",
-        verbs=("create",),
+    # Answered by the authoriser (gastown.sandbox.rbac), never stored.
+    *(
+        ResourceType(
+            group, "v1", plural, kind, namespaced, singular=kind.lower(), verbs=("create",)
+        )
+        for group, plural, kind, namespaced in (
+            ("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+            ("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False),
+            ("authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview", False),
+            ("authorization.k8s.io", "localsubjectaccessreviews", "LocalSubjectAccessReview", True),
+            ("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview", False),
+        )
+    ),
+    *(
+        ResourceType(
+            "rbac.authorization.k8s.io", "v1", plural, kind, namespaced, singular=kind.lower()
+        )
+        for plural, kind, namespaced in (
+            ("roles", "Role", True),
+            ("rolebindings", "RoleBinding", True),
+            ("clusterroles", "ClusterRole", False),
+            ("clusterrolebindings", "ClusterRoleBinding", False),
+        )
     ),
     ResourceType(
         "apiextensions.k8s.io",

@@ -8,23 +8,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from gastown.sandbox import discovery, errors, layout, openapi, patch, protobuf, table
+from gastown.sandbox import (
+    clock,
+    discovery,
+    errors,
+    layout,
+    openapi,
+    patch,
+    protobuf,
+    rbac,
+    table,
+)
+from gastown.sandbox.admission.chain import REQUEST_USER, WARNINGS, Admission
+from gastown.sandbox.authn import (
+    ADMIN,
+    AUTHENTICATED,
+    DEFAULT_EXPIRATION,
+    ISSUER,
+    MAX_EXPIRATION,
+    MIN_EXPIRATION,
+    TokenAuthority,
+    UserInfo,
+    service_account_user,
+    split_service_account,
+)
 from gastown.sandbox.errors import ApiError
 from gastown.sandbox.faults import Faults
+from gastown.sandbox.rbac import Attributes
 from gastown.sandbox.resources import ResourceType
 from gastown.sandbox.store import Store
+from gastown.sandbox.watch import Event
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -49,6 +74,22 @@ def _error(exc: ApiError) -> web.Response:
 
 def _truthy(value: str | None) -> bool:
     return value in ("true", "1", "True")
+
+
+def _warning_header(text: str) -> str:
+    """RFC 7234 warn-text as the apiserver sends it (`299 - "..."`); kubectl prints the text."""
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+SA_KEY = ("", "serviceaccounts")
+NS_KEY = ("", "namespaces")
+_REVIEWS = {
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
+    ("authorization.k8s.io", "localsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authentication.k8s.io", "selfsubjectreviews"),
+}
 
 
 @dataclass
@@ -89,6 +130,37 @@ class ApiServer:
         self.resumed.set()
         self.admin_actions: dict[str, AdminAction] = {}
         self.stopping = asyncio.Event()
+        # Authentication, authorisation and admission, as a real apiserver assembles them.
+        self.tokens = TokenAuthority(token)
+        self.authorizer = rbac.Authorizer(store.objects)
+        self.admission = Admission(store, self.authorizer)
+        store.admission = self.admission
+        store.listeners.append(self._on_event)
+        self._bootstrap_rbac()
+
+    def _bootstrap_rbac(self) -> None:
+        """The default ClusterRoles/Bindings a cluster starts with (kube's bootstrap policy)."""
+        for key, docs in (
+            (rbac.CLUSTER_ROLES, rbac.bootstrap_cluster_roles()),
+            (rbac.CLUSTER_ROLE_BINDINGS, rbac.bootstrap_cluster_role_bindings()),
+        ):
+            rt = self.store.registry.by_key(key)
+            assert rt is not None
+            for doc in docs:
+                if self.store.find(rt, None, doc["metadata"]["name"]) is None:
+                    self.store.create(rt, None, doc)
+
+    def _on_event(self, event: Event) -> None:
+        """Keep ResourceQuota status.used current as pods come and go (the quota controller)."""
+        if event.key == ("", "pods") or (
+            event.key == ("", "resourcequotas") and event.type != "DELETED"
+        ):
+            obj = event.obj
+            if event.key == ("", "resourcequotas"):
+                status = obj.get("status") or {}
+                if status.get("hard") == (obj.get("spec") or {}).get("hard") and "used" in status:
+                    return
+            self.admission.refresh_quota_status(obj["metadata"].get("namespace", ""))
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -110,12 +182,21 @@ class ApiServer:
         try:
             if path in ("/healthz", "/livez", "/readyz"):
                 return web.Response(text="ok")
-            self._authenticate(request)
+            user = self._impersonate(request, self._authenticate(request))
+            REQUEST_USER.set(user)
+            warnings: list[str] = []
+            WARNINGS.set(warnings)
             if path.startswith("/_sandbox/"):
+                if not user.is_master:
+                    raise rbac.forbidden(self._path_attributes(request, user, path), "")
                 return await self._admin(request, path)
             if not self.resumed.is_set():
                 await self.resumed.wait()
-            return await self._route(request, path)
+            response = await self._route(request, path)
+            if warnings and not response.prepared:
+                for text in warnings:
+                    response.headers.add("Warning", _warning_header(text))
+            return response
         except ApiError as exc:
             return _error(exc)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -126,16 +207,116 @@ class ApiServer:
             log.exception("sandbox: internal error on %s %s", request.method, path)
             return _error(ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
 
-    def _authenticate(self, request: web.Request) -> None:
+    # ------------------------------------------------------------------ authn / authz
+    def _authenticate(self, request: web.Request) -> UserInfo:
+        """The admin token, or a ServiceAccount token whose account still exists (else 401)."""
         if self.token is None:
-            return
+            return ADMIN
         header = request.headers.get("Authorization", "")
         given = header[7:] if header.startswith("Bearer ") else ""
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            raise errors.unauthorized()
+        if given and self.tokens.is_admin(given):
+            return ADMIN
+        claims = self.tokens.claims(given) if given else None
+        if claims is not None:
+            ref = claims.get("kubernetes.io") or {}
+            namespace = ref.get("namespace", "")
+            name = (ref.get("serviceaccount") or {}).get("name", "")
+            uid = (ref.get("serviceaccount") or {}).get("uid", "")
+            sa_rt = self.store.registry.by_key(SA_KEY)
+            sa = self.store.find(sa_rt, namespace, name) if sa_rt else None
+            if sa is not None and sa["metadata"]["uid"] == uid:
+                return service_account_user(namespace, name, uid)
+        raise errors.unauthorized()
+
+    def _impersonate(self, request: web.Request, user: UserInfo) -> UserInfo:
+        """Impersonate-User/-Group/-Uid (kubectl --as/--as-group), each checked with RBAC."""
+        as_user = request.headers.get("Impersonate-User")
+        as_groups = request.headers.getall("Impersonate-Group", [])
+        as_uid = request.headers.get("Impersonate-Uid")
+        if as_user is None:
+            if as_groups or as_uid:
+                raise errors.bad_request(
+                    "requested impersonation of groups or uid without impersonating a user"
+                )
+            return user
+
+        def check(resource: str, name: str, namespace: str = "", group: str = "") -> None:
+            attrs = Attributes(
+                user,
+                "impersonate",
+                namespace=namespace,
+                api_group=group,
+                resource=resource,
+                name=name,
+            )
+            allowed, reason = self.authorizer.authorize(attrs)
+            if not allowed:
+                raise rbac.forbidden(attrs, reason)
+
+        sa = split_service_account(as_user)
+        if sa is not None:
+            check("serviceaccounts", sa[1], namespace=sa[0])
+        else:
+            check("users", as_user)
+        for g in as_groups:
+            check("groups", g)
+        if as_uid:
+            check("uids", as_uid, group="authentication.k8s.io")
+        if sa is not None and not as_groups:
+            groups = list(service_account_user(*sa).groups)
+        else:
+            groups = list(as_groups)
+            if as_user != "system:anonymous" and AUTHENTICATED not in groups:
+                groups.append(AUTHENTICATED)
+        return UserInfo(as_user, tuple(groups), as_uid or "")
+
+    @staticmethod
+    def _path_attributes(request: web.Request, user: UserInfo, path: str) -> Attributes:
+        return Attributes(user, request.method.lower(), resource_request=False, path=path)
+
+    def _authorize_path(self, request: web.Request, path: str) -> None:
+        user = REQUEST_USER.get() or ADMIN
+        if user.is_master:
+            return
+        attrs = self._path_attributes(request, user, path)
+        allowed, reason = self.authorizer.authorize(attrs)
+        if not allowed:
+            raise rbac.forbidden(attrs, reason)
+
+    def _authorize(self, request: web.Request, verb: str, t: Target) -> None:
+        user = REQUEST_USER.get() or ADMIN
+        if user.is_master:
+            return
+        name = t.name or ""
+        if verb in ("list", "watch") and not name:
+            for term in (request.query.get("fieldSelector") or "").split(","):
+                key, sep, value = term.partition("=")
+                if sep and key.strip() == "metadata.name" and not value.startswith("="):
+                    name = value.strip()
+        namespace = t.namespace or ""
+        if t.rt.key == NS_KEY and t.name:
+            namespace = t.name
+        attrs = Attributes(
+            user,
+            verb,
+            namespace=namespace,
+            api_group=t.rt.group,
+            api_version=t.rt.version,
+            resource=t.rt.plural,
+            subresource=t.subresource or "",
+            name=name,
+        )
+        allowed, reason = self.authorizer.authorize(attrs)
+        if not allowed:
+            raise rbac.forbidden(attrs, reason)
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         parts = [p for p in path.split("/") if p]
+        resource_path = len(parts) >= 3 and (
+            parts[0] == "api" or (parts[0] == "apis" and len(parts) >= 4)
+        )
+        if not resource_path:
+            self._authorize_path(request, request.path)
         if path == "/version":
             return _json(discovery.version_info())
         if path == "/api":
@@ -193,6 +374,7 @@ class ApiServer:
             }.get(method, "")
         if not verb:
             raise errors.method_not_allowed()
+        self._authorize(request, verb, t)
         await self._faults(verb, t)
         if t.name is None and t.rt.namespaced is False and t.namespace:
             raise errors.page_not_found()
@@ -230,12 +412,10 @@ class ApiServer:
             if t.name is not None and t.subresource is None:
                 raise errors.method_not_allowed()
             body = await self._body(request)
-            if rt.key == ("authorization.k8s.io", "selfsubjectaccessreviews"):
-                body["status"] = {
-                    "allowed": True,
-                    "reason": "gastown sandbox: one token may do everything",
-                }
-                return _json(store.present(rt, body), 201)
+            if rt.key in _REVIEWS:
+                return _json(self._review(rt, t, body), 201)
+            if rt.key == SA_KEY and t.subresource == "token":
+                return _json(self._token_request(t, body), 201)
             obj = store.create(rt, t.namespace, body, strict=strict, dry_run=dry)
             return _json(store.present(rt, obj), 201)
         if verb == "update":
@@ -272,6 +452,124 @@ class ApiServer:
                 "items": deleted,
             }
         )
+
+    # ------------------------------------------------------------------ reviews and tokens
+    def _review(self, rt: ResourceType, t: Target, body: JSON) -> JSON:
+        """Access reviews answered by the authoriser; whoami from the authenticator."""
+        user = REQUEST_USER.get() or ADMIN
+        spec = body.get("spec") or {}
+        out: JSON = {
+            "kind": rt.kind,
+            "apiVersion": rt.api_version,
+            "metadata": {"creationTimestamp": None},
+        }
+        if rt.plural == "selfsubjectreviews":
+            out["status"] = {"userInfo": user.to_json()}
+            return out
+        if rt.plural == "selfsubjectrulesreviews":
+            namespace = spec.get("namespace", "")
+            rules, errs = self.authorizer.rules_for(user, namespace)
+            out["spec"] = spec
+            out["status"] = {
+                "resourceRules": [
+                    {
+                        k: r[k]
+                        for k in ("verbs", "apiGroups", "resources", "resourceNames")
+                        if k in r
+                    }
+                    for r in rules
+                    if "nonResourceURLs" not in r
+                ],
+                "nonResourceRules": [
+                    {"verbs": r.get("verbs", []), "nonResourceURLs": r["nonResourceURLs"]}
+                    for r in rules
+                    if "nonResourceURLs" in r
+                ],
+                "incomplete": bool(errs),
+            }
+            if errs:
+                out["status"]["evaluationError"] = ", ".join(errs)
+            return out
+        subject = user
+        if rt.plural in ("subjectaccessreviews", "localsubjectaccessreviews"):
+            extra = {k: tuple(v) for k, v in (spec.get("extra") or {}).items()}
+            subject = UserInfo(
+                spec.get("user", ""), tuple(spec.get("groups") or ()), spec.get("uid", ""), extra
+            )
+        resource = spec.get("resourceAttributes")
+        non_resource = spec.get("nonResourceAttributes")
+        if isinstance(resource, dict):
+            namespace = resource.get("namespace", "")
+            if rt.plural == "localsubjectaccessreviews":
+                namespace = t.namespace or ""
+            attrs = Attributes(
+                subject,
+                resource.get("verb", ""),
+                namespace=namespace,
+                api_group=resource.get("group", ""),
+                api_version=resource.get("version", ""),
+                resource=resource.get("resource", ""),
+                subresource=resource.get("subresource", ""),
+                name=resource.get("name", ""),
+            )
+        elif isinstance(non_resource, dict):
+            attrs = Attributes(
+                subject,
+                non_resource.get("verb", ""),
+                resource_request=False,
+                path=non_resource.get("path", ""),
+            )
+        else:
+            raise errors.invalid(
+                rt,
+                "",
+                [
+                    (
+                        "spec.resourceAttributes",
+                        "FieldValueRequired",
+                        "Required value: exactly one of nonResourceAttributes or "
+                        "resourceAttributes must be specified",
+                    )
+                ],
+            )
+        allowed, reason = self.authorizer.authorize(attrs)
+        out["spec"] = spec
+        out["status"] = rbac.access_review_status(allowed, reason)
+        return out
+
+    def _token_request(self, t: Target, body: JSON) -> JSON:
+        """TokenRequest (`kubectl create token`): a bound JWT for an existing ServiceAccount."""
+        sa = self.store.get(t.rt, t.namespace, t.name or "")
+        spec = body.get("spec") or {}
+        expiration = int(spec.get("expirationSeconds") or DEFAULT_EXPIRATION)
+        if expiration < MIN_EXPIRATION:
+            raise errors.bad_request(
+                "spec.expirationSeconds: Invalid value: "
+                f"{expiration}: may not specify a duration less than 10 minutes"
+            )
+        expiration = min(expiration, MAX_EXPIRATION)
+        audiences = list(spec.get("audiences") or [])
+        token, expires = self.tokens.issue(
+            t.namespace or "", t.name or "", sa["metadata"]["uid"], expiration, audiences
+        )
+        return {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {
+                "name": t.name,
+                "namespace": t.namespace,
+                "creationTimestamp": clock.rfc3339(),
+            },
+            "spec": {
+                "audiences": audiences or [ISSUER],
+                "expirationSeconds": expiration,
+                "boundObjectRef": spec.get("boundObjectRef"),
+            },
+            "status": {
+                "token": token,
+                "expirationTimestamp": clock.rfc3339(datetime.fromtimestamp(expires, UTC)),
+            },
+        }
 
     async def _faults(self, verb: str, t: Target) -> None:
         decision = self.faults.decide(verb, t.resource, t.namespace)

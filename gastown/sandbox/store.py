@@ -17,9 +17,9 @@ import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from gastown.sandbox import clock, defaults, eventsv1
+from gastown.sandbox import cel, clock, defaults, eventsv1
 from gastown.sandbox.errors import (
     already_exists,
     bad_request,
@@ -48,6 +48,18 @@ POD_KEY = ("", "pods")
 PodDeleter = Callable[[JSON], bool]
 
 
+class AdmissionHook(Protocol):
+    """Admission plugins (gastown.sandbox.admission.chain): op is CREATE or UPDATE."""
+
+    def mutate(
+        self, op: str, rt: ResourceType, obj: JSON, old: JSON | None, subresource: str | None
+    ) -> None: ...
+
+    def validate(
+        self, op: str, rt: ResourceType, obj: JSON, old: JSON | None, subresource: str | None
+    ) -> None: ...
+
+
 def _meta(obj: JSON) -> JSON:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
@@ -74,6 +86,14 @@ class Store:
         self._random = random.Random()  # noqa: S311 - generateName suffixes, as the apiserver
         # The kubelet claims graceful pod deletion: it returns True when it will finish it.
         self.pod_deleter: PodDeleter | None = None
+        # Admission plugins and event listeners (controllers such as quota status), set by the
+        # assembly; None/empty: a bare store admits on schema alone.
+        self.admission: AdmissionHook | None = None
+        self.listeners: list[Callable[[Event], None]] = []
+        self._cel: dict[tuple[str, str, str], bool] = {}
+        # CRD validation rules (CEL) are evaluated, as from Kubernetes 1.25; a test may turn
+        # them off to reach what a client does on a cluster that does not (defence in depth).
+        self.validation_rules = True
         for ns in SYSTEM_NAMESPACES:
             self.create(self._rt(NS_KEY), None, {"metadata": {"name": ns}})
 
@@ -119,6 +139,12 @@ class Store:
         self._history.append(event)
         for watcher in list(self._watchers.get(event.key, ())):
             watcher.offer(event)
+        for listener in self.listeners:
+            listener(event)
+
+    def objects(self, key: tuple[str, str]) -> dict[tuple[str, str], JSON]:
+        """Every stored object of a (group, plural) by (namespace, name); do not mutate."""
+        return self._bucket(key)
 
     @staticmethod
     def present(rt: ResourceType, obj: JSON) -> JSON:
@@ -246,7 +272,7 @@ class Store:
             v = self._validators[key] = SchemaValidator(rt.schema)
         return v
 
-    def _admit(self, rt: ResourceType, obj: JSON, strict: bool) -> None:
+    def _admit(self, rt: ResourceType, obj: JSON, strict: bool, old: JSON | None = None) -> None:
         name = _meta(obj).get("name") or _meta(obj).get("generateName") or ""
         self._validate_meta(rt, obj, name)
         if rt.custom:
@@ -256,14 +282,37 @@ class Store:
                 if strict and pruned:
                     joined = ", ".join(f'unknown field "{p}"' for p in pruned)
                     raise bad_request(f"strict decoding error: {joined}")
+                if self.validation_rules and rt.schema is not None and self._has_cel(rt):
+                    causes = causes + cel.validate(rt.schema, obj, old)
                 if causes:
                     raise invalid(rt, name, causes)
         else:
             defaults.admit_builtin(rt, obj, name)
 
+    def _has_cel(self, rt: ResourceType) -> bool:
+        key = (rt.group, rt.version, rt.plural)
+        if key not in self._cel:
+            self._cel[key] = cel.has_rules(rt.schema)
+        return self._cel[key]
+
     def _validate_meta(self, rt: ResourceType, obj: JSON, name: str) -> None:
         meta = _meta(obj)
         real = meta.get("name", "")
+        if rt.group == "rbac.authorization.k8s.io":
+            # RBAC names are path segments (`system:discovery`): ValidatePathSegmentName.
+            if real in (".", "..") or any(c in real for c in "/%"):
+                raise invalid(
+                    rt,
+                    name,
+                    [
+                        (
+                            "metadata.name",
+                            "FieldValueInvalid",
+                            f"Invalid value: \"{real}\": may not contain '/' or '%'",
+                        )
+                    ],
+                )
+            real = ""
         pattern, what = (
             (_LABEL, "RFC 1123 label") if rt.key == NS_KEY else (_SUBDOMAIN, "RFC 1123 subdomain")
         )
@@ -370,7 +419,11 @@ class Store:
             "selfLink",
         ):
             meta.pop(field, None)
+        if self.admission is not None:
+            self.admission.mutate("CREATE", rt, obj, None, None)
         self._admit(rt, obj, strict)
+        if self.admission is not None:
+            self.admission.validate("CREATE", rt, obj, None, None)
         bucket = self._bucket(rt.key)
         if (ns, name) in bucket:
             raise already_exists(rt, name)
@@ -392,6 +445,8 @@ class Store:
 
     def _after_create(self, rt: ResourceType, obj: JSON) -> None:
         if rt.key == CRD_KEY:
+            for k in [k for k in self._cel if k[0] == obj["spec"]["group"]]:
+                del self._cel[k]
             for t in from_crd(obj):
                 self.registry.add(t)
         elif rt.key == NS_KEY:
@@ -488,9 +543,13 @@ class Store:
         new["apiVersion"] = rt.api_version
         new["kind"] = rt.kind
         meta.pop("resourceVersion", None)
-        self._admit(rt, new, strict)
+        if self.admission is not None:
+            self.admission.mutate("UPDATE", rt, new, current, subresource)
+        self._admit(rt, new, strict, current)
         if rt.key == POD_KEY and subresource is None:
             defaults.check_pod_update(rt, current, new)
+        if self.admission is not None:
+            self.admission.validate("UPDATE", rt, new, current, subresource)
         if rt.has_generation:
             old_spec = self._spec_part(rt, current)
             if self._spec_part(rt, new) != old_spec:
@@ -518,6 +577,8 @@ class Store:
                 self.registry.add(t)
             for k in [k for k in self._validators if k[0] == new["spec"]["group"]]:
                 del self._validators[k]
+            for k in [k for k in self._cel if k[0] == new["spec"]["group"]]:
+                del self._cel[k]
         # Namespaces go when their content has gone (_namespace_maybe_done); pods when the
         # kubelet has stopped them (grace period 0); everything else when finalizers are done.
         releasable = meta.get("deletionTimestamp") and not meta.get("finalizers")

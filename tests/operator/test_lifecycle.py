@@ -13,6 +13,7 @@ from gastown.api.identity import ANNOTATION_WORKFLOW_ID, LABEL_POLECAT, polecat_
 from gastown.kube import NotFound
 from gastown.operator import finalizer
 from gastown.operator.app import Watcher
+from gastown.sandbox.cluster import Sandbox
 from gastown.workflows.messages import PolecatResult
 from tests.e2e.conftest import DEMO_AGENT, ClusterKube
 from tests.operator.conftest import ThreadedWatcher, apply, polecat_doc, wait_until
@@ -198,8 +199,10 @@ async def test_changing_the_bead_of_a_running_polecat_is_refused(
     kube: ClusterKube,
     core: client.CoreV1Api,
     kubectl: Callable[..., Any],
+    sandbox: Sandbox,
 ) -> None:
-    """The sandbox does not run the CRD's CEL rules, so this is the watcher's fallback."""
+    """The API server refuses by the CRD's CEL rule; the watcher's check is the fallback for
+    a cluster that does not evaluate it (rules turned off in the sandbox for the second part)."""
     rig = rig_factory(agentConfig=demo("sleep:120"))
     apply(kubectl, polecat_doc(namespace, "morsov", rig, desiredState="Working"))
 
@@ -207,10 +210,27 @@ async def test_changing_the_bead_of_a_running_polecat_is_refused(
         return (await status_of(kube, namespace, "morsov")).get("phase") == "Working"
 
     await wait_until(working, 60, "the polecat to work")
-    result = kubectl(
-        "patch", "polecat", "morsov", "-n", namespace, "--type=merge",
-        "-p", '{"spec":{"beadID":"dm-9999"}}',
-    )  # fmt: skip
+    change = '{"spec":{"beadID":"dm-9999"}}'
+    result = kubectl("patch", "polecat", "morsov", "-n", namespace, "--type=merge", "-p", change)
+    assert result.returncode == 1
+    assert "spec.beadID cannot change once set; create a new polecat" in result.stderr
+    store = sandbox.store
+    assert store is not None
+    sandbox.call(lambda: setattr(store, "validation_rules", False))
+    try:
+        await the_watcher_refuses_and_recovers(kube, core, kubectl, namespace, change)
+    finally:
+        sandbox.call(lambda: setattr(store, "validation_rules", True))
+
+
+async def the_watcher_refuses_and_recovers(
+    kube: ClusterKube,
+    core: client.CoreV1Api,
+    kubectl: Callable[..., Any],
+    namespace: str,
+    change: str,
+) -> None:
+    result = kubectl("patch", "polecat", "morsov", "-n", namespace, "--type=merge", "-p", change)
     assert result.returncode == 0, result.stderr
 
     async def refused() -> dict[str, Any] | None:

@@ -124,7 +124,10 @@ images-locked:
 	  have=$$(podman image inspect --format '{{.Id}}' "$$tag" 2>/dev/null); \
 	  test -n "$$have" && test "sha256:$$have" = "$$(cat $(IMAGES_DIR)/$$name.iid 2>/dev/null)" || \
 	    rm -f $(IMAGES_DIR)/$$name.iid; done
-	@deploy/images/base/build.sh $(BASE_IMAGE)
+	@# Only our own local base is built here; a public one (python:3.11-slim-bookworm, …) must
+	@# already be in podman's storage, never faked under its name.
+	@case '$(BASE_IMAGE)' in localhost/gastown/*) deploy/images/base/build.sh '$(BASE_IMAGE)';; \
+	  *) podman image exists '$(BASE_IMAGE)' || { echo "BASE_IMAGE $(BASE_IMAGE) is not in podman's storage: podman pull it, or leave BASE_IMAGE unset to build the local Debian base"; exit 1; };; esac
 	@podman image inspect --format '{{.Id}}' $(BASE_IMAGE) > $(IMAGES_DIR)/base.id.new
 	@cmp -s $(IMAGES_DIR)/base.id.new $(IMAGES_DIR)/base.id && rm $(IMAGES_DIR)/base.id.new || \
 	  mv $(IMAGES_DIR)/base.id.new $(IMAGES_DIR)/base.id

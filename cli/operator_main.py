@@ -173,6 +173,11 @@ def _run(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     except (TemporalUnreachable, MetricsUnavailable, HealthUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 1
+    except Exception as exc:  # anything else (a Temporal RPC error at start, a fatal worker
+        # error): one line, exit 1, and still past the teardown; the stack at DEBUG level.
+        logging.getLogger("gastown").debug("stopped by", exc_info=True)
+        typer.echo(f"error: {type(exc).__name__}: {exc} (--log-level DEBUG shows where)", err=True)
+        code = 1
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -37,9 +37,18 @@ class LeaderElection:
     _seen_at: float = field(default=0.0)
     _renewed_at: float = field(default=0.0)
     transitions: int = 0
+    # When (monotonic) the API server last answered a read of the Lease: a follower that
+    # cannot reach it is no standby (its readiness says so).
+    read_at: float | None = None
 
     async def _read(self) -> dict[str, Any] | None:
-        return await self.kube.run(leases.read(self.namespace, self.name))
+        lease = await self.kube.run(leases.read(self.namespace, self.name))
+        self.read_at = time.monotonic()
+        return lease
+
+    def in_touch(self) -> bool:
+        """True while the last answered read is at most one lease duration old."""
+        return self.read_at is not None and time.monotonic() - self.read_at <= self.lease_seconds
 
     def _spec(self, transitions: int, acquired: str | None = None) -> dict[str, Any]:
         return leases.spec(self.identity, self.lease_seconds, transitions, acquired)

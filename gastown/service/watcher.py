@@ -48,7 +48,10 @@ class ElectionOptions:
 class WatcherReadiness:
     """What /readyz says of the watcher.
 
-    A replica waiting for the Lease is ready: it is the hot standby, and a rollout may go on.
+    A replica waiting for the Lease is ready while the API server answers its Lease reads: it
+    is the hot standby, and a rollout may go on. One that has not read the Lease for a whole
+    lease duration (no route to the API server, say a NetworkPolicy that doesn't match) could
+    not take over, so it is not ready.
     The leader is ready once kopf has started (its startup handlers ran, so the Rig index, the
     pod TTL timer and the credentials informer run, and its watches are open) and the
     credentials informer has listed once. The body says which role this replica has.
@@ -58,9 +61,12 @@ class WatcherReadiness:
     role: str = "starting"
     kopf_started: asyncio.Event = field(default_factory=asyncio.Event)
     watcher: Watcher | None = None
+    leader: LeaderElection | None = None
 
     async def __call__(self) -> tuple[bool, str]:
         if self.role == "follower":
+            if self.leader is not None and not self.leader.in_touch():
+                return False, f"follower: cannot read the lease {self.lease} from the API server"
             return True, f"follower: waiting for the lease {self.lease} (hot standby)"
         if self.role != "leader":
             return False, self.role
@@ -127,6 +133,7 @@ async def serve(
     readiness.watcher = watcher
     if leader is not None:
         readiness.lease = f"{leader.namespace}/{leader.name}"
+        readiness.leader = leader
         readiness.role = "follower"
         log.info("waiting for the lease %s as %s", leader.name, leader.identity)
         acquired = asyncio.create_task(leader.acquire())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gastown.sandbox.temporal_dev import free_port
-from tests.conftest import Cluster
+from tests.conftest import Cluster, TemporalDev
 
 OPERATOR = str(Path(sys.executable).parent / "gastown-operator")
 KEY = "tk-never-print-me-5678"
@@ -134,3 +134,19 @@ def test_a_health_port_in_use_is_one_line_and_exit_1(
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
     assert f"error: cannot serve /healthz and /readyz on port {port}" in result.stderr
+
+
+def test_a_fatal_error_at_start_is_one_line_and_exit_1(
+    cluster: Cluster, temporal: TemporalDev, tmp_path: Path
+) -> None:
+    """A Temporal namespace that does not exist stops the worker: one line, not a stack."""
+    result = run(
+        "worker",
+        ["--temporal-namespace", "no-such-namespace", "--register-search-attributes"],
+        {"KUBECONFIG": str(cluster.kubeconfig), "TEMPORAL_ADDRESS": temporal.address},
+        tmp_path,
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "no-such-namespace" in last, result.stderr

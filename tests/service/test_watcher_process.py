@@ -8,6 +8,9 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from kubernetes import client
+
+from gastown.sandbox.cluster import Sandbox
 from tests.conftest import Cluster, TemporalDev
 from tests.service.processes import answer_with, free_port, get, operator, wait_for
 
@@ -57,3 +60,40 @@ def test_both_replicas_are_ready_and_readyz_names_the_leader(
             took_over = wait_for("b leading", leading("b"), 60, b, log_b)
             assert took_over.startswith(f"leader of {namespace}/service-test: watching")
         assert b.returncode == 0, log_b.read_text()
+
+
+def test_a_follower_that_cannot_read_the_lease_is_not_ready(
+    cluster: Cluster,
+    temporal: TemporalDev,
+    namespace: str,
+    sandbox: Sandbox,
+    api_client: client.ApiClient,
+    tmp_path: Path,
+) -> None:
+    """A standby that has lost the API server could not take over: a rollout must not count it."""
+    coordination = client.CoordinationV1Api(api_client)
+    # Someone else holds the Lease for an hour, so this replica stays the follower.
+    coordination.create_namespaced_lease(
+        namespace,
+        {
+            "metadata": {"name": "held"},
+            "spec": {
+                "holderIdentity": "someone-else",
+                "leaseDurationSeconds": 3600,
+                "renewTime": "2026-01-01T00:00:00.000000Z",
+            },
+        },
+    )
+    env = {"KUBECONFIG": str(cluster.kubeconfig), "TEMPORAL_ADDRESS": temporal.address}
+    port, log = free_port(), tmp_path / "follower.log"
+    args = ["--health-port", str(port), "--lease-namespace", namespace, "--lease-name", "held",
+            "--identity", "standby", "--lease-seconds", "2", "--renew-seconds", "1"]  # fmt: skip
+    with operator("watcher", args, env, log) as proc:
+        _, body = wait_for("ready", answer_with(port, "/readyz", 200), 60, proc, log)
+        assert body.startswith(f"follower: waiting for the lease {namespace}/held"), body
+        sandbox.faults.fail("get", "leases", namespace=namespace, code=500)
+        _, body = wait_for("not ready", answer_with(port, "/readyz", 503), 30, proc, log)
+        assert body.startswith(f"follower: cannot read the lease {namespace}/held"), body
+        sandbox.faults.clear()
+        _, body = wait_for("ready again", answer_with(port, "/readyz", 200), 30, proc, log)
+        assert body.startswith("follower: waiting for the lease"), body

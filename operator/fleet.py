@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from temporalio.common import MetricGauge, MetricGaugeFloat, MetricMeter
 
-from gastown.api.auth import ANNOTATION_EXPIRES_AT
+from gastown.api.auth import ANNOTATION_EXPIRES_AT, parse_time
 from gastown.operator.rigstatus import convoy_active
 from gastown.workflows import metrics as m
 
@@ -48,12 +47,8 @@ def expiry(body: dict[str, Any]) -> float | None:
     """The Secret's expires-at annotation (written by `auth sync` and the keeper) as a Unix
     timestamp; None for a long-lived token or an API key."""
     value = ((body.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_EXPIRES_AT)
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    at = parse_time(str(value)) if value else None
+    return at.timestamp() if at is not None else None
 
 
 @dataclass

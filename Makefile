@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test pytest lint typecheck layers crds demo demo-down clean test-tools pod-tools
+.PHONY: venv test pytest lint typecheck layers crds demo demo-down clean test-tools pod-tools \
+  container-tools images
 
 venv: $(STAMP)
 
@@ -21,7 +22,7 @@ $(STAMP): pyproject.toml
 ## test: lint, types, layers, then the whole test suite
 test: lint typecheck layers pytest
 
-pytest: $(STAMP) test-tools
+pytest: $(STAMP) test-tools images
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- polecat runtime test tools
@@ -73,6 +74,84 @@ $(POD_VENV)/.installed: pyproject.toml $(STAMP)
 	$(BIN)/python -m pip --python $(POD_VENV)/bin/python install -q 'pydantic>=2.9'
 	touch $@
 
+# ---------------------------------------------------------------- container images
+# The polecat-agent and operator images (deploy/images/*/README.md), built with buildah on the
+# local Debian base (deploy/images/base/build.sh: mmdebstrap + podman import), since no registry
+# image can be pulled here. Podman's storage is machine-wide: a stamp holds the image ID this
+# checkout built, and is dropped when the tag now names another image (removed, or rebuilt from
+# another checkout), so `make images` rebuilds exactly when the Containerfiles, the sources they
+# copy, the build arguments or the base changed, and takes under a second otherwise (after a
+# touch without a change, buildah's layer cache answers every step).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_REPO ?= ghcr.io/gastown
+POLECAT_IMAGE := $(IMAGE_REPO)/polecat-agent:$(VERSION)
+OPERATOR_IMAGE := $(IMAGE_REPO)/gastown-operator:$(VERSION)
+BASE_IMAGE ?= localhost/gastown/debian-base:bookworm
+IMAGES_DIR := $(TOOLS)/images
+# The build stages trust what this machine trusts (a TLS-inspecting proxy's CA on CI runners):
+# passed as a build secret, so no image layer keeps it.
+BUILD_CA_BUNDLE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
+BUILDAH_BUD = buildah bud --isolation chroot --network host --layers \
+  $(if $(BUILD_CA_BUNDLE),--secret id=build-ca$(comma)src=$(BUILD_CA_BUNDLE)) \
+  --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION)
+comma := ,
+# What the Containerfiles copy (recursive `=`: only `make images` runs the find).
+IMAGE_SOURCES = pyproject.toml README.md deploy/images/constraints.txt \
+  $(shell find gastown workflows activities operator cli -type f -not -path '*/__pycache__/*')
+CONTAINER_TOOLS := podman buildah runc mmdebstrap
+
+## container-tools: podman, buildah, runc and mmdebstrap from Debian's packages (as root)
+container-tools:
+	@missing=; for t in $(CONTAINER_TOOLS); do command -v $$t >/dev/null 2>&1 || \
+	  test -x /usr/sbin/$$t || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  test "$$(id -u)" = 0 || { echo "container tools missing:$$missing. Run 'make container-tools' as root (apt-get install podman buildah runc mmdebstrap uidmap debian-archive-keyring)." >&2; exit 1; }; \
+	  command -v apt-get >/dev/null || { echo "container tools missing:$$missing, and no apt-get: install podman, buildah, runc and mmdebstrap with this system's package manager." >&2; exit 1; }; \
+	  echo "installing$$missing (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    podman buildah runc mmdebstrap uidmap debian-archive-keyring ca-certificates >/dev/null; fi
+
+## images: the local Debian base (if needed), then both images, tagged as the chart expects
+images: container-tools
+	@mkdir -p $(IMAGES_DIR)
+	@# One build at a time on this machine: the storage is shared by every checkout (per user).
+	@flock /tmp/gastown-images-$$(id -u).lock $(MAKE) --no-print-directory images-locked
+
+.PHONY: images-locked
+images-locked:
+	@for pair in polecat-agent=$(POLECAT_IMAGE) gastown-operator=$(OPERATOR_IMAGE); do \
+	  name=$${pair%%=*}; tag=$${pair#*=}; \
+	  have=$$(podman image inspect --format '{{.Id}}' "$$tag" 2>/dev/null); \
+	  test -n "$$have" && test "sha256:$$have" = "$$(cat $(IMAGES_DIR)/$$name.iid 2>/dev/null)" || \
+	    rm -f $(IMAGES_DIR)/$$name.iid; done
+	@deploy/images/base/build.sh $(BASE_IMAGE)
+	@podman image inspect --format '{{.Id}}' $(BASE_IMAGE) > $(IMAGES_DIR)/base.id.new
+	@cmp -s $(IMAGES_DIR)/base.id.new $(IMAGES_DIR)/base.id && rm $(IMAGES_DIR)/base.id.new || \
+	  mv $(IMAGES_DIR)/base.id.new $(IMAGES_DIR)/base.id
+	@# The build arguments, rewritten only when they change (a new CLAUDE_CODE_VERSION, ...).
+	@echo "$(BASE_IMAGE) $(VERSION) $(CLAUDE_CODE_VERSION) $(BUILD_CA_BUNDLE)" > $(IMAGES_DIR)/args.new
+	@cmp -s $(IMAGES_DIR)/args.new $(IMAGES_DIR)/args && rm $(IMAGES_DIR)/args.new || \
+	  mv $(IMAGES_DIR)/args.new $(IMAGES_DIR)/args
+	@$(MAKE) -s --no-print-directory $(IMAGES_DIR)/polecat-agent.iid $(IMAGES_DIR)/gastown-operator.iid
+	@podman images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -F -e $(POLECAT_IMAGE) -e $(OPERATOR_IMAGE)
+
+# $(call build-image,name,tag,extra bud args): the build's output goes to a log, shown on failure.
+define build-image
+	@echo "building $(2) (log: $(IMAGES_DIR)/$(1).log)"
+	@$(BUILDAH_BUD) $(3) -f deploy/images/$(1)/Dockerfile -t $(2) --iidfile $@.new . \
+	  >$(IMAGES_DIR)/$(1).log 2>&1 || { tail -40 $(IMAGES_DIR)/$(1).log; rm -f $@.new; exit 1; }
+	@mv $@.new $@
+endef
+
+$(IMAGES_DIR)/polecat-agent.iid: deploy/images/polecat-agent/Dockerfile $(IMAGES_DIR)/base.id \
+    $(IMAGES_DIR)/args $(IMAGE_SOURCES)
+	$(call build-image,polecat-agent,$(POLECAT_IMAGE),--build-arg NODE_IMAGE=$(BASE_IMAGE) \
+	  --build-arg CLAUDE_CODE_VERSION=$(CLAUDE_CODE_VERSION))
+
+$(IMAGES_DIR)/gastown-operator.iid: deploy/images/operator/Dockerfile $(IMAGES_DIR)/base.id \
+    $(IMAGES_DIR)/args $(IMAGE_SOURCES)
+	$(call build-image,operator,$(OPERATOR_IMAGE))
+
 lint: $(STAMP)
 	$(BIN)/ruff check gastown workflows activities operator cli tests bench
 	$(BIN)/ruff format --check gastown workflows activities operator cli tests bench
@@ -86,6 +165,11 @@ layers: $(STAMP)
 ## crds: regenerate the CRD YAML from the pydantic models
 crds: $(STAMP)
 	$(BIN)/python -m gastown.api.crdgen
+
+## kustomize: regenerate deploy/kustomize/base from the Helm chart (tests/charts fail on drift)
+.PHONY: kustomize
+kustomize: $(STAMP)
+	$(BIN)/python -m tests.charts.kustomize_base
 
 ## demo: the main job on this machine: sandbox cluster, Temporal (with UI), worker, one polecat
 demo: $(STAMP) pod-tools

@@ -334,6 +334,15 @@ def watcher(
     identity: Annotated[
         str | None, typer.Option("--identity", envvar="POD_NAME", help="Default: host-pid.")
     ] = None,
+    watch_namespaces: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--serve-namespace",
+            envvar="GASTOWN_SERVE_NAMESPACES",
+            help="Watch polecats, convoys, their pods and credentials Secrets only in this "
+            "namespace (repeat for more; default: all), as the worker's --serve-namespace.",
+        ),
+    ] = None,
     rig_resync_seconds: Annotated[float, typer.Option("--rig-resync-seconds", min=0.1)] = 30.0,
     health_port: HealthPort = None,
     metrics_bind_address: MetricsBindAddress = None,
@@ -366,7 +375,12 @@ def watcher(
         retry_seconds=min(2.0, lease_seconds / 4),
         **({"identity": identity} if identity else {}),
     )
-    options = WatcherOptions(rig_resync_seconds=rig_resync_seconds)
+    options = WatcherOptions(
+        rig_resync_seconds=rig_resync_seconds,
+        namespaces=tuple(
+            sorted({n.strip() for v in watch_namespaces or [] for n in v.split(",") if n.strip()})
+        ),
+    )
     _run(run_watcher(temporal, kube, options, election, service=service))
 
 

@@ -60,6 +60,9 @@ def _body(event: kopf.RawEvent) -> dict[str, Any]:
 @dataclass(frozen=True)
 class WatcherOptions:
     rig_resync_seconds: float = 30.0
+    # Empty: watch every namespace. Else only these (Polecats, Convoys, pods and credentials
+    # Secrets; Rigs are cluster-scoped), so a namespaced install's Roles suffice.
+    namespaces: tuple[str, ...] = ()
     # kopf closes each watch request after this long and starts a new one from the last
     # resourceVersion; short enough to notice a half-dead connection.
     watch_server_timeout: int = 300
@@ -100,9 +103,14 @@ class Watcher:
         self.convoys = Convoys(self.api, ConvoyWorkflows(self.temporal, self.task_queue))
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
         self.credentials = CredentialsWatch(CredentialsWorkflows(self.temporal, self.task_queue))
-        # Not kopf: credentials Secrets are watched as metadata only, so no token reaches us.
         self.fleet = Fleet(self.meter)
-        self.secrets = MetadataInformer(self.api, self._on_secret)
+        # Not kopf: credentials Secrets are watched as metadata only, so no token reaches us;
+        # one informer for the cluster, or one per watched namespace.
+        self.secret_informers = [
+            MetadataInformer(self.api, self._on_secret, namespace=ns)
+            for ns in (self.options.namespaces or (None,))
+        ]
+        self.secrets = self.secret_informers[0]
         queues = QueueMetrics.of(self.meter)
         for part in (self.polecats, self.mirror, self.podttl, self.convoys, self.rigs):
             part.queue.metrics = queues
@@ -120,7 +128,8 @@ class Watcher:
         async def startup(**_: Any) -> None:
             self.rigs.start()
             self.podttl.start()
-            self.secrets.start()
+            for informer in self.secret_informers:
+                informer.start()
 
         @kopf.on.cleanup(registry=registry)
         async def cleanup(**_: Any) -> None:
@@ -168,12 +177,14 @@ class Watcher:
         """Stop what acts on its own clock rather than on an event (the pod TTL timer) at
         once: called the moment the Lease is lost, before kopf has wound down."""
         await self.podttl.stop()
-        await self.secrets.stop()
+        for informer in self.secret_informers:
+            await informer.stop()
 
     async def close(self) -> None:
         """Stop every reconciler (idempotent): nothing acts after this returns."""
         await self.podttl.stop()
-        await self.secrets.stop()
+        for informer in self.secret_informers:
+            await informer.stop()
         await self.rigs.stop()
         await self.convoys.queue.close()
         await self.credentials.queue.close()
@@ -184,6 +195,10 @@ class Watcher:
         opts = self.options
         settings = kopf.OperatorSettings()
         settings.posting.enabled = False  # no kopf Events: ours are named and deduplicated
+        # No watch of CustomResourceDefinitions (nor a list of Namespaces): our CRDs are
+        # installed before the watcher (the chart's crds/), discovery at start finds them, and
+        # the chart's RBAC grants nothing on apiextensions (charts/gastown-operator/README.md).
+        settings.scanning.disabled = True
         settings.watching.server_timeout = opts.watch_server_timeout
         settings.watching.client_timeout = opts.watch_client_timeout
         settings.watching.connect_timeout = 10
@@ -203,7 +218,8 @@ class Watcher:
         await kopf.operator(
             registry=self.registry,
             settings=self.settings(),
-            clusterwide=True,
+            clusterwide=not self.options.namespaces,
+            namespaces=list(self.options.namespaces),
             standalone=True,
             stop_flag=stop_flag,
             ready_flag=ready_flag,

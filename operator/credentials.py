@@ -189,6 +189,9 @@ class MetadataInformer:
     kube: Kube
     deliver: Callable[[str | None, dict[str, Any]], None]
     label_selector: str = LABEL_CREDENTIALS
+    # None: every namespace (/api/v1/secrets); else only this one (a namespaced install, whose
+    # RBAC allows listing Secrets in the served namespaces only).
+    namespace: str | None = None
     watch_seconds: int = 300
     listed: int = 0  # lists done (a re-list after 410 included)
     _known: dict[Key, dict[str, Any]] = field(default_factory=dict)
@@ -236,7 +239,7 @@ class MetadataInformer:
     async def _list(self) -> str:
         request = Request(
             "GET",
-            SECRETS.path(None),
+            SECRETS.path(self.namespace),
             query(labelSelector=self.label_selector, includeObject="Metadata"),
             headers={"Accept": TABLE},
             timeout=60,
@@ -263,7 +266,7 @@ class MetadataInformer:
         """One watch call, in a thread; the version to go on from."""
         base = watching.request(
             SECRETS,
-            None,
+            self.namespace,
             label_selector=self.label_selector,
             resource_version=version or None,
             timeout_seconds=self.watch_seconds,

@@ -133,6 +133,43 @@ BUILTINS: tuple[ResourceType, ...] = (
         status_subresource=True,
         subresources=("status",),
     ),
+    # Stored only, no controller acts on them: what the Helm chart installs besides RBAC, so
+    # `kubectl apply --server-side` of the rendered chart can be tested (tests/charts).
+    ResourceType(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        True,
+        singular="deployment",
+        short_names=("deploy",),
+        categories=("all",),
+        status_subresource=True,
+        subresources=("status",),
+        has_generation=True,
+    ),
+    ResourceType(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        True,
+        singular="poddisruptionbudget",
+        short_names=("pdb",),
+        status_subresource=True,
+        subresources=("status",),
+        has_generation=True,
+    ),
+    ResourceType(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        True,
+        singular="networkpolicy",
+        short_names=("netpol",),
+        has_generation=True,
+    ),
 )
 
 

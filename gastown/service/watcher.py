@@ -68,7 +68,7 @@ class WatcherReadiness:
         what = f"leader of {self.lease}" if self.lease else "leader (no election)"
         if not self.kopf_started.is_set():
             return False, f"{what}: starting the informers"
-        if self.watcher is not None and not self.watcher.secrets.listed:
+        if self.watcher is not None and not all(i.listed for i in self.watcher.secret_informers):
             return False, f"{what}: listing credentials Secrets"
         return True, f"{what}: watching"
 

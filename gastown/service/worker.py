@@ -85,7 +85,8 @@ def build_worker(
     """The worker, with one pod informer for all its waits; the informer starts on the first
     wait and is closed when the worker stops (a run context, so `async with` and `run()`
     both close it). `extra_*` are for benchmarks that run a reference beside ours."""
-    pods = PodInformers(kube)
+    # One informer per served namespace (their Roles allow no cluster-wide list), else one.
+    pods = PodInformers(kube, defaults.namespaces or None)
     return Worker(
         temporal,
         task_queue=task_queue,

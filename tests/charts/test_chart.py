@@ -19,8 +19,8 @@ def test_chart_lints_clean_in_strict_mode() -> None:
 
 
 def test_chart_ships_exactly_the_generated_crds() -> None:
-    chart = helm.Chart.load(CHART)
-    shipped = {Path(c["filename"]).name: c["data"] for c in chart.crds}
+    with helm.Chart.load(CHART) as chart:
+        shipped = {Path(c["filename"]).name: c["data"] for c in chart.crds}
     generated = {p.name: p.read_text() for p in (ROOT / "deploy/crds").glob("*.yaml")}
     assert (
         shipped.keys()

@@ -54,8 +54,15 @@ class ThreadedWatcher:
     of its own: kopf cancels, when it stops, every task its loop gained after it started, which
     would include pytest's own fixture tasks if they shared a loop."""
 
-    def __init__(self, kubeconfig: str, temporal: TemporalDev, task_queue: str) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        temporal: TemporalDev,
+        task_queue: str,
+        options: WatcherOptions = OPTIONS,
+    ) -> None:
         self.kubeconfig = kubeconfig
+        self.options = options
         self.temporal = temporal
         self.task_queue = task_queue
         self.loop = asyncio.new_event_loop()
@@ -94,7 +101,7 @@ class ThreadedWatcher:
         )
         # The transport the watcher process uses (gastown.service.watcher: lean).
         api = from_kubeconfig(self.kubeconfig, BACKOFF, lean=True)
-        self.watcher = Watcher(api, temporal, self.task_queue, OPTIONS)
+        self.watcher = Watcher(api, temporal, self.task_queue, self.options)
         self.stop = asyncio.Event()
         self.ready.set()
         await serve(self.watcher, None, self.stop)
@@ -142,9 +149,11 @@ async def stand_in_worker(client: Client, workflow: type, queue: str) -> AsyncIt
 
 
 @contextmanager
-def watching(cluster: Cluster, temporal: TemporalDev, on: Worker) -> Iterator[ThreadedWatcher]:
+def watching(
+    cluster: Cluster, temporal: TemporalDev, on: Worker, options: WatcherOptions = OPTIONS
+) -> Iterator[ThreadedWatcher]:
     """The watcher, starting its workflows on the task queue of `on`."""
-    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, on.task_queue)
+    threaded = ThreadedWatcher(str(cluster.kubeconfig), temporal, on.task_queue, options)
     threaded.start()
     yield threaded
     threaded.close()

@@ -56,7 +56,7 @@ def test_dev_demo_slings_a_bead_end_to_end(tmp_path: Path) -> None:
         urls = dict(re.findall(r"^(worker|watcher) metrics: (http://\S+/metrics)$", status, re.M))
         assert set(urls) == {"worker", "watcher"}, status
         assert finished_done(urls["worker"], "gastown_polecats_finished_total") == 1
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while finished_done(urls["watcher"], "gastown_polecats") != 1:
             assert time.monotonic() < deadline, "the watcher's gauge never showed the Done"
             time.sleep(0.2)

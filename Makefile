@@ -8,8 +8,8 @@ BIN := $(VENV)/bin
 
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test pytest lint typecheck layers crds demo demo-down clean test-tools pod-tools \
-  container-tools images
+.PHONY: venv test pytest lint typecheck layers crds demo demo-containers demo-down clean \
+  test-tools pod-tools container-tools images
 
 venv: $(STAMP)
 
@@ -174,6 +174,11 @@ kustomize: $(STAMP)
 ## demo: the main job on this machine: sandbox cluster, Temporal (with UI), worker, one polecat
 demo: $(STAMP) pod-tools
 	$(BIN)/kubectl-gt dev up
+	$(BIN)/kubectl-gt dev demo
+
+## demo-containers: `make demo` with the sandbox's pods run by podman from the real images
+demo-containers: $(STAMP) images
+	$(BIN)/kubectl-gt dev up --containers
 	$(BIN)/kubectl-gt dev demo
 
 ## demo-down: stop what `make demo` started

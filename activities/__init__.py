@@ -17,6 +17,7 @@ from gastown.activities.rigs import RigActivities
 from gastown.activities.slots import closed_workflows, release_slot, request_slot
 from gastown.activities.wait import WaitActivities
 from gastown.kube import Kube
+from gastown.telemetry.tracing import OFF, Tracing
 from gastown.workflows.resolve import OperatorDefaults
 
 
@@ -25,14 +26,16 @@ def build_activities(
     defaults: OperatorDefaults,
     pods: PodInformers | None = None,
     oauth: OAuthConfig | None = None,
+    tracing: Tracing = OFF,
 ) -> list[Callable[..., Any]]:
     """The activity callables a worker registers, all sharing one Kubernetes client (a
     gastown.kube client with NO_RETRY: Temporal retries) and one pod informer (pass the
     worker's, so it can close it on shutdown). `oauth`: where the keeper refreshes sessions
-    (default: GASTOWN_OAUTH_TOKEN_URL / GASTOWN_OAUTH_CLIENT_ID, else Claude Code's own)."""
+    (default: GASTOWN_OAUTH_TOKEN_URL / GASTOWN_OAUTH_CLIENT_ID, else Claude Code's own).
+    `tracing`: the worker's, so pods join the trace of the activity that launched them."""
     polecats = PolecatActivities(kube)
     keeper = KeeperActivities(kube, oauth or OAuthConfig.from_env())
-    launcher = PodActivities(kube)
+    launcher = PodActivities(kube, tracing)
     convoys = ConvoyActivities(kube, defaults)
     podauth = PodAuthActivities(kube)
     return [

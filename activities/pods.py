@@ -31,6 +31,8 @@ from gastown.kube import (
     reading,
     writing,
 )
+from gastown.telemetry.podenv import pod_env, with_env
+from gastown.telemetry.tracing import OFF, Tracing
 from gastown.workflows import contract as c
 from gastown.workflows.messages import DeletePod, LaunchRequest, PodDeletion, PodRef
 
@@ -48,8 +50,9 @@ def _owner(pod: dict[str, Any], req: LaunchRequest) -> str:
 
 
 class PodActivities:
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, tracing: Tracing = OFF) -> None:
         self.kube = kube
+        self.tracing = tracing
 
     async def _ensure_task(self, req: LaunchRequest) -> None:
         """The task text goes to the pod as a file; the CR is its source, not history."""
@@ -64,7 +67,8 @@ class PodActivities:
         r = req.resolved
         if r.has_task:
             await self._ensure_task(req)
-        body = podspec.build_pod(req)
+        # The pod joins this activity's trace (TRACEPARENT), when the worker traces.
+        body = with_env(podspec.build_pod(req), pod_env(self.tracing))
         name = body["metadata"]["name"]
         try:
             pod = await self.kube.run(writing.create(PODS, body, r.namespace))

@@ -190,8 +190,10 @@ def build_pod(req: LaunchRequest) -> dict[str, Any]:
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
     }
-    init = {**container, "name": "git-init", "command": ["gt-polecat", "init"]}
-    main = {**container, "name": "claude", "command": ["gt-polecat", "run"]}
+    # `args`, not `command`: the image's ENTRYPOINT (tini, PID 1, reaping the agent's
+    # stray children) runs and execs gt-polecat.
+    init = {**container, "name": "git-init", "args": ["gt-polecat", "init"]}
+    main = {**container, "name": "claude", "args": ["gt-polecat", "run"]}
     if r.resources:
         main["resources"] = r.resources
     return {

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 from collections import OrderedDict
@@ -118,7 +119,11 @@ class PodInformer:
         if self._task is not None or self._closed:
             return
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run(), name="gastown-pod-informer")
+        # A context of its own: started by the first wait, it outlives that activity, and its
+        # list and watch calls belong to no polecat's trace.
+        self._task = self._loop.create_task(
+            self._run(), name="gastown-pod-informer", context=contextvars.Context()
+        )
 
     def get(self, namespace: str, name: str) -> Pod | None:
         return self._pods.get((namespace, name))

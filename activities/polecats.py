@@ -91,7 +91,7 @@ class PolecatActivities:
         }
         if r.convoy:
             labels[ids.LABEL_CONVOY] = r.convoy
-        obj = await self._claim(r.namespace, r.name, r.uid, req.workflow_id, labels)
+        obj = await self._claim(r.namespace, r.name, r.uid, req.workflow_id, labels, req.trace_id)
         await self._write_status(
             StatusUpdate(
                 namespace=r.namespace,
@@ -108,7 +108,13 @@ class PolecatActivities:
         return PolecatRef(namespace=r.namespace, name=r.name, uid=obj["metadata"]["uid"])
 
     async def _claim(
-        self, namespace: str, name: str, uid: str, workflow_id: str, labels: dict[str, str]
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        workflow_id: str,
+        labels: dict[str, str],
+        trace_id: str | None = None,
     ) -> dict[str, Any]:
         try:
             obj = await self.kube.run(reading.get(POLECATS, name, namespace))
@@ -116,7 +122,8 @@ class PolecatActivities:
             raise _gone(namespace, name) from exc
         if uid and obj["metadata"].get("uid") != uid:
             raise _gone(namespace, name)
-        owner = (obj["metadata"].get("annotations") or {}).get(ids.ANNOTATION_WORKFLOW_ID)
+        annotations = obj["metadata"].get("annotations") or {}
+        owner = annotations.get(ids.ANNOTATION_WORKFLOW_ID)
         if owner and owner != workflow_id:
             raise permanent(
                 c.NAME_CONFLICT,
@@ -124,13 +131,13 @@ class PolecatActivities:
                 "choose another --name",
             )
         current = obj["metadata"].get("labels") or {}
-        if owner is None or any(current.get(k) != v for k, v in labels.items()):
-            claim = {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {ids.ANNOTATION_WORKFLOW_ID: workflow_id},
-                }
-            }
+        # The run's trace, so `polecat status` leads to it (a re-run's replaces the last).
+        traced = trace_id is not None and annotations.get(ids.ANNOTATION_TRACE_ID) != trace_id
+        if owner is None or traced or any(current.get(k) != v for k, v in labels.items()):
+            marks = {ids.ANNOTATION_WORKFLOW_ID: workflow_id}
+            if trace_id is not None:
+                marks[ids.ANNOTATION_TRACE_ID] = trace_id
+            claim = {"metadata": {"labels": labels, "annotations": marks}}
             patch = patching.with_version(claim, obj["metadata"]["resourceVersion"])
             obj = await self.kube.run(patching.merge(POLECATS, name, patch, namespace))
         return obj

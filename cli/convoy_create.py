@@ -144,8 +144,25 @@ async def launch(
     workflow (deleting the Convoy again if that fails), print, and follow it with `wait`.
 
     `stem` names a generated convoy (`<stem>-<5 random>`; a function of the rig when the
-    stem comes from it), `name` a chosen one.
+    stem comes from it), `name` a chosen one. One trace (when OTEL_* asks for one): this
+    command's span is the root of the convoy's workflow and of its polecats' pods.
     """
+    span = session.tracing.span(
+        "kubectl gt convoy create", **{"gastown.rig": str(convoy.spec.rig_ref)}
+    )
+    with span:
+        return await _launch(session, convoy, name, stem, output, wait, headline)
+
+
+async def _launch(
+    session: Session,
+    convoy: Convoy,
+    name: str | None,
+    stem: str | Callable[[dict[str, Any]], str] | None,
+    output: Format | None,
+    wait: int | None,
+    headline: str | None,
+) -> int:
     from gastown.cli.rig import get_rig
 
     rig_name = str(convoy.spec.rig_ref)

@@ -82,10 +82,13 @@ def make_origin(path: Path) -> Path:
     return path
 
 
-def _claude() -> str | None:
-    """Claude Code, when both its CLI and a key are at hand."""
+def _claude(containers: bool) -> str | None:
+    """Claude Code, when both its CLI and a key are at hand. In container mode the image has
+    it (on its PATH): "" means that one."""
     if not os.environ.get("ANTHROPIC_API_KEY"):
         return None
+    if containers:
+        return ""
     local = Path(__file__).resolve().parents[1] / ".tools" / "node_modules" / ".bin" / "claude"
     return str(local) if local.exists() else shutil.which("claude")
 
@@ -95,7 +98,7 @@ def _apply(kubeconfig: str, origin: Path, claude: str | None) -> None:
 
     kube = from_kubeconfig(kubeconfig, FAIL_FAST)
     defaults: dict[str, Any] = {"agentConfig": {"command": ["gt-polecat", "demo-agent"]}}
-    if claude:
+    if claude is not None:
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -103,10 +106,9 @@ def _apply(kubeconfig: str, origin: Path, claude: str | None) -> None:
             "stringData": {"api-key": os.environ["ANTHROPIC_API_KEY"]},
         }
         kube.run_sync(writing.create_or_replace(SECRETS, body))
-        defaults = {
-            "apiKeySecretRef": {"name": "anthropic-api-key", "key": "api-key"},
-            "agentConfig": {"env": [{"name": "GT_CLAUDE_BIN", "value": claude}]},
-        }
+        defaults = {"apiKeySecretRef": {"name": "anthropic-api-key", "key": "api-key"}}
+        if claude:  # process mode: the host's CLI
+            defaults["agentConfig"] = {"env": [{"name": "GT_CLAUDE_BIN", "value": claude}]}
     rig: dict[str, Any] = {
         "apiVersion": RIGS.api_version,
         "kind": RIGS.kind,
@@ -135,12 +137,14 @@ def demo(
         raise typer.Exit(1) from None
     kubeconfig = ready["kubeconfig"]
     origin = make_origin(state / "demo" / "origin.git")
-    claude = _claude()
+    containers = bool(settings.get("containers"))
+    claude = _claude(containers)
     _apply(kubeconfig, origin, claude)
-    agent = "claude-code" if claude else "command"
+    agent = "claude-code" if claude is not None else "command"
     typer.echo(
         f"Rig {RIG} → {origin}; agent: "
-        + ("Claude Code" if claude else "the built-in DEMO agent (not an AI)")
+        + ("Claude Code" if claude is not None else "the built-in DEMO agent (not an AI)")
+        + ("; pods run as podman containers of the real image" if containers else "")
     )
     env = {
         **os.environ,

@@ -149,6 +149,7 @@ def _components(
     temporal_port: int,
     ui_port: int,
     ignore_run_as_user: bool,
+    containers: bool = False,
     metrics_ports: dict[str, int] | None = None,
 ) -> list[Component]:
     from gastown.sandbox.temporal_dev import start_dev_argv
@@ -167,7 +168,8 @@ def _components(
                     str(state / "sandbox"),
                     "--gastown-crds",
                     *(["--ignore-run-as-user"] if ignore_run_as_user else []),
-                    *(["--bin-dir", str(POD_BIN)] if POD_BIN.is_dir() else []),
+                    *(["--containers"] if containers else []),
+                    *(["--bin-dir", str(POD_BIN)] if POD_BIN.is_dir() and not containers else []),
                 ],
             )
         )
@@ -237,6 +239,14 @@ def up(
             "execute this Python, e.g. one under /root)",
         ),
     ] = False,
+    containers: Annotated[
+        bool,
+        typer.Option(
+            "--containers",
+            help="Sandbox pods run with podman from the real local images (`make images`; "
+            "nothing is pulled) instead of as local processes",
+        ),
+    ] = False,
 ) -> None:
     """Start the sandbox cluster (or use the current context) and the Temporal dev server."""
     from gastown.cli.devextra import require_sandbox_extra
@@ -244,17 +254,37 @@ def up(
     require_sandbox_extra()
     if cluster not in ("sandbox", "current"):
         raise typer.BadParameter("--cluster must be `sandbox` or `current`")
+    if containers and cluster != "sandbox":
+        raise typer.BadParameter(
+            "--containers is a mode of the sandbox cluster (--cluster sandbox)"
+        )
     state = state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
+    previous = _settings(state)
+    if (
+        cluster == "sandbox"
+        and _running_pid(state, "sandbox") is not None
+        and bool(previous.get("containers")) != containers
+    ):
+        mode = "container" if previous.get("containers") else "process"
+        typer.echo(
+            f"error: the running sandbox is in {mode} mode: run `kubectl gt dev down` first",
+            err=True,
+        )
+        raise typer.Exit(2)
     ports = _metrics_ports(state)
     settings = {
         "cluster": cluster,
         "temporalPort": temporal_port,
         "uiPort": ui_port,
+        "containers": containers,
         "metricsPorts": ports,
     }
     (state / "dev.json").write_text(json.dumps(settings))
-    for comp in _components(state, cluster, temporal_port, ui_port, ignore_run_as_user, ports):
+    comps = _components(
+        state, cluster, temporal_port, ui_port, ignore_run_as_user, containers, ports
+    )
+    for comp in comps:
         if comp.name == "sandbox" and _running_pid(state, comp.name) is None:
             # A killed server leaves its ready file behind; only a fresh one means ready.
             (state / "sandbox" / "ready.json").unlink(missing_ok=True)
@@ -270,6 +300,14 @@ def up(
             line = comp.ready_line
             _wait(comp.name, lambda f=log, s=line: s in f.read_text(errors="replace"), pid, 60, log)
     _print_addresses(state, settings)
+
+
+def _settings(state: Path) -> dict[str, object]:
+    try:
+        loaded = json.loads((state / "dev.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _print_addresses(state: Path, settings: dict[str, object]) -> None:

@@ -105,13 +105,14 @@ def _settings(
 ) -> tuple[TemporalSettings, KubeSettings]:
     """Logging and the connection settings both processes share; bad settings exit 2.
     `tls`: the TLS certificate, key and CA files and the API key file."""
-    import logging
-
     from gastown.config import ConfigError, resolve_kube, resolve_temporal
+    from gastown.telemetry import logs
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        logs.setup(log_level)  # JSON unless stderr is a terminal (gastown/telemetry/logs.py)
+    except ValueError as exc:
+        typer.echo(f"error: --log-level (GASTOWN_LOG_LEVEL): {exc}", err=True)
+        raise typer.Exit(2) from None
     cert, key, ca, api_key_file = tls
     try:
         return (
@@ -258,7 +259,7 @@ def worker(
     temporal_tls_key: TemporalTLSKey = None,
     temporal_tls_ca: TemporalTLSCA = None,
     temporal_api_key_file: TemporalAPIKeyFile = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow,
     CredentialsWorkflow and their activities."""
@@ -354,7 +355,7 @@ def watcher(
     temporal_tls_key: TemporalTLSKey = None,
     temporal_tls_ca: TemporalTLSCA = None,
     temporal_api_key_file: TemporalAPIKeyFile = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the light watcher: adopt kubectl-applied polecats, mirror pod state, finalize
     deletions, keep Rig status (one active replica, by Lease)."""

@@ -118,6 +118,8 @@ def status(
 
 
 def describe(obj: dict[str, Any]) -> str:
+    from gastown.api.identity import ANNOTATION_TRACE_ID
+
     st = obj.get("status") or {}
     spec = obj.get("spec") or {}
     rows = [
@@ -136,6 +138,7 @@ def describe(obj: dict[str, Any]) -> str:
         ("Commit", st.get("commit")),
         ("Pull request", st.get("pullRequestURL")),
         ("Workflow", st.get("workflowID")),
+        ("Trace", (obj["metadata"].get("annotations") or {}).get(ANNOTATION_TRACE_ID)),
         ("Started", st.get("startedAt")),
         ("Finished", st.get("finishedAt")),
     ]

@@ -23,9 +23,14 @@ if TYPE_CHECKING:
 
     from gastown.config import KubeSettings, TemporalSettings
     from gastown.kube import Kube
+    from gastown.telemetry.tracing import Tracing
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+# Seconds the command's spans may take to send at exit (a collector that is down).
+EXPORT_TIMEOUT = 2.0
 
 
 class Usage(Exception):
@@ -72,6 +77,21 @@ class Session:
     temporal_namespace: str | None = None
     _kube: KubeSettings | None = field(default=None, repr=False)
     _client: Kube | None = field(default=None, repr=False)
+    _tracing: Tracing | None = field(default=None, repr=False)
+
+    @property
+    def tracing(self) -> Tracing:
+        """Traces when the OTEL_* environment names an endpoint (gastown/telemetry)."""
+        if self._tracing is None:
+            from gastown.telemetry.tracing import from_env
+
+            self._tracing = from_env("kubectl-gt", export_timeout=EXPORT_TIMEOUT)
+        return self._tracing
+
+    def close(self) -> None:
+        """Send the command's spans before the process exits."""
+        if self._tracing is not None:
+            self._tracing.shutdown()
 
     @property
     def kube(self) -> KubeSettings:
@@ -101,7 +121,9 @@ class Session:
             from gastown.kube import FAIL_FAST, connect
 
             try:
-                self._client = connect(self.kube, FAIL_FAST, lean=True)
+                self._client = connect(self.kube, FAIL_FAST, lean=True).traced(
+                    self.tracing.tracer("gastown.kube")
+                )
             except ConfigError as exc:
                 raise Failure(str(exc)) from exc
         return self._client
@@ -124,7 +146,9 @@ class Session:
         settings = self.temporal_settings
         try:
             return await Client.connect(
-                **settings.connect_kwargs(), data_converter=pydantic_data_converter
+                **settings.connect_kwargs(),
+                data_converter=pydantic_data_converter,
+                interceptors=self.tracing.interceptors(),
             )
         except Exception as exc:
             raise Failure(
@@ -213,7 +237,10 @@ def session_command(fn: Callable[..., int | None]) -> Callable[..., None]:
                 temporal_address=flags["temporal_address"],
                 temporal_namespace=flags["temporal_namespace"],
             )
-            code = fn(session, **kwargs)
+            try:
+                code = fn(session, **kwargs)
+            finally:
+                session.close()
         if code:
             raise typer.Exit(code)
 

@@ -176,7 +176,11 @@ def _command(session: Session, opts: dict[str, Any]) -> int:
         if opts["theme"] not in {t.value for t in NamepoolTheme}:
             raise Usage("--theme must be one of mad-max, minerals, wasteland")
 
-    return asyncio.run(_sling(session, opts, polecat.spec.to_k8s(), limit))
+    # One trace per sling (when OTEL_* asks for one): this span is its root, the workflow's
+    # start carries it to the worker and the worker to the pod.
+    attributes = {"gastown.rig": opts["rig"], "gastown.bead": opts["bead"]}
+    with session.tracing.span("kubectl gt sling", **attributes):
+        return asyncio.run(_sling(session, opts, polecat.spec.to_k8s(), limit))
 
 
 async def _sling(session: Session, opts: dict[str, Any], spec: dict[str, Any], limit: int) -> int:

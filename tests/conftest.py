@@ -11,6 +11,8 @@ Cluster modes, chosen by environment:
   in this mode, with the reason.
 - GASTOWN_TEST_DOCKER=1: a k3s cluster from testcontainers (needs a Docker engine), otherwise
   as with GASTOWN_TEST_KUBECONFIG. Tests marked `docker` run only in this mode.
+- GASTOWN_TEST_CONTAINERS=1: the sandbox runs every pod in container mode (podman, the real
+  images from `make images`). Tests marked `containers` use that mode whatever this says.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ def cluster() -> Iterator[Cluster]:
                 node_cpu="4",
                 node_memory="8Gi",
                 bin_dirs=(POD_BIN,),
+                # Optional extra: every pod as a podman container of the real image.
+                containers=os.environ.get("GASTOWN_TEST_CONTAINERS") == "1",
             )
         ).start_in_thread()
         try:

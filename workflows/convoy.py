@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         PolecatReport,
         ResolvedConvoy,
     )
+    from gastown.workflows.tracing import trace_id
 
 AUDIT_SECONDS = 60  # while polecats run: look for those that closed without a report
 WRITE_GAP = 0.5  # seconds between two status writes: at most ~2 a second
@@ -426,9 +427,9 @@ class ConvoyWorkflow:
         self._stale = False
         n = plan.counts(self._beads)
         title = self._resolved.description if self._resolved else self._input.name
-        workflow.set_current_details(
-            plan.details(title, self._phase, self._beads, self._cost, self._stop_reason, n)
-        )
+        details = plan.details(title, self._phase, self._beads, self._cost, self._stop_reason, n)
+        trace = trace_id()
+        workflow.set_current_details(f"{details}\n\ntrace `{trace}`" if trace else details)
         updates: list[SearchAttributeUpdate[Any]] = []
         percent = plan.percent(n)
         if percent != self._percent:  # one upsert per percent, not per report

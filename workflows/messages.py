@@ -197,9 +197,13 @@ class RefreshResult(Message):
 
 
 class EnsureRequest(Message):
+    """`trace_id`: the run's trace (workflows/tracing.py), recorded on the CR; None untraced
+    (and for runs that started before it existed)."""
+
     resolved: Resolved
     workflow_id: str
     run_id: str
+    trace_id: str | None = None
 
 
 class LaunchRequest(Message):

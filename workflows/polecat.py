@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Verdict,
         WaitRequest,
     )
+    from gastown.workflows.tracing import trace_id
 
 # What the runtime's outcome means for the polecat's phase.
 OUTCOME_PHASE: dict[Outcome, PolecatPhase] = {
@@ -168,7 +169,12 @@ class PolecatWorkflow:
         try:
             polecat: PolecatRef = await short_call(
                 c.ENSURE_POLECAT,
-                EnsureRequest(resolved=resolved, workflow_id=info.workflow_id, run_id=info.run_id),
+                EnsureRequest(
+                    resolved=resolved,
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    trace_id=trace_id(),
+                ),
                 PolecatRef,
             )
             if resolved.claude_creds_secret:
@@ -821,4 +827,7 @@ class PolecatWorkflow:
             lines.append(f"branch `{s.branch}`")
         if s.pull_request_url:
             lines.append(f"PR {s.pull_request_url}")
+        trace = trace_id()
+        if trace:
+            lines.append(f"trace `{trace}`")
         return "\n\n".join(lines)

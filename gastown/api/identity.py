@@ -27,6 +27,8 @@ MANAGED_BY: Final = "gastown-operator"
 
 ANNOTATION_WORKFLOW_ID: Final = f"{PREFIX}/workflow-id"
 ANNOTATION_RUN_ID: Final = f"{PREFIX}/run-id"
+# On a Polecat: the trace its workflow run belongs to (32 hex digits), when it was traced.
+ANNOTATION_TRACE_ID: Final = f"{PREFIX}/trace-id"
 # "true": work the bead even if another polecat of the rig already works it (`sling --force`).
 ANNOTATION_ALLOW_SAME_BEAD: Final = f"{PREFIX}/allow-same-bead"
 # On a finished polecat's pod: when the watcher may delete it (RFC 3339), the pod's TTL.

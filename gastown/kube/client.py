@@ -25,10 +25,12 @@ from gastown.kube.calls import Op, Request
 from gastown.kube.credentials import Credentials
 from gastown.kube.errors import KubeError, from_status, translate
 from gastown.kube.retry import NO_RETRY, RetryPolicy
+from gastown.kube.tracing import call_span, record_failure, record_status
 
 if TYPE_CHECKING:
     import urllib3
     from kubernetes.client import ApiClient
+    from opentelemetry.trace import Tracer
 
 T = TypeVar("T")
 
@@ -90,6 +92,8 @@ class Kube:
 
     api: Any
     retry: RetryPolicy = NO_RETRY
+    # Spans for each call inside a trace (gastown/kube/tracing.py); None: none at all.
+    tracer: Tracer | None = field(default=None, repr=False)
     transport: Transport = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -103,14 +107,31 @@ class Kube:
     # ---------------------------------------------------------------- one request
     def send(self, request: Request) -> Any:
         """One try of one request, in the calling thread; KubeError on any failure."""
+        if self.tracer is None:
+            return self._answer(request, self._call(request))
+        with call_span(self.tracer, request) as span:
+            try:
+                resp = self._call(request)
+            except KubeError as err:
+                if err.status is None:
+                    record_failure(span, err)
+                else:
+                    record_status(span, err.status)
+                raise
+            record_status(span, resp.status)
+            return self._answer(request, resp)
+
+    def _call(self, request: Request) -> urllib3.BaseHTTPResponse:
         try:
-            resp = self.transport.call(request)
+            return self.transport.call(request)
         except Exception as exc:
             err = translate(exc)
             if err is None:
                 raise
             observe.api_error(request, err.status)
             raise err from exc
+
+    def _answer(self, request: Request, resp: urllib3.BaseHTTPResponse) -> Any:
         if not 200 <= resp.status <= 299:
             data = resp.data
             observe.api_error(request, resp.status)
@@ -153,7 +174,11 @@ class Kube:
     def with_retry(self, retry: RetryPolicy) -> Kube:
         """The same connection with another policy (e.g. few tries for the Lease). urllib3's
         own retries were fixed when the connection was built (`connect`)."""
-        return Kube(self.api, retry)
+        return Kube(self.api, retry, self.tracer)
+
+    def traced(self, tracer: Tracer | None) -> Kube:
+        """The same connection, each call a span in the caller's trace (None: no spans)."""
+        return Kube(self.api, self.retry, tracer)
 
     def credentials(self) -> Credentials:
         """The resolved credentials (kubeconfig or service account), so kopf talks to the same

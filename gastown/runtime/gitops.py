@@ -229,6 +229,18 @@ def clone_and_branch(settings: Settings, git: Git) -> WorkState:
         # Only a previous clone (an init-container restart) is ours to wipe.
         raise ConfigError(f"workspace {workspace} is not empty and holds no clone; not touching it")
     _clear(workspace)
+    # A Kubernetes emptyDir is owned by root (fsGroup changes only its group), so git, run as
+    # the pod's user, would refuse the clone at its root as of "dubious ownership". Trust
+    # exactly the workspace, in $HOME's config: the agent's git (in the main container,
+    # same home volume) needs it too.
+    git.run(
+        "config",
+        "--global",
+        "--replace-all",
+        "safe.directory",
+        str(workspace),
+        cwd=workspace.parent,
+    )
     clone = ["clone", "--no-tags", "--single-branch", "--branch", settings.base_branch]
     target = ["--", settings.repo_url, str(workspace)]
     try:

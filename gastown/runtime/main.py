@@ -26,6 +26,7 @@ from gastown.runtime import (
     redact,
     ssh,
     stream,
+    tracing,
 )
 from gastown.runtime.config import ConfigError, Settings
 from gastown.runtime.credhelper import helper_main
@@ -63,7 +64,8 @@ def do_init(settings: Settings) -> PolecatResult | None:
     """Clone and branch; None on success (the run container reports the outcome)."""
     try:
         git = _git(settings)
-        state = gitops.clone_and_branch(settings, git)
+        with tracing.span("clone", **{"gastown.base_branch": settings.base_branch}):
+            state = gitops.clone_and_branch(settings, git)
     except ConfigError as exc:
         return PolecatResult(
             outcome=Outcome.CLONE_FAILED, error_class=ErrorClass.CONFIG_INVALID, message=str(exc)
@@ -146,18 +148,20 @@ def do_run(settings: Settings) -> PolecatResult:
     inv = agent.invocation(settings, settings.env, prompt_file, auth_env)
     log(f"starting agent {settings.agent} on bead {settings.bead_id!r} ({len(text)} chars)")
     try:
-        run = asyncio.run(
-            stream.run_agent(
-                inv.argv,
-                cwd=settings.workspace,
-                env=inv.env,
-                stdin_path=inv.stdin,
-                max_idle=settings.max_idle_seconds,
-                grace=settings.kill_grace_seconds,
-                stdout=sys.stdout.buffer,
-                stderr=sys.stderr.buffer,
+        with tracing.span("agent", **{"gastown.agent": settings.agent}) as agent_span:
+            run = asyncio.run(
+                stream.run_agent(
+                    inv.argv,
+                    cwd=settings.workspace,
+                    env=inv.env,
+                    stdin_path=inv.stdin,
+                    max_idle=settings.max_idle_seconds,
+                    grace=settings.kill_grace_seconds,
+                    stdout=sys.stdout.buffer,
+                    stderr=sys.stderr.buffer,
+                )
             )
-        )
+            agent_span.set("gastown.agent.exit_code", run.exit_code)
     except (FileNotFoundError, PermissionError) as exc:
         result.error_class = ErrorClass.AGENT_NOT_FOUND
         result.message = f"could not start the agent {inv.argv[0]!r}: {exc.strerror}"
@@ -182,10 +186,12 @@ def _finish(
 ) -> PolecatResult:
     """Commit leftovers, push whatever commits exist, and open the PR when all went well."""
     try:
-        if gitops.commit_leftovers(git, settings.bead_id):
-            log("committed changes the agent left uncommitted")
-        result.head_commit = git.rev("HEAD")
-        result.commits = gitops.count_commits(git, state.base_commit)
+        with tracing.span("commit") as commit_span:
+            if gitops.commit_leftovers(git, settings.bead_id):
+                log("committed changes the agent left uncommitted")
+            result.head_commit = git.rev("HEAD")
+            result.commits = gitops.count_commits(git, state.base_commit)
+            commit_span.set("gastown.commits", result.commits)
     except gitops.GitError as exc:
         result.outcome, result.error_class, result.message = (
             Outcome.AGENT_FAILED,
@@ -199,7 +205,10 @@ def _finish(
             result.message = "the agent made no commits; nothing to push"
         return result
     try:
-        gitops.push(git, state.work_branch, settings.push_attempts, settings.push_backoff_seconds)
+        with tracing.span("push", **{"gastown.branch": state.work_branch}):
+            gitops.push(
+                git, state.work_branch, settings.push_attempts, settings.push_backoff_seconds
+            )
         result.pushed = True
         log(f"pushed {result.commits} commit(s) to {state.work_branch}")
     except gitops.GitError as exc:
@@ -213,7 +222,10 @@ def _finish(
             result.message = f"{result.message}; and the push failed: {exc.message}"
         return result
     if result.outcome is Outcome.COMPLETED:
-        _open_pull_request(settings, state, result)
+        with tracing.span("pull-request") as pr_span:
+            _open_pull_request(settings, state, result)
+            if result.error_class is ErrorClass.PULL_REQUEST_FAILED:
+                pr_span.fail(result.message)
     return result
 
 
@@ -282,18 +294,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_result(termination_log, result)
         return result.exit_code
-    try:
-        outcome = do_init(settings) if args.command == "init" else do_run(settings)
-    except Exception as exc:  # a bug must still leave a classified, parseable result
-        outcome = PolecatResult(
-            outcome=failed,
-            error_class=ErrorClass.INTERNAL,
-            message=f"internal error: {type(exc).__name__}: {exc}",
-        )
-    if outcome is None:
-        return 0
-    write_result(settings.termination_log, outcome)
-    return outcome.exit_code
+    # The pod's spans join the trace the worker handed over (TRACEPARENT), when it did.
+    tracer = tracing.install(tracing.from_env(os.environ))
+    with tracer.span(f"gt-polecat {args.command}") as top:
+        try:
+            outcome = do_init(settings) if args.command == "init" else do_run(settings)
+        except Exception as exc:  # a bug must still leave a classified, parseable result
+            outcome = PolecatResult(
+                outcome=failed,
+                error_class=ErrorClass.INTERNAL,
+                message=f"internal error: {type(exc).__name__}: {exc}",
+            )
+        if outcome is not None:
+            top.set("gastown.outcome", outcome.outcome.value)
+            if outcome.exit_code != 0:
+                top.fail(outcome.outcome.value)
+            write_result(settings.termination_log, outcome)
+    return 0 if outcome is None else outcome.exit_code
 
 
 if __name__ == "__main__":

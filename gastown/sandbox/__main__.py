@@ -45,6 +45,8 @@ async def serve(args: argparse.Namespace, state: Path) -> None:
             node_pods=args.node_pods,
             tls=not args.insecure_http,
             honour_run_as_user=not args.ignore_run_as_user,
+            containers=args.containers,
+            podman=args.podman,
             bin_dirs=tuple(Path(d) for d in args.bin_dir),
             instant_images=dict(i.split("=", 1) for i in args.instant_image),
             bookmark_interval=args.bookmark_interval,
@@ -104,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="directory put first on containers' PATH (where the images' programs live)",
     )
+    p.add_argument(
+        "--containers",
+        action="store_true",
+        help="container mode: run pods with podman from the real local images "
+        "(`make images`; nothing is pulled), instead of as local processes",
+    )
+    p.add_argument("--podman", default="podman", help="the podman binary (container mode)")
     p.add_argument(
         "--ignore-run-as-user",
         action="store_true",

@@ -49,8 +49,16 @@ class SandboxConfig:
     node_cpu: str = "8"
     node_memory: str = "16Gi"
     node_pods: int = 110
-    # Image (fnmatch pattern) -> argv used when a container gives no `command`.
-    image_commands: dict[str, list[str]] = field(default_factory=dict)
+    # Container mode: pods run with podman from the real local images (containerrun.py);
+    # off, containers run as local processes (hostprocess.py, the fast default).
+    containers: bool = False
+    podman: str = "podman"
+    # Process mode: image (fnmatch pattern) -> its ENTRYPOINT, used when a container gives no
+    # `command` (the container's `args` are appended, as to a real ENTRYPOINT). The polecat
+    # image's ENTRYPOINT is tini, a pass-through: on the host its args run directly.
+    image_commands: dict[str, list[str]] = field(
+        default_factory=lambda: {"*/polecat-agent:*": [], "polecat-agent:*": []}
+    )
     # Directories put first on containers' PATH: where the "image's" programs live on the host
     # (for polecat pods, a venv holding gt-polecat that the pod's non-root user can execute).
     bin_dirs: tuple[Path, ...] = ()

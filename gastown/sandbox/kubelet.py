@@ -1,10 +1,12 @@
 """The sandbox's kubelet and scheduler for its one node, `sandbox-node`.
 
 Scheduling binds pods whose requests fit the node's capacity (else Pending, Unschedulable);
-each bound pod gets a `PodWorker` (podworker.py) that runs its containers as local processes.
-Scripted outcomes stand in for what a laptop cannot produce: images matching
-`pull_failing_images` never pull, malformed references are InvalidImageName (both in
-podworker.py), and `evict()` / `lose_node()` simulate eviction and node loss.
+each bound pod gets a `PodWorker` (podworker.py) that runs its containers with the node's
+runtime: local processes (hostprocess.py, the default) or podman containers from the real
+images (containerrun.py, `SandboxConfig.containers`). Scripted outcomes stand in for what a
+laptop cannot produce: images matching `pull_failing_images` never pull, malformed references
+are InvalidImageName (both in podworker.py), and `evict()` / `lose_node()` simulate
+eviction and node loss.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gastown.sandbox import clock
 from gastown.sandbox.podworker import PodWorker, condition
 from gastown.sandbox.quantity import parse_quantity
+from gastown.sandbox.runtime import Runtime
 from gastown.sandbox.store import POD_KEY, Store
 
 if TYPE_CHECKING:
@@ -55,6 +58,23 @@ class Kubelet:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._capacity = (parse_quantity(config.node_cpu), parse_quantity(config.node_memory))
+        self._runtimes: dict[bool, Runtime] = {}
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime new pods get. Chosen by `config.containers` when a pod starts, so a test
+        may switch the session sandbox to container mode (and back) between pods."""
+        key = self.config.containers
+        if key not in self._runtimes:
+            if key:
+                from gastown.sandbox.containerrun import ContainerRuntime
+
+                self._runtimes[key] = ContainerRuntime(self.config)
+            else:
+                from gastown.sandbox.hostprocess import ProcessRuntime
+
+                self._runtimes[key] = ProcessRuntime()
+        return self._runtimes[key]
 
     def _rt(self, key: tuple[str, str]) -> Any:
         rt = self.store.registry.by_key(key)
@@ -62,6 +82,9 @@ class Kubelet:
         return rt
 
     async def start(self) -> None:
+        check = getattr(self.runtime, "check", None)
+        if check is not None:
+            await check()  # container mode: podman must work here, or the sandbox says why
         self._register_node(ready=True)
         self.store.pod_deleter = self._graceful_delete
         watcher = self.store.watch(self._rt(POD_KEY), None, None)
@@ -76,6 +99,9 @@ class Kubelet:
                 await self._task
         for worker in list(self.workers.values()):
             await worker.stop(0)
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for runtime in self._runtimes.values():
+            await runtime.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -108,7 +134,7 @@ class Kubelet:
                 "kubeProxyVersion": "v1.32.0-sandbox",
                 "operatingSystem": "linux",
                 "architecture": "amd64",
-                "containerRuntimeVersion": "sandbox://local",
+                "containerRuntimeVersion": f"sandbox://{self.runtime.name}",
                 "osImage": "gastown sandbox",
                 "kernelVersion": os.uname().release,
                 "machineID": "sandbox",
@@ -166,6 +192,7 @@ class Kubelet:
         Logs stay until the state directory goes."""
         if not worker.done.is_set():
             await worker.stop(0)
+        await worker.runtime.forget(worker)
         shutil.rmtree(worker.dir / "volumes", ignore_errors=True)
         shutil.rmtree(worker.dir / "rootfs", ignore_errors=True)
 

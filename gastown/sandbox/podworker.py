@@ -1,14 +1,10 @@
-"""One pod's life on the sandbox node: the kubelet's pod worker, as local processes.
+"""One pod's life on the sandbox node: the kubelet's pod worker.
 
-Images: a container runs its `command` + `args` on the host (argv, never a shell); with no
-`command`, the image is looked up in `SandboxConfig.image_commands` (fnmatch patterns), else the
-container fails to start (StartError) — a laptop has no image filesystems.
-
-Paths: volumes are directories under the pod's directory. A container's view of the filesystem
-cannot be changed without namespaces, so the runner rewrites paths instead: in `command`,
-`args`, env values and `workingDir`, every volume mountPath and the terminationMessagePath is
-replaced by its host directory/file (longest prefix first). Programs that take their paths from
-env/args (as gt-polecat does) therefore run unchanged; a hard-coded path is not mapped.
+Everything Kubernetes-shaped that does not depend on how a container runs lives here: phases,
+conditions, init order, restarts and back-off, image pull outcomes, env resolution, termination
+messages, deadlines, graceful stops. Running a container is the runtime's job (runtime.py): as
+a local process (hostprocess.py, the default) or with podman from the real image
+(containerrun.py, `SandboxConfig.containers`).
 """
 
 from __future__ import annotations
@@ -17,17 +13,13 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
-import os
 import re
-import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.sandbox import clock, layout
-from gastown.sandbox.expand import expand
-from gastown.sandbox.quantity import parse_quantity
+from gastown.sandbox import clock, hostprocess, layout
+from gastown.sandbox.runtime import Exit, Handle, Refused, StartFailed
 from gastown.sandbox.store import POD_KEY
 from gastown.sandbox.volumes import ConfigError, container_env, materialise
 
@@ -40,7 +32,6 @@ log = logging.getLogger(__name__)
 MAX_TERMINATION_MESSAGE = 4096
 CONFIG_RETRY_SECONDS = 1.0
 PULL_BACKOFF_SECONDS = 1.0
-OOM_POLL_SECONDS = 0.1
 _IMAGE_RE = re.compile(
     r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?/)?"  # registry host
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
@@ -50,12 +41,6 @@ _IMAGE_RE = re.compile(
 
 def valid_image(image: str) -> bool:
     return bool(_IMAGE_RE.fullmatch(image))
-
-
-def _rss(pid: int) -> int:
-    """Resident set size of a process, in bytes (Linux /proc)."""
-    with open(f"/proc/{pid}/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def condition(
@@ -81,9 +66,8 @@ class ContainerRun:
     state: JSON = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
     last_state: JSON = field(default_factory=dict)
     restarts: int = 0
-    process: asyncio.subprocess.Process | None = None
+    handle: Handle | None = None
     ready: bool = False
-    oom: bool = False
 
     @property
     def name(self) -> str:
@@ -101,8 +85,8 @@ class ContainerRun:
             "imageID": f"sandbox://{image}",
             "started": "running" in self.state,
         }
-        if self.process is not None:
-            out["containerID"] = f"sandbox://{self.process.pid}"
+        if self.handle is not None:
+            out["containerID"] = self.handle.container_id
         return out
 
 
@@ -111,6 +95,7 @@ class PodWorker:
 
     def __init__(self, kubelet: Kubelet, pod: JSON) -> None:
         self.kubelet = kubelet
+        self.runtime = kubelet.runtime
         self.store = kubelet.store
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]
@@ -241,8 +226,15 @@ class PodWorker:
                 return message
         return None
 
-    def _pull_fails(self, image: str) -> bool:
-        return any(fnmatch.fnmatch(image, p) for p in self.kubelet.config.pull_failing_images)
+    async def _pull_failure(self, image: str) -> str | None:
+        """Why the image does not pull: scripted (pull_failing_images), or in container mode
+        an image absent from local storage (nothing is ever pulled from a registry)."""
+        if any(fnmatch.fnmatch(image, p) for p in self.kubelet.config.pull_failing_images):
+            return (
+                f"rpc error: code = NotFound desc = failed to pull and unpack image "
+                f'"{image}": not found (sandbox: scripted pull failure)'
+            )
+        return await self.runtime.image_missing(image)
 
     async def _prepare(self) -> bool:
         """Images and volumes; False when the pod is stopped while waiting."""
@@ -261,15 +253,12 @@ class PodWorker:
                 self.publish()
                 await self.stopping.wait()
                 return False
-            if self._pull_fails(image):
+            message = await self._pull_failure(image)
+            if message is not None:
                 self.event("Pulling", f'Pulling image "{image}"')
-                message = (
-                    f"rpc error: code = NotFound desc = failed to pull and unpack image "
-                    f'"{image}": not found (sandbox: scripted pull failure)'
-                )
-                # Re-read on every back-off: a test (or a registry coming back) can make the
-                # image pullable again, as happens with a real registry outage.
-                while self._pull_fails(image):
+                # Re-checked on every back-off: a test (or a registry coming back, or `make
+                # images`) can make the image available, as after a real registry outage.
+                while message is not None:
                     c.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
                     self.event("Failed", f'Failed to pull image "{image}": {message}', "Warning")
                     self.publish()
@@ -285,6 +274,7 @@ class PodWorker:
                     self.publish()
                     if await self._until_stopping(PULL_BACKOFF_SECONDS * 4):
                         return False
+                    message = await self._pull_failure(image)
                 c.state = {"waiting": {"reason": "ContainerCreating"}}
                 self.event("Pulled", f'Successfully pulled image "{image}"')
                 self.publish()
@@ -359,123 +349,11 @@ class PodWorker:
         return await self._until_stopping(delay)
 
     # ------------------------------------------------------------------ containers
-    def _path_map(self, c: ContainerRun) -> list[tuple[str, str]]:
-        pairs: list[tuple[str, str]] = []
-        for m in c.spec.get("volumeMounts") or []:
-            host = self.mounts.get(m["name"])
-            if host is None:
-                continue
-            if m.get("subPath"):
-                host = host / m["subPath"]
-                host.mkdir(parents=True, exist_ok=True)
-            pairs.append((m["mountPath"].rstrip("/") or "/", str(host)))
-        pairs.append(
-            (
-                c.spec.get("terminationMessagePath", "/dev/termination-log"),
-                str(self._termination_file(c)),
-            )
-        )
-        pairs.sort(key=lambda p: len(p[0]), reverse=True)
-        return pairs
+    # Process mode's path rewriting, kept here under its old name for callers and tests.
+    rewrite = staticmethod(hostprocess.rewrite)
 
     def _termination_file(self, c: ContainerRun) -> Path:
         return self.dir / "termination" / c.name
-
-    @staticmethod
-    def rewrite(value: str, pairs: list[tuple[str, str]]) -> str:
-        """Replace container paths by host paths where a path starts (after start, space,
-        quote, `=`, `:` or `,`), so argv, env values and inline scripts all see host paths."""
-        if not pairs:
-            return value
-        # One pass, longest path first: a host path (often under /tmp) must never be rewritten
-        # again by a shorter mount such as /tmp.
-        hosts = dict(pairs)
-        alternatives = "|".join(re.escape(path) for path, _ in pairs)
-        pattern = r"(^|[\s=:,'\"])(" + alternatives + r")(?=$|[\s/:,'\";])([^\s:,'\";]*)"
-
-        def replace(m: re.Match[str]) -> str:
-            lead, mount, rest = m.group(1), m.group(2), m.group(3)
-            # A longer path that exists on the host is the host's own (a program in a checkout
-            # under /tmp, say), not a file inside the pod's mount: leave it alone.
-            if rest.strip("/") and os.path.exists(mount + rest):
-                return m.group(0)
-            return lead + hosts[mount] + rest
-
-        return re.sub(pattern, replace, value)
-
-    def _argv(self, c: ContainerRun, env: dict[str, str]) -> list[str] | str:
-        command = list(c.spec.get("command") or [])
-        args = list(c.spec.get("args") or [])
-        if not command:
-            image = str(c.spec.get("image", ""))
-            for pattern, argv in self.kubelet.config.image_commands.items():
-                if fnmatch.fnmatch(image, pattern):
-                    command = list(argv)
-                    break
-            else:
-                return (
-                    f'failed to create containerd task: exec: no command for image "{image}"'
-                    " (sandbox: set command or SandboxConfig.image_commands)"
-                )
-        # Rewrite the templates, then expand: env values are already host paths.
-        pairs = self._path_map(c)
-        return [expand(self.rewrite(a, pairs), env) for a in command + args]
-
-    def _process_env(
-        self, c: ContainerRun, env: dict[str, str], pairs: list[tuple[str, str]]
-    ) -> dict[str, str]:
-        base = {
-            "PATH": os.pathsep.join(
-                [
-                    *(str(d) for d in self.kubelet.config.bin_dirs),
-                    str(Path(sys.executable).parent),
-                    os.environ.get("PATH", "/usr/bin:/bin"),
-                ]
-            ),
-            "HOSTNAME": self.pod["metadata"]["name"],
-            "HOME": env.get("HOME", "/root" if self._uid(c) in (None, 0) else "/tmp"),  # noqa: S108
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": str(self.kubelet.api_port),
-        }
-        # A volume at /tmp is the container's temp dir; on the host, TMPDIR says so.
-        tmp = dict(pairs).get("/tmp")  # noqa: S108
-        if tmp is not None:
-            base["TMPDIR"] = tmp
-        return {**base, **env}
-
-    def _non_root_violation(self, c: ContainerRun, effective_uid: int | None) -> str | None:
-        """runAsNonRoot, as the kubelet checks it. Images have no USER here: they run as the
-        runner, so without runAsUser a root runner violates the policy."""
-        if not self.kubelet.config.honour_run_as_user:
-            return None
-        pod_sc = self.pod["spec"].get("securityContext") or {}
-        sc = c.spec.get("securityContext") or {}
-        if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
-            return None
-        if effective_uid == 0:
-            name = self.pod["metadata"]["name"]
-            if self._uid(c) == 0:
-                return (
-                    f'container\'s runAsUser breaks non-root policy (pod: "{name}", '
-                    f"container: {c.name})"
-                )
-            return (
-                f'container has runAsNonRoot and image will run as root (pod: "{name}", '
-                f"container: {c.name})"
-            )
-        return None
-
-    def _uid(self, c: ContainerRun) -> int | None:
-        pod_sc = self.pod["spec"].get("securityContext") or {}
-        sc = c.spec.get("securityContext") or {}
-        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
-        return int(uid) if uid is not None else None
-
-    def _gid(self, c: ContainerRun) -> int | None:
-        pod_sc = self.pod["spec"].get("securityContext") or {}
-        sc = c.spec.get("securityContext") or {}
-        gid = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
-        return int(gid) if gid is not None else None
 
     async def _run_container(self, c: ContainerRun) -> int | None:
         """Start, wait, record termination. None when the pod is being stopped."""
@@ -493,9 +371,6 @@ class PodWorker:
                 self.publish()
                 if await self._until_stopping(CONFIG_RETRY_SECONDS):
                     return None
-        pairs = self._path_map(c)
-        env = {k: self.rewrite(v, pairs) for k, v in env.items()}
-        argv = self._argv(c, env)
         term_file = self._termination_file(c)
         term_file.parent.mkdir(parents=True, exist_ok=True)
         term_file.write_bytes(b"")
@@ -513,59 +388,20 @@ class PodWorker:
             self._terminated(c, 0, "Completed", instant, started)
             self.publish()
             return 0
-        if isinstance(argv, str):
-            self._terminated(c, 128, "StartError", argv, started)
-            self.event("Failed", f"Error: {argv}", "Warning")
-            self.publish()
-            return 128
-        workdir = c.spec.get("workingDir")
-        if workdir:
-            mapped = self.rewrite(workdir, pairs)
-            cwd = Path(mapped) if mapped != workdir else self.dir / "rootfs" / workdir.lstrip("/")
-        else:
-            cwd = self.dir / "rootfs"
-        cwd.mkdir(parents=True, exist_ok=True)
-        uid, gid = self._uid(c), self._gid(c)
-        as_root = os.geteuid() == 0 and self.kubelet.config.honour_run_as_user
-        effective = uid if as_root and uid is not None else os.geteuid()
-        refused = self._non_root_violation(c, effective)
-        if refused:
-            c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": refused}}
-            self.event("Failed", f"Error: {refused}", "Warning")
+        try:
+            c.handle = await self.runtime.launch(self, c, env, log_path)
+        except Refused as exc:
+            c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": exc.message}}
+            self.event("Failed", f"Error: {exc.message}", "Warning")
             self.publish()
             await self.stopping.wait()
             return None
-        if as_root and uid:
-            with contextlib.suppress(OSError):
-                os.chown(cwd, uid, gid if gid is not None else -1)
+        except StartFailed as exc:
+            self._terminated(c, 128, "StartError", exc.message, started)
+            self.event("Failed", f"Error: {exc.message}", "Warning")
+            self.publish()
+            return 128
         self.event("Created", f"Created container {c.name}")
-        with log_path.open("ab") as out:
-            try:
-                c.process = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=asyncio.subprocess.STDOUT,
-                    cwd=str(cwd),
-                    env=self._process_env(c, env, pairs),
-                    start_new_session=True,
-                    user=uid if as_root and uid is not None else None,
-                    group=(gid if gid is not None else uid)
-                    if as_root and uid is not None
-                    else None,
-                    extra_groups=[] if as_root and uid is not None else None,
-                )
-            except OSError as exc:
-                msg = f"failed to create containerd task: exec: {exc}"
-                if isinstance(exc, PermissionError) and as_root and uid:
-                    msg += (
-                        f" (sandbox: uid {uid} cannot execute {argv[0]}; make it reachable "
-                        "for that user or start the sandbox with --ignore-run-as-user)"
-                    )
-                self._terminated(c, 128, "StartError", msg, started)
-                self.event("Failed", f"Error: {msg}", "Warning")
-                self.publish()
-                return 128
         c.state = {"running": {"startedAt": started}}
         self.event("Started", f"Started container {c.name}")
         if not c.init:
@@ -579,24 +415,22 @@ class PodWorker:
         if not c.init and self.phase != "Running":
             self.phase = "Running"
         self.publish()
-        watchdog = asyncio.create_task(self._oom_watch(c))
-        try:
-            code = await c.process.wait()
-        finally:
-            watchdog.cancel()
+        result = await c.handle.wait()
         if self.stopping.is_set() and self.reason != "DeadlineExceeded":
-            self._terminated(c, code, None, None, started)
+            self._terminated(c, result.code, None, None, started)
             return None
-        if c.oom:
+        if result.oom:
             self._terminated(c, 137, "OOMKilled", None, started)
         else:
-            self._terminated(c, code, None, None, started)
+            self._terminated(c, result.code, result.reason, result.message, started)
+        if result.reason == "StartError":
+            self.event("Failed", f"Error: {result.message}", "Warning")
         c.ready = False
         if not c.init:
             self.setcondition("ContainersReady", False, "ContainersNotReady")
             self.setcondition("Ready", False, "ContainersNotReady")
         self.publish()
-        return 137 if c.oom else code
+        return result.code
 
     def _terminated(
         self, c: ContainerRun, code: int, reason: str | None, message: str | None, started: str
@@ -613,8 +447,8 @@ class PodWorker:
             "startedAt": started,
             "finishedAt": clock.rfc3339(),
         }
-        if c.process is not None:
-            state["containerID"] = f"sandbox://{c.process.pid}"
+        if c.handle is not None:
+            state["containerID"] = c.handle.container_id
         if message:
             state["message"] = message
         c.state = {"terminated": state}
@@ -635,52 +469,33 @@ class PodWorker:
                 data = b"".join(lines)[-2048:]
         return data.decode(errors="replace")
 
-    async def _oom_watch(self, c: ContainerRun) -> None:
-        """Memory limit enforcement: a process over its limit is SIGKILLed as OOMKilled."""
-        limit = ((c.spec.get("resources") or {}).get("limits") or {}).get("memory")
-        if limit is None or c.process is None:
-            return
-        max_bytes = parse_quantity(limit)
-        pid = c.process.pid
-        while c.process.returncode is None:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if _rss(pid) > max_bytes:
-                    c.oom = True
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(c.process.pid, signal.SIGKILL)
-                    return
-            await asyncio.sleep(OOM_POLL_SECONDS)
-
     async def _kill_all(self, grace: float, reason: str | None = None) -> None:
-        """SIGTERM every running container's process group, SIGKILL after `grace`."""
+        """SIGTERM every running container, SIGKILL after `grace` (at once when 0)."""
         self.stopping.set()
         running = [
-            c
-            for c in self.inits + self.mains
-            if c.process is not None and c.process.returncode is None
+            c for c in self.inits + self.mains if c.handle is not None and c.handle.running()
         ]
+        stops = [c.handle.stop(grace) for c in running if c.handle is not None]
+        await asyncio.gather(*stops, return_exceptions=True)
         for c in running:
-            assert c.process is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(c.process.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        for c in running:
-            assert c.process is not None
-            try:
-                await asyncio.wait_for(c.process.wait(), grace if grace > 0 else 5)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(c.process.pid, signal.SIGKILL)
-                await c.process.wait()
+            assert c.handle is not None
             if reason:
-                code = c.process.returncode or 137
+                result = await self._exit_of(c.handle)
                 started = (c.state.get("running") or {}).get("startedAt", clock.rfc3339())
-                self._terminated(c, code, reason, None, started)
+                self._terminated(c, result.code or 137, reason, None, started)
             c.ready = False
         # Whatever never started is left waiting; the pod is over.
         for c in self.inits + self.mains:
             if "running" in c.state:
                 started = c.state["running"].get("startedAt", clock.rfc3339())
                 self._terminated(c, 137, reason or "Error", None, started)
+
+    @staticmethod
+    async def _exit_of(handle: Handle) -> Exit:
+        try:
+            return await asyncio.wait_for(handle.wait(), 30)
+        except Exception:
+            return Exit(137)
 
     async def stop(self, grace: float, final_phase: str | None = None) -> None:
         """Graceful stop (deletion, eviction): SIGTERM, wait `grace`, SIGKILL."""
@@ -693,6 +508,7 @@ class PodWorker:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        await self.runtime.forget(self)
         if final_phase:
             self.phase = final_phase
         self._not_ready("PodFailed")

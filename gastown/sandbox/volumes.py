@@ -103,6 +103,11 @@ def materialise(store: Store, pod: JSON, pod_dir: Path) -> dict[str, Path]:
         if "emptyDir" in vol:
             target.mkdir(parents=True, exist_ok=True)
             target.chmod(0o777)  # as the kubelet creates emptyDirs
+            if fs_group is not None and os.geteuid() == 0:
+                # fsGroup: the volume's group, setgid so new files keep it (the kubelet's
+                # SetVolumeOwnership)
+                os.chown(target, 0, int(fs_group))
+                target.chmod(0o2777)
             out[name] = target
             continue
         staging = pod_dir / "volumes" / f".{name}.staging"

@@ -33,6 +33,9 @@ from gastown.kube import connect as connect_kube
 from gastown.service.connection import ServiceOptions, connect, health_endpoints
 from gastown.service.searchattrs import register_search_attributes
 from gastown.service.telemetry import count_api_errors
+from gastown.telemetry.logcontext import LogContextInterceptor
+from gastown.telemetry.tracing import OFF, Tracing
+from gastown.telemetry.tracing import from_env as tracing_from_env
 from gastown.workflows import WORKFLOWS
 from gastown.workflows.resolve import OperatorDefaults
 
@@ -81,17 +84,23 @@ def build_worker(
     *,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
+    tracing: Tracing = OFF,
 ) -> Worker:
     """The worker, with one pod informer for all its waits; the informer starts on the first
     wait and is closed when the worker stops (a run context, so `async with` and `run()`
     both close it). `extra_*` are for benchmarks that run a reference beside ours."""
+    kube = kube.traced(tracing.tracer("gastown.kube"))
     # One informer per served namespace (their Roles allow no cluster-wide list), else one.
     pods = PodInformers(kube, defaults.namespaces or None)
     return Worker(
         temporal,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[*build_activities(kube, defaults, pods, options.oauth), *extra_activities],
+        activities=[
+            *build_activities(kube, defaults, pods, options.oauth, tracing),
+            *extra_activities,
+        ],
+        interceptors=[*tracing.interceptors(), LogContextInterceptor()],
         max_concurrent_activities=options.max_concurrent_activities,
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
         max_concurrent_local_activities=options.max_concurrent_local_activities,
@@ -162,7 +171,10 @@ async def run_worker(
         # otherwise open and discard a connection per call beyond its default of 5 per core.
         kube.api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
         use_kube_threads(options)
-        worker = build_worker(temporal, temporal_settings.task_queue, kube, defaults, options)
+        tracing = tracing_from_env("gastown-worker")  # off without OTEL_* (docs/observability.md)
+        worker = build_worker(
+            temporal, temporal_settings.task_queue, kube, defaults, options, tracing=tracing
+        )
         readiness.worker = worker
         log.info(
             "worker polling task queue %r on %s",
@@ -177,3 +189,4 @@ async def run_worker(
                 )
         finally:
             stop_counting()
+        tracing.shutdown()

@@ -26,10 +26,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from gastown.kube import NO_RETRY, PODS, POLECATS, Kube, reading, writing
+from gastown.sandbox import Sandbox
 from gastown.service.worker import WorkerOptions, build_worker
 from gastown.workflows.resolve import OperatorDefaults
 from tests.conftest import KUBECTL, POD_BIN, Cluster, TemporalDev
 from tests.runtime.conftest import chown_tree, make_origin, pod_identity
+from tests.sandbox.containers.conftest import require_polecat_image, sandbox_containers
+from tests.sandbox.waits import wait_until as wait_until_sync
 
 BIN = Path(sys.executable).parent
 DEMO_AGENT = ["gt-polecat", "demo-agent"]
@@ -47,6 +50,28 @@ def pod_tools() -> Path:
     if not (POD_BIN / "gt-polecat").exists():
         pytest.fail(f"{POD_BIN}/gt-polecat is missing: run `make test-tools`")
     return POD_BIN
+
+
+@pytest.fixture(params=["process", pytest.param("containers", marks=pytest.mark.containers)])
+def pod_mode(
+    request: pytest.FixtureRequest, sandbox: Sandbox, namespace: str, core: client.CoreV1Api
+) -> Iterator[str]:
+    """Both pod runtimes of the sandbox, for tests that must behave alike in each: local
+    processes, and podman containers of the real polecat-agent image. In container mode the
+    test's pods are deleted at the end and none of the sandbox's containers may be left."""
+    if request.param == "process":
+        yield "process"
+        return
+    require_polecat_image()
+    before = sandbox.config.containers
+    sandbox.config.containers = True
+    try:
+        yield "containers"
+    finally:
+        sandbox.config.containers = before
+        core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+        wait_until_sync(lambda: not core.list_namespaced_pod(namespace).items, 60, "pods gone")
+        wait_until_sync(lambda: not sandbox_containers(sandbox), 60, "no container left")
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """One test per failure class of DESIGN.md, through the real worker, sandbox and runtime.
 
+Tests using the `pod_mode` fixture run twice: pods as local processes, and pods as podman
+containers of the real polecat-agent image (the sandbox's container mode).
+
 Specs that `sling` has no flag for (retry policy, resources) are started the way `kubectl
 apply` and the watcher start them: the CR, then its workflow with the polecat's identity.
 """
@@ -98,7 +101,8 @@ async def test_image_pull_backoff_inside_the_grace_window_then_pulling(
     kube: ClusterKube,
     core: client.CoreV1Api,
 ) -> None:
-    rig = rig_factory(image="example.org/agent:pull-fails")
+    # A polecat-agent image: its ENTRYPOINT (process mode: image_commands) runs `args`.
+    rig = rig_factory(image="example.org/gastown/polecat-agent:pull-fails")
     handle = await start(
         temporal_client, worker, kube, namespace, "ace", {"rig": rig, "beadID": "dm-1"}
     )
@@ -112,6 +116,38 @@ async def test_image_pull_backoff_inside_the_grace_window_then_pulling(
     finally:
         sandbox.config.pull_failing_images = before
     assert (result.phase.value, result.attempts) == ("Done", 1)
+
+
+@pytest.mark.usefixtures("pod_mode")
+@pytest.mark.parametrize(
+    "pod_mode", [pytest.param("containers", marks=pytest.mark.containers)], indirect=True
+)
+async def test_an_image_missing_from_local_storage_is_a_pull_failure(
+    rig_factory: Callable[..., str],
+    temporal_client: Client,
+    worker: Worker,
+    namespace: str,
+    kube: ClusterKube,
+    core: client.CoreV1Api,
+) -> None:
+    """Container mode pulls nothing: an image podman does not have is ErrImagePull, then
+    ImagePullBackOff, past the grace window a transient failure, as from a registry."""
+    rig = rig_factory(image="ghcr.io/gastown/polecat-agent:0.0.0-missing")
+    handle = await start(
+        temporal_client,
+        worker,
+        kube,
+        namespace,
+        "lost",
+        {"rig": rig, "beadID": "dm-1", "retryPolicy": NO_BACKOFF},
+    )
+    await wait_until(
+        lambda: pod_waiting(core, namespace, "polecat-lost-1", "ErrImagePull"), 30, "pull error"
+    )
+    result = await asyncio.wait_for(handle.result(), 90)
+    assert (result.phase.value, result.attempts) == ("Failed", 2)
+    # Whichever of the two alternating states the grace window ended on.
+    assert result.reason in ("ErrImagePull", "ImagePullBackOff")
 
 
 @pytest.mark.parametrize(
@@ -154,6 +190,7 @@ async def test_missing_secret_is_refused_before_any_pod(
     assert await kube.pods(namespace, f"{LABEL_POLECAT}=keeper") == []
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_missing_secret_in_the_pod_is_terminal(
     rig_factory: Callable[..., str],
     temporal_client: Client,
@@ -199,6 +236,7 @@ async def test_unschedulable_past_the_pending_timeout(
     assert "Insufficient cpu" in polecat["status"]["message"]
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_deadline_exceeded(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
@@ -227,6 +265,7 @@ async def test_deadline_exceeded(
     assert polecat["status"]["attempt"] == 1
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_agent_failed(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],
@@ -254,6 +293,7 @@ async def test_no_changes_is_done_without_a_push(
     assert (polecat["status"]["phase"], polecat["status"]["outcome"]) == ("Done", "no_changes")
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_eviction_then_attempt_two_succeeds(
     sandbox: Sandbox,
     rig_factory: Callable[..., str],
@@ -279,6 +319,7 @@ async def test_eviction_then_attempt_two_succeeds(
     assert (result.phase.value, result.attempts, result.pod) == ("Done", 2, "polecat-glory-2")
 
 
+@pytest.mark.usefixtures("pod_mode")
 async def test_nuke_while_running(
     gt: Callable[..., Awaitable[Result]],
     rig_factory: Callable[..., str],

@@ -1,0 +1,272 @@
+"""Container mode: a pod container runs with podman from the real, local image.
+
+podman.py builds the argv (pure); this module runs it: `podman image exists` (no pulls ever:
+a missing image is a pull failure), `podman image inspect` (USER for runAsNonRoot), the env
+file (0600, removed once podman has read it; values never appear in an argv), `podman create`,
+then `podman start --attach` with the container's stdout and stderr appended to the same log
+file process mode writes (so `kubectl logs` works alike), `podman inspect` for the exit code,
+and `podman rm` as soon as the container has stopped. Containers are named from the pod's uid
+and the container's name and labelled with the sandbox's state directory, so a stopping
+sandbox removes exactly its own and nothing of a neighbour's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gastown.sandbox import podman
+from gastown.sandbox.runtime import Exit, Refused, StartFailed
+
+if TYPE_CHECKING:
+    from gastown.sandbox.cluster import SandboxConfig
+    from gastown.sandbox.podworker import ContainerRun, PodWorker
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+PODMAN_TIMEOUT = 120.0
+
+
+class PodmanMissing(RuntimeError):
+    pass
+
+
+def _ensure_dir(path: Path) -> None:
+    if not path.exists():
+        path.mkdir(parents=True)
+
+
+class ContainerHandle:
+    """A started podman container; `podman start --attach` carries its output."""
+
+    def __init__(
+        self,
+        runtime: ContainerRuntime,
+        name: str,
+        container_id: str,
+        attach: asyncio.subprocess.Process,
+        log_path: Path,
+        memory_limited: bool,
+    ) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.container_id = f"podman://{container_id}"
+        self.attach = attach
+        self.log_path = log_path
+        self.memory_limited = memory_limited
+        self.stopped = False
+        # One finisher, shielded: a cancelled pod task must not leave the container behind.
+        self._finished = asyncio.ensure_future(self._finish())
+
+    def running(self) -> bool:
+        return not self._finished.done()
+
+    async def _finish(self) -> Exit:
+        code = await self.attach.wait()
+        try:
+            state = await self.runtime.state(self.name)
+        finally:
+            await self.runtime.remove(self.name)
+        if state is None:
+            return Exit(code if code >= 0 else 128 - code)
+        if not state.get("StartedAt") or str(state["StartedAt"]).startswith("0001-"):
+            # The runtime never started the process (exec format, missing binary): podman
+            # printed why into the log. The container wrote nothing: the log keeps nothing.
+            message = ""
+            with contextlib.suppress(OSError):
+                lines = self.log_path.read_text(errors="replace").strip().splitlines()
+                message = lines[-1].removeprefix("Error: ") if lines else ""
+                self.log_path.write_bytes(b"")
+            return Exit(128, reason="StartError", message=message or "container never started")
+        code = int(state.get("ExitCode", code))
+        # cgroup v1 with runc: podman's OOMKilled flag is not set, the kernel's SIGKILL is all
+        # that shows. A 137 we did not cause, in a memory-limited container, is the OOM killer.
+        oom = bool(state.get("OOMKilled")) or (
+            code == 137 and self.memory_limited and not self.stopped
+        )
+        return Exit(137, oom=True) if oom else Exit(code)
+
+    async def wait(self) -> Exit:
+        return await asyncio.shield(self._finished)
+
+    async def stop(self, grace: float) -> None:
+        self.stopped = True
+        if self.running():
+            if grace > 0:
+                # podman stop: the image's stop signal (SIGTERM), SIGKILL after --time.
+                await self.runtime.call("stop", f"--time={math.ceil(grace)}", self.name)
+            else:
+                await self.runtime.call("kill", "--signal=KILL", self.name)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self._finished), PODMAN_TIMEOUT)
+
+
+class ContainerRuntime:
+    name = "containers"
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.binary = config.podman
+        self.state_label = str(config.state_dir.resolve())
+
+    async def call(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """Run podman (argv, no shell); (exit code, stdout, stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            *podman.base(self.binary),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._env(env),
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), PODMAN_TIMEOUT)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+    @staticmethod
+    def _env(extra: dict[str, str] | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+        env.setdefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        return {**env, **(extra or {})}
+
+    async def check(self) -> None:
+        """Fail loudly at start when podman cannot run here."""
+        try:
+            code, _, err = await self.call("version", "--format={{.Client.Version}}")
+        except FileNotFoundError:
+            raise PodmanMissing(
+                f"container mode needs podman ({self.binary!r} not found): run "
+                "`make container-tools` (as root), then `make images`"
+            ) from None
+        if code != 0:
+            raise PodmanMissing(f"container mode: `podman version` failed: {err.strip()}")
+
+    async def image_missing(self, image: str) -> str | None:
+        code, _, _ = await self.call("image", "exists", image)
+        if code == 0:
+            return None
+        return (
+            f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+            "not found (sandbox container mode pulls nothing: the image must be in local podman "
+            "storage, e.g. `make images`)"
+        )
+
+    async def image_config(self, image: str) -> podman.ImageConfig:
+        code, out, err = await self.call("image", "inspect", "--format={{json .Config}}", image)
+        if code != 0:
+            raise StartFailed(f"failed to inspect image {image}: {err.strip()}")
+        return podman.ImageConfig.from_inspect(json.loads(out or "{}"))
+
+    async def state(self, name: str) -> JSON | None:
+        code, out, _ = await self.call("inspect", "--format={{json .State}}", name)
+        if code != 0:
+            return None
+        state: JSON = json.loads(out)
+        return state
+
+    async def remove(self, name: str) -> None:
+        await self.call("rm", "--force", "--ignore", name)
+
+    def _file_mounts(self, worker: PodWorker, values: list[str]) -> list[podman.Mount]:
+        """`file://` paths the container names (a rig's repository), at the same path."""
+        refused = (self.state_label, str(worker.kubelet.root.resolve()))
+        mounts = []
+        for path in podman.file_url_paths(values):
+            real = os.path.realpath(path)
+            if not os.path.exists(real):
+                continue  # as on a real node: the URL names nothing there
+            if not podman.allowed_host_path(real, refused) or not podman.allowed_host_path(
+                path, refused
+            ):
+                worker.event(
+                    "Failed",
+                    f"sandbox: not mounting file:// path {path} (a system directory or the "
+                    "sandbox's state)",
+                    "Warning",
+                )
+                continue
+            mounts.append(podman.Mount(real, path))
+        return mounts
+
+    async def launch(
+        self, worker: PodWorker, c: ContainerRun, env: dict[str, str], log_path: Path
+    ) -> ContainerHandle:
+        pod, spec = worker.pod, c.spec
+        image = await self.image_config(str(spec["image"]))
+        refused = podman.non_root_violation(pod, spec, image)
+        if refused:
+            raise Refused(refused)
+        env = {
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(worker.kubelet.api_port),
+            **env,
+        }
+        text, by_name = podman.split_env(env)
+        env_dir = worker.dir / "env"
+        env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env_file = env_dir / c.name
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        values = [*env.values(), *(spec.get("command") or []), *(spec.get("args") or [])]
+        run = podman.run_spec(
+            pod,
+            spec,
+            image=image,
+            volumes={k: str(v) for k, v in worker.mounts.items()},
+            termination_file=str(worker.dir / "termination" / c.name),
+            env_file=str(env_file),
+            env_names=list(by_name),
+            extra_mounts=self._file_mounts(worker, values),
+            labels={
+                podman.LABEL: "1",
+                podman.LABEL_POD: worker.uid,
+                podman.LABEL_STATE: self.state_label,
+            },
+        )
+        for m in run.mounts:  # a subPath inside a volume is created, as by the kubelet
+            host = Path(m.host)
+            if host.is_relative_to(worker.dir):
+                _ensure_dir(host)
+        await self.remove(run.name)  # a previous run of a restarted container
+        try:
+            code, out, err = await self.call(
+                *podman.create_argv(self.binary, run)[len(podman.base(self.binary)) :],
+                env=by_name,
+            )
+        finally:
+            env_file.unlink(missing_ok=True)
+        if code != 0:
+            raise StartFailed(f"failed to create container: {err.strip()}")
+        container_id = out.strip()
+        with log_path.open("ab") as logf:
+            attach = await asyncio.create_subprocess_exec(
+                *podman.base(self.binary),
+                "start",
+                "--attach",
+                run.name,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=logf,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self._env(None),
+            )
+        limited = run.memory is not None
+        return ContainerHandle(self, run.name, container_id, attach, log_path, limited)
+
+    async def forget(self, worker: PodWorker) -> None:
+        for c in worker.inits + worker.mains:
+            await self.remove(podman.container_name(worker.uid, c.name))
+
+    async def close(self) -> None:
+        code, out, _ = await self.call(
+            "ps", "--all", "--quiet", f"--filter=label={podman.LABEL_STATE}={self.state_label}"
+        )
+        ids = out.split()
+        if code == 0 and ids:
+            await self.call("rm", "--force", "--ignore", *ids)

@@ -126,6 +126,23 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _metrics_ports(state: Path) -> dict[str, int]:
+    """A free port each for the worker's and the watcher's /metrics; the ones of the last `up`
+    while its processes still run (they keep serving there)."""
+    from gastown.sandbox.temporal_dev import free_port
+
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        saved = json.loads((state / "dev.json").read_text()).get("metricsPorts") or {}
+        kept = {n: int(saved[n]) for n in METRICS if n in saved and _running_pid(state, n)}
+        if len(kept) == len(METRICS):
+            return kept
+    return {name: free_port() for name in METRICS}
+
+
+# The processes that serve Prometheus metrics (the SDK's exporter with our series).
+METRICS = ("worker", "watcher")
+
+
 def _components(
     state: Path,
     cluster: str,
@@ -133,6 +150,7 @@ def _components(
     ui_port: int,
     ignore_run_as_user: bool,
     containers: bool = False,
+    metrics_ports: dict[str, int] | None = None,
 ) -> list[Component]:
     from gastown.sandbox.temporal_dev import start_dev_argv
 
@@ -166,12 +184,28 @@ def _components(
     if cluster == "sandbox":
         env["KUBECONFIG"] = str(state / "sandbox" / "kubeconfig")
     operator = str(Path(sys.executable).with_name("gastown-operator"))
+    ports = metrics_ports or {}
+
+    def metrics(name: str) -> list[str]:
+        port = ports.get(name)
+        return ["--metrics-bind-address", f"127.0.0.1:{port}"] if port else []
+
     comps.append(
-        Component("worker", [operator, "worker"], env=env, ready_line="worker polling task queue")
+        Component(
+            "worker",
+            [operator, "worker", *metrics("worker")],
+            env=env,
+            ready_line="worker polling task queue",
+        )
     )
     comps.append(
         # Up once it asks for the Lease: holding it may take a lease period.
-        Component("watcher", [operator, "watcher"], env=env, ready_line="waiting for the lease")
+        Component(
+            "watcher",
+            [operator, "watcher", *metrics("watcher")],
+            env=env,
+            ready_line="waiting for the lease",
+        )
     )
     return comps
 
@@ -238,14 +272,19 @@ def up(
             err=True,
         )
         raise typer.Exit(2)
+    ports = _metrics_ports(state)
     settings = {
         "cluster": cluster,
         "temporalPort": temporal_port,
         "uiPort": ui_port,
         "containers": containers,
+        "metricsPorts": ports,
     }
     (state / "dev.json").write_text(json.dumps(settings))
-    for comp in _components(state, cluster, temporal_port, ui_port, ignore_run_as_user, containers):
+    comps = _components(
+        state, cluster, temporal_port, ui_port, ignore_run_as_user, containers, ports
+    )
+    for comp in comps:
         if comp.name == "sandbox" and _running_pid(state, comp.name) is None:
             # A killed server leaves its ready file behind; only a fresh one means ready.
             (state / "sandbox" / "ready.json").unlink(missing_ok=True)
@@ -280,6 +319,11 @@ def _print_addresses(state: Path, settings: dict[str, object]) -> None:
         typer.echo(f"cluster: current kube context ({_current_context()})")
     typer.echo(f"temporal: 127.0.0.1:{settings['temporalPort']}")
     typer.echo(f"temporal ui: http://127.0.0.1:{settings['uiPort']}")
+    ports = settings.get("metricsPorts")
+    for name in METRICS:
+        port = ports.get(name) if isinstance(ports, dict) else None
+        if port:
+            typer.echo(f"{name} metrics: http://127.0.0.1:{port}/metrics")
 
 
 def _current_context() -> str:

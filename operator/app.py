@@ -30,16 +30,19 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 
 from gastown.api import identity as ids
 from gastown.api.crd import GROUP, VERSION
 from gastown.kube import Credentials, Kube
 from gastown.operator.convoys import Convoys
 from gastown.operator.credentials import CredentialsWatch, CredentialsWorkflows, MetadataInformer
+from gastown.operator.fleet import Fleet
 from gastown.operator.lean import without
 from gastown.operator.mirror import Mirror
 from gastown.operator.podttl import PodTTL
 from gastown.operator.polecats import Polecats
+from gastown.operator.queue import QueueMetrics
 from gastown.operator.rigstatus import Rigs
 from gastown.operator.workflow import ConvoyWorkflows, Workflows
 
@@ -88,6 +91,9 @@ class Watcher:
     temporal: Client
     task_queue: str
     options: WatcherOptions = field(default_factory=WatcherOptions)
+    # Where the fleet's gauges and the queues' depth and lag go (the process's SDK meter;
+    # docs/observability.md); by default nowhere.
+    meter: MetricMeter = field(default=MetricMeter.noop)
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(self.temporal, self.task_queue)
@@ -97,14 +103,23 @@ class Watcher:
         self.convoys = Convoys(self.api, ConvoyWorkflows(self.temporal, self.task_queue))
         self.rigs = Rigs(self.api, resync_seconds=self.options.rig_resync_seconds)
         self.credentials = CredentialsWatch(CredentialsWorkflows(self.temporal, self.task_queue))
+        self.fleet = Fleet(self.meter)
         # Not kopf: credentials Secrets are watched as metadata only, so no token reaches us;
         # one informer for the cluster, or one per watched namespace.
         self.secret_informers = [
-            MetadataInformer(self.api, self.credentials.on_secret, namespace=ns)
+            MetadataInformer(self.api, self._on_secret, namespace=ns)
             for ns in (self.options.namespaces or (None,))
         ]
         self.secrets = self.secret_informers[0]
+        queues = QueueMetrics.of(self.meter)
+        for part in (self.polecats, self.mirror, self.podttl, self.convoys, self.rigs):
+            part.queue.metrics = queues
+        self.credentials.queue.metrics = queues
         self.registry = self._registry()
+
+    def _on_secret(self, event_type: str | None, body: dict[str, Any]) -> None:
+        self.credentials.on_secret(event_type, body)
+        self.fleet.on_secret(event_type, body)
 
     def _registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
@@ -132,6 +147,7 @@ class Watcher:
             kind = event.get("type")
             self.polecats.on_polecat(kind, body)
             self.rigs.on_polecat(kind, body)
+            self.fleet.on_polecat(kind, body)
             if kind == "DELETED":
                 meta = body["metadata"]
                 self.mirror.forget((meta["namespace"], meta["name"]))
@@ -153,6 +169,7 @@ class Watcher:
             body = _body(event)
             self.convoys.on_convoy(event.get("type"), body)
             self.rigs.on_convoy(event.get("type"), body)
+            self.fleet.on_convoy(event.get("type"), body)
 
         return registry
 

@@ -28,7 +28,13 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from gastown.api.auth import ANNOTATION_MODE, LABEL_CREDENTIALS, AuthMode, mode_of
+from gastown.api.auth import (
+    ANNOTATION_EXPIRES_AT,
+    ANNOTATION_MODE,
+    LABEL_CREDENTIALS,
+    AuthMode,
+    mode_of,
+)
 from gastown.api.identity import credentials_workflow_id
 from gastown.kube import SECRETS, Gone, Kube, watching
 from gastown.kube.calls import Request, one, query
@@ -153,9 +159,11 @@ def slim(meta: dict[str, Any]) -> dict[str, Any]:
     with `kubectl apply` carries its whole data in the last-applied-configuration annotation."""
     m = meta.get("metadata") or {}
     kept = {k: m[k] for k in ("namespace", "name", "uid", "resourceVersion") if k in m}
-    mode = (m.get("annotations") or {}).get(ANNOTATION_MODE)
-    if mode is not None:
-        kept["annotations"] = {ANNOTATION_MODE: str(mode)}
+    notes = m.get("annotations") or {}
+    # The mode, and the expiry for the credentials-expiry gauge (fleet.py): a time, no secret.
+    ours = {k: str(notes[k]) for k in (ANNOTATION_MODE, ANNOTATION_EXPIRES_AT) if k in notes}
+    if ours:
+        kept["annotations"] = ours
     return {"kind": meta.get("kind"), "apiVersion": meta.get("apiVersion"), "metadata": kept}
 
 

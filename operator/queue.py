@@ -12,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from temporalio.common import MetricGauge, MetricHistogramFloat, MetricMeter
+
 from gastown.kube.retry import Backoff
+from gastown.workflows.metrics import WATCHER_EVENT_LAG, WATCHER_QUEUE_DEPTH
 
 log = logging.getLogger("gastown.watcher.queue")
 
@@ -32,6 +36,24 @@ class Requeue(Exception):
 _NOTHING: Any = object()
 
 
+@dataclass(frozen=True)
+class QueueMetrics:
+    """The watcher's view of its queues: how many objects wait for a run (depth) and how long
+    an event waited from its arrival to the start of its run (lag), by queue."""
+
+    depth: MetricGauge
+    lag: MetricHistogramFloat
+
+    @classmethod
+    def of(cls, meter: MetricMeter) -> QueueMetrics:
+        return cls(
+            meter.create_gauge(WATCHER_QUEUE_DEPTH, "Objects waiting for a run, by work queue"),
+            meter.create_histogram_float(
+                WATCHER_EVENT_LAG, "From an event's arrival to the start of its run", "s"
+            ),
+        )
+
+
 class WorkQueue(Generic[K]):
     def __init__(
         self,
@@ -47,14 +69,22 @@ class WorkQueue(Generic[K]):
         self.max_backoff = max_backoff
         self._latest: dict[K, Any] = {}
         self._workers: dict[K, asyncio.Task[None]] = {}
+        self._since: dict[K, float] = {}  # when the state waiting to be run arrived
         self.failures = 0
         self.closed = False
+        self.metrics: QueueMetrics | None = None
+
+    def _depth(self) -> None:
+        if self.metrics is not None:
+            self.metrics.depth.set(len(self._latest), {"queue": self.name})
 
     def put(self, key: K, item: Any) -> None:
         """Record the newest state of `key` and make sure a worker will handle it."""
         if self.closed:
             return
         self._latest[key] = item
+        self._since.setdefault(key, asyncio.get_running_loop().time())
+        self._depth()
         if key not in self._workers:
             task = asyncio.create_task(self._work(key), name=f"{self.name}:{key}")
             self._workers[key] = task
@@ -74,6 +104,8 @@ class WorkQueue(Generic[K]):
         await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
         self._workers.clear()
         self._latest.clear()
+        self._since.clear()
+        self._depth()
 
     async def _work(self, key: K) -> None:
         backoff = Backoff(initial=self.initial_backoff, cap=self.max_backoff)
@@ -82,6 +114,12 @@ class WorkQueue(Generic[K]):
                 item = self._latest.pop(key, _NOTHING)
                 if item is _NOTHING:
                     return
+                since = self._since.pop(key, None)
+                if self.metrics is not None:
+                    self._depth()
+                    if since is not None:
+                        lag = asyncio.get_running_loop().time() - since
+                        self.metrics.lag.record(lag, {"queue": self.name})
                 try:
                     await self.handler(key, item)
                     backoff.reset()
@@ -96,6 +134,7 @@ class WorkQueue(Generic[K]):
                     log.warning("%s %s: %s; retrying in %.1fs", self.name, key, exc, delay)
                 # Retry the same state unless a newer one arrived meanwhile.
                 self._latest.setdefault(key, item)
+                self._depth()
                 await asyncio.sleep(delay)
         finally:
             self._workers.pop(key, None)

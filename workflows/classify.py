@@ -113,7 +113,38 @@ def _result_fields(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+def pod_times(pod: dict[str, Any]) -> dict[str, datetime | None]:
+    """When the pod's first container (the clone, usually) started and its last one ended."""
+    started: list[datetime] = []
+    finished: list[datetime] = []
+    for container in _container_statuses(pod, init=True) + _container_statuses(pod):
+        state = container.get("state") or {}
+        for kind in ("running", "terminated"):
+            at = _time((state.get(kind) or {}).get("startedAt"))
+            if at is not None:
+                started.append(at)
+        ended = _time((state.get("terminated") or {}).get("finishedAt"))
+        if ended is not None:
+            finished.append(ended)
+    return {
+        "pod_started_at": min(started) if started else None,
+        "pod_finished_at": max(finished) if finished else None,
+    }
+
+
 def _finished(pod: dict[str, Any]) -> AttemptResult:
+    result = _finished_verdict(pod)
+    return result.model_copy(update=pod_times(pod))
+
+
+def _finished_verdict(pod: dict[str, Any]) -> AttemptResult:
     status = pod.get("status") or {}
     pod_reason = status.get("reason")
     if pod_reason in TRANSIENT_POD_REASONS:

@@ -268,6 +268,10 @@ class AttemptResult(Message):
     agent_turns: int | None = None
     agent_cost_usd: float | None = None
     error_class: str | None = None
+    # The pod's own times (its containers' first startedAt and last finishedAt), for the
+    # sling → pod and pod run histograms; None in results recorded before them.
+    pod_started_at: datetime | None = None
+    pod_finished_at: datetime | None = None
 
 
 class StatusUpdate(Message):

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from gastown.api.auth import SYNC_HINT
     from gastown.api.polecat import Outcome, PolecatPhase
     from gastown.workflows import contract as c
+    from gastown.workflows import metrics
     from gastown.workflows.calls import short_call
     from gastown.workflows.failures import error_text
     from gastown.workflows.messages import (
@@ -106,6 +107,8 @@ class PolecatWorkflow:
         self._refreshed: set[str] = set()
         self._auth_retried = False
         self._grant: TokenGrant | None = None  # the last READY: what the polecat's Secret holds
+        self._rig = ""  # for the metrics' labels, once resolved
+        self._counted = False  # counted as started
 
     # ------------------------------------------------------------------ messages
     @workflow.query(name=c.QUERY_STATUS)
@@ -154,6 +157,9 @@ class PolecatWorkflow:
         try:
             resolved: Resolved = await short_call(c.RESOLVE_POLECAT, inp, Resolved)
             self._bead = resolved.bead_id
+            self._rig = resolved.rig
+            self._counted = True
+            metrics.polecat_started(resolved.rig)
             self._upsert_identity(resolved)
             await short_call(c.CHECK_CREDENTIALS, resolved, CredentialReport)
         except (ActivityError, ApplicationError) as err:
@@ -200,6 +206,7 @@ class PolecatWorkflow:
             return None  # nuked before asking: nothing to ask for, nothing to give back
         info = workflow.info()
         self._slot_requested = True
+        asked_at = workflow.now()
         await short_call(
             c.REQUEST_SLOT,
             SlotRequest(
@@ -225,6 +232,8 @@ class PolecatWorkflow:
             await workflow.wait_condition(lambda: self._decided() or self._nuke is not None)
         if self._slot is not None and self._slot.kind == SlotAnswerKind.REFUSED:
             return self._slot
+        if self._slot is not None and self._slot.kind == SlotAnswerKind.GRANTED:
+            metrics.queue_waited(r.rig, asked_at)
         return None
 
     def _decided(self) -> bool:
@@ -289,6 +298,9 @@ class PolecatWorkflow:
             result = await self._wait(pod, resolved)
             if result is None:
                 break
+            outcome = result.outcome.value if result.outcome else result.verdict.value
+            metrics.pod_ran(resolved.rig, outcome, result.pod_started_at, result.pod_finished_at)
+            metrics.agent_spent(resolved.rig, result.agent_cost_usd, result.agent_turns)
             if grant is not None and self._retry_after_auth_expired(result, grant):
                 # Once per polecat: the gate with the refused version (never handed out
                 # again), then one more attempt. A second auth_expired ends it.
@@ -589,6 +601,7 @@ class PolecatWorkflow:
         else:
             phase, outcome, why, text = self._conclude(result)
         self._set(phase=phase, outcome=outcome, reason=why, message=text)
+        metrics.polecat_finished(resolved.rig, phase.value, outcome.value)
         if result is not None:
             self._set(branch=result.branch, pull_request_url=result.pull_request_url)
         await self._status(
@@ -650,6 +663,9 @@ class PolecatWorkflow:
     async def _fail(self, inp: PolecatInput, kind: str, text: str) -> PolecatResult:
         """End Failed without a verdict from a pod: refused before one ran (or could run)."""
         self._set(phase=PolecatPhase.FAILED, reason=kind, message=text)
+        if not self._counted:  # refused before its rig was known
+            metrics.polecat_started(self._rig)
+        metrics.polecat_finished(self._rig, PolecatPhase.FAILED.value, "none")
         if kind != c.POLECAT_GONE:
             # Say why in the CR's status, where the user looks (`kubectl get polecats`); if
             # even that fails, the reason above is what the workflow fails with.

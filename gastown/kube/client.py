@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from gastown.config.kube import KubeSettings
+from gastown.kube import observe
 from gastown.kube.calls import Op, Request
 from gastown.kube.credentials import Credentials
 from gastown.kube.errors import KubeError, from_status, translate
@@ -127,11 +128,13 @@ class Kube:
             err = translate(exc)
             if err is None:
                 raise
+            observe.api_error(request, err.status)
             raise err from exc
 
     def _answer(self, request: Request, resp: urllib3.BaseHTTPResponse) -> Any:
         if not 200 <= resp.status <= 299:
             data = resp.data
+            observe.api_error(request, resp.status)
             raise from_status(resp.status, resp.reason, data, resp.headers)
         if request.read == "stream":
             return resp

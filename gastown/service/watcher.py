@@ -25,6 +25,7 @@ from gastown.operator.leader import LeaderElection
 from gastown.operator.memory import trim_forever
 from gastown.service.connection import ServiceOptions, health_endpoints
 from gastown.service.connection import connect as connect_temporal
+from gastown.service.telemetry import count_api_errors, meter
 
 log = logging.getLogger("gastown.watcher")
 
@@ -95,10 +96,17 @@ async def run_watcher(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     runtime = service.runtime()  # the metrics exporter first: a taken port ends the start
+    count_api_errors(runtime)  # gastown_kube_api_errors_total, for the process's life
     kube = connect(kube_settings, BACKOFF, lean=True)
     temporal = await connect_temporal(temporal_settings, runtime, lazy=True)
     log.info("Temporal at %s (connected on first use)", temporal_settings.describe())
-    watcher = Watcher(kube, temporal, temporal_settings.task_queue, options or WatcherOptions())
+    watcher = Watcher(
+        kube,
+        temporal,
+        temporal_settings.task_queue,
+        options or WatcherOptions(),
+        meter=meter(runtime),
+    )
     leader: LeaderElection | None = None
     if election.enabled:
         # Few, quick retries: a lease call stuck in backoff must not outlive the lease.

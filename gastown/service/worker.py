@@ -32,6 +32,7 @@ from gastown.kube import NO_RETRY, Kube
 from gastown.kube import connect as connect_kube
 from gastown.service.connection import ServiceOptions, connect, health_endpoints
 from gastown.service.searchattrs import register_search_attributes
+from gastown.service.telemetry import count_api_errors
 from gastown.telemetry.logcontext import LogContextInterceptor
 from gastown.telemetry.tracing import OFF, Tracing
 from gastown.telemetry.tracing import from_env as tracing_from_env
@@ -151,7 +152,9 @@ async def run_worker(
     readiness = WorkerReadiness()
     async with health_endpoints(service.health_port, readiness):
         # A SIGTERM while Temporal does not answer yet ends the process at once.
-        connecting = asyncio.create_task(connect(temporal_settings, service.runtime()))
+        runtime = service.runtime()
+        stop_counting = count_api_errors(runtime)  # gastown_kube_api_errors_total
+        connecting = asyncio.create_task(connect(temporal_settings, runtime))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -178,7 +181,12 @@ async def run_worker(
             temporal_settings.task_queue,
             temporal_settings.describe(),
         )
-        async with worker:
-            await stop.wait()
-            log.info("shutting down: running activities get %ss", options.graceful_shutdown_seconds)
+        try:
+            async with worker:
+                await stop.wait()
+                log.info(
+                    "shutting down: running activities get %ss", options.graceful_shutdown_seconds
+                )
+        finally:
+            stop_counting()
         tracing.shutdown()

@@ -34,13 +34,18 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "registerSearchAttributes": False,
         }
     },
-    # Everything optional switched on: the dev server, PDBs for both, the ServiceMonitor.
+    # Everything optional switched on: the dev server, PDBs for both, the ServiceMonitor, the
+    # Grafana dashboard's ConfigMap and the PrometheusRule.
     "everything": {
         "polecatNamespaces": ["agents"],
         "namespace": {"create": True},
         "worker": {"replicas": 2},
         "temporal": {"devServer": {"enabled": True}},
-        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+        "metrics": {
+            "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+            "dashboard": {"enabled": True},
+            "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
+        },
     },
 }
 

@@ -4,12 +4,14 @@ certificates)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 
 from gastown.activities.podspec import build_pod
 from gastown.sandbox.selectors import parse_label_selector
@@ -18,6 +20,7 @@ from tests.charts.rendering import (
     CHART,
     KUBE_VERSIONS,
     NAMESPACE,
+    ROOT,
     VALUE_SETS,
     args,
     find,
@@ -60,11 +63,29 @@ def test_every_object_validates_against_the_kubernetes_schema(
     assert problems == []
 
 
-def test_only_the_servicemonitor_is_not_a_kubernetes_kind() -> None:
+def test_only_the_prometheus_operators_kinds_are_not_kubernetes_kinds() -> None:
     kinds = {(o["apiVersion"], o["kind"]) for o in render(VALUE_SETS["everything"])}
     assert {k for k in kinds if k[0] in NOT_KUBERNETES} == {
-        ("monitoring.coreos.com/v1", "ServiceMonitor")
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
     }
+
+
+def test_dashboard_configmap_and_prometheus_rule_carry_deploy_observability() -> None:
+    """The chart's copies (files/) are deploy/observability's, byte for byte, and reach the
+    objects unchanged (the alerts' own {{ $labels }} templates are not Helm's)."""
+    observability = ROOT / "deploy" / "observability"
+    for name in ("gastown-dashboard.json", "gastown-alerts.yaml"):
+        assert (CHART / "files" / name).read_bytes() == (observability / name).read_bytes()
+    assert not any(o["kind"] in ("ConfigMap", "PrometheusRule") for o in render())  # off
+    objects = render(VALUE_SETS["everything"])
+    dashboard = find(objects, "ConfigMap", "gastown-operator-dashboard", NAMESPACE)
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shown = json.loads(dashboard["data"]["gastown-dashboard.json"])
+    assert shown == json.loads((observability / "gastown-dashboard.json").read_text())
+    rule = find(objects, "PrometheusRule", "gastown-operator", NAMESPACE)
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    assert rule["spec"] == yaml.safe_load((observability / "gastown-alerts.yaml").read_text())
 
 
 def test_schema_refuses_unknown_and_wrong_values() -> None:

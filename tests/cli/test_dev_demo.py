@@ -5,15 +5,24 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from gastown.sandbox.temporal_dev import free_port
+from tests import promtext
 
 GT = str(Path(sys.executable).with_name("kubectl-gt"))
 
 
 def gt(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([GT, *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+def finished_done(url: str, name: str) -> float:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own localhost
+        samples = promtext.parse(response.read().decode())
+    return promtext.total(samples, name, rig="demo-rig", phase="Done")
 
 
 def test_dev_demo_slings_a_bead_end_to_end(tmp_path: Path) -> None:
@@ -42,5 +51,14 @@ def test_dev_demo_slings_a_bead_end_to_end(tmp_path: Path) -> None:
         assert commit.group(1) == head
         link = f"http://127.0.0.1:{uport}/namespaces/default/workflows/polecat%2Fdefault%2F"
         assert link + name.group(1) in out
+        # `dev status` names the worker's and the watcher's metrics; both show the demo's Done.
+        status = gt("dev", "status", *state).stdout
+        urls = dict(re.findall(r"^(worker|watcher) metrics: (http://\S+/metrics)$", status, re.M))
+        assert set(urls) == {"worker", "watcher"}, status
+        assert finished_done(urls["worker"], "gastown_polecats_finished_total") == 1
+        deadline = time.monotonic() + 90
+        while finished_done(urls["watcher"], "gastown_polecats") != 1:
+            assert time.monotonic() < deadline, "the watcher's gauge never showed the Done"
+            time.sleep(0.2)
     finally:
         assert gt("dev", "down", *state).returncode == 0

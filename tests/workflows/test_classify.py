@@ -227,3 +227,21 @@ def test_observe_reports_waiting_reason_and_readiness() -> None:
     )
     ready = observe(pod("Running", conditions=[{"type": "Ready", "status": "True"}]), 1)
     assert ready.ready
+
+
+def test_a_finished_pod_carries_its_first_start_and_last_finish() -> None:
+    """For the sling → pod and pod run histograms: the clone's start, the agent's end."""
+    p = pod(
+        "Succeeded",
+        init_terminated={"exitCode": 0, "startedAt": "2026-01-01T00:00:04Z",
+                         "finishedAt": "2026-01-01T00:00:06Z"},
+        terminated={"exitCode": 0, "reason": "Completed", "startedAt": "2026-01-01T00:00:07Z",
+                    "finishedAt": "2026-01-01T00:01:07Z",
+                    "message": result_message(outcome="completed")},
+    )  # fmt: skip
+    verdict = judge(70, p)
+    assert verdict.pod_started_at == T0 + timedelta(seconds=4)
+    assert verdict.pod_finished_at == T0 + timedelta(seconds=67)
+    # A pod without container times (or with unreadable ones) has none.
+    bare = judge(5, pod("Succeeded", terminated={"exitCode": 0, "startedAt": "garbage"}))
+    assert (bare.pod_started_at, bare.pod_finished_at) == (None, None)

@@ -100,11 +100,20 @@ class ContainerHandle:
         if self.running():
             if grace > 0:
                 # podman stop: the image's stop signal (SIGTERM), SIGKILL after --time.
-                await self.runtime.call("stop", f"--time={math.ceil(grace)}", self.name)
+                seconds = math.ceil(grace)
+                # podman waits --time seconds before SIGKILL: the call must outlast it.
+                await self.runtime.call(
+                    "stop", f"--time={seconds}", "--", self.name, limit=stop_timeout(seconds)
+                )
             else:
-                await self.runtime.call("kill", "--signal=KILL", self.name)
+                await self.runtime.call("kill", "--signal=KILL", "--", self.name)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(self._finished), PODMAN_TIMEOUT)
+
+
+def stop_timeout(grace_seconds: int) -> float:
+    """How long `podman stop --time=N` may take: the grace period plus podman's own margin."""
+    return grace_seconds + PODMAN_TIMEOUT
 
 
 class ContainerRuntime:
@@ -115,8 +124,11 @@ class ContainerRuntime:
         self.binary = config.podman
         self.state_label = str(config.state_dir.resolve())
 
-    async def call(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        """Run podman (argv, no shell); (exit code, stdout, stderr)."""
+    async def call(
+        self, *args: str, env: dict[str, str] | None = None, limit: float = PODMAN_TIMEOUT
+    ) -> tuple[int, str, str]:
+        """Run podman (argv, no shell); (exit code, stdout, stderr). On timeout or
+        cancellation podman is killed and reaped: no podman outlives its caller."""
         proc = await asyncio.create_subprocess_exec(
             *podman.base(self.binary),
             *args,
@@ -124,10 +136,24 @@ class ContainerRuntime:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=self._env(env),
+            cwd=self._cwd(),
         )
-        out, err = await asyncio.wait_for(proc.communicate(), PODMAN_TIMEOUT)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), limit)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(proc.wait())
+            raise
         assert proc.returncode is not None
         return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def _cwd(self) -> str:
+        """podman's (and conmon's) working directory: conmon writes an `oom` marker file
+        there, which must land in the sandbox's state, never in the caller's directory."""
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        return str(self.config.state_dir)
 
     @staticmethod
     def _env(extra: dict[str, str] | None) -> dict[str, str]:
@@ -146,9 +172,25 @@ class ContainerRuntime:
             ) from None
         if code != 0:
             raise PodmanMissing(f"container mode: `podman version` failed: {err.strip()}")
+        await self.sweep()
+
+    async def sweep(self) -> None:
+        """Remove sandbox containers whose sandbox is gone (its state directory no longer
+        exists): what a killed sandbox left behind, with the pod's environment inside."""
+        code, out, _ = await self.call(
+            "ps",
+            "--all",
+            f"--filter=label={podman.LABEL}",
+            f'--format={{{{.ID}}}} {{{{index .Labels "{podman.LABEL_STATE}"}}}}',
+        )
+        if code != 0:
+            return
+        orphans = podman.orphaned_containers(out, os.path.isdir)
+        if orphans:
+            await self.call("rm", "--force", "--ignore", "--", *orphans)
 
     async def image_missing(self, image: str) -> str | None:
-        code, _, _ = await self.call("image", "exists", image)
+        code, _, _ = await self.call("image", "exists", "--", image)
         if code == 0:
             return None
         return (
@@ -158,20 +200,22 @@ class ContainerRuntime:
         )
 
     async def image_config(self, image: str) -> podman.ImageConfig:
-        code, out, err = await self.call("image", "inspect", "--format={{json .Config}}", image)
+        code, out, err = await self.call(
+            "image", "inspect", "--format={{json .Config}}", "--", image
+        )
         if code != 0:
             raise StartFailed(f"failed to inspect image {image}: {err.strip()}")
         return podman.ImageConfig.from_inspect(json.loads(out or "{}"))
 
     async def state(self, name: str) -> JSON | None:
-        code, out, _ = await self.call("inspect", "--format={{json .State}}", name)
+        code, out, _ = await self.call("inspect", "--format={{json .State}}", "--", name)
         if code != 0:
             return None
         state: JSON = json.loads(out)
         return state
 
     async def remove(self, name: str) -> None:
-        await self.call("rm", "--force", "--ignore", name)
+        await self.call("rm", "--force", "--ignore", "--", name)
 
     def _file_mounts(self, worker: PodWorker, values: list[str]) -> list[podman.Mount]:
         """`file://` paths the container names (a rig's repository), at the same path."""
@@ -195,6 +239,18 @@ class ContainerRuntime:
         return mounts
 
     async def launch(
+        self, worker: PodWorker, c: ContainerRun, env: dict[str, str], log_path: Path
+    ) -> ContainerHandle:
+        """Create and start one container. What podman does unexpectedly (a timeout, output
+        that is not JSON, a missing binary) is this container's start failure, not the pod's."""
+        try:
+            return await self._launch(worker, c, env, log_path)
+        except (Refused, StartFailed):
+            raise
+        except (TimeoutError, ValueError, OSError) as exc:
+            raise StartFailed(f"sandbox: podman failed ({type(exc).__name__})") from None
+
+    async def _launch(
         self, worker: PodWorker, c: ContainerRun, env: dict[str, str], log_path: Path
     ) -> ContainerHandle:
         pod, spec = worker.pod, c.spec
@@ -245,19 +301,30 @@ class ContainerRuntime:
         if code != 0:
             raise StartFailed(f"failed to create container: {err.strip()}")
         container_id = out.strip()
+        try:
+            attach = await self._attach(run.name, log_path, worker.dir)
+        except BaseException:
+            # A created container holds the pod's environment: never leave it behind.
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self.remove(run.name))
+            raise
+        limited = run.memory is not None
+        return ContainerHandle(self, run.name, container_id, attach, log_path, limited)
+
+    async def _attach(self, name: str, log_path: Path, cwd: Path) -> asyncio.subprocess.Process:
         with log_path.open("ab") as logf:
-            attach = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 *podman.base(self.binary),
                 "start",
                 "--attach",
-                run.name,
+                "--",
+                name,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=logf,
                 stderr=asyncio.subprocess.STDOUT,
                 env=self._env(None),
+                cwd=str(cwd),  # conmon's `oom` marker goes into the pod's directory
             )
-        limited = run.memory is not None
-        return ContainerHandle(self, run.name, container_id, attach, log_path, limited)
 
     async def forget(self, worker: PodWorker) -> None:
         for c in worker.inits + worker.mains:

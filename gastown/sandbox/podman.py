@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -42,6 +42,7 @@ _PODMAN_ENV = re.compile(
     re.IGNORECASE,
 )
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_IMAGE_START = re.compile(r"^[a-z0-9]")  # as podworker.valid_image: never an option
 _CAPABILITY = re.compile(r"^[A-Za-z_]+$")
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
@@ -146,7 +147,8 @@ def create_argv(podman: str, spec: RunSpec) -> list[str]:
         argv.append(f"--volume={m.host}:{m.path}:{'ro' if m.read_only else 'rw'}")
     if spec.entrypoint is not None:
         argv.append(f"--entrypoint={json.dumps(spec.entrypoint)}")
-    argv.append(spec.image)
+    # `--` ends podman's options: the image and args are positionals whatever they look like.
+    argv += ["--", spec.image]
     if spec.args is not None:
         argv += spec.args
     return argv
@@ -248,6 +250,17 @@ def allowed_host_path(path: str, refused_roots: Iterable[str] = ()) -> bool:
     return True
 
 
+def orphaned_containers(ps_output: str, state_exists: Callable[[str], bool]) -> list[str]:
+    """Container ids from `podman ps` lines `<id> <state dir>` whose state dir is gone."""
+    ids = []
+    for line in ps_output.splitlines():
+        cid, _, state = line.strip().partition(" ")
+        state = state.strip()
+        if cid and state.startswith("/") and not state_exists(state):
+            ids.append(cid)
+    return ids
+
+
 def resources(container: JSON) -> tuple[int | None, float | None]:
     limits = (container.get("resources") or {}).get("limits") or {}
     memory = int(parse_quantity(limits["memory"])) if "memory" in limits else None
@@ -317,6 +330,8 @@ def run_spec(
     seccomp = _security(pod, container, "seccompProfile") or {}
     if seccomp.get("type") == "Localhost":
         raise Refused("sandbox: seccompProfile Localhost is not emulated in container mode")
+    if not _IMAGE_START.match(str(container["image"])):
+        raise Refused(f"sandbox: image {container['image']!r} is not a valid image reference")
     memory, cpus = resources(container)
     command = container.get("command")
     args = container.get("args")

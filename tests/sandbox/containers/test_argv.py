@@ -261,3 +261,27 @@ def test_run_as_non_root_as_the_kubelet_checks_it() -> None:
 def test_names_are_deterministic_and_podman_safe() -> None:
     assert p.container_name("a1b2-c3", "git-init") == "gt-a1b2-c3-git-init"
     assert p.container_name("u", "x/y z") == "gt-u-x_y_z"
+
+
+def test_image_and_args_come_after_the_end_of_options() -> None:
+    args = argv({"args": ["--privileged"]})
+    assert args[args.index("img:1") - 1] == "--"
+    assert after_image(args) == ["--privileged"]
+
+
+@pytest.mark.parametrize("image", ["--privileged", "-v/:/host", ""])
+def test_an_image_name_podman_could_read_as_an_option_is_refused(image: str) -> None:
+    with pytest.raises(Refused, match="not a valid image reference"):
+        spec({"image": image})
+
+
+def test_stop_waits_longer_than_the_grace_period() -> None:
+    from gastown.sandbox.containerrun import PODMAN_TIMEOUT, stop_timeout
+
+    assert stop_timeout(3600) > 3600
+    assert stop_timeout(1) >= PODMAN_TIMEOUT
+
+
+def test_orphaned_containers_are_those_whose_sandbox_state_is_gone() -> None:
+    out = "aaa /state/live\nbbb /state/gone\nccc \nddd relative\n"
+    assert p.orphaned_containers(out, lambda d: d == "/state/live") == ["bbb"]

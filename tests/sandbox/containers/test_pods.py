@@ -352,14 +352,20 @@ def test_active_deadline_seconds(
 
 
 def test_memory_limit_is_an_oom_kill(
-    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+    core: client.CoreV1Api,
+    kubectl: Callable[..., Any],
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # conmon's `oom` marker must not land in the caller's CWD
     code = "x = bytearray(400 * 1024 * 1024); print('survived')"
     limits = {"resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}}
     apply(kubectl, namespace, pod("hungry", py("c", code, **limits)))
     term = finished(core, namespace, "hungry").status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (137, "OOMKilled")
     assert "survived" not in logs(kubectl, namespace, "hungry", "c")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_image_is_an_image_pull_failure(

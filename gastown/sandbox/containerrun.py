@@ -123,10 +123,9 @@ class ContainerRuntime:
         self.config = config
         self.binary = config.podman
         self.state_label = str(config.state_dir.resolve())
+        self._secrets: dict[str, list[str]] = {}  # container name -> its env secrets
 
-    async def call(
-        self, *args: str, env: dict[str, str] | None = None, limit: float = PODMAN_TIMEOUT
-    ) -> tuple[int, str, str]:
+    async def call(self, *args: str, limit: float = PODMAN_TIMEOUT) -> tuple[int, str, str]:
         """Run podman (argv, no shell); (exit code, stdout, stderr). On timeout or
         cancellation podman is killed and reaped: no podman outlives its caller."""
         proc = await asyncio.create_subprocess_exec(
@@ -135,7 +134,7 @@ class ContainerRuntime:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self._env(env),
+            env=self._env(),
             cwd=self._cwd(),
         )
         try:
@@ -156,10 +155,12 @@ class ContainerRuntime:
         return str(self.config.state_dir)
 
     @staticmethod
-    def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    def _env() -> dict[str, str]:
+        """podman's own environment: the runner's PATH, HOME and LANG, nothing of a pod's
+        (the dynamic loader and podman read their environment as root)."""
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
         env.setdefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        return {**env, **(extra or {})}
+        return env
 
     async def check(self) -> None:
         """Fail loudly at start when podman cannot run here."""
@@ -216,6 +217,28 @@ class ContainerRuntime:
 
     async def remove(self, name: str) -> None:
         await self.call("rm", "--force", "--ignore", "--", name)
+        # The container's multi-line variables (podman secrets) go with it.
+        secrets = self._secrets.pop(name, [])
+        if secrets:
+            await self.call("secret", "rm", "--", *secrets)
+
+    async def _create_secret(self, secret: str, value: str, path: Path) -> None:
+        """A multi-line variable as a podman secret (podman reads it when the container
+        starts; it is removed with the container). The value passes through a 0600 file,
+        removed at once: never podman's argv or environment."""
+        container = secret.split(".env.", 1)[0]
+        await self.call("secret", "rm", "--", secret)  # a leftover of a restarted container
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+            code, _, err = await self.call("secret", "create", "--", secret, str(path))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if code != 0:
+            raise StartFailed(f"failed to create container: podman secret: {err.strip()}")
+        self._secrets.setdefault(container, []).append(secret)
 
     def _file_mounts(self, worker: PodWorker, values: list[str]) -> list[podman.Mount]:
         """`file://` paths the container names (a rig's repository), at the same path."""
@@ -263,7 +286,9 @@ class ContainerRuntime:
             "KUBERNETES_SERVICE_PORT": str(worker.kubelet.api_port),
             **env,
         }
-        text, by_name = podman.split_env(env)
+        text, multi = podman.split_env(env)
+        cname = podman.container_name(worker.uid, c.name)
+        secrets = [(podman.env_secret_name(cname, var), var) for var in multi]
         env_dir = worker.dir / "env"
         env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         env_file = env_dir / c.name
@@ -278,7 +303,7 @@ class ContainerRuntime:
             volumes={k: str(v) for k, v in worker.mounts.items()},
             termination_file=str(worker.dir / "termination" / c.name),
             env_file=str(env_file),
-            env_names=list(by_name),
+            env_secrets=secrets,
             extra_mounts=self._file_mounts(worker, values),
             labels={
                 podman.LABEL: "1",
@@ -292,9 +317,10 @@ class ContainerRuntime:
                 _ensure_dir(host)
         await self.remove(run.name)  # a previous run of a restarted container
         try:
+            for (secret, var), value in zip(secrets, multi.values(), strict=True):
+                await self._create_secret(secret, value, env_dir / f"{c.name}.{var}")
             code, out, err = await self.call(
-                *podman.create_argv(self.binary, run)[len(podman.base(self.binary)) :],
-                env=by_name,
+                *podman.create_argv(self.binary, run)[len(podman.base(self.binary)) :]
             )
         finally:
             env_file.unlink(missing_ok=True)
@@ -322,7 +348,7 @@ class ContainerRuntime:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=logf,
                 stderr=asyncio.subprocess.STDOUT,
-                env=self._env(None),
+                env=self._env(),
                 cwd=str(cwd),  # conmon's `oom` marker goes into the pod's directory
             )
 
@@ -336,4 +362,8 @@ class ContainerRuntime:
         )
         ids = out.split()
         if code == 0 and ids:
-            await self.call("rm", "--force", "--ignore", *ids)
+            await self.call("rm", "--force", "--ignore", "--", *ids)
+        secrets = [s for names in self._secrets.values() for s in names]
+        self._secrets.clear()
+        if secrets:
+            await self.call("secret", "rm", "--", *secrets)

@@ -33,14 +33,6 @@ DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 # own state directory (other pods' Secrets) is refused by the caller, which knows it.
 SYSTEM_TREES: tuple[str, ...] = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/usr")
 SYSTEM_TREES += ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var/lib", "/var/run")
-# Names podman (or its Go runtime) reads from its own environment: a container variable with a
-# multi-line value travels in podman's environment, so these names cannot be used that way.
-_PODMAN_ENV = re.compile(
-    r"^(PATH|HOME|TMPDIR|USER|LANG|LC_\w*|TZ|SHELL|XDG_\w*|CONTAINERS_\w*|CONTAINER_\w*|"
-    r"PODMAN_\w*|BUILDAH_\w*|STORAGE_\w*|REGISTRY_\w*|REGISTRIES_\w*|GO\w*|HTTPS?_PROXY|"
-    r"NO_PROXY|SSL_\w*|NOTIFY_SOCKET|LISTEN_\w*|DBUS_\w*|_CONTAINERS_\w*)$",
-    re.IGNORECASE,
-)
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _IMAGE_START = re.compile(r"^[a-z0-9]")  # as podworker.valid_image: never an option
 _CAPABILITY = re.compile(r"^[A-Za-z_]+$")
@@ -82,7 +74,8 @@ class RunSpec:
     entrypoint: list[str] | None = None  # Kubernetes `command`
     args: list[str] | None = None  # Kubernetes `args` (None: the image's CMD, unless command)
     env_file: str | None = None
-    env_names: list[str] = field(default_factory=list)  # taken from podman's environment
+    # (podman secret, variable): multi-line values, as `type=env` secrets (never podman's env)
+    env_secrets: list[tuple[str, str]] = field(default_factory=list)
     mounts: list[Mount] = field(default_factory=list)
     user: str | None = None
     groups: list[int] = field(default_factory=list)
@@ -142,7 +135,7 @@ def create_argv(podman: str, spec: RunSpec) -> list[str]:
         argv.append(f"--workdir={spec.workdir}")
     if spec.env_file is not None:
         argv.append(f"--env-file={spec.env_file}")
-    argv += [f"--env={n}" for n in spec.env_names]
+    argv += [f"--secret={name},type=env,target={var}" for name, var in spec.env_secrets]
     for m in spec.mounts:
         argv.append(f"--volume={m.host}:{m.path}:{'ro' if m.read_only else 'rw'}")
     if spec.entrypoint is not None:
@@ -204,26 +197,28 @@ def non_root_violation(pod: JSON, container: JSON, image: ImageConfig) -> str | 
 
 
 def split_env(env: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """(env-file text, variables for podman's own environment). podman's env file is one
-    `NAME=value` a line, so a value with a line break travels by name in podman's environment
-    instead; names podman itself reads cannot travel that way (refused, with the name)."""
+    """(env-file text, multi-line variables). podman's env file is one `NAME=value` a line,
+    so a value with a line break travels as a podman secret of type env (see env_secret_name),
+    never through podman's own process environment, where podman, its Go runtime and the
+    dynamic loader (LD_PRELOAD, GCONV_PATH, ...) would read it as root."""
     lines: list[str] = []
-    by_name: dict[str, str] = {}
+    multi: dict[str, str] = {}
     for name, value in env.items():
         if not _ENV_NAME.fullmatch(name):
             raise Refused(f"sandbox: environment variable name {name!r} is not valid")
         if "\0" in value:
             raise Refused(f"sandbox: the value of {name} contains a NUL byte")
         if "\n" in value or "\r" in value:
-            if _PODMAN_ENV.fullmatch(name):
-                raise Refused(
-                    f"sandbox: {name} has a multi-line value, which container mode passes in "
-                    "podman's own environment, where podman reads that name itself"
-                )
-            by_name[name] = value
+            multi[name] = value
         else:
             lines.append(f"{name}={value}\n")
-    return "".join(lines), by_name
+    return "".join(lines), multi
+
+
+def env_secret_name(container: str, variable: str) -> str:
+    """The podman secret carrying one multi-line variable of one container: deterministic,
+    so a restart or a sweep finds it."""
+    return f"{container}.env.{_NAME_UNSAFE.sub('_', variable)}"
 
 
 def file_url_paths(values: Iterable[str]) -> list[str]:
@@ -276,13 +271,13 @@ def run_spec(
     volumes: Mapping[str, str],
     termination_file: str,
     env_file: str | None,
-    env_names: Iterable[str],
+    env_secrets: Iterable[tuple[str, str]] = (),
     extra_mounts: Iterable[Mount] = (),
     labels: Mapping[str, str] | None = None,
 ) -> RunSpec:
     """The podman view of one pod container. `volumes` maps volume name -> host directory;
     a container gets exactly its own volumeMounts (and its termination file), nothing else.
-    Environment values travel in the env file or podman's environment, never in the argv."""
+    Environment values travel in the env file or as podman secrets, never in the argv."""
     mounts: list[Mount] = []
     # Secret, ConfigMap, downward API and projected volumes are read-only whatever the mount
     # says (the kubelet's atomic-writer volumes).
@@ -344,7 +339,7 @@ def run_spec(
         # override does in podman too; `args` alone keep the ENTRYPOINT and replace CMD.
         args=list(args) if args else None,
         env_file=env_file,
-        env_names=list(env_names),
+        env_secrets=list(env_secrets),
         mounts=mounts,
         user=user,
         groups=groups,

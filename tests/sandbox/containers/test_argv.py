@@ -36,7 +36,6 @@ def spec(
         volumes=volumes or {},
         termination_file="/state/term/c",
         env_file="/state/env/c",
-        env_names=[],
     )
 
 
@@ -204,10 +203,11 @@ def test_limits() -> None:
 
 
 def test_env_values_never_reach_the_argv() -> None:
-    text, by_name = p.split_env({"A": "1", "TOKEN": "s3cret value", "PEM": "line1\nline2"})
+    text, multi = p.split_env({"A": "1", "TOKEN": "s3cret value", "PEM": "line1\nline2"})
     assert text == "A=1\nTOKEN=s3cret value\n"
-    assert by_name == {"PEM": "line1\nline2"}
+    assert multi == {"PEM": "line1\nline2"}
     c = {"name": "c", "image": "img:1"}
+    secret = p.env_secret_name("gt-0f0e-1-c", "PEM")
     args = p.create_argv(
         "podman",
         p.run_spec(
@@ -217,16 +217,22 @@ def test_env_values_never_reach_the_argv() -> None:
             volumes={},
             termination_file="/t",
             env_file="/e",
-            env_names=list(by_name),
+            env_secrets=[(secret, "PEM")],
         ),
     )
-    assert "--env=PEM" in args
+    assert f"--secret={secret},type=env,target=PEM" in args
     assert not any("s3cret" in a or "line1" in a for a in args)
+    assert not any(a.startswith("--env=") for a in args)
 
 
-def test_multi_line_values_podman_itself_would_read_are_refused() -> None:
-    with pytest.raises(Refused, match="CONTAINERS_CONF"):
-        p.split_env({"CONTAINERS_CONF": "a\nb"})
+@pytest.mark.parametrize("name", ["LD_PRELOAD", "GCONV_PATH", "CONTAINERS_CONF", "MALLOC_X"])
+def test_multi_line_values_never_travel_in_podmans_environment(name: str) -> None:
+    # Any name, even one the dynamic loader or podman reads: a secret, not podman's env.
+    text, multi = p.split_env({name: "/tmp/evil.so\nx"})
+    assert (text, multi) == ("", {name: "/tmp/evil.so\nx"})
+
+
+def test_bad_env_names_are_refused() -> None:
     with pytest.raises(Refused, match="name"):
         p.split_env({"A=B": "x"})
     assert p.split_env({"PATH": "/bin"})[0] == "PATH=/bin\n"  # one line: the env file

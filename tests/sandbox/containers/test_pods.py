@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -498,3 +499,27 @@ def test_a_restarted_container_keeps_its_previous_log(
     assert logs(kubectl, namespace, "again", "c") == "second run\n"
     previous = kubectl("logs", "-n", namespace, "again", "-c", "c", "--previous")
     assert previous.stdout == "first run\n", previous.stderr
+
+
+def test_multi_line_env_reaches_the_container_as_a_secret_and_is_removed(
+    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+) -> None:
+    # A name the host's dynamic loader reads: it must reach the container, never podman.
+    env = [{"name": "GCONV_PATH", "value": "line1\nline2"}, {"name": "PEM", "value": "a\nb"}]
+    code = "import os; print(repr(os.environ['GCONV_PATH']), repr(os.environ['PEM']))"
+    apply(kubectl, namespace, pod("multi", py("c", code, env=env)))
+    assert finished(core, namespace, "multi").status.phase == "Succeeded"
+    assert logs(kubectl, namespace, "multi", "c") == "'line1\\nline2' 'a\\nb'\n"
+    uid = core.read_namespaced_pod("multi", namespace).metadata.uid
+
+    def no_secret_left() -> bool:
+        listed = subprocess.run(
+            ["podman", "secret", "ls", "--format={{.Name}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        return uid not in listed
+
+    assert wait_until(no_secret_left, what="no env secret left")

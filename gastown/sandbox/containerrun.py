@@ -18,7 +18,8 @@ import json
 import logging
 import math
 import os
-from pathlib import Path
+import stat
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from gastown.sandbox import podman
@@ -37,9 +38,30 @@ class PodmanMissing(RuntimeError):
     pass
 
 
-def _ensure_dir(path: Path) -> None:
-    if not path.exists():
-        path.mkdir(parents=True)
+def subpath_dir(volume: Path, sub: str) -> Path:
+    """The host path of a volume's subPath, created as the kubelet creates it, refusing any
+    symlinked component: an earlier container may have planted `link -> /` in the volume,
+    and the root runner must neither follow it nor mount what it names (CVE-2017-1002101)."""
+    root = Path(os.path.realpath(volume))
+    current = root
+    for part in PurePosixPath(sub).parts:
+        if part in ("/", ".", ".."):
+            raise Refused(f"sandbox: subPath {sub!r} must be a relative path without '..'")
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            os.mkdir(current)  # never follows: a symlink here would be EEXIST
+            st = os.lstat(current)
+        if stat.S_ISLNK(st.st_mode):
+            raise Refused(
+                f"failed to prepare subPath {sub!r}: {current.relative_to(root)} is a symbolic "
+                "link (sandbox container mode refuses symlinks in a subPath)"
+            )
+    real = Path(os.path.realpath(current))
+    if not real.is_relative_to(root):
+        raise Refused(f"failed to prepare subPath {sub!r}: it leaves its volume")
+    return current
 
 
 class ContainerHandle:
@@ -296,6 +318,9 @@ class ContainerRuntime:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         values = [*env.values(), *(spec.get("command") or []), *(spec.get("args") or [])]
+        for m in spec.get("volumeMounts") or []:
+            if m.get("subPath") and m["name"] in worker.mounts:
+                subpath_dir(worker.mounts[m["name"]], str(m["subPath"]))
         run = podman.run_spec(
             pod,
             spec,
@@ -311,10 +336,6 @@ class ContainerRuntime:
                 podman.LABEL_STATE: self.state_label,
             },
         )
-        for m in run.mounts:  # a subPath inside a volume is created, as by the kubelet
-            host = Path(m.host)
-            if host.is_relative_to(worker.dir):
-                _ensure_dir(host)
         await self.remove(run.name)  # a previous run of a restarted container
         try:
             for (secret, var), value in zip(secrets, multi.values(), strict=True):

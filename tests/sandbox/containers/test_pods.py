@@ -523,3 +523,31 @@ def test_multi_line_env_reaches_the_container_as_a_secret_and_is_removed(
         return uid not in listed
 
     assert wait_until(no_secret_left, what="no env secret left")
+
+
+def test_a_subpath_symlink_planted_by_an_init_container_is_refused(
+    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+) -> None:
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="planted"), string_data={"k": "CANARY"}),
+    )
+    volumes = [
+        {"name": "ws", "emptyDir": {}},
+        {"name": "s", "secret": {"secretName": "planted"}},
+    ]
+    # The init container sees the Secret at /s; its host dir is what `link` must not reach.
+    plant = py(
+        "plant",
+        "import os; os.symlink('/', '/ws/root'); os.symlink('/s', '/ws/sec')",
+        volumeMounts=[{"name": "ws", "mountPath": "/ws"}],
+    )
+    steal = py(
+        "steal",
+        "import os; print(os.listdir('/x'))",
+        volumeMounts=[{"name": "ws", "mountPath": "/x", "subPath": "root"}],
+    )
+    apply(kubectl, namespace, pod("planted", steal, initContainers=[plant], volumes=volumes))
+    status = waiting(core, namespace, "planted", "CreateContainerConfigError")
+    assert "symbolic link" in status.state.waiting.message
+    assert core.read_namespaced_pod("planted", namespace).status.phase == "Pending"

@@ -1,5 +1,5 @@
-"""ContainerRuntime.call with a stand-in podman that hangs: a timeout or a cancellation
-kills and reaps it (no podman outlives its caller). No real podman is needed for that."""
+"""The container runner's host-side rules without podman: a hanging stand-in podman is
+killed and reaped on timeout or cancellation; a subPath never goes through a symlink."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gastown.sandbox.cluster import SandboxConfig
-from gastown.sandbox.containerrun import ContainerRuntime
+from gastown.sandbox.containerrun import ContainerRuntime, subpath_dir
+from gastown.sandbox.runtime import Refused
 from tests.sandbox.waits import wait_until
 
 
@@ -64,3 +65,15 @@ def test_a_cancelled_podman_call_is_killed(tmp_path: Path) -> None:
 
     asyncio.run(cancel())
     assert not alive(started_pid(pidfile))
+
+
+def test_a_subpath_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    volume = tmp_path / "vol"
+    (volume / "real").mkdir(parents=True)
+    (volume / "link").symlink_to("/")
+    (volume / "inner").symlink_to("real")
+    for sub in ("link", "link/etc", "inner", "real/../link"):
+        with pytest.raises(Refused, match="subPath"):
+            subpath_dir(volume, sub)
+    assert subpath_dir(volume, "real/a/b") == volume.resolve() / "real" / "a" / "b"
+    assert (volume / "real" / "a" / "b").is_dir()

@@ -38,6 +38,14 @@ class PodmanMissing(RuntimeError):
     pass
 
 
+def is_git_repository(path: str) -> bool:
+    """A `file://` URL is mounted only if it names a git repository (bare: HEAD and objects/;
+    or a work tree with .git): never an arbitrary host tree such as /root or /home."""
+    p = Path(path)
+    bare = (p / "HEAD").is_file() and (p / "objects").is_dir()
+    return p.is_dir() and (bare or (p / ".git").exists())
+
+
 def subpath_dir(volume: Path, sub: str) -> Path:
     """The host path of a volume's subPath, created as the kubelet creates it, refusing any
     symlinked component: an earlier container may have planted `link -> /` in the volume,
@@ -277,6 +285,13 @@ class ContainerRuntime:
                     "Failed",
                     f"sandbox: not mounting file:// path {path} (a system directory or the "
                     "sandbox's state)",
+                    "Warning",
+                )
+                continue
+            if not is_git_repository(real):
+                worker.event(
+                    "Failed",
+                    f"sandbox: not mounting file:// path {path} (not a git repository)",
                     "Warning",
                 )
                 continue

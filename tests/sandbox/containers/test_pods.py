@@ -386,6 +386,9 @@ def host_repo() -> Iterator[Path]:
     root.chmod(0o755)
     (root / "repo.git").mkdir()
     (root / "repo.git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "repo.git" / "objects").mkdir()
+    (root / "plain").mkdir()
+    (root / "plain" / "id_rsa").write_text("CANARY\n")
     (root / "unrelated").write_text("not for the pod\n")
     yield root
     shutil.rmtree(root, ignore_errors=True)
@@ -399,15 +402,21 @@ def test_file_url_paths_are_mounted_into_the_containers_naming_them(
         "import os; print(open(os.environ['REPO'][len('file://'):] + '/HEAD').read().strip());"
         f"print(os.path.exists('{host_repo}/unrelated'))"
     )
-    other = f"import os; print(os.path.exists('{repo}'))"
+    other = f"import os; print(os.path.exists('{repo}'), os.path.exists('{host_repo}/plain'))"
     env = [{"name": "REPO", "value": f"file://{repo}"}]
-    apply(kubectl, namespace, pod("repo", py("uses", code, env=env), py("other", other)))
+    other_env = [{"name": "NOT_A_REPO", "value": f"file://{host_repo}/plain"}]
+    apply(
+        kubectl,
+        namespace,
+        pod("repo", py("uses", code, env=env), py("other", other, env=other_env)),
+    )
     finished(core, namespace, "repo")
     assert logs(kubectl, namespace, "repo", "uses").split("\n")[:2] == [
         "ref: refs/heads/main",
         "False",
     ]
-    assert logs(kubectl, namespace, "repo", "other") == "False\n"
+    # A file:// path that is not a git repository is never mounted (a Warning says so).
+    assert logs(kubectl, namespace, "repo", "other") == "False False\n"
 
 
 def test_the_pod_reaches_the_sandbox_api_over_the_host_network(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gastown.sandbox.cluster import SandboxConfig
-from gastown.sandbox.containerrun import ContainerRuntime, subpath_dir
+from gastown.sandbox.containerrun import ContainerRuntime, is_git_repository, subpath_dir
 from gastown.sandbox.runtime import Refused
 from tests.sandbox.waits import wait_until
 
@@ -77,3 +77,15 @@ def test_a_subpath_through_a_symlink_is_refused(tmp_path: Path) -> None:
             subpath_dir(volume, sub)
     assert subpath_dir(volume, "real/a/b") == volume.resolve() / "real" / "a" / "b"
     assert (volume / "real" / "a" / "b").is_dir()
+
+
+def test_only_git_repositories_are_file_url_mounts(tmp_path: Path) -> None:
+    bare = tmp_path / "o.git"
+    (bare / "objects").mkdir(parents=True)
+    (bare / "HEAD").write_text("ref: refs/heads/main\n")
+    work = tmp_path / "w"
+    (work / ".git").mkdir(parents=True)
+    (tmp_path / "plain").mkdir()
+    assert is_git_repository(str(bare)) and is_git_repository(str(work))
+    assert not is_git_repository(str(tmp_path / "plain"))
+    assert not is_git_repository(str(tmp_path))

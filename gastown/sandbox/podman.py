@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -33,15 +33,8 @@ DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 # own state directory (other pods' Secrets) is refused by the caller, which knows it.
 SYSTEM_TREES: tuple[str, ...] = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/usr")
 SYSTEM_TREES += ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var/lib", "/var/run")
-# Names podman (or its Go runtime) reads from its own environment: a container variable with a
-# multi-line value travels in podman's environment, so these names cannot be used that way.
-_PODMAN_ENV = re.compile(
-    r"^(PATH|HOME|TMPDIR|USER|LANG|LC_\w*|TZ|SHELL|XDG_\w*|CONTAINERS_\w*|CONTAINER_\w*|"
-    r"PODMAN_\w*|BUILDAH_\w*|STORAGE_\w*|REGISTRY_\w*|REGISTRIES_\w*|GO\w*|HTTPS?_PROXY|"
-    r"NO_PROXY|SSL_\w*|NOTIFY_SOCKET|LISTEN_\w*|DBUS_\w*|_CONTAINERS_\w*)$",
-    re.IGNORECASE,
-)
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_IMAGE_START = re.compile(r"^[a-z0-9]")  # as podworker.valid_image: never an option
 _CAPABILITY = re.compile(r"^[A-Za-z_]+$")
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
@@ -81,7 +74,8 @@ class RunSpec:
     entrypoint: list[str] | None = None  # Kubernetes `command`
     args: list[str] | None = None  # Kubernetes `args` (None: the image's CMD, unless command)
     env_file: str | None = None
-    env_names: list[str] = field(default_factory=list)  # taken from podman's environment
+    # (podman secret, variable): multi-line values, as `type=env` secrets (never podman's env)
+    env_secrets: list[tuple[str, str]] = field(default_factory=list)
     mounts: list[Mount] = field(default_factory=list)
     user: str | None = None
     groups: list[int] = field(default_factory=list)
@@ -141,12 +135,13 @@ def create_argv(podman: str, spec: RunSpec) -> list[str]:
         argv.append(f"--workdir={spec.workdir}")
     if spec.env_file is not None:
         argv.append(f"--env-file={spec.env_file}")
-    argv += [f"--env={n}" for n in spec.env_names]
+    argv += [f"--secret={name},type=env,target={var}" for name, var in spec.env_secrets]
     for m in spec.mounts:
         argv.append(f"--volume={m.host}:{m.path}:{'ro' if m.read_only else 'rw'}")
     if spec.entrypoint is not None:
         argv.append(f"--entrypoint={json.dumps(spec.entrypoint)}")
-    argv.append(spec.image)
+    # `--` ends podman's options: the image and args are positionals whatever they look like.
+    argv += ["--", spec.image]
     if spec.args is not None:
         argv += spec.args
     return argv
@@ -202,26 +197,28 @@ def non_root_violation(pod: JSON, container: JSON, image: ImageConfig) -> str | 
 
 
 def split_env(env: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """(env-file text, variables for podman's own environment). podman's env file is one
-    `NAME=value` a line, so a value with a line break travels by name in podman's environment
-    instead; names podman itself reads cannot travel that way (refused, with the name)."""
+    """(env-file text, multi-line variables). podman's env file is one `NAME=value` a line,
+    so a value with a line break travels as a podman secret of type env (see env_secret_name),
+    never through podman's own process environment, where podman, its Go runtime and the
+    dynamic loader (LD_PRELOAD, GCONV_PATH, ...) would read it as root."""
     lines: list[str] = []
-    by_name: dict[str, str] = {}
+    multi: dict[str, str] = {}
     for name, value in env.items():
         if not _ENV_NAME.fullmatch(name):
             raise Refused(f"sandbox: environment variable name {name!r} is not valid")
         if "\0" in value:
             raise Refused(f"sandbox: the value of {name} contains a NUL byte")
         if "\n" in value or "\r" in value:
-            if _PODMAN_ENV.fullmatch(name):
-                raise Refused(
-                    f"sandbox: {name} has a multi-line value, which container mode passes in "
-                    "podman's own environment, where podman reads that name itself"
-                )
-            by_name[name] = value
+            multi[name] = value
         else:
             lines.append(f"{name}={value}\n")
-    return "".join(lines), by_name
+    return "".join(lines), multi
+
+
+def env_secret_name(container: str, variable: str) -> str:
+    """The podman secret carrying one multi-line variable of one container: deterministic,
+    so a restart or a sweep finds it."""
+    return f"{container}.env.{_NAME_UNSAFE.sub('_', variable)}"
 
 
 def file_url_paths(values: Iterable[str]) -> list[str]:
@@ -248,6 +245,17 @@ def allowed_host_path(path: str, refused_roots: Iterable[str] = ()) -> bool:
     return True
 
 
+def orphaned_containers(ps_output: str, state_exists: Callable[[str], bool]) -> list[str]:
+    """Container ids from `podman ps` lines `<id> <state dir>` whose state dir is gone."""
+    ids = []
+    for line in ps_output.splitlines():
+        cid, _, state = line.strip().partition(" ")
+        state = state.strip()
+        if cid and state.startswith("/") and not state_exists(state):
+            ids.append(cid)
+    return ids
+
+
 def resources(container: JSON) -> tuple[int | None, float | None]:
     limits = (container.get("resources") or {}).get("limits") or {}
     memory = int(parse_quantity(limits["memory"])) if "memory" in limits else None
@@ -263,13 +271,13 @@ def run_spec(
     volumes: Mapping[str, str],
     termination_file: str,
     env_file: str | None,
-    env_names: Iterable[str],
+    env_secrets: Iterable[tuple[str, str]] = (),
     extra_mounts: Iterable[Mount] = (),
     labels: Mapping[str, str] | None = None,
 ) -> RunSpec:
     """The podman view of one pod container. `volumes` maps volume name -> host directory;
     a container gets exactly its own volumeMounts (and its termination file), nothing else.
-    Environment values travel in the env file or podman's environment, never in the argv."""
+    Environment values travel in the env file or as podman secrets, never in the argv."""
     mounts: list[Mount] = []
     # Secret, ConfigMap, downward API and projected volumes are read-only whatever the mount
     # says (the kubelet's atomic-writer volumes).
@@ -317,6 +325,8 @@ def run_spec(
     seccomp = _security(pod, container, "seccompProfile") or {}
     if seccomp.get("type") == "Localhost":
         raise Refused("sandbox: seccompProfile Localhost is not emulated in container mode")
+    if not _IMAGE_START.match(str(container["image"])):
+        raise Refused(f"sandbox: image {container['image']!r} is not a valid image reference")
     memory, cpus = resources(container)
     command = container.get("command")
     args = container.get("args")
@@ -329,7 +339,7 @@ def run_spec(
         # override does in podman too; `args` alone keep the ENTRYPOINT and replace CMD.
         args=list(args) if args else None,
         env_file=env_file,
-        env_names=list(env_names),
+        env_secrets=list(env_secrets),
         mounts=mounts,
         user=user,
         groups=groups,

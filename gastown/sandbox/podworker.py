@@ -201,6 +201,9 @@ class PodWorker:
             raise
         except Exception:
             log.exception("sandbox kubelet: pod %s crashed", self.uid)
+            # The pod is over: its other containers must not keep running unseen.
+            with contextlib.suppress(Exception):
+                await self._kill_all(0)
             self.phase, self.reason = "Failed", "SandboxError"
             self.publish()
         finally:
@@ -315,7 +318,11 @@ class PodWorker:
             for m in self.mains:
                 m.state = {"waiting": {"reason": "ContainerCreating"}}
             self.publish()
-        codes = await asyncio.gather(*(self._run_main(c) for c in self.mains))
+        # A task group, not gather: when one container's runner fails unexpectedly, its
+        # siblings' runners are cancelled too (and then killed by _run's SandboxError branch).
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._run_main(c)) for c in self.mains]
+        codes = [t.result() for t in tasks]
         if self.stopping.is_set() or any(code is None for code in codes):
             return
         self.phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"

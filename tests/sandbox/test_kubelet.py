@@ -639,3 +639,35 @@ def test_instant_images_finish_at_once_with_their_message(
         0,
         '{"outcome": "completed"}',
     )
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_sandbox_error_kills_the_sibling_containers(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    # "b" cannot start for a reason the sandbox does not expect (its working directory is
+    # below a file the init container wrote): the pod fails with SandboxError, and "a",
+    # started beside it, must not be left running.
+    marker = f"sibling-{os.getpid()}-{namespace}"
+    mount = [{"name": "ws", "mountPath": "/ws"}]
+    init = py("i", "open('/ws/f', 'w').close()", volumeMounts=mount)
+    a = py("a", f"import time; time.sleep(600)  # {marker}", volumeMounts=mount)
+    b = py("b", "pass", volumeMounts=mount, workingDir="/ws/f/below")
+    core.create_namespaced_pod(
+        namespace,
+        pod("crash", a, b, initContainers=[init], volumes=[{"name": "ws", "emptyDir": {}}]),
+    )
+    p = finished(core, namespace, "crash")
+    assert (p.status.phase, p.status.reason) == ("Failed", "SandboxError")
+    assert wait_until(lambda: not _processes_with(marker), what="sibling a killed")

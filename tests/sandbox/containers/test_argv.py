@@ -36,7 +36,6 @@ def spec(
         volumes=volumes or {},
         termination_file="/state/term/c",
         env_file="/state/env/c",
-        env_names=[],
     )
 
 
@@ -204,10 +203,11 @@ def test_limits() -> None:
 
 
 def test_env_values_never_reach_the_argv() -> None:
-    text, by_name = p.split_env({"A": "1", "TOKEN": "s3cret value", "PEM": "line1\nline2"})
+    text, multi = p.split_env({"A": "1", "TOKEN": "s3cret value", "PEM": "line1\nline2"})
     assert text == "A=1\nTOKEN=s3cret value\n"
-    assert by_name == {"PEM": "line1\nline2"}
+    assert multi == {"PEM": "line1\nline2"}
     c = {"name": "c", "image": "img:1"}
+    secret = p.env_secret_name("gt-0f0e-1-c", "PEM")
     args = p.create_argv(
         "podman",
         p.run_spec(
@@ -217,16 +217,22 @@ def test_env_values_never_reach_the_argv() -> None:
             volumes={},
             termination_file="/t",
             env_file="/e",
-            env_names=list(by_name),
+            env_secrets=[(secret, "PEM")],
         ),
     )
-    assert "--env=PEM" in args
+    assert f"--secret={secret},type=env,target=PEM" in args
     assert not any("s3cret" in a or "line1" in a for a in args)
+    assert not any(a.startswith("--env=") for a in args)
 
 
-def test_multi_line_values_podman_itself_would_read_are_refused() -> None:
-    with pytest.raises(Refused, match="CONTAINERS_CONF"):
-        p.split_env({"CONTAINERS_CONF": "a\nb"})
+@pytest.mark.parametrize("name", ["LD_PRELOAD", "GCONV_PATH", "CONTAINERS_CONF", "MALLOC_X"])
+def test_multi_line_values_never_travel_in_podmans_environment(name: str) -> None:
+    # Any name, even one the dynamic loader or podman reads: a secret, not podman's env.
+    text, multi = p.split_env({name: "/tmp/evil.so\nx"})
+    assert (text, multi) == ("", {name: "/tmp/evil.so\nx"})
+
+
+def test_bad_env_names_are_refused() -> None:
     with pytest.raises(Refused, match="name"):
         p.split_env({"A=B": "x"})
     assert p.split_env({"PATH": "/bin"})[0] == "PATH=/bin\n"  # one line: the env file
@@ -261,3 +267,27 @@ def test_run_as_non_root_as_the_kubelet_checks_it() -> None:
 def test_names_are_deterministic_and_podman_safe() -> None:
     assert p.container_name("a1b2-c3", "git-init") == "gt-a1b2-c3-git-init"
     assert p.container_name("u", "x/y z") == "gt-u-x_y_z"
+
+
+def test_image_and_args_come_after_the_end_of_options() -> None:
+    args = argv({"args": ["--privileged"]})
+    assert args[args.index("img:1") - 1] == "--"
+    assert after_image(args) == ["--privileged"]
+
+
+@pytest.mark.parametrize("image", ["--privileged", "-v/:/host", ""])
+def test_an_image_name_podman_could_read_as_an_option_is_refused(image: str) -> None:
+    with pytest.raises(Refused, match="not a valid image reference"):
+        spec({"image": image})
+
+
+def test_stop_waits_longer_than_the_grace_period() -> None:
+    from gastown.sandbox.containerrun import PODMAN_TIMEOUT, stop_timeout
+
+    assert stop_timeout(3600) > 3600
+    assert stop_timeout(1) >= PODMAN_TIMEOUT
+
+
+def test_orphaned_containers_are_those_whose_sandbox_state_is_gone() -> None:
+    out = "aaa /state/live\nbbb /state/gone\nccc \nddd relative\n"
+    assert p.orphaned_containers(out, lambda d: d == "/state/live") == ["bbb"]

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -352,14 +353,20 @@ def test_active_deadline_seconds(
 
 
 def test_memory_limit_is_an_oom_kill(
-    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+    core: client.CoreV1Api,
+    kubectl: Callable[..., Any],
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # conmon's `oom` marker must not land in the caller's CWD
     code = "x = bytearray(400 * 1024 * 1024); print('survived')"
     limits = {"resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}}
     apply(kubectl, namespace, pod("hungry", py("c", code, **limits)))
     term = finished(core, namespace, "hungry").status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (137, "OOMKilled")
     assert "survived" not in logs(kubectl, namespace, "hungry", "c")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_image_is_an_image_pull_failure(
@@ -379,6 +386,9 @@ def host_repo() -> Iterator[Path]:
     root.chmod(0o755)
     (root / "repo.git").mkdir()
     (root / "repo.git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "repo.git" / "objects").mkdir()
+    (root / "plain").mkdir()
+    (root / "plain" / "id_rsa").write_text("CANARY\n")
     (root / "unrelated").write_text("not for the pod\n")
     yield root
     shutil.rmtree(root, ignore_errors=True)
@@ -392,15 +402,21 @@ def test_file_url_paths_are_mounted_into_the_containers_naming_them(
         "import os; print(open(os.environ['REPO'][len('file://'):] + '/HEAD').read().strip());"
         f"print(os.path.exists('{host_repo}/unrelated'))"
     )
-    other = f"import os; print(os.path.exists('{repo}'))"
+    other = f"import os; print(os.path.exists('{repo}'), os.path.exists('{host_repo}/plain'))"
     env = [{"name": "REPO", "value": f"file://{repo}"}]
-    apply(kubectl, namespace, pod("repo", py("uses", code, env=env), py("other", other)))
+    other_env = [{"name": "NOT_A_REPO", "value": f"file://{host_repo}/plain"}]
+    apply(
+        kubectl,
+        namespace,
+        pod("repo", py("uses", code, env=env), py("other", other, env=other_env)),
+    )
     finished(core, namespace, "repo")
     assert logs(kubectl, namespace, "repo", "uses").split("\n")[:2] == [
         "ref: refs/heads/main",
         "False",
     ]
-    assert logs(kubectl, namespace, "repo", "other") == "False\n"
+    # A file:// path that is not a git repository is never mounted (a Warning says so).
+    assert logs(kubectl, namespace, "repo", "other") == "False False\n"
 
 
 def test_the_pod_reaches_the_sandbox_api_over_the_host_network(
@@ -492,3 +508,55 @@ def test_a_restarted_container_keeps_its_previous_log(
     assert logs(kubectl, namespace, "again", "c") == "second run\n"
     previous = kubectl("logs", "-n", namespace, "again", "-c", "c", "--previous")
     assert previous.stdout == "first run\n", previous.stderr
+
+
+def test_multi_line_env_reaches_the_container_as_a_secret_and_is_removed(
+    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+) -> None:
+    # A name the host's dynamic loader reads: it must reach the container, never podman.
+    env = [{"name": "GCONV_PATH", "value": "line1\nline2"}, {"name": "PEM", "value": "a\nb"}]
+    code = "import os; print(repr(os.environ['GCONV_PATH']), repr(os.environ['PEM']))"
+    apply(kubectl, namespace, pod("multi", py("c", code, env=env)))
+    assert finished(core, namespace, "multi").status.phase == "Succeeded"
+    assert logs(kubectl, namespace, "multi", "c") == "'line1\\nline2' 'a\\nb'\n"
+    uid = core.read_namespaced_pod("multi", namespace).metadata.uid
+
+    def no_secret_left() -> bool:
+        listed = subprocess.run(
+            ["podman", "secret", "ls", "--format={{.Name}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        return uid not in listed
+
+    assert wait_until(no_secret_left, what="no env secret left")
+
+
+def test_a_subpath_symlink_planted_by_an_init_container_is_refused(
+    core: client.CoreV1Api, kubectl: Callable[..., Any], namespace: str
+) -> None:
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="planted"), string_data={"k": "CANARY"}),
+    )
+    volumes = [
+        {"name": "ws", "emptyDir": {}},
+        {"name": "s", "secret": {"secretName": "planted"}},
+    ]
+    # The init container sees the Secret at /s; its host dir is what `link` must not reach.
+    plant = py(
+        "plant",
+        "import os; os.symlink('/', '/ws/root'); os.symlink('/s', '/ws/sec')",
+        volumeMounts=[{"name": "ws", "mountPath": "/ws"}],
+    )
+    steal = py(
+        "steal",
+        "import os; print(os.listdir('/x'))",
+        volumeMounts=[{"name": "ws", "mountPath": "/x", "subPath": "root"}],
+    )
+    apply(kubectl, namespace, pod("planted", steal, initContainers=[plant], volumes=volumes))
+    status = waiting(core, namespace, "planted", "CreateContainerConfigError")
+    assert "symbolic link" in status.state.waiting.message
+    assert core.read_namespaced_pod("planted", namespace).status.phase == "Pending"

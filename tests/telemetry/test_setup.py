@@ -53,6 +53,33 @@ def test_endpoints() -> None:
     tracing.shutdown()
 
 
+@pytest.mark.parametrize("pod_var", [False, True])
+def test_pod_endpoint_never_carries_credentials(
+    pod_var: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_url = "https://user:s3cret@collector:4318/v1/traces?api-key=k3y#frag"
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": secret_url}
+    if pod_var:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+            "GASTOWN_POD_OTLP_TRACES_ENDPOINT": secret_url,
+        }
+    with caplog.at_level("WARNING", logger="gastown.telemetry"):
+        tracing = from_env("svc", env)
+    try:
+        assert tracing.pod_endpoint == "https://collector:4318/v1/traces"
+        provider = tracing.provider
+        assert provider is not None
+        with provider.get_tracer("t").start_as_current_span("launch"):
+            values = [e["value"] for e in podenv.pod_env(tracing)]
+        assert "https://collector:4318/v1/traces" in values
+        assert not any("s3cret" in v or "k3y" in v or "user" in v for v in values)
+        assert "GASTOWN_POD_OTLP_TRACES_ENDPOINT" in caplog.text
+        assert "s3cret" not in caplog.text and "k3y" not in caplog.text
+    finally:
+        tracing.shutdown()
+
+
 def test_pod_env_carries_the_current_span_and_replaces_the_users() -> None:
     provider = TracerProvider()
     tracing = Tracing(

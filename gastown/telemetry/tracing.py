@@ -14,8 +14,11 @@ only once, and the tests run a worker per test in one process. Whoever traces is
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -131,6 +134,34 @@ class Tracing:
         """Send what is buffered (a short-lived CLI would otherwise lose its spans)."""
         if self.provider is not None:
             self.provider.shutdown()
+
+    async def shutdown_async(self, bound: float) -> None:
+        """`shutdown` off the event loop, waited for at most `bound` seconds: the export may
+        take its whole timeout against a collector that is down, and the loop still has
+        connections to close. A daemon thread rather than `asyncio.to_thread`: `asyncio.run`
+        joins the default executor's threads at exit, which would wait for the export anyway."""
+        if self.provider is None:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def finished() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def run() -> None:
+            try:
+                self.shutdown()
+            finally:
+                # A closed loop raises RuntimeError: nobody waits any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(finished)
+
+        threading.Thread(target=run, name="tracing-shutdown", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), bound)
+        except TimeoutError:
+            log.warning("trace export did not finish within %ss; its spans are dropped", bound)
 
 
 OFF = Tracing()

@@ -13,6 +13,7 @@ urllib's per-socket-operation timeout).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -220,7 +221,7 @@ class Tracer:
                     request, timeout=self.export_timeout
                 ) as resp:
                     resp.read()
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
                 failure.append(redact.redact(str(exc)))
 
         sender = threading.Thread(target=post, name="gt-polecat-spans", daemon=True)

@@ -33,6 +33,7 @@ from gastown.kube import (
     reading,
     writing,
 )
+from gastown.runtime import redact
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialsRef, RefreshRequest, RefreshResult, SecretLook
 
@@ -48,7 +49,12 @@ STORE_SECONDS = 60.0
 def _session(secret: dict[str, Any]) -> tuple[str | None, auth.Session | None]:
     """The key holding the session document and the session, if any."""
     data = auth.decoded(secret.get("data"))
-    return auth.session_key(data), auth.session_in(data)
+    session = auth.session_in(data)
+    if session is not None:
+        # Registered the moment they are read: any log line quoting them shows ***.
+        redact.register(session.access_token)
+        redact.register(session.refresh_token)
+    return auth.session_key(data), session
 
 
 def _state(secret: dict[str, Any], refreshed: bool = False) -> RefreshResult:
@@ -149,6 +155,8 @@ class KeeperActivities:
             raise ApplicationError(
                 f"{where} not refreshed: {exc}", non_retryable=not exc.retryable
             ) from None
+        redact.register(answer.access_token)
+        redact.register(answer.refresh_token)
         now = datetime.now(UTC)
         new = auth.rotated(
             session,

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from gastown.runtime import redact
+
 DEFAULT_TOKEN_URL: Final = "https://console.anthropic.com/v1/oauth/token"  # noqa: S105 - a URL
 # Claude Code's public OAuth client (a public client: no secret goes with it).
 DEFAULT_CLIENT_ID: Final = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
@@ -157,6 +159,7 @@ def _error_code(raw: bytes) -> str:
 
 def refresh_blocking(config: OAuthConfig, refresh_token: str) -> TokenAnswer:
     """One POST to the token endpoint; blocks (run it in a thread)."""
+    redact.register(refresh_token)
     url = check_url(config.token_url)
     where = mask(url)
     body = json.dumps(
@@ -208,6 +211,8 @@ def _parse(raw: bytes, where: str) -> TokenAnswer:
             f"the token endpoint {where} answered without an access_token", retryable=False
         )
     refresh = doc.get("refresh_token")
+    redact.register(access)
+    redact.register(refresh if isinstance(refresh, str) else None)
     expires_in = doc.get("expires_in")
     lifetime = (
         expires_in

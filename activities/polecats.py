@@ -131,12 +131,15 @@ class PolecatActivities:
                 "choose another --name",
             )
         current = obj["metadata"].get("labels") or {}
-        # The run's trace, so `polecat status` leads to it (a re-run's replaces the last).
-        traced = trace_id is not None and annotations.get(ids.ANNOTATION_TRACE_ID) != trace_id
+        # The run's trace, so `polecat status` leads to it (a re-run's replaces the last; an
+        # untraced re-run removes it, else status would lead to the previous run's trace).
+        traced = annotations.get(ids.ANNOTATION_TRACE_ID) != trace_id
         if owner is None or traced or any(current.get(k) != v for k, v in labels.items()):
-            marks = {ids.ANNOTATION_WORKFLOW_ID: workflow_id}
-            if trace_id is not None:
-                marks[ids.ANNOTATION_TRACE_ID] = trace_id
+            # None in a merge patch deletes the annotation.
+            marks: dict[str, str | None] = {
+                ids.ANNOTATION_WORKFLOW_ID: workflow_id,
+                ids.ANNOTATION_TRACE_ID: trace_id,
+            }
             claim = {"metadata": {"labels": labels, "annotations": marks}}
             patch = patching.with_version(claim, obj["metadata"]["resourceVersion"])
             obj = await self.kube.run(patching.merge(POLECATS, name, patch, namespace))

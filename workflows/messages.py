@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from gastown.api.convoy import BeadPhase, ConvoyPhase, FailurePolicy
 from gastown.api.polecat import AgentType, Outcome, PolecatPhase
@@ -204,6 +204,16 @@ class EnsureRequest(Message):
     workflow_id: str
     run_id: str
     trace_id: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_trace(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `trace_id` key when untraced: a worker from before the field (extra="forbid")
+        still accepts the request during a rolling upgrade. Replay is unaffected: an
+        activity's input is not compared on replay, and a recorded null still parses."""
+        data: dict[str, Any] = handler(self)
+        if self.trace_id is None:
+            data.pop("trace_id", None)
+        return data
 
 
 class LaunchRequest(Message):

@@ -6,17 +6,20 @@ doing one thing at a time), each process's spans are POSTed once, when its top s
 `<endpoint>/v1/traces` as OTLP's JSON encoding (hex IDs, nanosecond times as strings, enums
 as numbers). The parent is the `TRACEPARENT` the worker put in the pod's env (W3C trace
 context), so the pod's spans join the sling's trace; without an endpoint nothing is recorded
-at all. Exporting never fails the pod: an unreachable collector costs one line on stderr and
-at most `EXPORT_TIMEOUT` seconds.
+at all. Exporting never fails the pod: an unreachable or stalling collector costs one line on
+stderr and at most `EXPORT_TIMEOUT` seconds per POST in all (an overall deadline, not
+urllib's per-socket-operation timeout).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import secrets
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -135,7 +138,9 @@ class Tracer:
         parent: tuple[str, str, bool] | None = None,
         headers: Mapping[str, str] | None = None,
         resource: Mapping[str, str] | None = None,
+        export_timeout: float = EXPORT_TIMEOUT,
     ) -> None:
+        self.export_timeout = export_timeout
         sampled = parent[2] if parent else True
         self.endpoint = endpoint if sampled else None
         self.service = service
@@ -205,14 +210,28 @@ class Tracer:
             method="POST",
             headers={**self.headers, "Content-Type": "application/json"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=EXPORT_TIMEOUT) as resp:  # noqa: S310
-                resp.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        # urllib's timeout bounds each socket operation, not the request: a collector that
+        # answers a byte at a time could hold the pod for long. The POST runs in a daemon
+        # thread joined for at most `export_timeout`; one left behind dies with the process.
+        failure: list[str] = []
+
+        def post() -> None:
+            try:
+                with urllib.request.urlopen(  # noqa: S310
+                    request, timeout=self.export_timeout
+                ) as resp:
+                    resp.read()
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+                failure.append(redact.redact(str(exc)))
+
+        sender = threading.Thread(target=post, name="gt-polecat-spans", daemon=True)
+        sender.start()
+        sender.join(self.export_timeout)
+        if sender.is_alive():
+            failure.append(f"no answer within {self.export_timeout:g}s")
+        if failure:
             print(
-                f"gt-polecat: could not send trace spans: {redact.redact(str(exc))}",
-                file=sys.stderr,
-                flush=True,
+                f"gt-polecat: could not send trace spans: {failure[0]}", file=sys.stderr, flush=True
             )
 
 

@@ -39,6 +39,9 @@ from gastown.telemetry.tracing import from_env as tracing_from_env
 from gastown.workflows import WORKFLOWS
 from gastown.workflows.resolve import OperatorDefaults
 
+# The export's own timeout is 10 s (OTEL_EXPORTER_OTLP_TIMEOUT); exit never waits longer.
+TRACING_SHUTDOWN_SECONDS = 10.0
+
 log = logging.getLogger("gastown.worker")
 
 
@@ -172,16 +175,16 @@ async def run_worker(
         kube.api.rest_client.pool_manager.connection_pool_kw["maxsize"] = options.kube_threads + 1
         use_kube_threads(options)
         tracing = tracing_from_env("gastown-worker")  # off without OTEL_* (docs/observability.md)
-        worker = build_worker(
-            temporal, temporal_settings.task_queue, kube, defaults, options, tracing=tracing
-        )
-        readiness.worker = worker
-        log.info(
-            "worker polling task queue %r on %s",
-            temporal_settings.task_queue,
-            temporal_settings.describe(),
-        )
         try:
+            worker = build_worker(
+                temporal, temporal_settings.task_queue, kube, defaults, options, tracing=tracing
+            )
+            readiness.worker = worker
+            log.info(
+                "worker polling task queue %r on %s",
+                temporal_settings.task_queue,
+                temporal_settings.describe(),
+            )
             async with worker:
                 await stop.wait()
                 log.info(
@@ -189,4 +192,5 @@ async def run_worker(
                 )
         finally:
             stop_counting()
-        tracing.shutdown()
+            # Also on a crash (its spans say what led to it), off the loop and bounded.
+            await tracing.shutdown_async(TRACING_SHUTDOWN_SECONDS)

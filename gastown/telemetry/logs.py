@@ -5,7 +5,9 @@ is; `GASTOWN_LOG_FORMAT=json|text` overrides the guess. Every line carries what 
 its context — workflow and run IDs, polecat, rig, bead, convoy, the activity, and the trace
 and span IDs of the current span — so a line leads to its trace and its trace to the lines.
 Messages, fields and tracebacks go through the runtime's redaction (registered secret values
-and credentials in URLs become ***), the same scrubbing as everything a pod prints.
+and credentials in URLs become ***), the same scrubbing as everything a pod prints, then
+through well-known token shapes: a value nobody registered (a library quoting a token) is
+still not printed.
 """
 
 from __future__ import annotations
@@ -13,12 +15,37 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from gastown.runtime.redact import redact
+from gastown.runtime.redact import redact as redact_registered
 from gastown.telemetry import logcontext
+
+# Well-known token shapes, scrubbed even when nobody registered the value (a token quoted by
+# a library's exception, a Secret's document in an error body).
+_SHAPES = (
+    (re.compile(r"sk-ant-[A-Za-z0-9_-]{6,}"), "sk-ant-***"),
+    (re.compile(r"(?i)(\bBearer\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1***"),
+    (
+        re.compile(
+            r"(?i)([\"']?(?:access_token|refresh_token|accessToken|refreshToken|api_key|apiKey)"
+            r"[\"']?\s*[:=]\s*[\"']?)[^\"'\s,}]+"
+        ),
+        r"\1***",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """Registered secrets and URL credentials (the runtime's redaction), then the token
+    shapes above."""
+    text = redact_registered(text)
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
 
 # Fields in the order a reader wants them; the JSON keys are these names.
 CONTEXT = (

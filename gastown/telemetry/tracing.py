@@ -14,8 +14,12 @@ only once, and the tests run a worker per test in one process. Whoever traces is
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +51,30 @@ def traces_endpoint(env: Mapping[str, str]) -> str | None:
     return None
 
 
+def credential_free(endpoint: str) -> str:
+    """`endpoint` without userinfo, query or fragment: what may go into a pod's spec, which
+    whoever can read pods can read. A stripped part is logged as a warning, masked."""
+    parts = urllib.parse.urlsplit(endpoint)
+    host = parts.netloc.rpartition("@")[2]
+    clean = urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    if clean != endpoint:
+        log.warning(
+            "the pods' OTLP endpoint held credentials or a query (%s); pods get %s instead: set "
+            "GASTOWN_POD_OTLP_TRACES_ENDPOINT to a collector the pods reach without credentials",
+            urllib.parse.urlunsplit(
+                (
+                    parts.scheme,
+                    ("***@" if parts.username or parts.password else "") + host,
+                    parts.path,
+                    "***" if parts.query else "",
+                    "***" if parts.fragment else "",
+                )
+            ),
+            clean,
+        )
+    return clean
+
+
 def enabled(env: Mapping[str, str]) -> bool:
     """Whether the environment asks for traces at all."""
     if _truthy(env.get("OTEL_SDK_DISABLED")):
@@ -63,8 +91,8 @@ class Tracing:
 
     `pod_endpoint` is where the polecat pods' runtime sends its spans: the worker's own
     endpoint unless `GASTOWN_POD_OTLP_TRACES_ENDPOINT` names another (a collector the pods
-    can reach; the worker's may be a sidecar on its own loopback). Its headers, which may hold
-    an API key, are never handed to a pod."""
+    can reach; the worker's may be a sidecar on its own loopback), without userinfo or query
+    (`credential_free`). Its headers, which may hold an API key, are never handed to a pod."""
 
     provider: TracerProvider | None = None
     endpoint: str | None = None
@@ -107,6 +135,34 @@ class Tracing:
         if self.provider is not None:
             self.provider.shutdown()
 
+    async def shutdown_async(self, bound: float) -> None:
+        """`shutdown` off the event loop, waited for at most `bound` seconds: the export may
+        take its whole timeout against a collector that is down, and the loop still has
+        connections to close. A daemon thread rather than `asyncio.to_thread`: `asyncio.run`
+        joins the default executor's threads at exit, which would wait for the export anyway."""
+        if self.provider is None:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def finished() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def run() -> None:
+            try:
+                self.shutdown()
+            finally:
+                # A closed loop raises RuntimeError: nobody waits any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(finished)
+
+        threading.Thread(target=run, name="tracing-shutdown", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), bound)
+        except TimeoutError:
+            log.warning("trace export did not finish within %ss; its spans are dropped", bound)
+
 
 OFF = Tracing()
 
@@ -147,4 +203,4 @@ def from_env(
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     pod = (env.get("GASTOWN_POD_OTLP_TRACES_ENDPOINT") or "").strip() or endpoint
-    return Tracing(provider=provider, endpoint=endpoint, pod_endpoint=pod)
+    return Tracing(provider=provider, endpoint=endpoint, pod_endpoint=credential_free(pod))

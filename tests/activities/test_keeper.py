@@ -13,7 +13,10 @@ any result or error.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +29,7 @@ from gastown.activities.oauth import OAuthConfig
 from gastown.api import auth
 from gastown.kube import NO_RETRY, SECRETS, Kube, from_kubeconfig, patching, reading, writing
 from gastown.sandbox.cluster import Sandbox
+from gastown.telemetry.logs import JsonFormatter, TextFormatter
 from gastown.workflows import contract as c
 from gastown.workflows.messages import CredentialsRef, RefreshRequest, RefreshResult
 from tests.conftest import Cluster
@@ -56,7 +60,13 @@ def document(expires_at: datetime, refresh: str = SEED, access: str = SEED_ACCES
 
 
 def make_secret(
-    kube: Kube, namespace: str, expires_in: timedelta, *, mode: str | None = "keeper"
+    kube: Kube,
+    namespace: str,
+    expires_in: timedelta,
+    *,
+    mode: str | None = "keeper",
+    refresh: str = SEED,
+    access: str = SEED_ACCESS,
 ) -> dict[str, Any]:
     notes = {auth.ANNOTATION_MODE: mode} if mode else {}
     body = {
@@ -68,7 +78,7 @@ def make_secret(
             "annotations": {**notes, auth.ANNOTATION_SYNCED_AT: "2026-01-01T00:00:00Z"},
         },
         "data": {
-            auth.SESSION_KEY: b64(document(datetime.now(UTC) + expires_in)),
+            auth.SESSION_KEY: b64(document(datetime.now(UTC) + expires_in, refresh, access)),
             "other": b64("kept"),
         },
     }
@@ -352,3 +362,42 @@ async def test_a_store_that_fails_after_the_post_is_permanent_and_never_posts_ag
     assert "injected" not in err.message  # the API server's own text is never repeated
     text = f"{err} {err!r} {err.details!r}"
     assert "fake-" not in text and "seed-" not in text
+
+
+async def test_tokens_the_keeper_read_never_reach_the_log_output(
+    kube: Kube, namespace: str
+) -> None:
+    """The keeper's error path (a refused refresh), then an exception quoting the tokens, as a
+    library's might: the worker's formatters print *** where they were. Unregistered tokens of
+    well-known shapes are scrubbed too."""
+    unique = secrets.token_hex(8)
+    refresh_token, access_token = f"uniq-refresh-{unique}", f"uniq-access-{unique}"
+    make_secret(kube, namespace, timedelta(minutes=-1), refresh=refresh_token, access=access_token)
+    with token_endpoint(reject_all=True) as endpoint, pytest.raises(ApplicationError):
+        await ActivityEnvironment().run(
+            keeper(kube, endpoint).refresh_session, request(namespace, timedelta(hours=1))
+        )
+    shaped = (
+        f"sk-ant-oat01-{unique}",
+        f"Bearer bearer{unique}",
+        f'{{"access_token": "json{unique}"}}',
+        f'{{"claudeAiOauth": {{"refreshToken": "claude{unique}"}}}}',
+    )
+    stream = io.StringIO()
+    log = logging.getLogger("test.keeper.redaction")
+    log.propagate = False
+    for formatter in (JsonFormatter(), TextFormatter()):
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+    try:
+        raise RuntimeError(f"upstream said {refresh_token} and {access_token}")
+    except RuntimeError:
+        log.exception("refresh failed for %s; %s", refresh_token, " ".join(shaped))
+    finally:
+        log.handlers.clear()
+    out = stream.getvalue()
+    assert out.count("refresh failed") == 2  # both formatters wrote the line
+    assert refresh_token not in out and access_token not in out
+    assert unique not in out
+    assert "***" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +110,38 @@ def test_endpoint_rules() -> None:
     }
     assert tracing.traces_endpoint(both) == "http://t:1/x"
     assert tracing.traces_endpoint({}) is None
+
+
+def test_a_stalling_collector_costs_at_most_the_export_timeout_in_all(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A collector that answers a byte at a time never trips urllib's per-operation timeout;
+    the export still gives up at its overall deadline, while the collector is still sending."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+    sent_all = threading.Event()
+
+    def dribble() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n")
+            for _ in range(200):  # one byte per 0.1 s: 20 s in all
+                if stop.wait(0.1):
+                    return
+                conn.sendall(b"x")
+            sent_all.set()
+
+    server = threading.Thread(target=dribble, daemon=True)
+    server.start()
+    try:
+        tracer = tracing.Tracer(f"http://127.0.0.1:{port}/v1/traces", export_timeout=1.0)
+        with tracer.span("gt-polecat run"):
+            pass
+        assert not sent_all.is_set()  # flush returned before the collector finished answering
+        assert "could not send trace spans: no answer within 1s" in capsys.readouterr().err
+    finally:
+        stop.set()
+        server.join(10)
+        listener.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gastown.kube.calls import Request
@@ -51,6 +54,33 @@ def test_endpoints() -> None:
     assert tracing.endpoint == "http://c:4318/v1/traces"
     assert tracing.pod_endpoint == "http://p/v1/traces"
     tracing.shutdown()
+
+
+@pytest.mark.parametrize("pod_var", [False, True])
+def test_pod_endpoint_never_carries_credentials(
+    pod_var: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_url = "https://user:s3cret@collector:4318/v1/traces?api-key=k3y#frag"
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": secret_url}
+    if pod_var:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+            "GASTOWN_POD_OTLP_TRACES_ENDPOINT": secret_url,
+        }
+    with caplog.at_level("WARNING", logger="gastown.telemetry"):
+        tracing = from_env("svc", env)
+    try:
+        assert tracing.pod_endpoint == "https://collector:4318/v1/traces"
+        provider = tracing.provider
+        assert provider is not None
+        with provider.get_tracer("t").start_as_current_span("launch"):
+            values = [e["value"] for e in podenv.pod_env(tracing)]
+        assert "https://collector:4318/v1/traces" in values
+        assert not any("s3cret" in v or "k3y" in v or "user" in v for v in values)
+        assert "GASTOWN_POD_OTLP_TRACES_ENDPOINT" in caplog.text
+        assert "s3cret" not in caplog.text and "k3y" not in caplog.text
+    finally:
+        tracing.shutdown()
 
 
 def test_pod_env_carries_the_current_span_and_replaces_the_users() -> None:
@@ -133,3 +163,52 @@ def test_the_workflows_trace_id(traceparent: object, expected: str | None) -> No
     from gastown.workflows.tracing import trace_id_of
 
     assert trace_id_of(traceparent) == expected
+
+
+class _StuckExport(SimpleSpanProcessor):
+    """A processor whose shutdown blocks like an export to a collector that does not answer."""
+
+    def __init__(self) -> None:
+        super().__init__(InMemorySpanExporter())
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def shutdown(self) -> None:
+        self.entered.set()
+        self.release.wait(60)
+        super().shutdown()
+
+
+async def test_shutdown_async_keeps_the_loop_free_and_is_bounded() -> None:
+    provider = TracerProvider()
+    stuck = _StuckExport()
+    provider.add_span_processor(stuck)
+    tracing = Tracing(provider=provider, endpoint="http://c/v1/traces")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        # Returns although the export never ends: bounded, and not on the loop's thread.
+        await tracing.shutdown_async(0.2)
+        assert stuck.entered.is_set() and not stuck.release.is_set()
+        assert ticks > 1  # the loop kept running while the export was stuck
+    finally:
+        ticker.cancel()
+        stuck.release.set()
+
+
+async def test_shutdown_async_waits_for_an_export_that_finishes() -> None:
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracing = Tracing(provider=provider, endpoint="http://c/v1/traces")
+    with provider.get_tracer("t").start_as_current_span("last words"):
+        pass
+    await tracing.shutdown_async(30)
+    assert [s.name for s in exporter.get_finished_spans()] == ["last words"]

@@ -14,3 +14,13 @@ def test_polecat_service_account_carries_the_polecat_pull_secrets() -> None:
     )
     account = find(objects, "ServiceAccount", "gastown-polecat", "team-a")
     assert account["imagePullSecrets"] == [{"name": "registry-creds"}]
+
+
+def test_secret_write_namespaces_give_roles_even_without_watch_namespaces() -> None:
+    objects = render({"credentials": {"secretWrites": {"namespaces": ["team-a"]}}})
+    role = find(objects, "Role", "gastown-operator-worker-secrets", "team-a")
+    assert {"create", "update", "delete"} <= {v for r in role["rules"] for v in r["verbs"]}
+    secret_clusterroles = [
+        o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith("secrets")
+    ]
+    assert secret_clusterroles == []

@@ -50,6 +50,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-watcher" (include "gastown.fullname" .)) .Values.watcher.serviceAccount.name -}}
 {{- end -}}
 
+{{/*
+The install's scope, refused when unsafe by accident: an empty watchNamespaces means
+ClusterRoles (pods, ConfigMaps and Secret writes in every namespace, kube-system included), so
+it needs clusterWide: true said out loud.
+*/}}
+{{- define "gastown.validate" -}}
+{{- if and (not .Values.watchNamespaces) (not .Values.clusterWide) -}}
+{{- fail "watchNamespaces is empty: set watchNamespaces={team-a,...} for a namespaced install (Roles in those namespaces only), or clusterWide=true to grant the worker and the watcher their rules in EVERY namespace (pods, ConfigMaps and Secret writes cluster-wide; chart README: RBAC)" -}}
+{{- end -}}
+{{- if and .Values.watchNamespaces .Values.clusterWide -}}
+{{- fail "clusterWide=true and watchNamespaces are both set: unset one (watchNamespaces: a namespaced install; clusterWide: every namespace)" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The namespaces polecats run in: polecatNamespaces, else watchNamespaces. */}}
 {{- define "gastown.polecatNamespaces" -}}
 {{- $ns := .Values.polecatNamespaces | default .Values.watchNamespaces | default list -}}

@@ -8,7 +8,7 @@ from pathlib import Path
 import helm_python as helm
 import pytest
 
-from tests.charts.rendering import CHART, CLUSTER_WIDE, NAMESPACE, RELEASE, ROOT, find, render
+from tests.charts.rendering import CHART, CLUSTER_WIDE, NAMESPACE, RELEASE, ROOT, args, find, render
 
 
 def _install_doc_values() -> dict[str, list[str]]:
@@ -102,3 +102,25 @@ def test_worker_https_egress_excepts_private_ranges() -> None:
     assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(
         block["ipBlock"]["except"]
     )
+
+
+def test_a_namespaced_install_refuses_polecat_namespaces_that_miss_a_served_one() -> None:
+    values = {"watchNamespaces": ["team-a", "team-b"], "polecatNamespaces": ["team-a"]}
+    with pytest.raises(helm.errors.HelmRenderError, match=r"missing: team-b"):
+        render(values)
+    objects = render({**values, "polecatNamespaces": ["team-a", "team-b", "agents"]})
+    for ns in ("team-a", "team-b"):
+        find(objects, "ServiceAccount", "gastown-polecat", ns)
+
+
+def test_cluster_wide_worker_serves_only_where_the_polecat_account_exists() -> None:
+    objects = render({**CLUSTER_WIDE, "polecatNamespaces": ["agents", "team-c"]})
+    worker = args(objects, "gastown-operator-worker")
+    assert "--pod-service-account=gastown-polecat" in worker
+    served = [a.split("=", 1)[1] for a in worker if a.startswith("--serve-namespace=")]
+    assert served == ["agents", "team-c"]
+    for ns in served:
+        find(objects, "ServiceAccount", "gastown-polecat", ns)
+    # No polecat account: the worker names none and serves every namespace.
+    bare = args(render(CLUSTER_WIDE), "gastown-operator-worker")
+    assert not [a for a in bare if a.startswith(("--serve-namespace", "--pod-service-account"))]

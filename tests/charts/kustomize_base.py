@@ -2,7 +2,7 @@
 
     make kustomize        # .venv/bin/python -m tests.charts.kustomize_base
 
-The base is the chart rendered with its defaults (release `gastown-operator` in
+The base is the chart rendered with its defaults and clusterWide (release `gastown-operator` in
 `gastown-system`, the Namespace with its restricted Pod Security labels included) plus the
 chart's CRDs; only Helm's own labels are changed (no helm.sh/chart, managed-by kustomize).
 tests/charts/test_kustomize.py fails when the committed files differ from what this writes.
@@ -17,7 +17,7 @@ import yaml
 from tests.charts.rendering import CHART, ROOT, render
 
 BASE = ROOT / "deploy/kustomize/base"
-VALUES: dict[str, Any] = {"namespace": {"create": True}}
+VALUES: dict[str, Any] = {"namespace": {"create": True}, "clusterWide": True}
 HEADER = (
     "# Generated from charts/gastown-operator by `python -m tests.charts.kustomize_base`;"
     " do not edit.\n"

@@ -21,22 +21,27 @@ NAMESPACE = "gastown-system"
 # oldest the chart supports (Chart.yaml kubeVersion).
 KUBE_VERSIONS = ("1.32.0", "1.26.0")
 
+# The chart refuses to render without watchNamespaces unless clusterWide is said out loud.
+CLUSTER_WIDE: dict[str, Any] = {"clusterWide": True}
+
 VALUE_SETS: dict[str, dict[str, Any]] = {
-    "default": {},
+    "cluster-wide": CLUSTER_WIDE,
     "namespaced": {"watchNamespaces": ["team-a", "team-b"]},
-    "openshift": {"openshift": True, "namespace": {"create": True}},
+    "openshift": {**CLUSTER_WIDE, "openshift": True, "namespace": {"create": True}},
     "temporal-cloud": {
+        **CLUSTER_WIDE,
         "temporal": {
             "address": "gastown.a1b2c.tmprl.cloud:7233",
             "namespace": "gastown.a1b2c",
             "apiKey": {"secretName": "temporal-cloud-api-key"},
             "tls": {"secretName": "temporal-cloud-mtls", "caKey": "ca.crt"},
             "registerSearchAttributes": False,
-        }
+        },
     },
     # Everything optional switched on: the dev server, PDBs for both, the ServiceMonitor, the
     # Grafana dashboard's ConfigMap and the PrometheusRule.
     "everything": {
+        **CLUSTER_WIDE,
         "polecatNamespaces": ["agents"],
         "namespace": {"create": True},
         "worker": {"replicas": 2},

@@ -54,7 +54,11 @@ def _live(kubectl: Kubectl, obj: dict[str, Any]) -> dict[str, Any]:
 
 def test_server_side_apply_of_the_rendered_chart(kubectl: Kubectl, namespace: str) -> None:
     release = f"gt-{namespace}"  # cluster-scoped names (ClusterRoles) unique per test
-    values: dict[str, Any] = {"polecatNamespaces": [namespace], "worker": {"replicas": 2}}
+    values: dict[str, Any] = {
+        "clusterWide": True,
+        "polecatNamespaces": [namespace],
+        "worker": {"replicas": 2},
+    }
     objects = render(values, release=release, namespace=namespace)
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "ClusterRole", "RoleBinding", "NetworkPolicy"} <= kinds

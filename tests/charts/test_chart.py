@@ -12,7 +12,7 @@ CHART = ROOT / "charts/gastown-operator"
 
 
 def test_chart_lints_clean_in_strict_mode() -> None:
-    report = helm.lint(CHART, strict=True, kube_version="v1.32.0")
+    report = helm.lint(CHART, {"watchNamespaces": ["team-a"]}, strict=True, kube_version="v1.32.0")
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert report["errors"] == []
     assert problems == []

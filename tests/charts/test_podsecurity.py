@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gastown.sandbox.admission.podsecurity import violations
-from tests.charts.rendering import VALUE_SETS, pod_templates, render
+from tests.charts.rendering import CLUSTER_WIDE, VALUE_SETS, pod_templates, render
 
 
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
@@ -23,7 +23,7 @@ def test_every_pod_template_passes_restricted(name: str) -> None:
 
 def test_the_check_is_not_vacuous() -> None:
     """A template stripped of its security context fails, so the test above can fail."""
-    (_, pod), *_ = pod_templates(render())
+    (_, pod), *_ = pod_templates(render(CLUSTER_WIDE))
     bare: dict[str, Any] = copy.deepcopy(pod)
     del bare["spec"]["securityContext"]
     for container in bare["spec"]["containers"]:

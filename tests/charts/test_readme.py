@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tests.charts.rendering import CHART, render
+from tests.charts.rendering import CHART, CLUSTER_WIDE, render
 
 README = (CHART / "README.md").read_text()
 # Values whose default is an object of Kubernetes fields, documented as one row.
@@ -68,4 +68,4 @@ def test_rbac_table_is_exactly_the_rendered_rules() -> None:
         assert re.search(r"`[^`]+`", code), f"no code named for {component} {resource}"
         for verb in verbs.split(", "):
             table.add((component, "" if group == '""' else group, resource, verb))
-    assert table == _granted(render())
+    assert table == _granted(render(CLUSTER_WIDE))

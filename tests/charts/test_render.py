@@ -18,6 +18,7 @@ from gastown.sandbox.selectors import parse_label_selector
 from tests.activities.test_podspec import request
 from tests.charts.rendering import (
     CHART,
+    CLUSTER_WIDE,
     KUBE_VERSIONS,
     NAMESPACE,
     ROOT,
@@ -77,7 +78,9 @@ def test_dashboard_configmap_and_prometheus_rule_carry_deploy_observability() ->
     observability = ROOT / "deploy" / "observability"
     for name in ("gastown-dashboard.json", "gastown-alerts.yaml"):
         assert (CHART / "files" / name).read_bytes() == (observability / name).read_bytes()
-    assert not any(o["kind"] in ("ConfigMap", "PrometheusRule") for o in render())  # off
+    assert not any(
+        o["kind"] in ("ConfigMap", "PrometheusRule") for o in render(CLUSTER_WIDE)
+    )  # off
     objects = render(VALUE_SETS["everything"])
     dashboard = find(objects, "ConfigMap", "gastown-operator-dashboard", NAMESPACE)
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -101,7 +104,7 @@ def test_schema_refuses_unknown_and_wrong_values() -> None:
 
 
 def test_defaults_cluster_wide_worker_and_two_electing_watchers() -> None:
-    objects = render()
+    objects = render(CLUSTER_WIDE)
     worker = args(objects, "gastown-operator-worker")
     assert worker[:2] == ["gastown-operator", "worker"]
     assert "--image=ghcr.io/gastown/polecat-agent:0.1.0" in worker
@@ -148,7 +151,7 @@ def test_namespaced_install_grants_roles_per_namespace_and_rigs_cluster_wide() -
     assert set(cluster_roles) == {"gastown-operator-worker-rigs", "gastown-operator-watcher-rigs"}
     for role in cluster_roles.values():
         assert {r for rule in role["rules"] for r in rule["resources"]} <= {"rigs", "rigs/status"}
-    default = render()
+    default = render(CLUSTER_WIDE)
     for ns in ("team-a", "team-b"):
         for component in ("worker", "watcher"):
             name = f"gastown-operator-{component}"
@@ -176,7 +179,7 @@ def test_namespaced_install_grants_roles_per_namespace_and_rigs_cluster_wide() -
 
 
 def test_secret_writes_can_be_switched_off() -> None:
-    objects = render({"credentials": {"secretWrites": {"enabled": False}}})
+    objects = render({**CLUSTER_WIDE, "credentials": {"secretWrites": {"enabled": False}}})
     assert not [o for o in objects if "secrets" in o["metadata"]["name"]]
     granted = {
         v
@@ -209,7 +212,7 @@ def test_openshift_sets_no_user_group_or_fsgroup_number_anywhere() -> None:
     ]
     assert fixed == []
     # The defaults do set them, so the check above is not vacuous.
-    assert any(key == "runAsUser" for o in render() for key, _ in _walk(o))
+    assert any(key == "runAsUser" for o in render(CLUSTER_WIDE) for key, _ in _walk(o))
     dns = find(objects, "NetworkPolicy", "gastown-operator-worker", NAMESPACE)["spec"]["egress"][0]
     assert {"port": 5353, "protocol": "UDP"} in dns["ports"]
     ns = find(objects, "Namespace", NAMESPACE)
@@ -312,4 +315,8 @@ def test_the_processes_accept_every_flag_the_chart_passes(name: str) -> None:
         else:
             assert ctx.params["leader_election"] is True
         served = ctx.params["serve_namespaces" if component == "worker" else "watch_namespaces"]
-        assert sorted(served or []) == sorted(VALUE_SETS[name].get("watchNamespaces", []))
+        expected = VALUE_SETS[name].get("watchNamespaces", [])
+        if component == "worker" and not expected:
+            # Cluster-wide, the worker serves only where the polecat account exists.
+            expected = VALUE_SETS[name].get("polecatNamespaces", [])
+        assert sorted(served or []) == sorted(expected)

@@ -57,7 +57,9 @@ def render_rbac(release: str, namespace: str) -> list[dict[str, Any]]:
     """The chart's ServiceAccounts and RBAC objects, rendered by Helm's Go SDK."""
     chart = helm.Chart.load(CHART)
     try:
-        rendered = chart.render({}, name=release, namespace=namespace, is_install=True)
+        rendered = chart.render(
+            {"clusterWide": True}, name=release, namespace=namespace, is_install=True
+        )
     finally:
         chart.close()
     docs: list[dict[str, Any]] = []

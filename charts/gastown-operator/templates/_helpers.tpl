@@ -50,6 +50,47 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-watcher" (include "gastown.fullname" .)) .Values.watcher.serviceAccount.name -}}
 {{- end -}}
 
+{{/*
+The install's scope, refused when unsafe by accident: an empty watchNamespaces means
+ClusterRoles (pods, ConfigMaps and Secret writes in every namespace, kube-system included), so
+it needs clusterWide: true said out loud.
+*/}}
+{{- define "gastown.validate" -}}
+{{- if and (not .Values.watchNamespaces) (not .Values.clusterWide) -}}
+{{- fail "watchNamespaces is empty: set watchNamespaces={team-a,...} for a namespaced install (Roles in those namespaces only), or clusterWide=true to grant the worker and the watcher their rules in EVERY namespace (pods, ConfigMaps and Secret writes cluster-wide; chart README: RBAC)" -}}
+{{- end -}}
+{{- if and .Values.watchNamespaces .Values.clusterWide -}}
+{{- fail "clusterWide=true and watchNamespaces are both set: unset one (watchNamespaces: a namespaced install; clusterWide: every namespace)" -}}
+{{- end -}}
+{{- /* The worker names the polecat ServiceAccount in every pod: it must exist wherever polecats run. */ -}}
+{{- if and .Values.polecat.serviceAccount.create .Values.polecatNamespaces -}}
+{{- $missing := list -}}
+{{- range uniq .Values.watchNamespaces -}}
+{{- if not (has . $.Values.polecatNamespaces) -}}
+{{- $missing = append $missing . -}}
+{{- end -}}
+{{- end -}}
+{{- if $missing -}}
+{{- fail (printf "polecatNamespaces must include every one of watchNamespaces (missing: %s): the worker runs polecats there with the ServiceAccount %s, which the chart creates only in polecatNamespaces; add them, or leave polecatNamespaces empty (default: watchNamespaces)" (join ", " $missing) .Values.polecat.serviceAccount.name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The namespaces the worker serves (--serve-namespace): watchNamespaces; cluster-wide, the
+polecatNamespaces when the polecat ServiceAccount is created (only they have the account the
+worker names in every pod); else none (every namespace).
+*/}}
+{{- define "gastown.workerServeNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- toJson (uniq .Values.watchNamespaces) -}}
+{{- else if and .Values.polecat.serviceAccount.create .Values.polecatNamespaces -}}
+{{- toJson (uniq .Values.polecatNamespaces) -}}
+{{- else -}}
+[]
+{{- end -}}
+{{- end -}}
+
 {{/* The namespaces polecats run in: polecatNamespaces, else watchNamespaces. */}}
 {{- define "gastown.polecatNamespaces" -}}
 {{- $ns := .Values.polecatNamespaces | default .Values.watchNamespaces | default list -}}

@@ -80,8 +80,14 @@ def expired_credentials(core: client.CoreV1Api, namespace: str, expired_at: floa
 
 
 @pytest.fixture
-def processes(cluster: Cluster, temporal: TemporalDev, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The worker and the watcher as the chart runs them, each serving /metrics."""
+def processes(
+    cluster: Cluster, temporal: TemporalDev, namespace: str, tmp_path: Path
+) -> Iterator[dict[str, Any]]:
+    """The worker and the watcher as the chart runs them, each serving /metrics.
+
+    It takes `namespace` so that it stops before the namespace goes: a worker still running
+    while its polecats' namespace terminates spends its whole shutdown grace on refused
+    writes, and outlives the stop deadline."""
     queue = f"metrics-{secrets.token_hex(4)}"
     ports = {"worker": free_port(), "watcher": free_port()}
     env = {

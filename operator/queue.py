@@ -129,6 +129,13 @@ class WorkQueue(Generic[K]):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    # A cancelled call may come back as an error, not as CancelledError: the
+                    # Temporal client turns a cancelled update RPC into "Timeout or
+                    # cancellation waiting for update". Retrying it would swallow the
+                    # cancellation, and close() (and the watcher's shutdown) would wait forever.
+                    task = asyncio.current_task()
+                    if self.closed or (task is not None and task.cancelling()):
+                        raise asyncio.CancelledError from exc
                     self.failures += 1
                     delay = backoff()
                     log.warning("%s %s: %s; retrying in %.1fs", self.name, key, exc, delay)

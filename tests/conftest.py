@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from gastown.api.group import GROUP, VERSION
 from gastown.sandbox.cluster import Sandbox, SandboxConfig
 from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
 
@@ -157,8 +158,12 @@ def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
 
 
 @pytest.fixture
-def namespace(core: client.CoreV1Api) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (not awaited, like a real cluster)."""
+def namespace(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (not awaited, like a real cluster).
+
+    Polecats and convoys left in it lose their finalizers, so the namespace really goes: a
+    leftover whose workflow nobody serves any more would otherwise be adopted by every later
+    cluster-wide watcher, whose updates to it then wait for a worker that never comes."""
     name = f"t-{secrets.token_hex(4)}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
@@ -167,6 +172,28 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
     except client.ApiException as exc:
         if exc.status != 404:
             raise
+    _drop_finalizers(custom, name)
+
+
+def _drop_finalizers(custom: client.CustomObjectsApi, namespace: str) -> None:
+    for plural in ("polecats", "convoys"):
+        try:
+            items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        for item in items.get("items", []):
+            if not item["metadata"].get("finalizers"):
+                continue
+            try:
+                custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, item["metadata"]["name"],
+                    {"metadata": {"finalizers": None}},
+                )  # fmt: skip
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
 
 
 @pytest.fixture

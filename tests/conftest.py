@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -178,7 +179,9 @@ def namespace(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> Iterat
 def _drop_finalizers(custom: client.CustomObjectsApi, namespace: str) -> None:
     for plural in ("polecats", "convoys"):
         try:
-            items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+            items: dict[str, Any] = custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural
+            )
         except client.ApiException as exc:
             if exc.status == 404:
                 continue

@@ -16,9 +16,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gastown.kube import Conflict, Kube, NotFound, Unavailable, leases
+from gastown.kube.calls import JSON, Op, bounded
+
+T = TypeVar("T")
 
 log = logging.getLogger("gastown.watcher.leader")
 
@@ -41,8 +44,16 @@ class LeaderElection:
     # cannot reach it is no standby (its readiness says so).
     read_at: float | None = None
 
-    async def _read(self) -> dict[str, Any] | None:
-        lease = await self.kube.run(leases.read(self.namespace, self.name))
+    def _call_seconds(self) -> float:
+        """Each Lease call's own limit: a renew that hangs on the network must fail well
+        before the lease could run out, so the loop below can still step down in time."""
+        return max(1.0, min(self.renew_seconds, self.lease_seconds / 3))
+
+    async def _run(self, op: Op[T]) -> T:
+        return await self.kube.run(bounded(op, self._call_seconds()))
+
+    async def _read(self) -> JSON | None:
+        lease = await self._run(leases.read(self.namespace, self.name))
         self.read_at = time.monotonic()
         return lease
 
@@ -58,7 +69,7 @@ class LeaderElection:
         lease = await self._read()
         if lease is None:
             try:
-                await self.kube.run(leases.take(self.namespace, self.name, self._spec(0)))
+                await self._run(leases.take(self.namespace, self.name, self._spec(0)))
             except Conflict:
                 return False
             self._renewed_at = time.monotonic()
@@ -77,7 +88,7 @@ class LeaderElection:
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
         new = self._spec(transitions, spec.get("acquireTime") if mine else None)
         try:
-            await self.kube.run(leases.write(lease, new))
+            await self._run(leases.write(lease, new))
         except (Conflict, NotFound):
             return False
         if not mine:
@@ -98,28 +109,42 @@ class LeaderElection:
 
     async def hold(self) -> None:
         """Renew until renewal fails for longer than the lease; returns when leadership is
-        lost (the caller must stop acting at once)."""
+        lost (the caller must stop acting at once).
+
+        Every attempt is bounded by the point where it would be unsafe to go on acting (a
+        margin before the lease could look expired to another replica), so a renewal that
+        hangs on the network cannot keep this leader acting past its lease."""
+        delay = self.renew_seconds
+        margin = min(self.renew_seconds, self.lease_seconds / 4)
         while True:
-            await asyncio.sleep(self.renew_seconds)
+            await asyncio.sleep(delay)
+            safe_until = self._renewed_at + self.lease_seconds - margin
             try:
-                if await self.try_acquire():
+                renewed = await asyncio.wait_for(
+                    self.try_acquire(), max(0.0, safe_until - time.monotonic())
+                )
+                if renewed:
+                    delay = self.renew_seconds
                     continue
                 log.error("lost the lease %s/%s to another replica", self.namespace, self.name)
                 return
+            except TimeoutError:
+                log.warning("could not renew the lease: no answer in time")
             except Exception as exc:
                 log.warning("could not renew the lease: %s", exc)
-            # Stop a safety margin before another replica could see the lease as expired.
-            if time.monotonic() - self._renewed_at > self.lease_seconds - self.renew_seconds:
+            left = safe_until - time.monotonic()
+            if left <= 0:
                 log.error("could not renew the lease in time; stepping down")
                 return
+            delay = min(self.retry_seconds, left / 2)  # try again while it is still safe
 
     async def release(self) -> None:
-        """Hand the lease over now (clean shutdown)."""
+        """Hand the lease over now (clean shutdown); bounded, so a shutdown never hangs on it."""
         try:
             lease = await self._read()
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                 return
             released = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1}
-            await self.kube.run(leases.write(lease, released))
+            await self._run(leases.write(lease, released))
         except Exception as exc:
             log.warning("could not release the lease: %s", exc)

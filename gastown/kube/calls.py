@@ -9,7 +9,7 @@ async watcher and activities and the synchronous CLI share one implementation of
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
@@ -55,3 +55,21 @@ def one(request: Request) -> Op[Any]:
     """The operation that is just this call."""
     answer = yield request
     return answer
+
+
+def bounded(op: Op[T], seconds: float) -> Op[T]:
+    """The same operation with every call it makes limited to `seconds` (unless the call
+    sets its own limit). For callers whose correctness depends on time, like the Lease
+    renewal: a call that hangs must fail in time for the caller to act on it."""
+    try:
+        request = next(op)
+        while True:
+            try:
+                answer = yield replace(request, timeout=request.timeout or seconds)
+            except BaseException as error:  # handed to the operation, which may catch it
+                request = op.throw(error)
+            else:
+                request = op.send(answer)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result

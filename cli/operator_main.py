@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from gastown.cli.session import Kubeconfig, KubeContext, TemporalAddress, TemporalNamespace
+from gastown.cli.session import (
+    CodecKeyFile,
+    Kubeconfig,
+    KubeContext,
+    TemporalAddress,
+    TemporalNamespace,
+)
 from gastown.workflows.resolve import OperatorDefaults
 
 if TYPE_CHECKING:
@@ -102,6 +108,7 @@ def _settings(
     kubeconfig: str | None,
     context: str | None,
     tls: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None),
+    codec_key_file: str | None = None,
 ) -> tuple[TemporalSettings, KubeSettings]:
     """Logging and the connection settings both processes share; bad settings exit 2.
     `tls`: the TLS certificate, key and CA files and the API key file."""
@@ -124,6 +131,7 @@ def _settings(
                 tls_key=key,
                 tls_ca=ca,
                 api_key_file=api_key_file,
+                codec_key_file=codec_key_file,
             ),
             resolve_kube(kubeconfig=kubeconfig, context=context),
         )
@@ -264,6 +272,7 @@ def worker(
     temporal_tls_key: TemporalTLSKey = None,
     temporal_tls_ca: TemporalTLSCA = None,
     temporal_api_key_file: TemporalAPIKeyFile = None,
+    codec_key_file: CodecKeyFile = None,
     log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow,
@@ -297,7 +306,14 @@ def worker(
 
     tls = (temporal_tls_cert, temporal_tls_key, temporal_tls_ca, temporal_api_key_file)
     temporal, kube = _settings(
-        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context, tls
+        log_level,
+        task_queue,
+        temporal_address,
+        temporal_namespace,
+        kubeconfig,
+        context,
+        tls,
+        codec_key_file,
     )
     service = _service(health_port, metrics_bind_address)
     defaults = OperatorDefaults(
@@ -360,6 +376,7 @@ def watcher(
     temporal_tls_key: TemporalTLSKey = None,
     temporal_tls_ca: TemporalTLSCA = None,
     temporal_api_key_file: TemporalAPIKeyFile = None,
+    codec_key_file: CodecKeyFile = None,
     log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the light watcher: adopt kubectl-applied polecats, mirror pod state, finalize
@@ -369,7 +386,14 @@ def watcher(
 
     tls = (temporal_tls_cert, temporal_tls_key, temporal_tls_ca, temporal_api_key_file)
     temporal, kube = _settings(
-        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context, tls
+        log_level,
+        task_queue,
+        temporal_address,
+        temporal_namespace,
+        kubeconfig,
+        context,
+        tls,
+        codec_key_file,
     )
     service = _service(health_port, metrics_bind_address)
     election = ElectionOptions(

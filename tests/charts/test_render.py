@@ -320,3 +320,19 @@ def test_the_processes_accept_every_flag_the_chart_passes(name: str) -> None:
             # Cluster-wide, the worker serves only where the polecat account exists.
             expected = VALUE_SETS[name].get("polecatNamespaces", [])
         assert sorted(served or []) == sorted(expected)
+
+
+def test_the_codec_key_secret_is_mounted_into_both_processes() -> None:
+    objects = render({**CLUSTER_WIDE, "codec": {"keySecret": "gastown-codec-key"}})
+    for name in ("gastown-operator-worker", "gastown-operator-watcher"):
+        assert "--codec-key-file=/etc/gastown/codec/keys.json" in args(objects, name)
+        pod = find(objects, "Deployment", name, NAMESPACE)["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "codec-key"]
+        assert volume["secret"]["secretName"] == "gastown-codec-key"
+        assert volume["secret"]["items"] == [{"key": "keys.json", "path": "keys.json"}]
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "codec-key"]
+        assert (mount["mountPath"], mount["readOnly"]) == ("/etc/gastown/codec", True)
+    # Off by default: no flag, no volume.
+    plain = render(CLUSTER_WIDE)
+    assert not any("--codec-key-file" in f for f in args(plain, "gastown-operator-worker"))
+    assert "codec-key" not in str(plain)

@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.envconfig import ClientConfigProfile
 
 from gastown.codec import AESGCMCodec, CodecKeyError, load_key_file
@@ -69,7 +73,13 @@ class TemporalSettings:
         the worker, the watcher and `kubectl gt` must all agree on it."""
         if self.codec is None:
             return pydantic_data_converter
-        return dataclasses.replace(pydantic_data_converter, payload_codec=self.codec)
+        # Failures' messages and stack traces move into an encoded (so encrypted) payload:
+        # an error message may quote what the codec hides (a resource name, an env value).
+        return dataclasses.replace(
+            pydantic_data_converter,
+            payload_codec=self.codec,
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `temporalio.client.Client.connect`."""

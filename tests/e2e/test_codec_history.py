@@ -6,7 +6,6 @@ the activity that writes the task ConfigMap reads it from the Polecat."""
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,11 +19,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from gastown.api.identity import polecat_workflow_id, task_configmap_name
-from gastown.codec import ENCODING, load_key_file
+from gastown.codec import ENCODING
 from gastown.kube import Kube
 from gastown.service.worker import WorkerOptions, build_worker
 from gastown.workflows.messages import PolecatInput
-from tests.codec.keys import new_key, write_key_file
+from tests.codec.keys import codec_converter, new_key, write_key_file
 from tests.conftest import Cluster, TemporalDev
 from tests.e2e.conftest import DEMO_AGENT, TEST_DEFAULTS, Result, gt_runner
 
@@ -36,7 +35,7 @@ def key_file(workdir: Path) -> Path:
 
 @pytest.fixture
 async def codec_client(temporal: TemporalDev, key_file: Path) -> Client:
-    converter = dataclasses.replace(pydantic_data_converter, payload_codec=load_key_file(key_file))
+    converter = codec_converter(key_file)
     return await Client.connect(
         temporal.address, namespace=temporal.namespace, data_converter=converter
     )

@@ -7,7 +7,6 @@ clear: the browser called the codec server across origins (CORS for the UI's ori
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import subprocess
 import sys
@@ -20,9 +19,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gastown.codec import ENCODING, load_key_file
+from gastown.codec import ENCODING
 from gastown.sandbox.temporal_dev import free_port, start_dev_argv, wait_for_frontend
-from tests.codec.keys import new_key, write_key_file
+from tests.codec.keys import codec_converter, new_key, write_key_file
 from tests.codec.test_codec_server import _get
 from tests.conftest import wait_for_page
 from tests.ui.chromium import Chromium
@@ -102,7 +101,7 @@ async def test_the_ui_shows_encrypted_input_decoded(
     ui_with_codec: tuple[str, str], key_file: Path, browser: Chromium
 ) -> None:
     address, ui = ui_with_codec
-    converter = dataclasses.replace(pydantic_data_converter, payload_codec=load_key_file(key_file))
+    converter = codec_converter(key_file)
     client = await Client.connect(address, data_converter=converter)
     task = f"decoded-in-the-ui-{secrets.token_hex(6)}"
     # No worker serves this queue: the input is in the history's first event, which is

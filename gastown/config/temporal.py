@@ -18,18 +18,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import (
-    DataConverter,
-    DefaultFailureConverterWithEncodedAttributes,
-    PayloadCodec,
-)
 from temporalio.envconfig import ClientConfigProfile
 
-from gastown.codec import AESGCMCodec, CodecKeyError, load_key_file
 from gastown.config.errors import CodecConfigError, ConfigError
+
+if TYPE_CHECKING:
+    # Imported where used: the data converter (pydantic's) and the codec (cryptography) cost
+    # a tenth of a second, and kube-only `kubectl gt` commands import gastown.config too.
+    from temporalio.converter import DataConverter, PayloadCodec
+
+    from gastown.codec import AESGCMCodec
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -71,6 +71,9 @@ class TemporalSettings:
     def data_converter(self) -> DataConverter:
         """The pydantic converter every process uses, with the payload codec when it is on:
         the worker, the watcher and `kubectl gt` must all agree on it."""
+        from temporalio.contrib.pydantic import pydantic_data_converter
+        from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
+
         if self.codec is None:
             return pydantic_data_converter
         # Failures' messages and stack traces move into an encoded (so encrypted) payload:
@@ -148,6 +151,8 @@ def _api_key_from_file(path: str, environ: Mapping[str, str]) -> str:
 def codec_from_file(path: str) -> AESGCMCodec:
     """The payload codec for the key file at `path`; a file that cannot work is a
     CodecConfigError naming the flag and its variable (never a key)."""
+    from gastown.codec import CodecKeyError, load_key_file
+
     try:
         return load_key_file(path)
     except CodecKeyError as exc:

@@ -162,3 +162,30 @@ def test_processes_refuse_a_bad_key_file_with_exit_2(tmp_path: Path, argv: list[
     assert "Traceback" not in result.stderr
     assert "--codec-key-file (GASTOWN_CODEC_KEY_FILE)" in result.stderr
     assert key[:20] not in result.stderr + result.stdout
+
+
+def test_settings_alone_load_neither_the_codec_nor_the_converter() -> None:
+    """Kube-only `kubectl gt` commands import gastown.config: the codec (cryptography) and
+    the pydantic data converter load only when a connection is built (startup time,
+    docs/benchmarks.md)."""
+    probe = (
+        "import sys, gastown.config\n"
+        "print(sorted(m for m in ('cryptography', 'temporalio.contrib.pydantic', "
+        "'gastown.codec') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+async def test_the_services_connection_carries_the_codec(tmp_path: Path) -> None:
+    """The worker and the watcher connect through gastown.service.connection.connect."""
+    from gastown.service.connection import connect
+
+    path = write_key_file(tmp_path / "k", "k1", {"k1": new_key()})
+    settings = resolve_temporal(codec_key_file=str(path), address="127.0.0.1:1", env={})
+    client = await connect(settings, lazy=True)
+    assert client.data_converter.payload_codec is settings.codec
+    plain = await connect(resolve_temporal(address="127.0.0.1:1", env={}), lazy=True)
+    assert plain.data_converter.payload_codec is None

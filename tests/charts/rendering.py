@@ -42,7 +42,10 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     # Grafana dashboard's ConfigMap, the PrometheusRule and the payload codec's key.
     "everything": {
         **CLUSTER_WIDE,
-        "codec": {"keySecret": "gastown-codec-key"},
+        "codec": {
+            "keySecret": "gastown-codec-key",
+            "server": {"enabled": True, "uiOrigins": ["https://temporal-ui.example.com"]},
+        },
         "polecatNamespaces": ["agents"],
         "namespace": {"create": True},
         "worker": {"replicas": 2},

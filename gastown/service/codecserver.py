@@ -48,6 +48,8 @@ class CodecServerOptions:
 class _Handler(BaseHTTPRequestHandler):
     server: _CodecHTTPServer
     protocol_version = "HTTP/1.1"
+    # Seconds a connection may stay silent: a client that stalls mid-request frees its thread.
+    timeout = 30
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

@@ -190,6 +190,19 @@ def api_message(exc: BaseException) -> str:
     return err.message if err is not None else str(exc)
 
 
+def _encrypted_without_key(exc: BaseException) -> bool:
+    """A payload the codec encrypted met a converter without the codec (the SDK's
+    "Unknown payload encoding binary/encrypted", anywhere in the exception's chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "binary/encrypted" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 @contextmanager
 def errors_end_cleanly() -> Iterator[None]:
     try:
@@ -201,6 +214,14 @@ def errors_end_cleanly() -> Iterator[None]:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except Exception as exc:
+        if _encrypted_without_key(exc):
+            typer.echo(
+                "error: Temporal holds payloads encrypted by the payload codec and this command "
+                "has no key: set --codec-key-file or GASTOWN_CODEC_KEY_FILE to the key file the "
+                "worker uses (docs/codec.md)",
+                err=True,
+            )
+            raise typer.Exit(2) from None
         from gastown.kube.errors import Unavailable, translate
 
         err = translate(exc, transport=False)

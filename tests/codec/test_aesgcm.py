@@ -189,3 +189,29 @@ async def test_the_services_connection_carries_the_codec(tmp_path: Path) -> None
     assert client.data_converter.payload_codec is settings.codec
     plain = await connect(resolve_temporal(address="127.0.0.1:1", env={}), lazy=True)
     assert plain.data_converter.payload_codec is None
+
+
+async def _decode_as_a_client_would(encrypted: list[Payload]) -> None:
+    try:
+        await pydantic_data_converter.decode(encrypted, [str])
+    except KeyError as exc:  # as the SDK raises it, wrapped as a client call would be
+        raise RuntimeError("query failed") from exc
+
+
+async def test_a_command_without_the_key_says_which_flag_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `kubectl gt` meets when Temporal holds encrypted payloads and it was given no key
+    file: the SDK's own error, turned into one line naming the flag, exit 2."""
+    import typer
+
+    from gastown.cli.session import errors_end_cleanly
+
+    converter = _converter(write_key_file(tmp_path / "k", "k1", {"k1": new_key()}))
+    encrypted = await converter.encode(["a result"])
+    with pytest.raises(typer.Exit) as ended, errors_end_cleanly():
+        await _decode_as_a_client_would(encrypted)
+    assert ended.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert "set --codec-key-file or GASTOWN_CODEC_KEY_FILE" in err
+    assert err.count("\n") == 1

@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from gastown.cli.session import Kubeconfig, KubeContext, TemporalAddress, TemporalNamespace
+from gastown.cli.session import (
+    CodecKeyFile,
+    Kubeconfig,
+    KubeContext,
+    TemporalAddress,
+    TemporalNamespace,
+)
 from gastown.workflows.resolve import OperatorDefaults
 
 if TYPE_CHECKING:
@@ -102,6 +108,7 @@ def _settings(
     kubeconfig: str | None,
     context: str | None,
     tls: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None),
+    codec_key_file: str | None = None,
 ) -> tuple[TemporalSettings, KubeSettings]:
     """Logging and the connection settings both processes share; bad settings exit 2.
     `tls`: the TLS certificate, key and CA files and the API key file."""
@@ -124,6 +131,7 @@ def _settings(
                 tls_key=key,
                 tls_ca=ca,
                 api_key_file=api_key_file,
+                codec_key_file=codec_key_file,
             ),
             resolve_kube(kubeconfig=kubeconfig, context=context),
         )
@@ -264,6 +272,7 @@ def worker(
     temporal_tls_key: TemporalTLSKey = None,
     temporal_tls_ca: TemporalTLSCA = None,
     temporal_api_key_file: TemporalAPIKeyFile = None,
+    codec_key_file: CodecKeyFile = None,
     log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the Temporal worker: PolecatWorkflow, ConvoyWorkflow, RigSlotsWorkflow,
@@ -297,7 +306,14 @@ def worker(
 
     tls = (temporal_tls_cert, temporal_tls_key, temporal_tls_ca, temporal_api_key_file)
     temporal, kube = _settings(
-        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context, tls
+        log_level,
+        task_queue,
+        temporal_address,
+        temporal_namespace,
+        kubeconfig,
+        context,
+        tls,
+        codec_key_file,
     )
     service = _service(health_port, metrics_bind_address)
     defaults = OperatorDefaults(
@@ -360,6 +376,7 @@ def watcher(
     temporal_tls_key: TemporalTLSKey = None,
     temporal_tls_ca: TemporalTLSCA = None,
     temporal_api_key_file: TemporalAPIKeyFile = None,
+    codec_key_file: CodecKeyFile = None,
     log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the light watcher: adopt kubectl-applied polecats, mirror pod state, finalize
@@ -369,7 +386,14 @@ def watcher(
 
     tls = (temporal_tls_cert, temporal_tls_key, temporal_tls_ca, temporal_api_key_file)
     temporal, kube = _settings(
-        log_level, task_queue, temporal_address, temporal_namespace, kubeconfig, context, tls
+        log_level,
+        task_queue,
+        temporal_address,
+        temporal_namespace,
+        kubeconfig,
+        context,
+        tls,
+        codec_key_file,
     )
     service = _service(health_port, metrics_bind_address)
     election = ElectionOptions(
@@ -388,6 +412,147 @@ def watcher(
         ),
     )
     _run(run_watcher(temporal, kube, options, election, service=service))
+
+
+def _usage(text: str) -> NoReturn:
+    typer.echo(f"error: {text}", err=True)
+    raise typer.Exit(2)
+
+
+def _origin(value: str) -> str:
+    """`scheme://host[:port]`, exactly as a browser sends it in `Origin`."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        _usage(
+            f"--ui-origin (GASTOWN_CODEC_UI_ORIGIN): {value!r} is not an origin; give the "
+            "Temporal UI's scheme, host and port, e.g. https://temporal-ui.example.com or "
+            "http://localhost:8233"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@app.command("codec-server")
+def codec_server(
+    codec_key_file: CodecKeyFile = None,
+    bind_address: Annotated[
+        str,
+        typer.Option(
+            "--bind-address",
+            envvar="GASTOWN_CODEC_SERVER_BIND_ADDRESS",
+            help="host:port to serve on (0.0.0.0:8081 for all interfaces).",
+        ),
+    ] = "127.0.0.1:8081",
+    ui_origins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ui-origin",
+            envvar="GASTOWN_CODEC_UI_ORIGIN",
+            help="The Temporal UI's origin (e.g. https://temporal-ui.example.com), allowed "
+            "by CORS; repeat for more. Default: none (only non-browser clients).",
+        ),
+    ] = None,
+    namespaces: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--namespace",
+            envvar="GASTOWN_CODEC_NAMESPACES",
+            help="Serve only requests whose X-Namespace is this Temporal namespace (repeat "
+            "for more). Default: any.",
+        ),
+    ] = None,
+    auth_token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-token-file",
+            envvar="GASTOWN_CODEC_AUTH_TOKEN_FILE",
+            help="File holding a token every request must send as "
+            "`Authorization: Bearer <token>`. Default: no check (keep the server private).",
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
+) -> None:
+    """Serve Temporal's remote codec protocol (POST /encode, /decode) with the payload
+    codec's keys, so authorised Temporal UI users read encrypted payloads (docs/codec.md)."""
+    import logging
+    import signal
+    import threading
+    from pathlib import Path
+
+    from gastown.config import CodecConfigError, codec_from_file
+    from gastown.service.codecserver import CodecServerOptions, describe, make_server
+    from gastown.telemetry import logs
+
+    try:
+        logs.setup(log_level)
+    except ValueError as exc:
+        _usage(f"--log-level (GASTOWN_LOG_LEVEL): {exc}")
+    if not codec_key_file:
+        _usage(
+            "--codec-key-file (GASTOWN_CODEC_KEY_FILE) is required: the key file the worker "
+            "uses (docs/codec.md)"
+        )
+    try:
+        codec = codec_from_file(codec_key_file)
+    except CodecConfigError as exc:
+        _usage(str(exc))
+    host, sep, port = bind_address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        _usage(
+            f"--bind-address (GASTOWN_CODEC_SERVER_BIND_ADDRESS): {bind_address!r} is not "
+            "host:port, e.g. 0.0.0.0:8081"
+        )
+    token = None
+    if auth_token_file:
+        try:
+            token = Path(auth_token_file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            _usage(
+                f"--auth-token-file (GASTOWN_CODEC_AUTH_TOKEN_FILE): cannot read "
+                f"{auth_token_file}: {reason}"
+            )
+        if not token or any(c.isspace() for c in token):
+            _usage(
+                f"--auth-token-file (GASTOWN_CODEC_AUTH_TOKEN_FILE): {auth_token_file} must "
+                "hold one token (no spaces)"
+            )
+    origins = frozenset(
+        _origin(o.strip()) for v in ui_origins or [] for o in v.split(",") if o.strip()
+    )
+    served = frozenset(n.strip() for v in namespaces or [] for n in v.split(",") if n.strip())
+    options = CodecServerOptions(
+        codec=codec, ui_origins=origins, namespaces=served, auth_token=token
+    )
+    try:
+        server = make_server(host, int(port), options)
+    except OSError as exc:
+        typer.echo(f"error: cannot serve on {bind_address}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log = logging.getLogger("gastown.codecserver")
+    bound_host, bound_port = server.server_address[:2]
+    log.info("codec server listening on %s:%s %s", bound_host, bound_port, describe(options))
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+    log.info("codec server stopped")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import typer
 
 from gastown.cli.output import Column, Format, age, emit, field
 from gastown.cli.session import (
+    CodecKeyFile,
     Failure,
     Kubeconfig,
     KubeContext,
@@ -215,6 +216,7 @@ def nuke(
     context: KubeContext = None,
     temporal_address: TemporalAddress = None,
     temporal_namespace: TemporalNamespace = None,
+    codec_key_file: CodecKeyFile = None,
 ) -> None:
     """Terminate a polecat: its workflow deletes the pod and ends as Terminated."""
     session = Session(
@@ -223,6 +225,7 @@ def nuke(
         namespace_flag=namespace,
         temporal_address=temporal_address,
         temporal_namespace=temporal_namespace,
+        codec_key_file=codec_key_file,
     )
     obj = get_polecat(session, ref)
     name = obj["metadata"]["name"]

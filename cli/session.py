@@ -61,6 +61,15 @@ TemporalNamespace = Annotated[
     str | None,
     typer.Option("--temporal-namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE)."),
 ]
+CodecKeyFile = Annotated[
+    str | None,
+    typer.Option(
+        "--codec-key-file",
+        envvar="GASTOWN_CODEC_KEY_FILE",
+        help="Payload codec key file (JSON, docs/codec.md): encrypt what goes to Temporal and "
+        "decrypt what comes back, as the worker does. Default: off.",
+    ),
+]
 Output = Annotated[
     Format, typer.Option("-o", "--output", help="Output format.", case_sensitive=False)
 ]
@@ -75,9 +84,21 @@ class Session:
     namespace_flag: str | None = None
     temporal_address: str | None = None
     temporal_namespace: str | None = None
+    codec_key_file: str | None = None
     _kube: KubeSettings | None = field(default=None, repr=False)
     _client: Kube | None = field(default=None, repr=False)
     _tracing: Tracing | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        """A codec key file that cannot work is a usage error before anything is read or
+        created, whatever the command does next."""
+        if self.codec_key_file:
+            from gastown.config import CodecConfigError, codec_from_file
+
+            try:
+                codec_from_file(self.codec_key_file)
+            except CodecConfigError as exc:
+                raise Usage(str(exc)) from exc
 
     @property
     def tracing(self) -> Tracing:
@@ -130,24 +151,27 @@ class Session:
 
     @property
     def temporal_settings(self) -> TemporalSettings:
-        from gastown.config import ConfigError, resolve_temporal
+        from gastown.config import CodecConfigError, ConfigError, resolve_temporal
 
         try:
             return resolve_temporal(
-                address=self.temporal_address, namespace=self.temporal_namespace
+                address=self.temporal_address,
+                namespace=self.temporal_namespace,
+                codec_key_file=self.codec_key_file,
             )
+        except CodecConfigError as exc:  # a key file the user named: a usage error
+            raise Usage(str(exc)) from exc
         except ConfigError as exc:
             raise Failure(str(exc)) from exc
 
     async def temporal(self) -> Client:
         from temporalio.client import Client
-        from temporalio.contrib.pydantic import pydantic_data_converter
 
         settings = self.temporal_settings
         try:
             return await Client.connect(
                 **settings.connect_kwargs(),
-                data_converter=pydantic_data_converter,
+                data_converter=settings.data_converter(),
                 interceptors=self.tracing.interceptors(),
             )
         except Exception as exc:
@@ -166,6 +190,19 @@ def api_message(exc: BaseException) -> str:
     return err.message if err is not None else str(exc)
 
 
+def _encrypted_without_key(exc: BaseException) -> bool:
+    """A payload the codec encrypted met a converter without the codec (the SDK's
+    "Unknown payload encoding binary/encrypted", anywhere in the exception's chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "binary/encrypted" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 @contextmanager
 def errors_end_cleanly() -> Iterator[None]:
     try:
@@ -177,6 +214,14 @@ def errors_end_cleanly() -> Iterator[None]:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except Exception as exc:
+        if _encrypted_without_key(exc):
+            typer.echo(
+                "error: Temporal holds payloads encrypted by the payload codec and this command "
+                "has no key: set --codec-key-file or GASTOWN_CODEC_KEY_FILE to the key file the "
+                "worker uses (docs/codec.md)",
+                err=True,
+            )
+            raise typer.Exit(2) from None
         from gastown.kube.errors import Unavailable, translate
 
         err = translate(exc, transport=False)
@@ -207,12 +252,13 @@ SESSION_FLAGS: tuple[tuple[str, Any], ...] = (
     ("context", KubeContext),
     ("temporal_address", TemporalAddress),
     ("temporal_namespace", TemporalNamespace),
+    ("codec_key_file", CodecKeyFile),
 )
 
 
 def session_command(fn: Callable[..., int | None]) -> Callable[..., None]:
     """A command body `fn(session, **flags)` as a typer command that also takes the
-    SESSION_FLAGS, so the five flags and the Session built from them are written once.
+    SESSION_FLAGS, so the shared flags and the Session built from them are written once.
 
     typer reads the returned function's signature: `fn`'s own parameters but `session`,
     then the shared flags. Expected errors end as `command` ends them; an int returned is
@@ -236,6 +282,7 @@ def session_command(fn: Callable[..., int | None]) -> Callable[..., None]:
                 namespace_flag=flags["namespace"],
                 temporal_address=flags["temporal_address"],
                 temporal_namespace=flags["temporal_namespace"],
+                codec_key_file=flags["codec_key_file"],
             )
             try:
                 code = fn(session, **kwargs)

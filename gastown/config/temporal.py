@@ -13,15 +13,23 @@ names the option and its variable. The API key itself is never part of a message
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from temporalio.envconfig import ClientConfigProfile
 
-from gastown.config.errors import ConfigError
+from gastown.config.errors import CodecConfigError, ConfigError
+
+if TYPE_CHECKING:
+    # Imported where used: the data converter (pydantic's) and the codec (cryptography) cost
+    # a tenth of a second, and kube-only `kubectl gt` commands import gastown.config too.
+    from temporalio.converter import DataConverter, PayloadCodec
+
+    from gastown.codec import AESGCMCodec
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -32,12 +40,15 @@ ENV_TLS_KEY: Final = "TEMPORAL_TLS_CLIENT_KEY_PATH"
 ENV_TLS_CA: Final = "TEMPORAL_TLS_SERVER_CA_CERT_PATH"
 ENV_API_KEY: Final = "TEMPORAL_API_KEY"
 ENV_API_KEY_FILE: Final = "TEMPORAL_API_KEY_FILE"
+# The payload codec's key file (docs/codec.md): every process that talks to Temporal reads it.
+ENV_CODEC_KEY_FILE: Final = "GASTOWN_CODEC_KEY_FILE"
 # The worker's and watcher's flag for each variable, for messages that name both.
 OPTIONS: Final = {
     ENV_TLS_CERT: "--temporal-tls-cert",
     ENV_TLS_KEY: "--temporal-tls-key",
     ENV_TLS_CA: "--temporal-tls-ca",
     ENV_API_KEY_FILE: "--temporal-api-key-file",
+    ENV_CODEC_KEY_FILE: "--codec-key-file",
 }
 
 
@@ -54,6 +65,24 @@ class TemporalSettings:
     # Everything else envconfig resolved (TLS, API key, gRPC metadata). Kept out of repr so a
     # logged settings object never shows a key.
     connect_extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # The payload codec (AES-GCM, docs/codec.md) when a key file is configured; None: off.
+    codec: PayloadCodec | None = field(default=None, repr=False)
+
+    def data_converter(self) -> DataConverter:
+        """The pydantic converter every process uses, with the payload codec when it is on:
+        the worker, the watcher and `kubectl gt` must all agree on it."""
+        from temporalio.contrib.pydantic import pydantic_data_converter
+        from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
+
+        if self.codec is None:
+            return pydantic_data_converter
+        # Failures' messages and stack traces move into an encoded (so encrypted) payload:
+        # an error message may quote what the codec hides (a resource name, an env value).
+        return dataclasses.replace(
+            pydantic_data_converter,
+            payload_codec=self.codec,
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `temporalio.client.Client.connect`."""
@@ -119,6 +148,19 @@ def _api_key_from_file(path: str, environ: Mapping[str, str]) -> str:
     return key
 
 
+def codec_from_file(path: str) -> AESGCMCodec:
+    """The payload codec for the key file at `path`; a file that cannot work is a
+    CodecConfigError naming the flag and its variable (never a key)."""
+    from gastown.codec import CodecKeyError, load_key_file
+
+    try:
+        return load_key_file(path)
+    except CodecKeyError as exc:
+        raise CodecConfigError(
+            f"{_named(ENV_CODEC_KEY_FILE)}: {exc}; mount the codec key Secret there (docs/codec.md)"
+        ) from None
+
+
 def resolve_temporal(
     *,
     address: str | None = None,
@@ -129,6 +171,7 @@ def resolve_temporal(
     tls_key: str | None = None,
     tls_ca: str | None = None,
     api_key_file: str | None = None,
+    codec_key_file: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> TemporalSettings:
     # envconfig insists on a real dict (os.environ is a Mapping but not one).
@@ -170,10 +213,13 @@ def resolve_temporal(
         ) from None
     connect.pop("target_host", None)
     connect.pop("namespace", None)
+    codec_file = codec_key_file or environ.get(ENV_CODEC_KEY_FILE)
+    codec = codec_from_file(codec_file) if codec_file else None
     return TemporalSettings(
         address=address or loaded.address or DEFAULT_ADDRESS,
         namespace=namespace or loaded.namespace or DEFAULT_NAMESPACE,
         task_queue=task_queue or environ.get("GASTOWN_TASK_QUEUE") or DEFAULT_TASK_QUEUE,
         profile=profile_name,
         connect_extra=connect,
+        codec=codec,
     )

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
 from gastown.config import TemporalSettings
@@ -54,7 +53,7 @@ async def connect(
     try:
         return await Client.connect(
             **settings.connect_kwargs(),
-            data_converter=pydantic_data_converter,
+            data_converter=settings.data_converter(),
             runtime=runtime,
             lazy=lazy,
         )

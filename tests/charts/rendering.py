@@ -39,9 +39,13 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
     },
     # Everything optional switched on: the dev server, PDBs for both, the ServiceMonitor, the
-    # Grafana dashboard's ConfigMap and the PrometheusRule.
+    # Grafana dashboard's ConfigMap, the PrometheusRule and the payload codec's key.
     "everything": {
         **CLUSTER_WIDE,
+        "codec": {
+            "keySecret": "gastown-codec-key",
+            "server": {"enabled": True, "uiOrigins": ["https://temporal-ui.example.com"]},
+        },
         "polecatNamespaces": ["agents"],
         "namespace": {"create": True},
         "worker": {"replicas": 2},

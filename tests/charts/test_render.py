@@ -320,3 +320,59 @@ def test_the_processes_accept_every_flag_the_chart_passes(name: str) -> None:
             # Cluster-wide, the worker serves only where the polecat account exists.
             expected = VALUE_SETS[name].get("polecatNamespaces", [])
         assert sorted(served or []) == sorted(expected)
+
+
+def test_the_codec_key_secret_is_mounted_into_both_processes() -> None:
+    objects = render({**CLUSTER_WIDE, "codec": {"keySecret": "gastown-codec-key"}})
+    for name in ("gastown-operator-worker", "gastown-operator-watcher"):
+        assert "--codec-key-file=/etc/gastown/codec/keys.json" in args(objects, name)
+        pod = find(objects, "Deployment", name, NAMESPACE)["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "codec-key"]
+        assert volume["secret"]["secretName"] == "gastown-codec-key"
+        assert volume["secret"]["items"] == [{"key": "keys.json", "path": "keys.json"}]
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "codec-key"]
+        assert (mount["mountPath"], mount["readOnly"]) == ("/etc/gastown/codec", True)
+    # Off by default: no flag, no volume.
+    plain = render(CLUSTER_WIDE)
+    assert not any("--codec-key-file" in f for f in args(plain, "gastown-operator-worker"))
+    assert "codec-key" not in str(plain)
+
+
+def test_the_codec_server_runs_with_the_key_its_origins_and_token() -> None:
+    values = {
+        **CLUSTER_WIDE,
+        "codec": {
+            "keySecret": "gastown-codec-key",
+            "server": {
+                "enabled": True,
+                "uiOrigins": ["https://temporal-ui.example.com"],
+                "namespaces": ["prod"],
+                "authTokenSecret": "codec-token",
+            },
+        },
+    }
+    objects = render(values)
+    name = "gastown-operator-codec-server"
+    flags = args(objects, name)
+    assert flags[:2] == ["gastown-operator", "codec-server"]
+    for flag in (
+        "--codec-key-file=/etc/gastown/codec/keys.json",
+        "--bind-address=0.0.0.0:8081",
+        "--ui-origin=https://temporal-ui.example.com",
+        "--namespace=prod",
+        "--auth-token-file=/etc/gastown/codec-auth/token",
+    ):
+        assert flag in flags
+    pod = find(objects, "Deployment", name, NAMESPACE)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"]}
+    assert secrets == {"codec-key": "gastown-codec-key", "codec-auth": "codec-token"}
+    service = find(objects, "Service", name, NAMESPACE)
+    assert service["spec"]["ports"][0]["port"] == 8081
+    policy = find(objects, "NetworkPolicy", name, NAMESPACE)
+    assert policy["spec"]["egress"] == []
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": 8081, "protocol": "TCP"}]}]
+    # Off by default, and refused without the key it decodes with.
+    assert not any(name in str(o["metadata"]) for o in render(CLUSTER_WIDE))
+    with pytest.raises(Exception, match=r"codec\.server\.enabled needs codec\.keySecret"):
+        render({**CLUSTER_WIDE, "codec": {"server": {"enabled": True}}})

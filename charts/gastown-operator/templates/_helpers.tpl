@@ -153,6 +153,9 @@ seccompProfile:
 {{- if $t.apiKey.secretName }}
 - --temporal-api-key-file=/etc/gastown/temporal-api-key/{{ $t.apiKey.key }}
 {{- end }}
+{{- if .Values.codec.keySecret }}
+- --codec-key-file=/etc/gastown/codec/{{ .Values.codec.keySecretKey }}
+{{- end }}
 {{- end -}}
 
 {{- define "gastown.temporalAddress" -}}
@@ -176,6 +179,11 @@ seccompProfile:
   mountPath: /etc/gastown/temporal-api-key
   readOnly: true
 {{- end }}
+{{- if .Values.codec.keySecret }}
+- name: codec-key
+  mountPath: /etc/gastown/codec
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{- define "gastown.temporalVolumes" -}}
@@ -196,6 +204,15 @@ seccompProfile:
     items:
       - key: {{ .Values.temporal.apiKey.key }}
         path: {{ .Values.temporal.apiKey.key }}
+{{- end }}
+{{- if .Values.codec.keySecret }}
+- name: codec-key
+  secret:
+    secretName: {{ .Values.codec.keySecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.codec.keySecretKey }}
+        path: {{ .Values.codec.keySecretKey }}
 {{- end }}
 {{- end -}}
 

@@ -1,0 +1,236 @@
+"""`gastown-operator codec-server` as the Temporal UI uses it: a real server process, real
+HTTP, payloads encrypted by the worker's codec come back decoded; CORS only for the UI's
+origin; the token and namespace checks refuse what they should."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from gastown.codec import load_key_file
+from gastown.sandbox.temporal_dev import free_port
+from tests.codec.keys import new_key, write_key_file
+
+OPERATOR = str(Path(sys.executable).parent / "gastown-operator")
+UI = "http://localhost:8233"
+TOKEN = "codec-token-never-print-me"
+
+
+@dataclass
+class Server:
+    url: str
+    key_file: Path
+    process: subprocess.Popen[str]
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            return int(response.status)
+    except (urllib.error.URLError, ConnectionError):
+        return 0
+
+
+def start(tmp_path: Path, *args: str, key_file: Path | None = None) -> Server:
+    key_file = key_file or write_key_file(tmp_path / "codec.json", "k1", {"k1": new_key()})
+    port = free_port()
+    process = subprocess.Popen(
+        [OPERATOR, "codec-server", "--bind-address", f"127.0.0.1:{port}", *args],
+        env={**os.environ, "GASTOWN_CODEC_KEY_FILE": str(key_file)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while _get(f"{url}/healthz") != 200:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate())
+        assert time.monotonic() < deadline, "the codec server did not answer /healthz"
+        time.sleep(0.05)
+    return Server(url, key_file, process)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            server.process.terminate()
+        server.process.communicate(timeout=30)
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Namespace": "default", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def preflight(url: str, origin: str) -> dict[str, str]:
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        url,
+        method="OPTIONS",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-namespace",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return dict(response.headers)
+
+
+async def _encrypted(key_file: Path, values: list[object]) -> bytes:
+    converter = replace(pydantic_data_converter, payload_codec=load_key_file(key_file))
+    return json_format.MessageToJson(Payloads(payloads=await converter.encode(values))).encode()
+
+
+def _values(body: bytes) -> list[object]:
+    payloads = json_format.Parse(body, Payloads()).payloads
+    return pydantic_data_converter.payload_converter.from_payloads(list(payloads))
+
+
+async def test_the_ui_decodes_what_the_worker_encrypted(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    server = start(tmp_path, "--ui-origin", UI)
+    servers.append(server)
+    task = {"task": "refactor the billing module", "env": {"DB_PASSWORD": "pw-in-clear"}}
+    body = await _encrypted(server.key_file, [task, "second"])
+    assert b"pw-in-clear" not in body
+    status, headers, answer = post(f"{server.url}/decode", body, {"Origin": UI})
+    assert status == 200, answer
+    assert headers["Access-Control-Allow-Origin"] == UI
+    assert _values(answer) == [task, "second"]
+    # The namespace-prefixed endpoint the temporal CLI uses ({namespace}/decode) works too.
+    status, _, answer = post(f"{server.url}/default/decode", body)
+    assert status == 200 and _values(answer) == [task, "second"]
+
+    # /encode gives what the worker would store: ciphertext that /decode reads back.
+    converter = pydantic_data_converter.payload_converter
+    plain = json_format.MessageToJson(
+        Payloads(payloads=converter.to_payloads(["edited in the UI"]))
+    ).encode()
+    status, _, encoded = post(f"{server.url}/encode", plain)
+    assert status == 200
+    (payload,) = json_format.Parse(encoded, Payloads()).payloads
+    assert payload.metadata["encryption-key-id"] == b"k1"
+    assert b"edited in the UI" not in encoded
+    _, _, decoded = post(f"{server.url}/decode", encoded)
+    assert _values(decoded) == ["edited in the UI"]
+
+
+async def test_cors_answers_only_the_ui_origin(tmp_path: Path, servers: list[Server]) -> None:
+    server = start(tmp_path, "--ui-origin", UI)
+    servers.append(server)
+    allowed = preflight(f"{server.url}/decode", UI)
+    assert allowed["Access-Control-Allow-Origin"] == UI
+    assert "POST" in allowed["Access-Control-Allow-Methods"]
+    assert "x-namespace" in allowed["Access-Control-Allow-Headers"].lower()
+    other = preflight(f"{server.url}/decode", "https://evil.example")
+    assert "Access-Control-Allow-Origin" not in other
+    body = await _encrypted(server.key_file, ["x"])
+    _, headers, _ = post(f"{server.url}/decode", body, {"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+async def test_token_and_namespace_are_checked(tmp_path: Path, servers: list[Server]) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    server = start(
+        tmp_path, "--auth-token-file", str(token_file), "--namespace", "prod", "--ui-origin", UI
+    )
+    servers.append(server)
+    body = await _encrypted(server.key_file, ["secret"])
+    status, _, answer = post(f"{server.url}/decode", body, {"X-Namespace": "prod"})
+    assert status == 401 and b"secret" not in answer
+    # A refusal still carries CORS for the UI, so the browser can show the reason.
+    status, headers, _ = post(
+        f"{server.url}/decode",
+        body,
+        {"X-Namespace": "prod", "Authorization": "Bearer wrong", "Origin": UI},
+    )
+    assert status == 401
+    assert headers["Access-Control-Allow-Origin"] == UI
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    status, _, answer = post(f"{server.url}/decode", body, {**auth, "X-Namespace": "staging"})
+    assert status == 403 and b"staging" in answer
+    status, _, answer = post(f"{server.url}/decode", body, {**auth, "X-Namespace": "prod"})
+    assert status == 200 and _values(answer) == ["secret"]
+    server.process.terminate()
+    out, err = server.process.communicate(timeout=30)
+    assert TOKEN not in out + err
+
+
+async def test_a_payload_under_a_key_it_does_not_hold_is_400_naming_the_id(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    old = write_key_file(tmp_path / "old.json", "k0", {"k0": new_key()})
+    server = start(tmp_path)
+    servers.append(server)
+    status, _, answer = post(f"{server.url}/decode", await _encrypted(old, ["x"]))
+    assert status == 400
+    assert b"'k0'" in answer
+    status, _, answer = post(f"{server.url}/decode", b"{not json")
+    assert status == 400 and b"Payloads" in answer
+
+
+def test_sigterm_stops_it_cleanly(tmp_path: Path, servers: list[Server]) -> None:
+    server = start(tmp_path)
+    servers.append(server)
+    server.process.send_signal(signal.SIGTERM)
+    _, err = server.process.communicate(timeout=30)
+    assert server.process.returncode == 0, err
+    assert "stopped" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ([], "--codec-key-file (GASTOWN_CODEC_KEY_FILE) is required"),
+        (["--codec-key-file", "/no/such/file"], "--codec-key-file (GASTOWN_CODEC_KEY_FILE)"),
+        (["--codec-key-file", "{key}", "--ui-origin", "localhost:8233"], "--ui-origin"),
+        (["--codec-key-file", "{key}", "--ui-origin", "http://h/path"], "--ui-origin"),
+        (["--codec-key-file", "{key}", "--bind-address", "8081"], "--bind-address"),
+        (["--codec-key-file", "{key}", "--auth-token-file", "/no/such"], "--auth-token-file"),
+    ],
+    ids=["no-key", "missing-key", "origin-no-scheme", "origin-path", "bind", "token-file"],
+)
+def test_bad_flags_are_usage_errors(tmp_path: Path, args: list[str], named: str) -> None:
+    key = write_key_file(tmp_path / "k.json", "k1", {"k1": new_key()})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GASTOWN_CODEC")}
+    result = subprocess.run(
+        [OPERATOR, "codec-server", *(a.replace("{key}", str(key)) for a in args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr

@@ -51,6 +51,10 @@ def _merge_agent_config(mine: AgentConfig | None, rigs: AgentConfig | None) -> A
         return mine or rigs
     merged = rigs.model_dump(exclude_none=True)
     merged.update(mine.model_dump(exclude_none=True))
+    if mine.env and rigs.env:
+        # By name: `sling --env A=1` adds to (or overrides one of) the rig's variables.
+        by_name = {e.name: e for e in rigs.env} | {e.name: e for e in mine.env}
+        merged["env"] = [e.model_dump(exclude_none=True) for e in by_name.values()]
     return AgentConfig.model_validate(merged)
 
 

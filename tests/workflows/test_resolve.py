@@ -129,3 +129,18 @@ def test_agent_config_merges_field_by_field() -> None:
     )
     assert r.agent_command == ["gt-polecat", "demo-agent"]
     assert (r.model, r.max_turns) == ("claude-opus-4", 5)
+
+
+def test_polecat_env_adds_to_the_rigs_by_name() -> None:
+    """`sling --env A=2` overrides the rig's A and keeps the rig's other variables."""
+    r = resolve(
+        "ns",
+        "a",
+        spec(agentConfig={"env": [{"name": "A", "value": "2"}, {"name": "C", "value": "3"}]}),
+        rig(
+            agentConfig={"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "1"}]},
+            **CREDS,
+        ),
+        DEFAULTS,
+    )
+    assert {e["name"]: e["value"] for e in r.agent_env} == {"A": "2", "B": "1", "C": "3"}

@@ -73,6 +73,8 @@ def _env(req: LaunchRequest) -> list[dict[str, Any]]:
         if r.known_hosts_configmap
         else None,
         "GT_FORGE_TOKEN_FILE": f"{FORGE_DIR}/token" if r.forge_token_secret else None,
+        # agentConfig.modelProvider.endpoint: where Claude Code sends its requests.
+        "ANTHROPIC_BASE_URL": r.model_endpoint,
     }
     env += [{"name": k, "value": v} for k, v in optional.items() if v is not None]
     if r.api_key_secret:

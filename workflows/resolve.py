@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gastown.api.polecat import AgentConfig, AgentType, KubernetesSpec, PolecatSpec
+from gastown.api.common import EnvVar, SecretKeyRef
+from gastown.api.polecat import (
+    BASE_URL_ENV,
+    AgentConfig,
+    AgentType,
+    KubernetesSpec,
+    ModelProviderConfig,
+    PolecatSpec,
+)
 from gastown.api.rig import PolecatDefaults, Rig
 from gastown.workflows.messages import Resolved, SecretKey
 
@@ -46,16 +54,69 @@ def default_work_branch(bead_id: str) -> str:
 
 
 def _merge_agent_config(mine: AgentConfig | None, rigs: AgentConfig | None) -> AgentConfig | None:
-    """Field by field: `sling --model` must not drop the rig's agent command or env."""
+    """Field by field: `sling --model` must not drop the rig's agent command or env.
+
+    The result is built without validation: the one-endpoint rule holds per object (schema),
+    and across the two `_model_endpoint` says which object set what."""
     if mine is None or rigs is None:
         return mine or rigs
     merged = rigs.model_dump(exclude_none=True)
     merged.update(mine.model_dump(exclude_none=True))
+    if mine.model_provider and rigs.model_provider:
+        provider = rigs.model_provider.model_dump(exclude_none=True)
+        provider.update(mine.model_provider.model_dump(exclude_none=True))
+        merged["model_provider"] = provider
     if mine.env and rigs.env:
         # By name: `sling --env A=1` adds to (or overrides one of) the rig's variables.
         by_name = {e.name: e for e in rigs.env} | {e.name: e for e in mine.env}
         merged["env"] = [e.model_dump(exclude_none=True) for e in by_name.values()]
-    return AgentConfig.model_validate(merged)
+    return AgentConfig.model_construct(
+        **{
+            **merged,
+            "env": [EnvVar.model_validate(e) for e in merged.get("env") or []] or None,
+            "model_provider": ModelProviderConfig.model_validate(merged["model_provider"])
+            if merged.get("model_provider")
+            else None,
+        }
+    )
+
+
+def _model_endpoint(spec: PolecatSpec, rig: PolecatDefaults) -> str | None:
+    """agentConfig.modelProvider.endpoint, the polecat's over the rig's; refused when the other
+    object sets ANTHROPIC_BASE_URL in env (each object alone is checked by the schema)."""
+    sources = (
+        ("spec.agentConfig", spec.agent_config),
+        ("the rig's polecatDefaults.agentConfig", rig.agent_config),
+    )
+    endpoint_from = next(
+        (
+            (where, c.model_provider.endpoint)
+            for where, c in sources
+            if c and c.model_provider and c.model_provider.endpoint
+        ),
+        None,
+    )
+    if endpoint_from is None:
+        return None
+    env_from = next(
+        (where for where, c in sources if c and any(e.name == BASE_URL_ENV for e in c.env or [])),
+        None,
+    )
+    if env_from is not None:
+        raise SpecError(
+            f"{endpoint_from[0]}.modelProvider.endpoint and {env_from}.env {BASE_URL_ENV} both "
+            "set the model endpoint; keep one (modelProvider.endpoint)"
+        )
+    return endpoint_from[1]
+
+
+def _api_key(spec: PolecatSpec, rig: PolecatDefaults) -> SecretKeyRef | None:
+    """The model's API key: the polecat's own (kubernetes.apiKeySecretRef or
+    agentConfig.modelProvider.apiKeySecretRef, which the schema keeps equal) over the rig's."""
+    k8s = spec.kubernetes or KubernetesSpec()
+    mine = k8s.api_key_secret_ref or (spec.agent_config.api_key_ref if spec.agent_config else None)
+    rigs = rig.api_key_secret_ref or (rig.agent_config.api_key_ref if rig.agent_config else None)
+    return mine or rigs
 
 
 def resolve(
@@ -72,7 +133,8 @@ def resolve(
         raise SpecError("spec.beadID is required to start a polecat: set it to the bead to work on")
 
     creds = k8s.claude_creds_secret_ref or rig_defaults.claude_creds_secret_ref
-    api_key = k8s.api_key_secret_ref or rig_defaults.api_key_secret_ref
+    api_key = _api_key(spec, rig_defaults)
+    model_endpoint = _model_endpoint(spec, rig_defaults)
     if spec.agent == AgentType.CLAUDE_CODE and not (creds or api_key):
         raise SpecError(
             "no Claude credentials: set spec.kubernetes.claudeCredsSecretRef (kubectl gt auth "
@@ -143,4 +205,5 @@ def resolve(
         else defaults.failed_pod_ttl_seconds,
         credentials_wait_seconds=defaults.credentials_wait_seconds,
         service_account=defaults.pod_service_account,
+        model_endpoint=model_endpoint,
     )

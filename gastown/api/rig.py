@@ -6,9 +6,10 @@ Cluster-scoped as in the Go original: a rig is shared by the namespaces that dis
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from gastown.api.common import (
     Condition,
@@ -19,7 +20,7 @@ from gastown.api.common import (
     SecretReference,
 )
 from gastown.api.patterns import DNS1123_LABEL_MAX
-from gastown.api.polecat import AgentConfig
+from gastown.api.polecat import AgentConfig, api_key_rule, check_one_api_key
 from gastown.api.types import (
     BeadsPrefix,
     GitBranch,
@@ -40,6 +41,17 @@ class NamepoolTheme(StrEnum):
 class PolecatDefaults(Model):
     """What a polecat of this rig gets when its own spec leaves the field unset."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cast(
+                    "JsonDict",
+                    api_key_rule(("apiKeySecretRef",), "polecatDefaults.apiKeySecretRef"),
+                )
+            ]
+        }
+    )
+
     base_branch: GitBranch | None = None
     git_secret_ref: SecretReference | None = None
     claude_creds_secret_ref: SecretReference | None = None
@@ -50,6 +62,13 @@ class PolecatDefaults(Model):
     resources: ResourceRequirements | None = None
     active_deadline_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
     agent_config: AgentConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_api_key(self) -> PolecatDefaults:
+        check_one_api_key(
+            self.api_key_secret_ref, self.agent_config, "polecatDefaults.apiKeySecretRef"
+        )
+        return self
 
 
 class RigSettings(Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gastown.activities.podspec import build_pod
+from gastown.workflows.messages import SecretKey
 from tests.activities.test_podspec import env_of, request
 
 
@@ -34,3 +35,16 @@ def test_reserved_user_env_is_dropped_even_when_we_set_no_such_variable() -> Non
     env = env_of(pod["spec"]["containers"][0])
     assert env["FOO"] == "1"
     assert env["ANTHROPIC_BASE_URL"] == "https://llm.example/v1"
+
+
+def test_model_endpoint_is_the_agents_anthropic_base_url() -> None:
+    pod = build_pod(request(model_endpoint="https://llm.example.com/anthropic"))
+    env = env_of(pod["spec"]["containers"][0])
+    assert env["ANTHROPIC_BASE_URL"] == "https://llm.example.com/anthropic"
+    assert "ANTHROPIC_BASE_URL" not in env_of(build_pod(request())["spec"]["containers"][0])
+
+
+def test_model_provider_api_key_reaches_the_pod_by_reference() -> None:
+    pod = build_pod(request(api_key_secret=SecretKey(name="llm-key", key="api-key")))
+    env = env_of(pod["spec"]["containers"][0])
+    assert env["ANTHROPIC_API_KEY"] == {"secretKeyRef": {"name": "llm-key", "key": "api-key"}}

@@ -166,15 +166,23 @@ def api_message(exc: BaseException) -> str:
     return err.message if err is not None else str(exc)
 
 
+def say_error(text: str) -> None:
+    """The one place a command's error reaches the terminal: URL passwords masked (a
+    `--git-url https://user:TOKEN@…` is echoed back by the checks and by the API server)."""
+    from gastown.cli.output import mask_url_passwords
+
+    typer.echo(f"error: {mask_url_passwords(text)}", err=True)
+
+
 @contextmanager
 def errors_end_cleanly() -> Iterator[None]:
     try:
         yield
     except Usage as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(str(exc))
         raise typer.Exit(2) from None
     except Failure as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(str(exc))
         raise typer.Exit(1) from None
     except Exception as exc:
         from gastown.kube.errors import Unavailable, translate
@@ -185,7 +193,7 @@ def errors_end_cleanly() -> Iterator[None]:
         text = err.message
         if isinstance(err, Unavailable) and err.status is None:
             text += "; check --kubeconfig and --context"
-        typer.echo(f"error: {text}", err=True)
+        say_error(text)
         raise typer.Exit(1) from None
 
 

@@ -31,7 +31,9 @@ HINTS = {
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    from gastown.cli.output import mask_url_passwords
+
+    text = mask_url_passwords(repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -224,6 +224,7 @@ async def _sling(session: Session, opts: dict[str, Any], spec: dict[str, Any], l
     temporal, rig = await asyncio.gather(
         session.temporal(), asyncio.to_thread(get_rig, session, opts["rig"])
     )
+    _check_pins(rig, spec)
     ns = session.namespace
     created, state = await asyncio.to_thread(_create, session, ns, opts, spec, rig)
     name = str(created["metadata"]["name"])
@@ -248,6 +249,31 @@ async def _sling(session: Session, opts: dict[str, Any], spec: dict[str, Any], l
 
         return await asyncio.to_thread(wait_for, session, name, run_id, not opts["wait"], limit)
     return 0
+
+
+def _check_pins(rig: dict[str, Any], spec: dict[str, Any]) -> None:
+    """The rig's spec.polecatPolicy against what this sling sets itself (`--image`): a usage
+    error before anything is created. What the polecat inherits is checked by the worker,
+    which knows its default image."""
+    from pydantic import ValidationError
+
+    from gastown.api.rig import PolecatPolicy
+
+    raw = (rig.get("spec") or {}).get("polecatPolicy")
+    if not raw:
+        return
+    try:
+        policy = PolecatPolicy.model_validate(raw)
+    except ValidationError:
+        return  # the worker refuses it with the whole message
+    image = (spec.get("kubernetes") or {}).get("image")
+    if image and not policy.image_allowed(image):
+        allowed = ", ".join(policy.allowed_images or []) or "none"
+        raise Usage(
+            f"--image {image} is not allowed by rig {rig['metadata']['name']}'s "
+            f"spec.polecatPolicy.allowedImages (allowed: {allowed}; a prefix ends in '/' or "
+            "':'): use one of those, or leave --image out for the rig's default"
+        )
 
 
 def _queue_hint(rig: dict[str, Any]) -> str | None:

@@ -81,6 +81,45 @@ def _merge_agent_config(mine: AgentConfig | None, rigs: AgentConfig | None) -> A
     )
 
 
+def _image(
+    k8s: KubernetesSpec,
+    agent_config: AgentConfig | None,
+    rig: PolecatDefaults,
+    defaults: OperatorDefaults,
+) -> tuple[str, str]:
+    """The image and the field it came from (for a pin's refusal)."""
+    for value, where in (
+        (k8s.image, "spec.kubernetes.image"),
+        (agent_config.image if agent_config else None, "agentConfig.image"),
+        (rig.image, "the rig's settings.polecatDefaults.image"),
+    ):
+        if value:
+            return value, where
+    return defaults.image, "the worker's default image, gastown-operator worker --image"
+
+
+def _check_pins(rig: Rig, repo_url: str, image: str, image_from: str) -> None:
+    """The rig's spec.polecatPolicy: refused before anything is created for the polecat."""
+    policy = rig.spec.polecat_policy
+    if policy is None:
+        return
+    name = rig.metadata.name
+    if not policy.repository_allowed(repo_url, rig.spec.git_url):
+        allowed = [rig.spec.git_url, *(policy.allowed_repositories or [])]
+        raise SpecError(
+            f"spec.kubernetes.gitRepository {repo_url} is not allowed by rig {name}'s "
+            f"spec.polecatPolicy.allowedRepositories (allowed: {', '.join(allowed)}; a "
+            "prefix ends in '/'): use one of those, or have the rig's owner add it"
+        )
+    if not policy.image_allowed(image):
+        raise SpecError(
+            f"image {image} (from {image_from}) is not allowed by rig {name}'s "
+            f"spec.polecatPolicy.allowedImages (allowed: "
+            f"{', '.join(policy.allowed_images or []) or 'none'}; a prefix ends in '/' or ':'): "
+            "use one of those, or have the rig's owner add it"
+        )
+
+
 def _model_endpoint(spec: PolecatSpec, rig: PolecatDefaults) -> str | None:
     """agentConfig.modelProvider.endpoint, the polecat's over the rig's; refused when the other
     object sets ANTHROPIC_BASE_URL in env (each object alone is checked by the schema)."""
@@ -153,6 +192,8 @@ def resolve(
             f"repository {repo_url} needs an SSH key: set spec.kubernetes.gitSecretRef or the "
             "rig's settings.polecatDefaults.gitSecretRef"
         )
+    image, image_from = _image(k8s, agent_config, rig_defaults, defaults)
+    _check_pins(rig, repo_url, image, image_from)
     forge = k8s.forge_token_secret_ref or rig_defaults.forge_token_secret_ref
     known_hosts = k8s.ssh_known_hosts_config_map_ref or rig_defaults.ssh_known_hosts_config_map_ref
     resources = k8s.resources or spec.resources or rig_defaults.resources
@@ -171,10 +212,7 @@ def resolve(
         repo_url=repo_url,
         base_branch=k8s.git_branch or rig_defaults.base_branch or "main",
         work_branch=k8s.work_branch or default_work_branch(spec.bead_id),
-        image=k8s.image
-        or (agent_config.image if agent_config else None)
-        or rig_defaults.image
-        or defaults.image,
+        image=image,
         agent=spec.agent.value,
         model=agent_config.model if agent_config else None,
         max_turns=agent_config.max_turns if agent_config else None,

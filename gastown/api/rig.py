@@ -26,7 +26,9 @@ from gastown.api.types import (
     GitBranch,
     GitURL,
     Image,
+    ImagePin,
     Model,
+    RepositoryPin,
     StatusModel,
     check_object_name,
 )
@@ -77,10 +79,42 @@ class RigSettings(Model):
     polecat_defaults: PolecatDefaults | None = None
 
 
+def _pinned(value: str, pins: list[str], separators: str) -> bool:
+    """`value` is a pin, or starts with a pin that ends in one of `separators`."""
+    return any(value == pin or (pin[-1] in separators and value.startswith(pin)) for pin in pins)
+
+
+class PolecatPolicy(Model):
+    """What the rig's polecats may use; unset: anything the schema takes.
+
+    Enforced where the polecat is resolved, before any pod (and by `kubectl gt sling` for what
+    its flags set), so a Polecat cannot point the rig's git and forge credentials at another
+    repository, or run an image the rig's owner did not choose.
+    """
+
+    # Exact repository URLs, or prefixes ending in `/`. The rig's own gitURL is always allowed.
+    allowed_repositories: list[RepositoryPin] | None = Field(default=None, max_length=256)
+    # Exact images, or prefixes ending in `/` (a registry or namespace) or `:` (any tag).
+    allowed_images: list[ImagePin] | None = Field(default=None, max_length=256)
+
+    def repository_allowed(self, url: str, rig_url: str) -> bool:
+        if self.allowed_repositories is None or url == rig_url:
+            return True
+        # A prefix must not be left by a `..` or `.` component (git would resolve it).
+        parts = url.replace(":", "/").split("/")
+        if any(part in (".", "..") for part in parts):
+            return url in self.allowed_repositories
+        return _pinned(url, self.allowed_repositories, "/")
+
+    def image_allowed(self, image: str) -> bool:
+        return self.allowed_images is None or _pinned(image, self.allowed_images, "/:")
+
+
 class RigSpec(Model):
     git_url: GitURL = Field(alias="gitURL")
     beads_prefix: BeadsPrefix
     settings: RigSettings = Field(default_factory=RigSettings)
+    polecat_policy: PolecatPolicy | None = None
 
 
 class RigPhase(StrEnum):

@@ -33,6 +33,10 @@ BeadID = Annotated[str, StringConstraints(pattern=p.BEAD_ID, max_length=p.BEAD_I
 BeadsPrefix = Annotated[str, StringConstraints(pattern=p.BEADS_PREFIX)]
 GitURL = Annotated[str, StringConstraints(pattern=p.GIT_URL, max_length=p.GIT_URL_MAX)]
 Image = Annotated[str, StringConstraints(pattern=p.IMAGE, max_length=p.IMAGE_MAX)]
+RepositoryPin = Annotated[
+    str, StringConstraints(pattern=p.REPOSITORY_PIN, max_length=p.GIT_URL_MAX)
+]
+ImagePin = Annotated[str, StringConstraints(pattern=p.IMAGE_PIN, max_length=p.IMAGE_MAX)]
 EnvName = Annotated[str, StringConstraints(pattern=p.ENV_NAME, max_length=256)]
 ConditionReason = Annotated[
     str, StringConstraints(pattern=p.CONDITION_REASON, min_length=1, max_length=1024)

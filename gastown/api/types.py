@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationError,
     WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
@@ -133,3 +134,17 @@ class StatusModel(Model):
     """Status is read back from the cluster, possibly written by a newer version: tolerate."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """`field.path[i].name: message; …` without the input values pydantic's own text quotes
+    (a whole spec, with its task text and literal env values, for a model-level rule), for
+    messages that end in a status, an Event or workflow history."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path = ""
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{path}: {message}" if path else message)
+    return "; ".join(parts)

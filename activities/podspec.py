@@ -73,6 +73,8 @@ def _env(req: LaunchRequest) -> list[dict[str, Any]]:
         if r.known_hosts_configmap
         else None,
         "GT_FORGE_TOKEN_FILE": f"{FORGE_DIR}/token" if r.forge_token_secret else None,
+        # agentConfig.modelProvider.endpoint: where Claude Code sends its requests.
+        "ANTHROPIC_BASE_URL": r.model_endpoint,
     }
     env += [{"name": k, "value": v} for k, v in optional.items() if v is not None]
     if r.api_key_secret:
@@ -84,9 +86,13 @@ def _env(req: LaunchRequest) -> list[dict[str, Any]]:
                 },
             }
         )
-    # The user's extra env comes last so it can add, but cannot silently replace, ours.
+    # The user's extra env comes last so it can add, but cannot silently replace, ours; and
+    # never a name the runtime owns, even one we did not set (GT_FORGE_API_URL, GIT_*): the
+    # schema refuses those, this drops them from objects stored before it did.
+    from gastown.api.envnames import is_reserved
+
     ours = {e["name"] for e in env}
-    env += [e for e in r.agent_env if e["name"] not in ours]
+    env += [e for e in r.agent_env if e["name"] not in ours and not is_reserved(e["name"])]
     return env
 
 

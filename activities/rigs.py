@@ -17,6 +17,7 @@ from gastown.activities.errors import permanent, require_served
 from gastown.api import identity as ids
 from gastown.api.polecat import DesiredState, PolecatSpec
 from gastown.api.rig import Rig
+from gastown.api.types import validation_summary
 from gastown.kube import POLECATS, RIGS, Kube, NotFound, reading
 from gastown.workflows import contract as c
 from gastown.workflows.messages import PolecatInput, Resolved
@@ -46,7 +47,9 @@ class RigActivities:
         try:
             spec = PolecatSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
-            raise permanent(c.INVALID_SPEC, f"invalid polecat spec: {exc}") from exc
+            raise permanent(
+                c.INVALID_SPEC, f"invalid polecat spec: {validation_summary(exc)}"
+            ) from exc
         if spec.desired_state != DesiredState.WORKING:
             raise permanent(
                 c.INVALID_SPEC,
@@ -55,6 +58,13 @@ class RigActivities:
             )
         try:
             rig = Rig.model_validate(await self.kube.run(reading.get(RIGS, spec.rig)))
+        except ValidationError as exc:
+            # A rig stored before a rule it breaks (a reserved env name in its defaults).
+            raise permanent(
+                c.INVALID_SPEC,
+                f"rig {spec.rig!r} is invalid: {validation_summary(exc)}; fix it with "
+                f"`kubectl edit rig {spec.rig}`",
+            ) from exc
         except NotFound as exc:
             raise permanent(
                 c.RIG_NOT_FOUND,

@@ -108,7 +108,7 @@ def _apply(kubeconfig: str, origin: Path, claude: str | None) -> None:
         kube.run_sync(writing.create_or_replace(SECRETS, body))
         defaults = {"apiKeySecretRef": {"name": "anthropic-api-key", "key": "api-key"}}
         if claude:  # process mode: the host's CLI
-            defaults["agentConfig"] = {"env": [{"name": "GT_CLAUDE_BIN", "value": claude}]}
+            defaults["agentConfig"] = {"command": [claude]}
     rig: dict[str, Any] = {
         "apiVersion": RIGS.api_version,
         "kind": RIGS.kind,

@@ -8,6 +8,7 @@ grep like kubectl's own.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,20 @@ from typing import Any
 
 import typer
 import yaml
+
+# `scheme://user:password@` (any scheme), or `http(s)://token@` (a token as the user name, as
+# git and forges accept it); ssh's `git@host` user names are not secrets and stay.
+_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s/?#@:'\"]*):[^\s/?#@'\"]*@"
+)
+_HTTP_USER = re.compile(r"(?P<scheme>\bhttps?://)[^\s/?#@:'\"]+@", re.IGNORECASE)
+
+
+def mask_url_passwords(text: str) -> str:
+    """Every URL in `text` with its password (or an http(s) URL's bare token user) as `***`:
+    what the CLI prints about a URL must not hand back the credential inside it."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _HTTP_USER.sub(lambda m: f"{m['scheme']}***@", text)
 
 
 class Format(StrEnum):

@@ -203,23 +203,30 @@ def _encrypted_without_key(exc: BaseException) -> bool:
     return False
 
 
+def say_error(text: str) -> None:
+    """The one place a command's error reaches the terminal: URL passwords masked (a
+    `--git-url https://user:TOKEN@…` is echoed back by the checks and by the API server)."""
+    from gastown.cli.output import mask_url_passwords
+
+    typer.echo(f"error: {mask_url_passwords(text)}", err=True)
+
+
 @contextmanager
 def errors_end_cleanly() -> Iterator[None]:
     try:
         yield
     except Usage as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(str(exc))
         raise typer.Exit(2) from None
     except Failure as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(str(exc))
         raise typer.Exit(1) from None
     except Exception as exc:
         if _encrypted_without_key(exc):
-            typer.echo(
-                "error: Temporal holds payloads encrypted by the payload codec and this command "
+            say_error(
+                "Temporal holds payloads encrypted by the payload codec and this command "
                 "has no key: set --codec-key-file or GASTOWN_CODEC_KEY_FILE to the key file the "
-                "worker uses (docs/codec.md)",
-                err=True,
+                "worker uses (docs/codec.md)"
             )
             raise typer.Exit(2) from None
         from gastown.kube.errors import Unavailable, translate
@@ -230,7 +237,7 @@ def errors_end_cleanly() -> Iterator[None]:
         text = err.message
         if isinstance(err, Unavailable) and err.status is None:
             text += "; check --kubeconfig and --context"
-        typer.echo(f"error: {text}", err=True)
+        say_error(text)
         raise typer.Exit(1) from None
 
 

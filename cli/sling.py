@@ -34,6 +34,7 @@ FLAGS = {
     "spec.kubernetes.image": "--image",
     "spec.kubernetes.activeDeadlineSeconds": "--deadline",
     "spec.agentConfig.model": "--model",
+    "spec.agentConfig.env": "--env",
     "spec.agent": "--agent",
 }
 
@@ -47,6 +48,19 @@ def _task_text(task: str | None, task_file: Path | None) -> str | None:
         return task_file.read_text() if str(task_file) != "-" else sys.stdin.read()
     except OSError as exc:
         raise Usage(f"--task-file: cannot read {task_file}: {exc.strerror}") from None
+
+
+def _env_flags(values: list[str]) -> list[dict[str, str]]:
+    """`--env NAME=VALUE` items as the spec's env list (the schema checks the names)."""
+    env: list[dict[str, str]] = []
+    for value in values:
+        name, sep, literal = value.partition("=")
+        if not name:
+            raise Usage("--env must be NAME=VALUE: the name before '=' is missing")
+        if not sep:
+            raise Usage(f"--env {name!r} must be NAME=VALUE (a literal value after '=')")
+        env.append({"name": name, "value": literal})
+    return env
 
 
 def _duration(value: str, flag: str) -> int:
@@ -78,6 +92,14 @@ def sling(
     work_branch: Annotated[str | None, typer.Option("--work-branch")] = None,
     image: Annotated[str | None, typer.Option("--image", help="Agent image.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Claude model.")] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            help="NAME=VALUE for the agent's environment (repeatable; added to the rig's). "
+            "Names the runtime owns (GT_*, GIT_*, SSH_*, credentials) are refused.",
+        ),
+    ] = None,
     agent: Annotated[
         str,
         typer.Option(
@@ -119,6 +141,7 @@ ONE_POLECAT = {
     "work_branch": "--work-branch",
     "image": "--image",
     "model": "--model",
+    "env": "--env",
     "deadline": "--deadline",
     "wait_ready": "--wait-ready",
     "force": "--force",
@@ -161,8 +184,13 @@ def _command(session: Session, opts: dict[str, Any]) -> int:
         spec["kubernetes"] = k8s
     if text:
         spec["taskDescription"] = text
+    agent_config: dict[str, Any] = {}
     if opts["model"]:
-        spec["agentConfig"] = {"model": opts["model"]}
+        agent_config["model"] = opts["model"]
+    if opts["env"]:
+        agent_config["env"] = _env_flags(opts["env"])
+    if agent_config:
+        spec["agentConfig"] = agent_config
     if opts["name"]:
         try:
             check_name(opts["name"])
@@ -196,6 +224,7 @@ async def _sling(session: Session, opts: dict[str, Any], spec: dict[str, Any], l
     temporal, rig = await asyncio.gather(
         session.temporal(), asyncio.to_thread(get_rig, session, opts["rig"])
     )
+    _check_pins(rig, spec)
     ns = session.namespace
     created, state = await asyncio.to_thread(_create, session, ns, opts, spec, rig)
     name = str(created["metadata"]["name"])
@@ -220,6 +249,31 @@ async def _sling(session: Session, opts: dict[str, Any], spec: dict[str, Any], l
 
         return await asyncio.to_thread(wait_for, session, name, run_id, not opts["wait"], limit)
     return 0
+
+
+def _check_pins(rig: dict[str, Any], spec: dict[str, Any]) -> None:
+    """The rig's spec.polecatPolicy against what this sling sets itself (`--image`): a usage
+    error before anything is created. What the polecat inherits is checked by the worker,
+    which knows its default image."""
+    from pydantic import ValidationError
+
+    from gastown.api.rig import PolecatPolicy
+
+    raw = (rig.get("spec") or {}).get("polecatPolicy")
+    if not raw:
+        return
+    try:
+        policy = PolecatPolicy.model_validate(raw)
+    except ValidationError:
+        return  # the worker refuses it with the whole message
+    image = (spec.get("kubernetes") or {}).get("image")
+    if image and not policy.image_allowed(image):
+        allowed = ", ".join(policy.allowed_images or []) or "none"
+        raise Usage(
+            f"--image {image} is not allowed by rig {rig['metadata']['name']}'s "
+            f"spec.polecatPolicy.allowedImages (allowed: {allowed}; a prefix ends in '/' or "
+            "':'): use one of those, or leave --image out for the rig's default"
+        )
 
 
 def _queue_hint(rig: dict[str, Any]) -> str | None:

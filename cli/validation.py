@@ -31,7 +31,9 @@ HINTS = {
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    from gastown.cli.output import mask_url_passwords
+
+    text = mask_url_passwords(repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -41,10 +43,11 @@ def validated(model: type[M], doc: dict[str, Any], flags: dict[str, str]) -> M:
         return model.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
-        path = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+        loc = first["loc"]
+        path = ".".join(str(p) for p in loc if not isinstance(p, int))
         where = next(
             (flag for key, flag in flags.items() if path == key or path.startswith(key + ".")),
-            path,
+            None,
         )
         last = path.rsplit(".", 1)[-1]
         hint = HINTS.get(last, "")
@@ -52,5 +55,20 @@ def validated(model: type[M], doc: dict[str, Any], flags: dict[str, str]) -> M:
         if first["type"] == "string_pattern_mismatch":
             message = f"{_short(first['input'])} is not valid"
         elif first["type"] == "value_error":
+            # The validator's own words carry the fix; a hint by field name would not fit.
             message = str(first["msg"]).removeprefix("Value error, ")
+            hint = ""
+        shown = _field_path(loc)
+        if where is None:
+            where = shown
+        elif shown != path and "[" in shown:
+            where = f"{where} ({shown})"
         raise Usage(f"{where}: {message}" + (f"; {hint}" if hint else "")) from None
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """`spec.agentConfig.env[2].name`, as the API server names a list item."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

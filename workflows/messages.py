@@ -83,6 +83,8 @@ class Resolved(Message):
     # The pods' ServiceAccount, from the worker's defaults when resolved; None (and in the
     # history of runs resolved before it existed): the namespace's default.
     service_account: str | None = None
+    # agentConfig.modelProvider.endpoint: the agent's ANTHROPIC_BASE_URL (None: Anthropic's).
+    model_endpoint: str | None = None
 
 
 class CredentialReport(Message):

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gastown.api.polecat import AgentConfig, AgentType, KubernetesSpec, PolecatSpec
+from gastown.api.common import EnvVar, SecretKeyRef
+from gastown.api.polecat import (
+    BASE_URL_ENV,
+    AgentConfig,
+    AgentType,
+    KubernetesSpec,
+    ModelProviderConfig,
+    PolecatSpec,
+)
 from gastown.api.rig import PolecatDefaults, Rig
 from gastown.workflows.messages import Resolved, SecretKey
 
@@ -46,12 +54,108 @@ def default_work_branch(bead_id: str) -> str:
 
 
 def _merge_agent_config(mine: AgentConfig | None, rigs: AgentConfig | None) -> AgentConfig | None:
-    """Field by field: `sling --model` must not drop the rig's agent command or env."""
+    """Field by field: `sling --model` must not drop the rig's agent command or env.
+
+    The result is built without validation: the one-endpoint rule holds per object (schema),
+    and across the two `_model_endpoint` says which object set what."""
     if mine is None or rigs is None:
         return mine or rigs
     merged = rigs.model_dump(exclude_none=True)
     merged.update(mine.model_dump(exclude_none=True))
-    return AgentConfig.model_validate(merged)
+    if mine.model_provider and rigs.model_provider:
+        provider = rigs.model_provider.model_dump(exclude_none=True)
+        provider.update(mine.model_provider.model_dump(exclude_none=True))
+        merged["model_provider"] = provider
+    if mine.env and rigs.env:
+        # By name: `sling --env A=1` adds to (or overrides one of) the rig's variables.
+        by_name = {e.name: e for e in rigs.env} | {e.name: e for e in mine.env}
+        merged["env"] = [e.model_dump(exclude_none=True) for e in by_name.values()]
+    return AgentConfig.model_construct(
+        **{
+            **merged,
+            "env": [EnvVar.model_validate(e) for e in merged.get("env") or []] or None,
+            "model_provider": ModelProviderConfig.model_validate(merged["model_provider"])
+            if merged.get("model_provider")
+            else None,
+        }
+    )
+
+
+def _image(
+    k8s: KubernetesSpec,
+    agent_config: AgentConfig | None,
+    rig: PolecatDefaults,
+    defaults: OperatorDefaults,
+) -> tuple[str, str]:
+    """The image and the field it came from (for a pin's refusal)."""
+    for value, where in (
+        (k8s.image, "spec.kubernetes.image"),
+        (agent_config.image if agent_config else None, "agentConfig.image"),
+        (rig.image, "the rig's settings.polecatDefaults.image"),
+    ):
+        if value:
+            return value, where
+    return defaults.image, "the worker's default image, gastown-operator worker --image"
+
+
+def _check_pins(rig: Rig, repo_url: str, image: str, image_from: str) -> None:
+    """The rig's spec.polecatPolicy: refused before anything is created for the polecat."""
+    policy = rig.spec.polecat_policy
+    if policy is None:
+        return
+    name = rig.metadata.name
+    if not policy.repository_allowed(repo_url, rig.spec.git_url):
+        allowed = [rig.spec.git_url, *(policy.allowed_repositories or [])]
+        raise SpecError(
+            f"spec.kubernetes.gitRepository {repo_url} is not allowed by rig {name}'s "
+            f"spec.polecatPolicy.allowedRepositories (allowed: {', '.join(allowed)}; a "
+            "prefix ends in '/'): use one of those, or have the rig's owner add it"
+        )
+    if not policy.image_allowed(image):
+        raise SpecError(
+            f"image {image} (from {image_from}) is not allowed by rig {name}'s "
+            f"spec.polecatPolicy.allowedImages (allowed: "
+            f"{', '.join(policy.allowed_images or []) or 'none'}; a prefix ends in '/' or ':'): "
+            "use one of those, or have the rig's owner add it"
+        )
+
+
+def _model_endpoint(spec: PolecatSpec, rig: PolecatDefaults) -> str | None:
+    """agentConfig.modelProvider.endpoint, the polecat's over the rig's; refused when the other
+    object sets ANTHROPIC_BASE_URL in env (each object alone is checked by the schema)."""
+    sources = (
+        ("spec.agentConfig", spec.agent_config),
+        ("the rig's polecatDefaults.agentConfig", rig.agent_config),
+    )
+    endpoint_from = next(
+        (
+            (where, c.model_provider.endpoint)
+            for where, c in sources
+            if c and c.model_provider and c.model_provider.endpoint
+        ),
+        None,
+    )
+    if endpoint_from is None:
+        return None
+    env_from = next(
+        (where for where, c in sources if c and any(e.name == BASE_URL_ENV for e in c.env or [])),
+        None,
+    )
+    if env_from is not None:
+        raise SpecError(
+            f"{endpoint_from[0]}.modelProvider.endpoint and {env_from}.env {BASE_URL_ENV} both "
+            "set the model endpoint; keep one (modelProvider.endpoint)"
+        )
+    return endpoint_from[1]
+
+
+def _api_key(spec: PolecatSpec, rig: PolecatDefaults) -> SecretKeyRef | None:
+    """The model's API key: the polecat's own (kubernetes.apiKeySecretRef or
+    agentConfig.modelProvider.apiKeySecretRef, which the schema keeps equal) over the rig's."""
+    k8s = spec.kubernetes or KubernetesSpec()
+    mine = k8s.api_key_secret_ref or (spec.agent_config.api_key_ref if spec.agent_config else None)
+    rigs = rig.api_key_secret_ref or (rig.agent_config.api_key_ref if rig.agent_config else None)
+    return mine or rigs
 
 
 def resolve(
@@ -68,7 +172,8 @@ def resolve(
         raise SpecError("spec.beadID is required to start a polecat: set it to the bead to work on")
 
     creds = k8s.claude_creds_secret_ref or rig_defaults.claude_creds_secret_ref
-    api_key = k8s.api_key_secret_ref or rig_defaults.api_key_secret_ref
+    api_key = _api_key(spec, rig_defaults)
+    model_endpoint = _model_endpoint(spec, rig_defaults)
     if spec.agent == AgentType.CLAUDE_CODE and not (creds or api_key):
         raise SpecError(
             "no Claude credentials: set spec.kubernetes.claudeCredsSecretRef (kubectl gt auth "
@@ -87,6 +192,8 @@ def resolve(
             f"repository {repo_url} needs an SSH key: set spec.kubernetes.gitSecretRef or the "
             "rig's settings.polecatDefaults.gitSecretRef"
         )
+    image, image_from = _image(k8s, agent_config, rig_defaults, defaults)
+    _check_pins(rig, repo_url, image, image_from)
     forge = k8s.forge_token_secret_ref or rig_defaults.forge_token_secret_ref
     known_hosts = k8s.ssh_known_hosts_config_map_ref or rig_defaults.ssh_known_hosts_config_map_ref
     resources = k8s.resources or spec.resources or rig_defaults.resources
@@ -105,10 +212,7 @@ def resolve(
         repo_url=repo_url,
         base_branch=k8s.git_branch or rig_defaults.base_branch or "main",
         work_branch=k8s.work_branch or default_work_branch(spec.bead_id),
-        image=k8s.image
-        or (agent_config.image if agent_config else None)
-        or rig_defaults.image
-        or defaults.image,
+        image=image,
         agent=spec.agent.value,
         model=agent_config.model if agent_config else None,
         max_turns=agent_config.max_turns if agent_config else None,
@@ -139,4 +243,5 @@ def resolve(
         else defaults.failed_pod_ttl_seconds,
         credentials_wait_seconds=defaults.credentials_wait_seconds,
         service_account=defaults.pod_service_account,
+        model_endpoint=model_endpoint,
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
+from gastown.api import envnames
 from gastown.api.patterns import CONDITION_TYPE
 from gastown.api.types import (
     ConditionReason,
@@ -53,11 +54,32 @@ class EnvVar(Model):
     """An extra environment variable for the agent: a literal, or a Secret/ConfigMap key.
 
     Secrets stay references; the value is resolved by the kubelet inside the pod, never by us.
+    Names the runtime owns (gastown/api/envnames.py) are refused here and by the CRD's rule.
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": envnames.CEL_RULE,
+                    "message": envnames.CEL_MESSAGE,
+                    "messageExpression": envnames.CEL_MESSAGE_EXPRESSION,
+                    "fieldPath": ".name",
+                }
+            ]
+        }
+    )
 
     name: EnvName
     value: str | None = Field(default=None, max_length=32768)
     value_from: EnvVarSource | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if envnames.is_reserved(name):
+            raise ValueError(envnames.reserved_message(name))
+        return name
 
 
 class ResourceRequirements(Model):

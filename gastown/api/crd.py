@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from gastown.api import patterns as p
 from gastown.api.convoy import Convoy, ConvoySpec, ConvoyStatus
 from gastown.api.group import API_VERSION, GROUP, VERSION
-from gastown.api.polecat import Polecat, PolecatSpec, PolecatStatus
+from gastown.api.polecat import Polecat, PolecatSpec, PolecatStatus, api_key_rule
 from gastown.api.rig import Rig, RigSpec, RigStatus
 
 __all__ = ["API_VERSION", "GROUP", "KINDS", "VERSION"]
@@ -122,6 +122,7 @@ KINDS: tuple[Kind, ...] = (
                 "message": "spec.kubernetes.gitRepository cannot change once set; "
                 "create a new polecat",
             },
+            api_key_rule(("kubernetes", "apiKeySecretRef"), "spec.kubernetes.apiKeySecretRef"),
         ),
         columns=(
             PrinterColumn("Rig", "string", ".spec.rig"),

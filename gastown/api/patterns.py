@@ -56,13 +56,34 @@ GIT_URL: Final = (
     r")$"
 )
 GIT_URL_MAX: Final = 2048
+# A Rig's pin on its polecats' repositories: a git URL as above, or a prefix of one ending in
+# `/` (`https://github.com/myorg/`, `git@github.com:myorg/`).
+_PIN_PATH: Final = rf"({_PATH}/?)?"
+REPOSITORY_PIN: Final = (
+    r"^("
+    rf"{_USER}@{_HOST}:/?{_PATH}/?"
+    rf"|ssh://({_USER}@)?{_HOST}(:[0-9]{{1,5}})?/{_PIN_PATH}"
+    rf"|https://{_HOST}(:[0-9]{{1,5}})?/{_PIN_PATH}"
+    rf"|file:///{_PIN_PATH}"
+    r")$"
+)
 
 # Container images: registry/repository[:tag][@digest], lowercase repository as Docker requires.
+# A registry is a host with a dot or a port, or localhost (Docker's own rule).
+_REGISTRY: Final = (
+    r"([a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)+(:[0-9]+)?|localhost(:[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+)"
+)
+_IMAGE_NAME: Final = r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
 IMAGE: Final = (
-    # A registry is a host with a dot or a port, or localhost (Docker's own rule).
-    r"^(([a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)+(:[0-9]+)?|localhost(:[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+)/)?"
-    r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    rf"^({_REGISTRY}/)?{_IMAGE_NAME}"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+# A Rig's pin on its polecats' images: an image as above, or a prefix ending in `/` (a
+# registry or a namespace in it) or `:` (any tag of one repository).
+IMAGE_PIN: Final = (
+    rf"^(({_REGISTRY}/)?{_IMAGE_NAME}"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?"
+    rf"|({_REGISTRY}/)?{_IMAGE_NAME}[/:]|{_REGISTRY}/)$"
 )
 IMAGE_MAX: Final = 512
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gastown.api.common import (
     Condition,
@@ -50,30 +50,93 @@ class AgentType(StrEnum):
     COMMAND = "command"  # a custom agent image/command, prompt handed over in a file
 
 
-class LLMProvider(StrEnum):
-    LITELLM = "litellm"
-    ANTHROPIC = "anthropic"
-    OPENAI = "openai"
-    OLLAMA = "ollama"
+# The model endpoint: http(s), no credentials in the URL (they go in apiKeySecretRef).
+MODEL_ENDPOINT = r"^https?://[^\s/@?#]+(/[^\s]*)?$"
 
 
 class ModelProviderConfig(Model):
-    endpoint: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s]+$")
+    """Where the agent's model is served: Anthropic by default, or an endpoint speaking the
+    Anthropic Messages API (a gateway such as LiteLLM in front of another provider).
+
+    `endpoint` becomes the agent's `ANTHROPIC_BASE_URL`; `apiKeySecretRef` is the key sent to
+    it (the agent's `ANTHROPIC_API_KEY`, read by the kubelet from the Secret): the same field
+    as `kubernetes.apiKeySecretRef`, here beside the endpoint it belongs to.
+    """
+
+    endpoint: str | None = Field(default=None, max_length=2048, pattern=MODEL_ENDPOINT)
     api_key_secret_ref: SecretKeyRef | None = None
 
 
-class AgentConfig(Model):
-    """How the agent is run. `command`/`args` are argv items, never a shell string."""
+BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 
-    provider: LLMProvider | None = None
+
+class AgentConfig(Model):
+    """How the agent is run. `command`/`args` are argv items, never a shell string.
+
+    `command` is the program: a command agent's whole argv, or for claude-code the Claude Code
+    CLI to run (default `claude` on PATH).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.modelProvider) && has(self.modelProvider.endpoint) && "
+                    f"has(self.env) && self.env.exists(e, e.name == '{BASE_URL_ENV}'))",
+                    "message": f"modelProvider.endpoint and env {BASE_URL_ENV} both set the "
+                    "model endpoint; keep one (modelProvider.endpoint)",
+                }
+            ]
+        }
+    )
+
     model: str | None = Field(default=None, max_length=256, pattern=r"^[A-Za-z0-9._:/@-]+$")
     max_turns: int | None = Field(default=None, ge=1, le=10000)
     model_provider: ModelProviderConfig | None = None
     image: Image | None = None
     command: list[str] | None = Field(default=None, max_length=64)
     args: list[str] | None = Field(default=None, max_length=256)
-    config_map_ref: LocalObjectReference | None = None
     env: list[EnvVar] | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> AgentConfig:
+        endpoint = self.model_provider.endpoint if self.model_provider else None
+        if endpoint and any(e.name == BASE_URL_ENV for e in self.env or []):
+            raise ValueError(
+                f"agentConfig.modelProvider.endpoint and agentConfig.env {BASE_URL_ENV} both "
+                "set the model endpoint; keep one (modelProvider.endpoint)"
+            )
+        return self
+
+    @property
+    def api_key_ref(self) -> SecretKeyRef | None:
+        return self.model_provider.api_key_secret_ref if self.model_provider else None
+
+
+def _has_chain(path: tuple[str, ...]) -> str:
+    return " && ".join(f"has(self.{'.'.join(path[: i + 1])})" for i in range(len(path)))
+
+
+def api_key_rule(own: tuple[str, ...], field_path: str) -> dict[str, str]:
+    """CEL: the object's own apiKeySecretRef (at path `own`) and agentConfig.modelProvider's
+    agree when both are set."""
+    theirs = ("agentConfig", "modelProvider", "apiKeySecretRef")
+    return {
+        "rule": f"!({_has_chain(own)} && {_has_chain(theirs)}) || "
+        f"self.{'.'.join(own)} == self.{'.'.join(theirs)}",
+        "message": f"{field_path} and agentConfig.modelProvider.apiKeySecretRef name different "
+        "Secrets; keep one (both are the model's API key)",
+    }
+
+
+def check_one_api_key(own: SecretKeyRef | None, agent: AgentConfig | None, field_path: str) -> None:
+    other = agent.api_key_ref if agent else None
+    if own is not None and other is not None and own != other:
+        raise ValueError(
+            f"{field_path} ({own.name}/{own.key}) and agentConfig.modelProvider.apiKeySecretRef "
+            f"({other.name}/{other.key}) name different Secrets; keep one (both are the "
+            "model's API key)"
+        )
 
 
 class KubernetesSpec(Model):
@@ -123,6 +186,12 @@ class PolecatSpec(Model):
     retry_policy: RetryPolicy | None = None
     cleanup_policy: CleanupPolicy | None = None
     convoy: ObjectName | None = None
+
+    @model_validator(mode="after")
+    def _one_api_key(self) -> PolecatSpec:
+        own = self.kubernetes.api_key_secret_ref if self.kubernetes else None
+        check_one_api_key(own, self.agent_config, "kubernetes.apiKeySecretRef")
+        return self
 
 
 class PolecatPhase(StrEnum):

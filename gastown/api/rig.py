@@ -6,9 +6,10 @@ Cluster-scoped as in the Go original: a rig is shared by the namespaces that dis
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from gastown.api.common import (
     Condition,
@@ -19,13 +20,15 @@ from gastown.api.common import (
     SecretReference,
 )
 from gastown.api.patterns import DNS1123_LABEL_MAX
-from gastown.api.polecat import AgentConfig
+from gastown.api.polecat import AgentConfig, api_key_rule, check_one_api_key
 from gastown.api.types import (
     BeadsPrefix,
     GitBranch,
     GitURL,
     Image,
+    ImagePin,
     Model,
+    RepositoryPin,
     StatusModel,
     check_object_name,
 )
@@ -40,6 +43,17 @@ class NamepoolTheme(StrEnum):
 class PolecatDefaults(Model):
     """What a polecat of this rig gets when its own spec leaves the field unset."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cast(
+                    "JsonDict",
+                    api_key_rule(("apiKeySecretRef",), "polecatDefaults.apiKeySecretRef"),
+                )
+            ]
+        }
+    )
+
     base_branch: GitBranch | None = None
     git_secret_ref: SecretReference | None = None
     claude_creds_secret_ref: SecretReference | None = None
@@ -51,6 +65,13 @@ class PolecatDefaults(Model):
     active_deadline_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
     agent_config: AgentConfig | None = None
 
+    @model_validator(mode="after")
+    def _one_api_key(self) -> PolecatDefaults:
+        check_one_api_key(
+            self.api_key_secret_ref, self.agent_config, "polecatDefaults.apiKeySecretRef"
+        )
+        return self
+
 
 class RigSettings(Model):
     namepool_theme: NamepoolTheme = NamepoolTheme.MAD_MAX
@@ -58,10 +79,42 @@ class RigSettings(Model):
     polecat_defaults: PolecatDefaults | None = None
 
 
+def _pinned(value: str, pins: list[str], separators: str) -> bool:
+    """`value` is a pin, or starts with a pin that ends in one of `separators`."""
+    return any(value == pin or (pin[-1] in separators and value.startswith(pin)) for pin in pins)
+
+
+class PolecatPolicy(Model):
+    """What the rig's polecats may use; unset: anything the schema takes.
+
+    Enforced where the polecat is resolved, before any pod (and by `kubectl gt sling` for what
+    its flags set), so a Polecat cannot point the rig's git and forge credentials at another
+    repository, or run an image the rig's owner did not choose.
+    """
+
+    # Exact repository URLs, or prefixes ending in `/`. The rig's own gitURL is always allowed.
+    allowed_repositories: list[RepositoryPin] | None = Field(default=None, max_length=256)
+    # Exact images, or prefixes ending in `/` (a registry or namespace) or `:` (any tag).
+    allowed_images: list[ImagePin] | None = Field(default=None, max_length=256)
+
+    def repository_allowed(self, url: str, rig_url: str) -> bool:
+        if self.allowed_repositories is None or url == rig_url:
+            return True
+        # A prefix must not be left by a `..` or `.` component (git would resolve it).
+        parts = url.replace(":", "/").split("/")
+        if any(part in (".", "..") for part in parts):
+            return url in self.allowed_repositories
+        return _pinned(url, self.allowed_repositories, "/")
+
+    def image_allowed(self, image: str) -> bool:
+        return self.allowed_images is None or _pinned(image, self.allowed_images, "/:")
+
+
 class RigSpec(Model):
     git_url: GitURL = Field(alias="gitURL")
     beads_prefix: BeadsPrefix
     settings: RigSettings = Field(default_factory=RigSettings)
+    polecat_policy: PolecatPolicy | None = None
 
 
 class RigPhase(StrEnum):

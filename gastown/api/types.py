@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationError,
     WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
@@ -33,6 +34,10 @@ BeadID = Annotated[str, StringConstraints(pattern=p.BEAD_ID, max_length=p.BEAD_I
 BeadsPrefix = Annotated[str, StringConstraints(pattern=p.BEADS_PREFIX)]
 GitURL = Annotated[str, StringConstraints(pattern=p.GIT_URL, max_length=p.GIT_URL_MAX)]
 Image = Annotated[str, StringConstraints(pattern=p.IMAGE, max_length=p.IMAGE_MAX)]
+RepositoryPin = Annotated[
+    str, StringConstraints(pattern=p.REPOSITORY_PIN, max_length=p.GIT_URL_MAX)
+]
+ImagePin = Annotated[str, StringConstraints(pattern=p.IMAGE_PIN, max_length=p.IMAGE_MAX)]
 EnvName = Annotated[str, StringConstraints(pattern=p.ENV_NAME, max_length=256)]
 ConditionReason = Annotated[
     str, StringConstraints(pattern=p.CONDITION_REASON, min_length=1, max_length=1024)
@@ -129,3 +134,17 @@ class StatusModel(Model):
     """Status is read back from the cluster, possibly written by a newer version: tolerate."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """`field.path[i].name: message; …` without the input values pydantic's own text quotes
+    (a whole spec, with its task text and literal env values, for a model-level rule), for
+    messages that end in a status, an Event or workflow history."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path = ""
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{path}: {message}" if path else message)
+    return "; ".join(parts)

@@ -65,8 +65,10 @@ def invocation(
     env = agent_env(settings, base_env, prompt_file, auth_env)
     if settings.agent == "command":
         return Invocation([*settings.agent_command, *settings.agent_args], env, prompt_file)
+    # `agentConfig.command` of a claude-code polecat names the CLI to run (GT_AGENT_COMMAND;
+    # GT_CLAUDE_BIN is the runtime's own, reserved from user env).
     argv = [
-        settings.claude_bin,
+        *(settings.agent_command or [settings.claude_bin]),
         "-p",
         "--output-format",
         "stream-json",

@@ -182,6 +182,24 @@ CASES: list[Case] = [
     *_cases("Polecat", ("spec", "unknownField"), [], ["x"]),
     *_cases(
         "Rig",
+        ("spec", "polecatPolicy", "allowedRepositories"),
+        [["https://github.com/myorg/", "git@github.com:myorg/repo.git", "file:///srv/git/"]],
+        [["https://u:p@github.com/myorg/"], ["github.com/myorg"], ["https://github.com/a//"]],
+    ),
+    *_cases(
+        "Rig",
+        ("spec", "polecatPolicy", "allowedImages"),
+        [["ghcr.io/gastown/", "registry.example.com/team/agent:", "quay.io/x/y:1"]],
+        [["ghcr.io/Gastown/"], ["ghcr.io/a//"], ["img:$(id)"]],
+    ),
+    *_cases(
+        "Polecat",
+        ("spec", "agentConfig", "modelProvider", "endpoint"),
+        ["https://llm.example.com/v1", "http://litellm.gastown-system:4000"],
+        ["https://user:pw@llm.example.com", "ftp://llm.example.com", "https://"],
+    ),
+    *_cases(
+        "Rig",
         ("spec", "beadsPrefix"),
         ["dm", "gt", "ab12"],
         ["DM", "a-b", "", "abcdefghijk", "dm\n"],

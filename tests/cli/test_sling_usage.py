@@ -38,6 +38,23 @@ BAD = [
     (["dm-1", "demo-rig", "--task-file", "/nonexistent/task.md"], "--task-file"),
     (["dm-1", "demo-rig", "-o", "name"], "-o"),
     (["dm-1"], "Missing argument"),
+    # Env names the runtime owns: the field and the name, nothing sent anywhere.
+    (
+        ["dm-1", "demo-rig", "--env", "GT_FORGE_API_URL=http://evil.example"],
+        "--env (spec.agentConfig.env[0].name): GT_FORGE_API_URL is reserved for the runtime",
+    ),
+    (
+        ["dm-1", "demo-rig", "--env", "FOO=1", "--env", "GIT_CONFIG_GLOBAL=/tmp/x"],
+        "--env (spec.agentConfig.env[1].name): GIT_CONFIG_GLOBAL is reserved for the runtime",
+    ),
+    (
+        ["dm-1", "demo-rig", "--env", "ANTHROPIC_API_KEY=sk-x"],
+        "--env (spec.agentConfig.env[0].name): ANTHROPIC_API_KEY is reserved for the runtime",
+    ),
+    (["dm-1", "demo-rig", "--env", "NOEQUALS"], "--env 'NOEQUALS' must be NAME=VALUE"),
+    (["dm-1", "demo-rig", "--env", "=x"], "--env must be NAME=VALUE"),
+    (["dm-1", "demo-rig", "--env", "1X=1"], "--env"),
+    (["dm-1", "dm-2", "demo-rig", "--env", "FOO=1"], "--env applies to one polecat"),
 ]
 
 

@@ -317,7 +317,7 @@ class Flow:
 
 
 def demo(mode: str) -> dict[str, Any]:
-    return {"command": DEMO_AGENT, "env": [{"name": "GT_DEMO_AGENT_MODE", "value": mode}]}
+    return {"command": DEMO_AGENT, "env": [{"name": "DEMO_AGENT_MODE", "value": mode}]}
 
 
 async def applied(flow: Flow) -> None:

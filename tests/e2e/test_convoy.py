@@ -40,10 +40,10 @@ from tests.webhook import https_webhook
 
 
 def demo(**env: str) -> dict[str, Any]:
-    """The rig's agent: the demo agent with these GT_DEMO_AGENT_* settings."""
+    """The rig's agent: the demo agent with these DEMO_AGENT_* settings."""
     return {
         "command": DEMO_AGENT,
-        "env": [{"name": f"GT_DEMO_AGENT_{k.upper()}", "value": v} for k, v in env.items()],
+        "env": [{"name": f"DEMO_AGENT_{k.upper()}", "value": v} for k, v in env.items()],
     }
 
 

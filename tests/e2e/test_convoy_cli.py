@@ -574,7 +574,7 @@ async def test_a_real_convoy_takes_added_beads_and_is_cancelled_with_nuke(
     skips the rest."""
     sleeping = {
         "command": DEMO_AGENT,
-        "env": [{"name": "GT_DEMO_AGENT_MODE", "value": "sleep:120"}],
+        "env": [{"name": "DEMO_AGENT_MODE", "value": "sleep:120"}],
     }
     rig = rig_factory(agentConfig=sleeping)
     made = await gt(

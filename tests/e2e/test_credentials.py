@@ -231,8 +231,11 @@ async def keeper_worker(
 
 
 def recorder_rig(rig_factory: Callable[..., str]) -> str:
-    env = [{"name": "GT_CLAUDE_BIN", "value": str(RECORDER)}]
-    return rig_factory(claudeCredsSecretRef={"name": "claude-creds"}, agentConfig={"env": env})
+    # The claude-code agent's CLI is `agentConfig.command` (GT_CLAUDE_BIN is the runtime's).
+    command = [str(RECORDER)]
+    return rig_factory(
+        claudeCredsSecretRef={"name": "claude-creds"}, agentConfig={"command": command}
+    )
 
 
 def seen_by_pod(origin: Path, bead: str) -> str:

@@ -44,7 +44,7 @@ NO_BACKOFF = {"maxAttempts": 2, "backoffSeconds": 0}
 
 
 def demo(mode: str) -> dict[str, Any]:
-    return {"command": DEMO_AGENT, "env": [{"name": "GT_DEMO_AGENT_MODE", "value": mode}]}
+    return {"command": DEMO_AGENT, "env": [{"name": "DEMO_AGENT_MODE", "value": mode}]}
 
 
 async def start(

@@ -48,8 +48,8 @@ SECRET = "claude-creds"
 
 def demo(mode: str, cost: str) -> dict[str, Any]:
     env = [
-        {"name": "GT_DEMO_AGENT_MODE", "value": mode},
-        {"name": "GT_DEMO_AGENT_COST", "value": cost},
+        {"name": "DEMO_AGENT_MODE", "value": mode},
+        {"name": "DEMO_AGENT_COST", "value": cost},
     ]
     return {"command": DEMO_AGENT, "env": env}
 

@@ -21,7 +21,7 @@ from tests.e2e.conftest import DEMO_AGENT, ClusterKube, Result, wait_until
 
 
 def sleeping() -> dict[str, Any]:
-    return {"command": DEMO_AGENT, "env": [{"name": "GT_DEMO_AGENT_MODE", "value": "sleep:60"}]}
+    return {"command": DEMO_AGENT, "env": [{"name": "DEMO_AGENT_MODE", "value": "sleep:60"}]}
 
 
 async def nothing_created(

@@ -20,7 +20,7 @@ from tests.operator.conftest import ThreadedWatcher, apply, polecat_doc, wait_un
 
 
 def demo(mode: str) -> dict[str, Any]:
-    return {"command": DEMO_AGENT, "env": [{"name": "GT_DEMO_AGENT_MODE", "value": mode}]}
+    return {"command": DEMO_AGENT, "env": [{"name": "DEMO_AGENT_MODE", "value": mode}]}
 
 
 async def get(kube: ClusterKube, namespace: str, name: str) -> dict[str, Any] | None:

@@ -6,8 +6,9 @@ shape: `metadata.namespace` becomes the test's namespace, and `spec.kubernetes.g
 (git@github.com:…, unreachable here) becomes a local bare repository. Everything the examples
 name is created first: the Rig `myproject` and the Secrets git-creds, claude-creds and
 anthropic-api-key. The examples ask for the claude-code agent; the rig's polecat defaults set
-GT_CLAUDE_BIN to a two-line shim that runs the built-in demo agent, so no model is called and
-the runtime still takes its claude-code path (credentials mounted, prompt on stdin).
+`agentConfig.command` (the Claude Code CLI to run) to a two-line shim that runs the built-in
+demo agent, so no model is called and the runtime still takes its claude-code path
+(credentials mounted, prompt on stdin).
 """
 
 from __future__ import annotations
@@ -49,11 +50,7 @@ def seed_rig(kubectl: Callable[..., Any], origin: Path, pod_tools: Path) -> Iter
             "spec": {
                 "gitURL": f"file://{origin}",
                 "beadsPrefix": "issue",
-                "settings": {
-                    "polecatDefaults": {
-                        "agentConfig": {"env": [{"name": "GT_CLAUDE_BIN", "value": str(shim)}]}
-                    }
-                },
+                "settings": {"polecatDefaults": {"agentConfig": {"command": [str(shim)]}}},
             },
         },
     )

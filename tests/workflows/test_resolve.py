@@ -129,3 +129,80 @@ def test_agent_config_merges_field_by_field() -> None:
     )
     assert r.agent_command == ["gt-polecat", "demo-agent"]
     assert (r.model, r.max_turns) == ("claude-opus-4", 5)
+
+
+def test_polecat_env_adds_to_the_rigs_by_name() -> None:
+    """`sling --env A=2` overrides the rig's A and keeps the rig's other variables."""
+    r = resolve(
+        "ns",
+        "a",
+        spec(agentConfig={"env": [{"name": "A", "value": "2"}, {"name": "C", "value": "3"}]}),
+        rig(
+            agentConfig={"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "1"}]},
+            **CREDS,
+        ),
+        DEFAULTS,
+    )
+    assert {e["name"]: e["value"] for e in r.agent_env} == {"A": "2", "B": "1", "C": "3"}
+
+
+ENDPOINT = "https://llm.example.com/anthropic"
+KEY = {"name": "llm-key", "key": "api-key"}
+GIT = {"gitSecretRef": {"name": "git-creds"}}
+
+
+def test_model_endpoint_is_resolved_the_polecats_over_the_rigs() -> None:
+    rigs = rig(agentConfig={"modelProvider": {"endpoint": "https://rig.example.com"}}, **CREDS)
+    assert resolve("ns", "a", spec(), rigs, DEFAULTS).model_endpoint == "https://rig.example.com"
+    mine = spec(agentConfig={"modelProvider": {"endpoint": ENDPOINT}})
+    assert resolve("ns", "a", mine, rigs, DEFAULTS).model_endpoint == ENDPOINT
+    assert resolve("ns", "a", spec(), rig(**CREDS), DEFAULTS).model_endpoint is None
+
+
+def test_an_endpoint_and_base_url_env_from_different_objects_are_refused() -> None:
+    env = [{"name": "ANTHROPIC_BASE_URL", "value": "https://other.example.com"}]
+    with pytest.raises(SpecError) as caught:
+        resolve(
+            "ns",
+            "a",
+            spec(agentConfig={"env": env}),
+            rig(agentConfig={"modelProvider": {"endpoint": ENDPOINT}}, **CREDS),
+            DEFAULTS,
+        )
+    assert str(caught.value) == (
+        "the rig's polecatDefaults.agentConfig.modelProvider.endpoint and spec.agentConfig.env "
+        "ANTHROPIC_BASE_URL both set the model endpoint; keep one (modelProvider.endpoint)"
+    )
+    # ANTHROPIC_BASE_URL in env alone keeps working: it reaches the agent as given.
+    r = resolve("ns", "a", spec(agentConfig={"env": env}), rig(**CREDS), DEFAULTS)
+    assert (r.model_endpoint, r.agent_env) == (None, env)
+
+
+def test_model_provider_api_key_is_the_api_key() -> None:
+    """It satisfies the credentials check and becomes the pod's ANTHROPIC_API_KEY source."""
+    r = resolve(
+        "ns",
+        "a",
+        spec(agentConfig={"modelProvider": {"apiKeySecretRef": KEY}}),
+        rig(**GIT),
+        DEFAULTS,
+    )
+    assert r.api_key_secret is not None
+    assert (r.api_key_secret.name, r.api_key_secret.key) == ("llm-key", "api-key")
+    from_rig = rig(agentConfig={"modelProvider": {"apiKeySecretRef": KEY}}, **GIT)
+    r = resolve("ns", "a", spec(), from_rig, DEFAULTS)
+    assert r.api_key_secret is not None and r.api_key_secret.name == "llm-key"
+    # The polecat's own key, by either field, wins over the rig's.
+    rigs = rig(apiKeySecretRef={"name": "rig-key", "key": "k"}, **GIT)
+    mine = spec(agentConfig={"modelProvider": {"apiKeySecretRef": KEY}})
+    r = resolve("ns", "a", mine, rigs, DEFAULTS)
+    assert r.api_key_secret is not None and r.api_key_secret.name == "llm-key"
+
+
+def test_model_provider_merges_field_by_field() -> None:
+    """The rig's endpoint stays when the polecat names only its own key."""
+    rigs = rig(agentConfig={"modelProvider": {"endpoint": ENDPOINT}}, **GIT)
+    mine = spec(agentConfig={"modelProvider": {"apiKeySecretRef": KEY}})
+    r = resolve("ns", "a", mine, rigs, DEFAULTS)
+    assert r.model_endpoint == ENDPOINT
+    assert r.api_key_secret is not None and r.api_key_secret.name == "llm-key"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in for the Claude Code CLI (GT_CLAUDE_BIN) in the credentials acceptance.
+"""A stand-in for the Claude Code CLI (the rig's agentConfig.command) in the credentials acceptance.
 
 It records what the pod gave it — its environment and every file under $HOME, where the
 runtime installed the credentials document from the polecat's own Secret — in AUTH_SEEN.txt in

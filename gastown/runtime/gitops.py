@@ -171,6 +171,8 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
         # .git/config); then ours. Command-line scope beats the repository's config.
         ("credential.helper", ""),
         ("credential.helper", helper),
+        # git sends the path only with this set; the helper answers for the rig's path only.
+        ("credential.useHttpPath", "true"),
         # Our own git calls run no hooks or fsmonitor the agent may have planted.
         ("core.hooksPath", "/dev/null"),
         ("core.fsmonitor", "false"),
@@ -180,6 +182,7 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
+    env["GT_REPO_URL"] = settings.repo_url  # what the credential helper answers for
     if settings.git_secret_dir is not None:
         env["GT_GIT_SECRET_DIR"] = str(settings.git_secret_dir)
     if settings.git_ca_file is not None:

@@ -294,6 +294,9 @@ def test_a_url_rewrite_planted_in_git_config_gets_no_credential(
         }
     )
     env = {**gitops.transport_env(settings, {"PATH": "/usr/bin:/bin"}), "GIT_ASKPASS": "/bin/false"}
+    # The helper's own defence: git here reads the planted .git/config (the runtime's git never
+    # does: it runs in a repository of its own, see test_hostile_git_config.py).
+    del env["GIT_DIR"], env["GIT_WORK_TREE"]
     work = sandbox / "work"
     work.mkdir()
     git("init", "-q", cwd=work)

@@ -229,6 +229,12 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
     creds = credhelper.https_credentials(settings.git_secret_dir)
     if creds is not None:
         redact.register(creds[1])
+    # Every secret mounted in this container, read now (before the agent speaks), so whatever
+    # it prints of them is scrubbed from the pod log, the PR and the result.
+    redact.register_files(
+        [settings.git_secret_dir, settings.forge_token_file, settings.claude_creds_dir]
+    )
+    redact.register_env(settings.env)
     # -I: git runs the helper inside the work tree; isolated mode keeps the current directory
     # (whatever the agent left there) off sys.path and ignores PYTHON* variables.
     helper = "!" + shlex.join(

@@ -250,3 +250,40 @@ def test_allowed_api_hosts() -> None:
     for repo in (github, ghe, forge.RepoRef("gitlab.example", "g/p")):
         kind = forge.forge_kind(None, repo)
         forge.check_api_url(forge.default_api_url(kind, repo), forge.allowed_api_hosts(repo, None))
+
+
+def test_what_the_agent_prints_of_a_secret_is_redacted_everywhere(forge_pod: Pod) -> None:
+    """Pod log (the agent's stdout/stderr as streamed), PR body, termination message."""
+    key = "sk-ant-api03-LEAKEDKEY0123456789abcdefghij"
+
+    def route(req: ForgeRequest) -> Reply:
+        return 201, {"html_url": "https://github.example/myorg/myrepo/pull/9"}
+
+    fake = serve(route)
+    token_file = forge_pod.env["GT_FORGE_TOKEN_FILE"]
+    try:
+        run = forge_pod.run(
+            "run",
+            GT_FORGE="github",
+            GT_FORGE_API_URL=fake.url,
+            **command_env("leak", LEAK_FILE=token_file, LEAK_TEXT=key),
+        )
+    finally:
+        fake.stop()
+
+    assert run.returncode == 0, run.stderr
+    assert "found ***" in run.stdout  # the agent's line reached the log, scrubbed
+    [request] = fake.requests
+    assert "done; the token is ***" in request.body["body"]
+    termination = forge_pod.termination_log.read_text()
+    assert "***" in termination
+    for name, text in {
+        "pod log (stdout)": run.stdout,
+        "pod log (stderr)": run.stderr,
+        "PR title": request.body["title"],
+        "PR body": request.body["body"],
+        "termination message": termination,
+    }.items():
+        assert TOKEN not in text, name
+        assert key not in text, name
+        assert "LEAKEDKEY" not in text, name

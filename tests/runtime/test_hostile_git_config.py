@@ -130,3 +130,36 @@ def test_nothing_the_agent_planted_runs_and_the_push_goes_to_the_rig(
         )
     fired = sorted(p.name for p in markers.iterdir() if p.is_file())
     assert {"fsmonitor", "filter-process"} <= set(fired), (fired, control.stderr)
+
+
+def test_runtime_git_dir_is_a_parameter(pod: Pod, sandbox: Path) -> None:
+    runtime_dir = sandbox / "publisher" / "runtime.git"
+    runtime_dir.parent.mkdir()
+    chown_tree(runtime_dir.parent, pod.uid, pod.gid)
+    env = {"GT_RUNTIME_GIT_DIR": str(runtime_dir)}
+
+    init = pod.run("init", **env)
+    assert init.returncode == 0, init.stderr
+    run = pod.run(
+        "run",
+        **env,
+        GT_AGENT="command",
+        GT_AGENT_COMMAND=json.dumps([str(POD_PYTHON), str(AGENT.with_name("scripted_agent.py"))]),
+        AGENT_MODE="leave",
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert (runtime_dir / "gt-polecat-state.json").is_file()
+    assert not (pod.home / ".gt-polecat" / "runtime.git").exists()
+    assert (pod.workspace / ".git").is_dir()  # the agent's own copy, not a gitfile
+    assert git("rev-parse", BRANCH, cwd=pod.origin) == git("rev-parse", "HEAD", cwd=runtime_dir)
+
+
+def test_runtime_git_dir_inside_the_workspace_is_refused(pod: Pod) -> None:
+    run = pod.run("init", GT_RUNTIME_GIT_DIR=str(pod.workspace / "rt.git"))
+
+    assert run.returncode == 15
+    assert run.result is not None
+    assert run.result["errorClass"] == "config_invalid"
+    assert "GT_RUNTIME_GIT_DIR" in run.result["message"]
+    assert list(pod.workspace.iterdir()) == []

@@ -4,6 +4,15 @@ Nothing here builds a shell command line from user input: bead IDs, branch names
 are argv elements. Credentials reach git only through GIT_SSH_COMMAND (paths to our own files)
 and a credential helper configured via GIT_CONFIG_COUNT env vars, so nothing secret is written
 to .git/config or put into a remote URL.
+
+The runtime's git trusts nothing in the workspace (docs/runtime.md, "Why the runtime's git
+trusts nothing in the workspace"): it works in a repository of its own (GT_RUNTIME_GIT_DIR,
+outside the work tree) with the workspace only as its work tree, so `workspace/.git` (config,
+hooks, refs: all the agent's to write) is never read by it. `init` clones into that
+repository and gives the agent a copy of it as `workspace/.git`; `run` snapshots the work tree
+into the runtime's repository, commits and pushes to GT_REPO_URL itself (never a remote name).
+System and global config are off, and every key that could run a program is pinned in
+env-level config, which beats the repository's own.
 """
 
 from __future__ import annotations
@@ -137,8 +146,64 @@ def check_repo_url(url: str) -> None:
         )
 
 
+DEFAULT_RUNTIME_GIT_DIR = ".gt-polecat/runtime.git"  # under HOME
+
+
+def runtime_git_dir(settings: Settings) -> Path:
+    """The runtime's own repository: GT_RUNTIME_GIT_DIR, else $HOME/.gt-polecat/runtime.git.
+
+    It must be outside the workspace (the agent's to write). Clone and publish need it on a
+    volume they share, ideally one the agent's container does not mount."""
+    raw = settings.env.get("GT_RUNTIME_GIT_DIR", "").strip()
+    path = Path(raw) if raw else settings.home / DEFAULT_RUNTIME_GIT_DIR
+    if not path.is_absolute():
+        raise ConfigError(f"GT_RUNTIME_GIT_DIR must be an absolute path, got {raw!r}")
+    workspace = settings.workspace.resolve()
+    resolved = path.resolve()
+    if resolved == workspace or workspace in resolved.parents or resolved in workspace.parents:
+        raise ConfigError(
+            f"GT_RUNTIME_GIT_DIR {path} must be outside the workspace {settings.workspace} "
+            "(the agent can write everything there)"
+        )
+    return path
+
+
+def state_file(settings: Settings) -> Path:
+    """Where `init` leaves what `run` needs: in the runtime's repository, not the agent's."""
+    return runtime_git_dir(settings) / "gt-polecat-state.json"
+
+
+def hardening_config(settings: Settings) -> list[tuple[str, str]]:
+    """Env-level config for every git call of the runtime: nothing runs that it did not choose.
+
+    Command-scope config (GIT_CONFIG_COUNT) beats system, global and repository config, so
+    these hold even if the repository's own config were written by someone else."""
+    file_allowed = settings.repo_url.startswith("file://")
+    return [
+        ("core.hooksPath", "/dev/null"),
+        ("core.fsmonitor", "false"),
+        ("core.symlinks", "true"),  # a link is committed as a link, never as its target
+        ("core.attributesFile", "/dev/null"),  # $HOME is shared with the agent
+        ("core.excludesFile", "/dev/null"),
+        ("core.pager", "cat"),
+        ("commit.gpgSign", "false"),
+        ("tag.gpgSign", "false"),
+        ("gpg.program", "/bin/false"),
+        ("gpg.ssh.program", "/bin/false"),
+        ("gpg.x509.program", "/bin/false"),
+        ("protocol.ext.allow", "never"),
+        ("protocol.file.allow", "always" if file_allowed else "never"),
+        ("submodule.recurse", "false"),
+        ("fetch.recurseSubmodules", "false"),
+        ("push.recurseSubmodules", "no"),
+        ("safe.directory", str(settings.workspace)),
+        ("safe.directory", str(runtime_git_dir(settings))),
+    ]
+
+
 def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment for git: HOME, no prompts, our ssh command and credential helper."""
+    """The environment for the runtime's git: its own repository and config, no prompts, our
+    ssh command and credential helper."""
     env = {
         k: v
         for k, v in base.items()
@@ -148,6 +213,9 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
         HOME=str(settings.home),
         GIT_TERMINAL_PROMPT="0",
         GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL="/dev/null",  # $HOME/.gitconfig is the agent's to write
+        GIT_DIR=str(runtime_git_dir(settings)),
+        GIT_WORK_TREE=str(settings.workspace),
         GIT_AUTHOR_NAME=settings.author_name,
         GIT_AUTHOR_EMAIL=settings.author_email,
         GIT_COMMITTER_NAME=settings.author_name,
@@ -161,6 +229,12 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
     creds = credhelper.https_credentials(settings.git_secret_dir)
     if creds is not None:
         redact.register(creds[1])
+    # Every secret mounted in this container, read now (before the agent speaks), so whatever
+    # it prints of them is scrubbed from the pod log, the PR and the result.
+    redact.register_files(
+        [settings.git_secret_dir, settings.forge_token_file, settings.claude_creds_dir]
+    )
+    redact.register_env(settings.env)
     # -I: git runs the helper inside the work tree; isolated mode keeps the current directory
     # (whatever the agent left there) off sys.path and ignores PYTHON* variables.
     helper = "!" + shlex.join(
@@ -171,15 +245,15 @@ def transport_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]
         # .git/config); then ours. Command-line scope beats the repository's config.
         ("credential.helper", ""),
         ("credential.helper", helper),
-        # Our own git calls run no hooks or fsmonitor the agent may have planted.
-        ("core.hooksPath", "/dev/null"),
-        ("core.fsmonitor", "false"),
-        ("protocol.ext.allow", "never"),
+        # git sends the path only with this set; the helper answers for the rig's path only.
+        ("credential.useHttpPath", "true"),
+        *hardening_config(settings),
     ]
     env["GIT_CONFIG_COUNT"] = str(len(config))
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
+    env["GT_REPO_URL"] = settings.repo_url  # what the credential helper answers for
     if settings.git_secret_dir is not None:
         env["GT_GIT_SECRET_DIR"] = str(settings.git_secret_dir)
     if settings.git_ca_file is not None:
@@ -219,33 +293,62 @@ def _clear(directory: Path) -> None:
             child.unlink()
 
 
+def _without_repo(git: Git) -> Git:
+    """The same git before the runtime's repository exists (clone, config --file)."""
+    env = {k: v for k, v in git.env.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}
+    return Git(git.cwd, env)
+
+
+def trust_workspace_for_the_agent(settings: Settings, git: Git) -> None:
+    """Write `safe.directory = <workspace>` into $HOME/.gitconfig, for the agent's git.
+
+    A Kubernetes emptyDir is owned by root (fsGroup changes only its group), so git run as the
+    pod's user refuses a repository at its root as of "dubious ownership". The runtime's own
+    git gets the same through env-level config and never reads $HOME/.gitconfig."""
+    home_config = settings.home / ".gitconfig"
+    _without_repo(git).run(
+        "config",
+        "--file",
+        str(home_config),
+        "--replace-all",
+        "safe.directory",
+        str(settings.workspace),
+        cwd=settings.workspace.parent,
+    )
+
+
 def clone_and_branch(settings: Settings, git: Git) -> WorkState:
-    """Partial-clone the base branch, then create the work branch or resume it from the remote."""
+    """Partial-clone the base branch into the runtime's repository, create the work branch or
+    resume it from the remote, and give the agent a copy of the repository as workspace/.git."""
+    import shutil
+
     check_repo_url(settings.repo_url)
     workspace = settings.workspace
+    runtime_dir = runtime_git_dir(settings)
+    url = settings.repo_url
     workspace.mkdir(parents=True, exist_ok=True)
     leftovers = list(workspace.iterdir())
     if leftovers and not (workspace / ".git").exists():
         # Only a previous clone (an init-container restart) is ours to wipe.
         raise ConfigError(f"workspace {workspace} is not empty and holds no clone; not touching it")
     _clear(workspace)
-    # A Kubernetes emptyDir is owned by root (fsGroup changes only its group), so git, run as
-    # the pod's user, would refuse the clone at its root as of "dubious ownership". Trust
-    # exactly the workspace, in $HOME's config: the agent's git (in the main container,
-    # same home volume) needs it too.
-    git.run(
-        "config",
-        "--global",
-        "--replace-all",
-        "safe.directory",
-        str(workspace),
-        cwd=workspace.parent,
-    )
-    clone = ["clone", "--no-tags", "--single-branch", "--branch", settings.base_branch]
-    target = ["--", settings.repo_url, str(workspace)]
+    if runtime_dir.exists():
+        shutil.rmtree(runtime_dir)
+    runtime_dir.parent.mkdir(parents=True, exist_ok=True)
+    trust_workspace_for_the_agent(settings, git)
+    bootstrap = _without_repo(git)
+    clone = [
+        "clone",
+        "--no-tags",
+        "--single-branch",
+        "--branch",
+        settings.base_branch,
+        f"--separate-git-dir={runtime_dir}",
+    ]
+    target = ["--", url, str(workspace)]
     try:
         # Partial clone: full history (merge-base works on resume), blobs on demand.
-        git.run(*clone, "--filter=blob:none", *target, cwd=workspace.parent)
+        bootstrap.run(*clone, "--filter=blob:none", *target, cwd=workspace.parent)
     except GitError as exc:
         # A server that advertises filters but cannot serve missing blobs later (protocol v0
         # without allowAnySHA1InWant, common behind sshd without AcceptEnv GIT_PROTOCOL)
@@ -254,27 +357,36 @@ def clone_and_branch(settings: Settings, git: Git) -> WorkState:
             raise
         print("gt-polecat: partial clone not served; cloning in full", file=sys.stderr)
         _clear(workspace)
-        git.run(*clone, *target, cwd=workspace.parent)
+        if runtime_dir.exists():
+            shutil.rmtree(runtime_dir)
+        bootstrap.run(*clone, *target, cwd=workspace.parent)
     work = settings.work_branch
     remote_ref = f"refs/remotes/origin/{work}"
-    listing = git.out("ls-remote", "--heads", "origin", f"refs/heads/{work}")
+    # The URL itself, never the remote's name: what a remote is called is config.
+    listing = git.out("ls-remote", "--heads", "--", url, f"refs/heads/{work}")
     resumed = bool(listing)
     if resumed:
-        git.run("fetch", "--no-tags", "origin", f"+refs/heads/{work}:{remote_ref}")
+        git.run("fetch", "--no-tags", "--", url, f"+refs/heads/{work}:{remote_ref}")
         git.run("checkout", "-B", work, remote_ref)
     else:
         git.run("checkout", "-B", work, f"refs/remotes/origin/{settings.base_branch}")
     base_ref = f"refs/remotes/origin/{settings.base_branch}"
     merge_base = git.run("merge-base", base_ref, "HEAD", check=False).stdout.strip()
     base_commit = merge_base or git.out("rev-parse", base_ref)
+    # The agent's repository: a copy (not hard links: the agent may rewrite its files in
+    # place), so nothing it does to workspace/.git reaches the runtime's.
+    gitfile = workspace / ".git"
+    if gitfile.is_file():
+        gitfile.unlink()
+    shutil.copytree(runtime_dir, gitfile, symlinks=True)
     state = WorkState(settings.base_branch, base_commit, work, resumed)
-    state.save(settings.state_file)
+    state.save(state_file(settings))
     return state
 
 
 def load_state(settings: Settings, git: Git) -> WorkState:
     """init's record, or the same facts recomputed from refs when it is missing."""
-    state = WorkState.load(settings.state_file)
+    state = WorkState.load(state_file(settings))
     if state is not None:
         return state
     base_ref = f"refs/remotes/origin/{settings.base_branch}"
@@ -288,19 +400,39 @@ def load_state(settings: Settings, git: Git) -> WorkState:
 
 
 def commit_leftovers(git: Git, bead_id: str) -> bool:
-    """Commit whatever the agent left in the work tree; True when a commit was made."""
+    """Commit the agent's work tree into the runtime's repository; True when a commit was made.
+
+    The work tree is what is carried over (the agent's own commits live in its repository,
+    workspace/.git, which the runtime does not read): one commit on top of the work branch
+    as init left it. Links are committed as links, a nested repository as a gitlink (its
+    files are not followed), and workspace/.git itself is never part of the tree."""
     git.run("add", "--all", "--", ".")
     if git.run("diff", "--cached", "--quiet", check=False).returncode == 0:
         return False
-    subject = f"{bead_id or 'polecat'}: work left uncommitted by the agent"
-    git.run("commit", "--no-verify", "--quiet", "-m", subject)
+    subject = f"{bead_id or 'polecat'}: work of the agent"
+    body = "Carried from the polecat's work tree by gt-polecat."
+    git.run("commit", "--no-verify", "--no-gpg-sign", "--quiet", "-m", subject, "-m", body)
     return True
 
 
 def push(git: Git, branch: str, attempts: int, backoff: float) -> None:
-    """Push HEAD to the work branch (never forced), retrying transient network failures."""
+    """Push HEAD to the work branch at GT_REPO_URL (never forced), retrying transient failures.
+
+    The URL is given, never a remote's name, with an explicit refspec: a pushurl or insteadOf
+    in any config cannot send the work (and the credential) elsewhere."""
+    url = git.env.get("GT_REPO_URL", "")
+    if not url:
+        raise GitError(ErrorClass.CONFIG_INVALID, "no GT_REPO_URL to push to")
     for attempt in range(1, attempts + 1):
-        proc = git.run("push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}", check=False)
+        proc = git.run(
+            "push",
+            "--porcelain",
+            "--no-verify",
+            "--",
+            url,
+            f"HEAD:refs/heads/{branch}",
+            check=False,
+        )
         if proc.returncode == 0:
             return
         output = proc.stderr + proc.stdout

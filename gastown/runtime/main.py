@@ -258,6 +258,8 @@ def _open_pull_request(settings: Settings, state: gitops.WorkState, result: Pole
                 f"Bead `{settings.bead_id}` worked by polecat `{settings.polecat}` of rig "
                 f"`{settings.rig}` ({result.commits} commit(s)).\n\n{result.message}"
             )[:60000],
+            allowed_hosts=forge.allowed_api_hosts(repo, settings.forge_api_url),
+            ca_file=settings.git_ca_file,
         )
         log(f"pull request: {result.pull_request_url}")
     except forge.ForgeError as exc:

@@ -1,9 +1,9 @@
 """The result a polecat pod reports: outcome, exit codes and the termination-message JSON.
 
 This module is the contract between the pod and the workflow side. It imports nothing but the
-standard library and pydantic and performs no I/O, so activities (and workflows) can import it
-to parse `containerStatuses[].state.terminated.message` and to classify a bare exit code when the
-message was lost.
+standard library, pydantic and the (stdlib-only) redactor and performs no I/O, so activities
+(and workflows) can import it to parse `containerStatuses[].state.terminated.message` and to
+classify a bare exit code when the message was lost. Every string it writes is redacted.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gastown.api.polecat import Outcome
+from gastown.runtime import redact
 
 #: Kubernetes keeps at most 4096 bytes of a termination message; we never write more.
 MAX_TERMINATION_MESSAGE_BYTES = 4096
@@ -97,6 +98,10 @@ class PolecatResult(BaseModel):
         too long, the other optional strings are cut too. The result always parses.
         """
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        # Redacted before the cut, so the cut is exact: the message quotes the agent.
+        for key, value in data.items():
+            if isinstance(value, str) and key not in ("outcome", "errorClass"):
+                data[key] = redact.redact(value)
         text = _dumps(data)
         if len(text.encode()) <= limit:
             return text

@@ -1,9 +1,10 @@
 """Run the agent, copy its output to our stdout line by line, and stop it when it goes quiet.
 
-Claude's stream-json lines can be megabytes long, so output is read in chunks and split on
-newlines by hand (asyncio's readline has a length limit). Any byte on stdout or stderr counts as
-activity; after `max_idle` seconds without one the agent's whole process group gets SIGTERM,
-then SIGKILL after a grace period.
+Every line is redacted (registered secrets, known token shapes) on its way to the pod log: the
+agent can print anything it read. Claude's stream-json lines can be megabytes long, so output
+is read in chunks and split on newlines by hand (asyncio's readline has a length limit). Any
+byte on stdout or stderr counts as activity; after `max_idle` seconds without one the agent's
+whole process group gets SIGTERM, then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from gastown.runtime import redact
 
 CHUNK = 1 << 16
 #: Lines longer than this are still streamed but not parsed for the result event.
@@ -75,14 +78,14 @@ async def _pump(
             if newline < 0:
                 break
             line = bytes(pending[start : newline + 1])
-            sink.write(line)
+            sink.write(redact.redact_bytes(line))
             if on_line is not None:
                 on_line(line.rstrip(b"\r\n"))
             start = newline + 1
         del pending[:start]
         sink.flush()
     if pending:
-        sink.write(bytes(pending) + b"\n")
+        sink.write(redact.redact_bytes(bytes(pending)) + b"\n")
         sink.flush()
         if on_line is not None:
             on_line(bytes(pending))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 Reply = tuple[int, Any]
@@ -24,13 +26,16 @@ class ForgeRequest:
 class FakeForge:
     route: Callable[[ForgeRequest], Reply]
     requests: list[ForgeRequest] = field(default_factory=list)
+    #: (cert, key): serve https with this certificate (the forge's, trusted via GT_GIT_CA_FILE).
+    tls: tuple[Path, Path] | None = None
     _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host!s}:{port}"
 
     def start(self) -> FakeForge:
         fake = self
@@ -53,6 +58,8 @@ class FakeForge:
                 status, payload = fake.route(request)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                if 300 <= status < 400 and isinstance(payload, dict) and "location" in payload:
+                    self.send_header("location", str(payload["location"]))
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -62,6 +69,10 @@ class FakeForge:
             do_POST = _handle
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -94,8 +94,10 @@ def test_api_key_run_commits_pushes_and_reports(
     assert run.result["agentSessionID"]
     head = "refs/heads/polecat/furiosa/dm-0001"
     assert git("show", f"{head}:hello.txt", cwd=pod.origin) == "hello from claude"
+    # The runtime carries the agent's files, not its commits (docs/runtime.md, "Why the
+    # runtime's git trusts nothing in the workspace"), under the configured author.
     assert git("log", "-1", "--format=%s|%an", head, cwd=pod.origin) == (
-        "dm-0001: add hello|Polecat Furiosa"
+        "dm-0001: work of the agent|Polecat Furiosa"
     )
     main = fake_api.main_requests()
     assert main, "claude never called the model"

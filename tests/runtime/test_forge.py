@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from gastown.runtime import forge
+
 from .conftest import Pod, git
 from .fake_forge import FakeForge, ForgeRequest, Reply
+from .fake_git_https import make_certificate
 from .test_command_agent import command_env
 
 TOKEN = "ghp_FORGETOKEN_0123456789abcdefghij"
 BRANCH = "polecat/furiosa/dm-0001"
+
+
+_TLS: list[tuple[Path, Path]] = []
+
+
+@pytest.fixture(autouse=True)
+def forge_certificate(sandbox: Path) -> Iterator[tuple[Path, Path]]:
+    """The fake forge's certificate; the pod trusts it as a private CA (GT_GIT_CA_FILE)."""
+    certs = sandbox / "forge-certs"
+    certs.mkdir()
+    certs.chmod(0o755)
+    _TLS[:] = [make_certificate(certs)]
+    yield _TLS[0]
+    _TLS.clear()
 
 
 @pytest.fixture
@@ -20,13 +39,14 @@ def forge_pod(pod: Pod) -> Pod:
     pod.env.update(
         GT_FORGE_TOKEN_FILE=str(secret / "token"),
         GT_FORGE_REPOSITORY="myorg/myrepo",
+        GT_GIT_CA_FILE=str(_TLS[0][0]),
     )
     assert pod.run("init").returncode == 0
     return pod
 
 
-def serve(route: object) -> FakeForge:
-    return FakeForge(route).start()  # type: ignore[arg-type]
+def serve(route: object, tls: bool = True) -> FakeForge:
+    return FakeForge(route, tls=_TLS[0] if tls else None).start()  # type: ignore[arg-type]
 
 
 def leaks(pod: Pod, *texts: str) -> bool:
@@ -142,3 +162,128 @@ def test_no_pull_request_without_commits(forge_pod: Pod) -> None:
 
     assert run.returncode == 10
     assert fake.requests == []
+
+
+def test_plain_http_forge_api_gets_no_request(forge_pod: Pod) -> None:
+    fake = serve(lambda req: (201, {"html_url": "https://never"}), tls=False)
+    try:
+        run = forge_pod.run(
+            "run", GT_FORGE="github", GT_FORGE_API_URL=fake.url, **command_env("commit")
+        )
+    finally:
+        fake.stop()
+
+    assert fake.url.startswith("http://")
+    assert fake.requests == []
+    assert run.result is not None
+    assert run.result["outcome"] == "completed"
+    assert run.result["pushed"] is True
+    assert run.result["errorClass"] == "pull_request_failed"
+    assert "pull request skipped" in run.result["message"]
+    assert "https" in run.result["message"]
+    assert not leaks(forge_pod, run.stdout, run.stderr, json.dumps(run.result))
+
+
+def test_a_redirect_is_not_followed_with_the_token(forge_pod: Pod) -> None:
+    elsewhere = serve(lambda req: (201, {"html_url": "https://stolen"}), tls=False)
+    fake = serve(lambda req: (307, {"location": f"{elsewhere.url}{req.path}"}))
+    try:
+        run = forge_pod.run(
+            "run", GT_FORGE="github", GT_FORGE_API_URL=fake.url, **command_env("commit")
+        )
+    finally:
+        fake.stop()
+        elsewhere.stop()
+
+    assert len(fake.requests) == 1
+    assert elsewhere.requests == []
+    assert run.result is not None
+    assert run.result["errorClass"] == "pull_request_failed"
+    assert "307" in run.result["message"]
+
+
+@pytest.mark.parametrize(
+    ("attempt", "api_url"),
+    [
+        ("another host", "https://127.0.0.1:{port}"),
+        ("plain http to the repository's host", "http://git.example.com:{port}"),
+        ("credentials in the URL", "https://u:p@git.example.com:{port}"),
+    ],
+)
+def test_the_token_goes_only_to_the_repositorys_forge(attempt: str, api_url: str) -> None:
+    fake = serve(lambda req: (201, {"html_url": "https://never"}))
+    port = fake.url.rsplit(":", 1)[1]
+    repo = forge.RepoRef("git.example.com", "myorg/myrepo")
+    try:
+        with pytest.raises(forge.ForgeRefused) as refused:
+            forge.open_pull_request(
+                kind="github",
+                api_url=api_url.format(port=port),
+                token=TOKEN,
+                repo=repo,
+                head=BRANCH,
+                base="main",
+                title="t",
+                body="b",
+                allowed_hosts=forge.allowed_api_hosts(repo, None),
+                ca_file=_TLS[0][0],
+            )
+    finally:
+        fake.stop()
+
+    assert fake.requests == [], attempt
+    assert TOKEN not in str(refused.value)
+    assert "pull request skipped" in str(refused.value)
+
+
+def test_allowed_api_hosts() -> None:
+    github = forge.RepoRef("github.com", "o/r")
+    ghe = forge.RepoRef("git.corp.example", "o/r")
+    assert forge.allowed_api_hosts(github, None) == {"github.com", "api.github.com"}
+    assert forge.allowed_api_hosts(ghe, None) == {"git.corp.example"}
+    assert forge.allowed_api_hosts(ghe, "https://api.corp.example/v3") == {
+        "git.corp.example",
+        "api.corp.example",
+    }
+    assert forge.allowed_api_hosts(forge.RepoRef("", "o/r"), None) == frozenset()
+    # The default API URL of every forge is allowed for its repository.
+    for repo in (github, ghe, forge.RepoRef("gitlab.example", "g/p")):
+        kind = forge.forge_kind(None, repo)
+        forge.check_api_url(forge.default_api_url(kind, repo), forge.allowed_api_hosts(repo, None))
+
+
+def test_what_the_agent_prints_of_a_secret_is_redacted_everywhere(forge_pod: Pod) -> None:
+    """Pod log (the agent's stdout/stderr as streamed), PR body, termination message."""
+    key = "sk-ant-api03-LEAKEDKEY0123456789abcdefghij"
+
+    def route(req: ForgeRequest) -> Reply:
+        return 201, {"html_url": "https://github.example/myorg/myrepo/pull/9"}
+
+    fake = serve(route)
+    token_file = forge_pod.env["GT_FORGE_TOKEN_FILE"]
+    try:
+        run = forge_pod.run(
+            "run",
+            GT_FORGE="github",
+            GT_FORGE_API_URL=fake.url,
+            **command_env("leak", LEAK_FILE=token_file, LEAK_TEXT=key),
+        )
+    finally:
+        fake.stop()
+
+    assert run.returncode == 0, run.stderr
+    assert "found ***" in run.stdout  # the agent's line reached the log, scrubbed
+    [request] = fake.requests
+    assert "done; the token is ***" in request.body["body"]
+    termination = forge_pod.termination_log.read_text()
+    assert "***" in termination
+    for name, text in {
+        "pod log (stdout)": run.stdout,
+        "pod log (stderr)": run.stderr,
+        "PR title": request.body["title"],
+        "PR body": request.body["body"],
+        "termination message": termination,
+    }.items():
+        assert TOKEN not in text, name
+        assert key not in text, name
+        assert "LEAKEDKEY" not in text, name

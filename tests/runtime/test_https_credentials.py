@@ -66,7 +66,7 @@ def test_username_and_password(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, {"username": "bot", "password": "s3cret-passw0rd"})
     env = gitops.transport_env(settings, {"PATH": "/usr/bin:/bin"})
 
-    answer = fill(env, "protocol=https\nhost=git.example.com\n\n")
+    answer = fill(env, "protocol=https\nhost=git.example.com\npath=org/repo\n\n")
 
     assert "username=bot" in answer
     assert "password=s3cret-passw0rd" in answer
@@ -76,9 +76,63 @@ def test_no_credentials_over_plain_http(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, {"token": TOKEN})
     env = {**gitops.transport_env(settings, {"PATH": "/usr/bin:/bin"}), "GIT_ASKPASS": "/bin/false"}
 
-    answer = fill(env, "protocol=http\nhost=git.example.com\n\n")
+    answer = fill(env, "protocol=http\nhost=git.example.com\npath=org/repo.git\n\n")
 
     assert TOKEN not in answer
+
+
+@pytest.mark.parametrize(
+    ("attempt", "request_text"),
+    [
+        ("another host", "protocol=https\nhost=evil.example.com\npath=org/repo.git\n"),
+        (
+            "same host, another port",
+            "protocol=https\nhost=git.example.com:8443\npath=org/repo.git\n",
+        ),
+        (
+            "same host, other repository",
+            "protocol=https\nhost=git.example.com\npath=org/other.git\n",
+        ),
+        ("same host, repository's parent", "protocol=https\nhost=git.example.com\npath=org\n"),
+        ("same host, longer path", "protocol=https\nhost=git.example.com\npath=org/repo.git/x\n"),
+        ("http downgrade", "protocol=http\nhost=git.example.com\npath=org/repo.git\n"),
+        ("no path (useHttpPath off)", "protocol=https\nhost=git.example.com\n"),
+        ("ssh", "protocol=ssh\nhost=git.example.com\npath=org/repo.git\n"),
+    ],
+)
+def test_the_helper_answers_only_for_the_rigs_repository(
+    tmp_path: Path, attempt: str, request_text: str
+) -> None:
+    settings = settings_for(tmp_path, {"token": TOKEN})
+    env = {**gitops.transport_env(settings, {"PATH": "/usr/bin:/bin"}), "GIT_ASKPASS": "/bin/false"}
+
+    answer = fill(env, request_text + "\n")
+
+    assert TOKEN not in answer, attempt
+
+
+@pytest.mark.parametrize(
+    "path", ["org/repo.git", "org/repo", "/org/repo.git/", "org/repo/", "ORG/repo.git"]
+)
+def test_the_rigs_path_matches_with_or_without_dot_git(tmp_path: Path, path: str) -> None:
+    settings = settings_for(tmp_path, {"token": TOKEN})
+    env = gitops.transport_env(settings, {"PATH": "/usr/bin:/bin"})
+
+    answer = fill(env, f"protocol=https\nhost=GIT.example.com\npath={path}\n\n")
+
+    # Host names are case-insensitive; paths are not (ORG/repo is another repository).
+    assert (f"password={TOKEN}" in answer) is (path != "ORG/repo.git")
+
+
+def test_git_sends_the_path_the_helper_needs(tmp_path: Path) -> None:
+    """A URL (as git's transport hands it over) reaches the helper with its path."""
+    settings = settings_for(tmp_path, {"token": TOKEN})
+    env = gitops.transport_env(settings, {"PATH": "/usr/bin:/bin"})
+
+    assert f"password={TOKEN}" in fill(env, "url=https://git.example.com/org/repo.git\n\n")
+    assert TOKEN not in fill(
+        {**env, "GIT_ASKPASS": "/bin/false"}, "url=https://git.example.com/org/other.git\n\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -182,3 +236,90 @@ def test_push_gives_up_after_the_attempts(https_pod: tuple[Pod, GitHttpsServer])
     assert run.result is not None
     assert run.result["errorClass"] == "push_transient"
     assert server.fail_pushes == 98
+
+
+@pytest.fixture
+def two_servers(sandbox: Path) -> Iterator[tuple[GitHttpsServer, GitHttpsServer, Path]]:
+    """The rig's server (rig and decoy repositories) and a decoy server on another port."""
+    from .conftest import make_origin
+
+    projects = sandbox / "projects"
+    projects.mkdir()
+    make_origin(projects / "rig.git")
+    make_origin(projects / "decoy.git")
+    certs = sandbox / "certs"
+    certs.mkdir()
+    cert, key = make_certificate(certs)
+    servers = [
+        GitHttpsServer(
+            project_root=projects,
+            username="x-access-token",
+            password=TOKEN,
+            git_home=git_home_for_tests(),
+            cert=cert,
+            key=key,
+        ).start()
+        for _ in range(2)
+    ]
+    try:
+        yield servers[0], servers[1], cert
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.mark.parametrize(
+    "attempt", ["insteadOf to another port", "insteadOf to another repository on the same host"]
+)
+def test_a_url_rewrite_planted_in_git_config_gets_no_credential(
+    two_servers: tuple[GitHttpsServer, GitHttpsServer, Path], sandbox: Path, attempt: str
+) -> None:
+    rig_server, other_server, cert = two_servers
+    rig_url = f"{rig_server.base_url}/rig.git"
+    decoy_url = (
+        f"{other_server.base_url}/rig.git"
+        if "port" in attempt
+        else f"{rig_server.base_url}/decoy.git"
+    )
+    secret = sandbox / "git-secret"
+    secret.mkdir()
+    (secret / "token").write_text(TOKEN + "\n")
+    settings = config.load(
+        {
+            "HOME": str(sandbox),
+            "PATH": "/usr/bin:/bin",
+            "GT_REPO_URL": rig_url,
+            "GT_GIT_SECRET_DIR": str(secret),
+            "GT_GIT_CA_FILE": str(cert),
+        }
+    )
+    env = {**gitops.transport_env(settings, {"PATH": "/usr/bin:/bin"}), "GIT_ASKPASS": "/bin/false"}
+    # The helper's own defence: git here reads the planted .git/config (the runtime's git never
+    # does: it runs in a repository of its own, see test_hostile_git_config.py).
+    del env["GIT_DIR"], env["GIT_WORK_TREE"]
+    work = sandbox / "work"
+    work.mkdir()
+    git("init", "-q", cwd=work)
+
+    def ls_remote() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "ls-remote", rig_url],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    # Control: the rig's own URL gets the token and lists the repository.
+    assert ls_remote().returncode == 0
+    rig_server.seen.clear()
+    git("config", f"url.{decoy_url}.insteadOf", rig_url, cwd=work)
+
+    redirected = ls_remote()
+
+    assert redirected.returncode != 0
+    decoy_requests = other_server.seen if "port" in attempt else rig_server.seen
+    assert decoy_requests, f"{attempt}: git did not follow the planted rewrite"
+    assert all("decoy" in path for path, _ in rig_server.seen) or "port" in attempt
+    assert all(auth is None for _, auth in decoy_requests), attempt

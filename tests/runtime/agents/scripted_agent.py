@@ -37,6 +37,19 @@ def main() -> int:
         sys.stdout.write('{"type":"assistant","blob":"' + "x" * (5 << 20) + '"}\n')
         Path("feature.txt").write_text("work done\n")
         commit("big line")
+    elif mode == "leak":
+        # Prints what it could read: a mounted token (LEAK_FILE) and a key (LEAK_TEXT).
+        leaked = Path(os.environ["LEAK_FILE"]).read_text().strip() + " " + os.environ["LEAK_TEXT"]
+        print(f"found {leaked}", flush=True)
+        print(f"stderr: Authorization: Bearer {leaked}", file=sys.stderr, flush=True)
+        Path("feature.txt").write_text("work done\n")
+        commit("leak")
+        print(
+            '{"type":"result","subtype":"success","is_error":false,"num_turns":1,'
+            '"session_id":"scripted-1","result":"done; the token is ' + leaked + '"}',
+            flush=True,
+        )
+        return 0
     elif mode == "hang":
         time.sleep(3600)
     elif mode == "leave-then-hang":

@@ -56,6 +56,8 @@ class Settings:
     push_attempts: int
     push_backoff_seconds: float
     kill_grace_seconds: float
+    #: The agent container's report to the publisher (gastown/runtime/handoff.py).
+    agent_result_file: Path | None = None
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     @property
@@ -171,5 +173,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         push_attempts=int(_number(env, "GT_PUSH_ATTEMPTS", 3, 1)),
         push_backoff_seconds=_number(env, "GT_PUSH_BACKOFF_SECONDS", 2.0, 0),
         kill_grace_seconds=_number(env, "GT_KILL_GRACE_SECONDS", 10.0, 0),
+        agent_result_file=_path(env, "GT_AGENT_RESULT_FILE"),
         env=env,
     )

@@ -1,14 +1,24 @@
 """The polecat pod, built from a resolved spec: pure data, so every field has a test.
 
-Shape as in the seed's guide: init container `git-init` (`gt-polecat init`) clones into a
-shared workspace, container `claude` (`gt-polecat run`) runs the agent, pushes and reports.
-Values reach the runtime only through env vars and mounted files (docs/runtime.md is the
-contract); credentials only through Secret volumes and secretKeyRef, never as literal values.
-The security context meets the restricted Pod Security profile.
+Three containers, so the agent never shares a mount namespace with a git or forge credential
+(docs/runtime.md, "Pod shape"):
+
+- init `git-init` (`gt-polecat init`): the git Secret and known_hosts; clones the workspace.
+- init `claude` (`gt-polecat agent`): model credentials, the task and the workspace only; runs
+  the agent and leaves its report in the `agent-result` emptyDir.
+- `publish` (`gt-polecat publish`): the git and forge Secrets and the workspace, no model
+  credential; commits, pushes, opens the PR and writes the pod's result.
+
+The agent is the last init container so the publisher starts only after it ends; each
+container has its own home and /tmp, so nothing one writes there reaches another. Values reach
+the runtime only through env vars and mounted files (docs/runtime.md is the contract);
+credentials only through Secret volumes and secretKeyRef, never as literal values. The security
+context meets the restricted Pod Security profile, and every container has requests and limits.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any, Final
 
@@ -24,7 +34,31 @@ CLAUDE_CREDS_DIR: Final = f"{SECRETS_ROOT}/claude"
 KNOWN_HOSTS_DIR: Final = f"{SECRETS_ROOT}/known-hosts"
 TASK_DIR: Final = f"{SECRETS_ROOT}/task"
 FORGE_DIR: Final = f"{SECRETS_ROOT}/forge"
+AGENT_RESULT_DIR: Final = f"{SECRETS_ROOT}/agent-result"
+AGENT_RESULT_FILE: Final = f"{AGENT_RESULT_DIR}/agent-result.json"
 TASK_KEY: Final = "task.md"
+INIT_CONTAINER: Final = "git-init"
+AGENT_CONTAINER: Final = "claude"
+PUBLISH_CONTAINER: Final = "publish"
+#: Requests and limits of every container when neither the Polecat nor its Rig sets
+#: `resources`: a pod with none is BestEffort (first to be evicted) and a namespace with a
+#: ResourceQuota on cpu/memory refuses it. Every container gets the same values: the two init
+#: containers run one after the other and before the one main container, so the pod's
+#: effective request (the larger of the largest init container and the main ones' sum) is one
+#: container's, not three.
+DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
+    "requests": {"cpu": "250m", "memory": "512Mi"},
+    "limits": {"cpu": "2", "memory": "4Gi"},
+}
+#: What only the git containers (git-init, publish) may see.
+GIT_ONLY_ENV: Final = frozenset(
+    {"GT_GIT_SECRET_DIR", "GT_FORGE_TOKEN_FILE", "GT_KNOWN_HOSTS_FILE", "GT_GIT_CA_FILE"}
+)
+#: Variables the git containers get from `_env()`; anything else (model credentials and
+#: endpoint, the task, the user's agent env) is the agent's alone.
+_GIT_ENV_EXCLUDED: Final = frozenset({"GT_CLAUDE_CREDS_DIR", "GT_TASK_FILE"})
+GIT_VOLUMES: Final = frozenset({"git-secret", "known-hosts", "forge-token"})
+AGENT_VOLUMES: Final = frozenset({"claude-creds", "task"})
 DEFAULT_UID: Final = 65532
 TERMINATION_LOG: Final = "/dev/termination-log"
 
@@ -97,16 +131,24 @@ def _env(req: LaunchRequest) -> list[dict[str, Any]]:
 
 
 def _volumes(req: LaunchRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every volume of the pod and every mount any container may have; `_mounts` picks each
+    container's share."""
     r = req.resolved
     volumes: list[dict[str, Any]] = [
         {"name": "workspace", "emptyDir": {"sizeLimit": "10Gi"}},
         {"name": "home", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "agent-home", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "agent-tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "agent-result", "emptyDir": {"sizeLimit": "1Mi"}},
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "workspace", "mountPath": WORKSPACE},
         {"name": "home", "mountPath": HOME},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, the pod's own /tmp
+        {"name": "agent-home", "mountPath": HOME},
+        {"name": "agent-tmp", "mountPath": "/tmp"},  # noqa: S108 - the agent's own /tmp
+        {"name": "agent-result", "mountPath": AGENT_RESULT_DIR},
     ]
 
     def add(name: str, source: dict[str, Any], path: str) -> None:
@@ -159,6 +201,56 @@ def _volumes(req: LaunchRequest) -> tuple[list[dict[str, Any]], list[dict[str, A
     return volumes, mounts
 
 
+#: Which volumes each container mounts. The agent's list holds no git or forge Secret and
+#: no home or /tmp a git container writes (git-init copies the SSH key into its home).
+_MOUNTS: Final[dict[str, frozenset[str]]] = {
+    INIT_CONTAINER: frozenset({"workspace", "home", "tmp"}) | GIT_VOLUMES - {"forge-token"},
+    AGENT_CONTAINER: frozenset({"workspace", "agent-home", "agent-tmp", "agent-result"})
+    | AGENT_VOLUMES,
+    PUBLISH_CONTAINER: frozenset({"workspace", "home", "tmp", "agent-result"}) | GIT_VOLUMES,
+}
+
+
+def _mounts(all_mounts: list[dict[str, Any]], container: str) -> list[dict[str, Any]]:
+    wanted = _MOUNTS[container]
+    mounts = [dict(m) for m in all_mounts if m["name"] in wanted]
+    if container == PUBLISH_CONTAINER:
+        for m in mounts:  # the publisher only reads the agent's report
+            if m["name"] == "agent-result":
+                m["readOnly"] = True
+    return mounts
+
+
+def _container_env(req: LaunchRequest, env: list[dict[str, Any]], container: str) -> list[Any]:
+    """Each container's share of `_env()`. The agent gets everything but the git-only paths
+    (and its report's path); the git containers get only the runtime's own `GT_*` values and
+    HOME: no model credential, no secretKeyRef, nothing of the user's agent env."""
+    if container == AGENT_CONTAINER:
+        kept = [e for e in env if e["name"] not in GIT_ONLY_ENV]
+        return [*kept, {"name": "GT_AGENT_RESULT_FILE", "value": AGENT_RESULT_FILE}]
+    user = req.resolved.agent_env
+    kept = [
+        e
+        for e in env
+        if (e["name"] == "HOME" or e["name"].startswith("GT_"))
+        and e["name"] not in _GIT_ENV_EXCLUDED
+        and "valueFrom" not in e
+        and (e not in user or e["name"] == "HOME")
+    ]
+    if container == PUBLISH_CONTAINER:
+        kept.append({"name": "GT_AGENT_RESULT_FILE", "value": AGENT_RESULT_FILE})
+    else:  # the clone opens no pull request
+        kept = [e for e in kept if e["name"] != "GT_FORGE_TOKEN_FILE"]
+    return kept
+
+
+def resources_of(req: LaunchRequest) -> dict[str, Any]:
+    """The Polecat's (or its Rig's) `resources` when set, else DEFAULT_RESOURCES."""
+    r = req.resolved
+    chosen = r.resources if r.resources else DEFAULT_RESOURCES
+    return copy.deepcopy(chosen)  # a copy per container: callers may edit one
+
+
 def _owner(req: LaunchRequest) -> dict[str, Any]:
     """The Polecat owns its pods and task ConfigMap: deleting the CR cascades to them."""
     return {
@@ -186,22 +278,27 @@ def build_pod(req: LaunchRequest) -> dict[str, Any]:
     uid = r.run_as_user or DEFAULT_UID
     volumes, mounts = _volumes(req)
     env = _env(req)
-    container: dict[str, Any] = {
-        "image": r.image,
-        "imagePullPolicy": "IfNotPresent",
-        "env": env,
-        "volumeMounts": mounts,
-        "workingDir": WORKSPACE,
-        "securityContext": _container_security(),
-        "terminationMessagePath": TERMINATION_LOG,
-        "terminationMessagePolicy": "File",
-    }
-    # `args`, not `command`: the image's ENTRYPOINT (tini, PID 1, reaping the agent's
-    # stray children) runs and execs gt-polecat.
-    init = {**container, "name": "git-init", "args": ["gt-polecat", "init"]}
-    main = {**container, "name": "claude", "args": ["gt-polecat", "run"]}
-    if r.resources:
-        main["resources"] = r.resources
+
+    def container(name: str, command: str) -> dict[str, Any]:
+        # `args`, not `command`: the image's ENTRYPOINT (tini, PID 1, reaping the agent's
+        # stray children) runs and execs gt-polecat.
+        return {
+            "name": name,
+            "image": r.image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": ["gt-polecat", command],
+            "env": _container_env(req, env, name),
+            "volumeMounts": _mounts(mounts, name),
+            "workingDir": WORKSPACE,
+            "securityContext": _container_security(),
+            "resources": resources_of(req),
+            "terminationMessagePath": TERMINATION_LOG,
+            "terminationMessagePolicy": "File",
+        }
+
+    init = container(INIT_CONTAINER, "init")
+    agent = container(AGENT_CONTAINER, "agent")
+    publish = container(PUBLISH_CONTAINER, "publish")
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -228,8 +325,8 @@ def build_pod(req: LaunchRequest) -> dict[str, Any]:
                 "fsGroup": uid,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "initContainers": [init],
-            "containers": [main],
+            "initContainers": [init, agent],
+            "containers": [publish],
             "volumes": volumes,
         },
     }

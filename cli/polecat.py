@@ -118,6 +118,16 @@ def status(
     typer.echo(describe(obj))
 
 
+def _containers(st: dict[str, Any]) -> str | None:
+    """`git-init: terminated (Completed), claude: running, publish: waiting (PodInitializing)`:
+    the agent runs in an init container, so the pod phase alone does not say who is at work."""
+    parts = []
+    for c in field(st, "pod", "containers", default=None) or []:
+        reason = f" ({c['reason']})" if c.get("reason") else ""
+        parts.append(f"{c.get('name')}: {c.get('state') or 'unknown'}{reason}")
+    return ", ".join(parts) or None
+
+
 def describe(obj: dict[str, Any]) -> str:
     from gastown.api.identity import ANNOTATION_TRACE_ID
 
@@ -135,6 +145,7 @@ def describe(obj: dict[str, Any]) -> str:
         ("Attempt", st.get("attempt")),
         ("Pod", st.get("podName")),
         ("Pod phase", field(st, "pod", "phase") or None),
+        ("Containers", _containers(st)),
         ("Branch", st.get("branch")),
         ("Commit", st.get("commit")),
         ("Pull request", st.get("pullRequestURL")),
@@ -162,7 +173,12 @@ def logs(
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Stream new lines.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
     container: Annotated[
-        str, typer.Option("-c", "--container", help="claude (agent) or git-init (clone).")
+        str,
+        typer.Option(
+            "-c",
+            "--container",
+            help="claude (the agent), git-init (the clone) or publish (commit, push, PR).",
+        ),
     ] = "claude",
     attempt: Annotated[
         int | None, typer.Option("--attempt", help="An earlier attempt's pod (default: latest).")
@@ -175,8 +191,8 @@ def logs(
     from gastown.api import identity as ids
     from gastown.kube import NotFound, reading
 
-    if container not in ("claude", "git-init"):
-        raise Usage(f"-c/--container must be claude or git-init, got {container!r}")
+    if container not in ("claude", "git-init", "publish"):
+        raise Usage(f"-c/--container must be claude, git-init or publish, got {container!r}")
     if tail is not None and tail < 0:
         raise Usage("--tail must be 0 or more")
     session = Session(kubeconfig=kubeconfig, context=context, namespace_flag=namespace)

@@ -57,9 +57,10 @@ def pod_mirror(pod: dict[str, Any], deleted: bool = False) -> dict[str, Any]:
     statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
     containers = [_container(s) for s in statuses]
     obs = observe(pod, 0)
+    # Every container, init ones too: a pod that failed in the agent's (init) container
+    # never ran the publisher.
     finished = [
-        (s.get("state") or {}).get("terminated", {}).get("finishedAt")
-        for s in status.get("containerStatuses") or []
+        ((s.get("state") or {}).get("terminated") or {}).get("finishedAt") for s in statuses
     ]
     finished_at = (
         max(f for f in finished if f) if obs.phase in FINAL_POD_PHASES and any(finished) else None

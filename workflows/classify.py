@@ -19,6 +19,7 @@ from gastown.workflows.messages import AttemptResult, PodObservation, Verdict
 
 AGENT_CONTAINER = "claude"
 INIT_CONTAINER = "git-init"
+PUBLISH_CONTAINER = "publish"
 
 TERMINAL_WAITING = frozenset(
     {"InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError"}
@@ -44,12 +45,30 @@ def _condition(pod: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def _waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
-    """The first waiting reason of any container, init containers first."""
+    """The first waiting reason of any container, init containers first. While the agent runs
+    (an init container) the publisher waits in PodInitializing: that is no news."""
+    agent = _agent_running(pod)
     for status in _container_statuses(pod, init=True) + _container_statuses(pod):
+        if agent and ((status.get("state") or {}).get("waiting") or {}).get("reason") == (
+            "PodInitializing"
+        ):
+            continue
         waiting = (status.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason"):
             return str(waiting["reason"]), str(waiting.get("message") or "")
     return None
+
+
+def _agent_running(pod: dict[str, Any]) -> bool:
+    """The agent runs in the init container `claude`: the pod is still Pending then, and
+    between its end and the publisher's start. Both are the polecat at work."""
+    for s in _container_statuses(pod, init=True):
+        if s.get("name") != AGENT_CONTAINER:
+            continue
+        state = s.get("state") or {}
+        done = state.get("terminated")
+        return state.get("running") is not None or (done is not None and not done.get("exitCode"))
+    return False
 
 
 def _started(pod: dict[str, Any]) -> bool:
@@ -62,9 +81,15 @@ def _started(pod: dict[str, Any]) -> bool:
 
 
 def observe(pod: dict[str, Any], attempt: int) -> PodObservation:
-    """The part of a pod change worth telling the workflow and the user."""
+    """The part of a pod change worth telling the workflow and the user.
+
+    `phase` is the pod's, except that a Pending pod whose agent (init) container runs is
+    reported Running: to the workflow, `status.pod` and the CLI the polecat is working then,
+    although Kubernetes counts the pod as initialising until the publisher starts."""
     status = pod.get("status") or {}
     phase = str(status.get("phase") or "Pending")
+    if phase == "Pending" and _agent_running(pod):
+        phase = "Running"
     reason = status.get("reason")
     message = status.get("message")
     waiting = _waiting(pod)
@@ -157,13 +182,20 @@ def _finished_verdict(pod: dict[str, Any]) -> AttemptResult:
             reason=pod_reason,
             message=status.get("message") or "the pod ran past activeDeadlineSeconds",
         )
-    # A failed init container (clone) ends the pod before the agent starts.
+    # The pod's result is the publisher's; a failed init container (the clone, or a crash of
+    # the agent container) ends the pod before it, and its own message says why. A pod of
+    # the older two-container shape reports from its main container `claude`.
+    init_names = {s.get("name") for s in _container_statuses(pod, init=True)}
     for container in _container_statuses(pod, init=True) + _container_statuses(pod):
         terminated = (container.get("state") or {}).get("terminated")
         if not terminated:
             continue
-        failed_init = container.get("name") == INIT_CONTAINER and terminated.get("exitCode")
-        if container.get("name") != AGENT_CONTAINER and not failed_init:
+        name = container.get("name")
+        failed_init = name in init_names and bool(terminated.get("exitCode"))
+        reporter = name == PUBLISH_CONTAINER or (
+            name == AGENT_CONTAINER and AGENT_CONTAINER not in init_names
+        )
+        if not reporter and not failed_init:
             continue
         reason = str(terminated.get("reason") or "Error")
         exit_code = terminated.get("exitCode")
@@ -174,7 +206,8 @@ def _finished_verdict(pod: dict[str, Any]) -> AttemptResult:
         doc = parse_result(terminated.get("message"), exit_code)
         fields = _result_fields(doc)
         if fields["outcome"] is None:
-            fields["outcome"] = Outcome.CLONE_FAILED if failed_init else Outcome.POD_FAILED
+            clone = failed_init and name == INIT_CONTAINER
+            fields["outcome"] = Outcome.CLONE_FAILED if clone else Outcome.POD_FAILED
         return AttemptResult(
             verdict=Verdict.FINISHED,
             reason=reason,

@@ -56,12 +56,9 @@ class Settings:
     push_attempts: int
     push_backoff_seconds: float
     kill_grace_seconds: float
+    #: The agent container's report to the publisher (gastown/runtime/handoff.py).
+    agent_result_file: Path | None = None
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
-
-    @property
-    def state_file(self) -> Path:
-        """Where `init` leaves what `run` needs (inside .git, so never committed)."""
-        return self.workspace / ".git" / "gt-polecat-state.json"
 
 
 def _opt(env: Mapping[str, str], name: str) -> str | None:
@@ -171,5 +168,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         push_attempts=int(_number(env, "GT_PUSH_ATTEMPTS", 3, 1)),
         push_backoff_seconds=_number(env, "GT_PUSH_BACKOFF_SECONDS", 2.0, 0),
         kill_grace_seconds=_number(env, "GT_KILL_GRACE_SECONDS", 10.0, 0),
+        agent_result_file=_path(env, "GT_AGENT_RESULT_FILE"),
         env=env,
     )

@@ -1,8 +1,11 @@
-"""`gt-polecat`: the program both containers of a polecat pod run.
+"""`gt-polecat`: the program every container of a polecat pod runs.
 
-- `gt-polecat init` (init container git-init): clone, create or resume the work branch.
-- `gt-polecat run` (container claude): run the agent, commit leftovers, push, open the PR,
-  write the result to the termination message path and exit with the outcome's code.
+- `gt-polecat init` (init container git-init, git Secret): clone, create or resume the branch.
+- `gt-polecat agent` (init container claude, model credentials only): run the agent and leave
+  its report (gastown/runtime/handoff.py) for the publisher; exit 0 once the report is written.
+- `gt-polecat publish` (container publish, git and forge Secrets): read the report as hostile
+  input, commit leftovers, push, open the PR, write the result to the termination message
+  path and exit with the outcome's code.
 - `gt-polecat credential-helper get` is what git calls for HTTPS credentials.
 
 All inputs come from env vars and mounted files; see docs/runtime.md for the contract.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from gastown.runtime import (
     credentials,
     forge,
     gitops,
+    handoff,
     prompt,
     redact,
     ssh,
@@ -32,6 +37,7 @@ from gastown.runtime.config import ConfigError, Settings
 from gastown.runtime.credhelper import helper_main
 from gastown.runtime.result import ErrorClass, Outcome, PolecatResult
 
+_SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _AUTH_FAILURE_MARKERS = (
     "authentication_error",
     "OAuth token has expired",
@@ -118,31 +124,46 @@ def _agent_outcome(run: stream.AgentRun) -> tuple[Outcome, ErrorClass | None, st
     return Outcome.COMPLETED, None, str(event.get("result") or "").strip()[:800]
 
 
-def do_run(settings: Settings) -> PolecatResult:
-    result = PolecatResult(outcome=Outcome.AGENT_FAILED, branch=settings.work_branch)
-    try:
-        git = _git(settings)
-        state = gitops.load_state(settings, git)
-    except gitops.GitError as exc:
-        result.outcome, result.error_class, result.message = (
-            Outcome.CLONE_FAILED,
-            exc.error_class,
-            exc.message,
-        )
-        return result
-    result.base_commit = state.base_commit
+def _report(
+    outcome: Outcome, error_class: ErrorClass | None, message: str, run: stream.AgentRun | None
+) -> handoff.AgentReport:
+    event = (run.result_event if run is not None else None) or {}
+    turns = event.get("num_turns")
+    cost = event.get("total_cost_usd")
+    session = run.session_id if run is not None else None
+    return handoff.AgentReport(
+        outcome=outcome,
+        error_class=error_class,
+        message=redact.redact(message)[: handoff.MESSAGE_MAX],
+        agent_turns=turns if isinstance(turns, int) and 0 <= turns <= 1_000_000 else None,
+        agent_cost_usd=float(cost)
+        if isinstance(cost, int | float) and 0 <= cost <= 1_000_000
+        else None,
+        agent_session_id=session
+        if isinstance(session, str) and _SESSION_ID.fullmatch(session)
+        else None,
+    )
+
+
+def do_agent(settings: Settings) -> handoff.AgentReport:
+    """The agent phase: credentials, prompt, the agent itself. No git credential is mounted
+    here and nothing is pushed; the publisher acts on the report."""
     auth_env: dict[str, str] = {}
     if settings.agent == "claude-code":
         try:
             auth = credentials.prepare(settings.home, settings.claude_creds_dir, settings.env)
         except credentials.CredentialsError as exc:
             expired = exc.error_class is ErrorClass.TOKEN_EXPIRED
-            result.outcome = Outcome.AUTH_EXPIRED if expired else Outcome.AGENT_FAILED
-            result.error_class, result.message = exc.error_class, exc.message
-            result.head_commit = git.rev("HEAD")
-            return result
+            outcome = Outcome.AUTH_EXPIRED if expired else Outcome.AGENT_FAILED
+            return _report(outcome, exc.error_class, exc.message, None)
         auth_env = auth.env
         log(f"Claude credentials: {auth.kind}")
+    # This container has a home of its own (not git-init's): trust the workspace in it, as
+    # init did in the git containers' home, or the agent's git refuses the clone.
+    try:
+        gitops.trust_workspace_for_the_agent(settings, _git(settings))
+    except gitops.GitError as exc:
+        log(f"could not trust the workspace in $HOME/.gitconfig: {exc.message}")
     text = prompt.build_prompt(settings)
     prompt_file = prompt.write_prompt(settings.home, text)
     inv = agent.invocation(settings, settings.env, prompt_file, auth_env)
@@ -163,22 +184,69 @@ def do_run(settings: Settings) -> PolecatResult:
             )
             agent_span.set("gastown.agent.exit_code", run.exit_code)
     except (FileNotFoundError, PermissionError) as exc:
-        result.error_class = ErrorClass.AGENT_NOT_FOUND
-        result.message = f"could not start the agent {inv.argv[0]!r}: {exc.strerror}"
-        result.head_commit = git.rev("HEAD")
-        return result
-    event = run.result_event or {}
-    if isinstance(event.get("num_turns"), int):
-        result.agent_turns = event["num_turns"]
-    if isinstance(event.get("total_cost_usd"), int | float):
-        result.agent_cost_usd = float(event["total_cost_usd"])
-    result.agent_session_id = run.session_id
+        message = f"could not start the agent {inv.argv[0]!r}: {exc.strerror}"
+        return _report(Outcome.AGENT_FAILED, ErrorClass.AGENT_NOT_FOUND, message, None)
     outcome, error_class, message = _agent_outcome(run)
-    result.outcome, result.error_class, result.message = outcome, error_class, message
-    if outcome is Outcome.AUTH_EXPIRED:
-        result.head_commit = git.rev("HEAD")
+    return _report(outcome, error_class, message, run)
+
+
+def do_publish(settings: Settings, report: handoff.AgentReport | None) -> PolecatResult:
+    """The publish phase: the agent's report (None when it was refused or missing), then the
+    leftovers commit, the push and the PR."""
+    result = PolecatResult(outcome=Outcome.AGENT_FAILED, branch=settings.work_branch)
+    try:
+        git = _git(settings)
+        state = gitops.load_state(settings, git)
+    except gitops.GitError as exc:
+        result.outcome, result.error_class, result.message = (
+            Outcome.CLONE_FAILED,
+            exc.error_class,
+            exc.message,
+        )
         return result
+    result.base_commit = state.base_commit
+    if report is None:
+        result.error_class = ErrorClass.INTERNAL
+        result.message = "the agent container's report is missing or was refused"
+    else:
+        result.outcome, result.error_class = report.outcome, report.error_class
+        result.message = report.message
+        result.agent_turns, result.agent_cost_usd = report.agent_turns, report.agent_cost_usd
+        result.agent_session_id = report.agent_session_id
+        if not report.pushes:
+            result.head_commit = git.rev("HEAD")
+            return result
     return _finish(settings, git, state, result)
+
+
+def _register_secrets(settings: Settings) -> None:
+    """Teach the redactor the publisher's secrets before it handles anything the agent wrote:
+    the credential helper reads the git token in another process, so this one would not know
+    it otherwise."""
+    files: list[Path] = []
+    if settings.git_secret_dir is not None:
+        files += [settings.git_secret_dir / k for k in ("token", "password")]
+    if settings.forge_token_file is not None:
+        files.append(settings.forge_token_file)
+    for path in files:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if value:
+            redact.register(value)
+
+
+def _read_report(settings: Settings) -> handoff.AgentReport | None:
+    if settings.agent_result_file is None:
+        log("GT_AGENT_RESULT_FILE is not set: no agent report to read")
+        return None
+    try:
+        report = handoff.read(settings.agent_result_file)
+    except handoff.HandoffError as exc:
+        log(str(exc))
+        return None
+    return report.model_copy(update={"message": redact.redact(report.message)})
 
 
 def _finish(
@@ -271,11 +339,54 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gt-polecat", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="clone the rig and create or resume the work branch")
-    sub.add_parser("run", help="run the agent, push, open the PR, report the result")
+    sub.add_parser("agent", help="run the agent and leave its report for the publisher")
+    sub.add_parser("publish", help="commit, push, open the PR, report the pod's result")
+    sub.add_parser(
+        "run", help="agent and publish in one process (outside a pod only: no isolation)"
+    )
     sub.add_parser("demo-agent", help="the built-in DEMO agent (not an AI; see demo_agent.py)")
     helper = sub.add_parser("credential-helper")
     helper.add_argument("operation", nargs="?", default="")
     return parser
+
+
+def _agent_command(settings: Settings) -> PolecatResult | None:
+    """`gt-polecat agent`: the report goes to the publisher; the exit is 0 once it is written,
+    so the pod goes on to the publisher whatever the agent did. The result written here (the
+    container's termination message) is for `kubectl describe` and for a pod that ends in this
+    container: only when the report could not be written does the exit code carry the outcome."""
+    report = do_agent(settings)
+    result = PolecatResult(
+        outcome=report.outcome,
+        branch=settings.work_branch,
+        error_class=report.error_class,
+        message=report.message,
+        agent_turns=report.agent_turns,
+        agent_cost_usd=report.agent_cost_usd,
+        agent_session_id=report.agent_session_id,
+    )
+    if settings.agent_result_file is None:
+        result.message = f"GT_AGENT_RESULT_FILE is not set; {result.message}"
+        return result
+    try:
+        handoff.write(settings.agent_result_file, report)
+    except OSError as exc:
+        result.message = f"could not write the agent report: {exc.strerror}; {result.message}"
+        return result
+    write_result(settings.termination_log, result)
+    return None
+
+
+def _publish_command(settings: Settings) -> PolecatResult:
+    _register_secrets(settings)
+    return do_publish(settings, _read_report(settings))
+
+
+def _run_command(settings: Settings) -> PolecatResult:
+    """Both phases in one process, the report passed in memory: for running gt-polecat
+    outside a pod (tests, a laptop). Pods never use it: here the agent shares the process's
+    view of every Secret, which is what the pod split exists to prevent."""
+    return do_publish(settings, do_agent(settings))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,9 +409,15 @@ def main(argv: list[str] | None = None) -> int:
         return result.exit_code
     # The pod's spans join the trace the worker handed over (TRACEPARENT), when it did.
     tracer = tracing.install(tracing.from_env(os.environ))
+    commands = {
+        "init": do_init,
+        "agent": _agent_command,
+        "publish": _publish_command,
+        "run": _run_command,
+    }
     with tracer.span(f"gt-polecat {args.command}") as top:
         try:
-            outcome = do_init(settings) if args.command == "init" else do_run(settings)
+            outcome = commands[args.command](settings)
         except Exception as exc:  # a bug must still leave a classified, parseable result
             outcome = PolecatResult(
                 outcome=failed,

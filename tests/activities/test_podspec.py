@@ -6,9 +6,12 @@ import json
 import re
 from typing import Any
 
-from gastown.activities.podspec import build_pod, task_configmap
+import pytest
+
+from gastown.activities.podspec import DEFAULT_RESOURCES, build_pod, task_configmap
 from gastown.api import identity as ids
 from gastown.api.patterns import DNS1123_LABEL, POLECAT_NAME_MAX
+from gastown.sandbox.admission.podsecurity import violations
 from gastown.workflows.messages import LaunchRequest, PolecatRef, Resolved, SecretKey
 
 HOSTILE_BEAD = "dm-0001"
@@ -54,6 +57,19 @@ def request(
     )
 
 
+def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]
+
+
+def named(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    [container] = [c for c in containers(pod) if c["name"] == name]
+    return container
+
+
+def mounts_of(container: dict[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+
+
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
@@ -69,13 +85,17 @@ def test_pod_shape_and_identity() -> None:
     assert meta["annotations"][ids.ANNOTATION_WORKFLOW_ID] == "polecat/gastown-system/furiosa"
     (owner,) = meta["ownerReferences"]
     assert (owner["kind"], owner["uid"], owner["controller"]) == ("Polecat", "uid-1", True)
-    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["git-init"]
-    assert [c["name"] for c in pod["spec"]["containers"]] == ["claude"]
+    # The agent is the last init container: the publisher starts only after it ended.
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["git-init", "claude"]
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["publish"]
     # args only: the image's ENTRYPOINT (tini) stays PID 1
-    assert pod["spec"]["initContainers"][0]["args"] == ["gt-polecat", "init"]
-    assert pod["spec"]["containers"][0]["args"] == ["gt-polecat", "run"]
-    assert "command" not in pod["spec"]["initContainers"][0]
-    assert "command" not in pod["spec"]["containers"][0]
+    assert [c["args"] for c in containers(pod)] == [
+        ["gt-polecat", "init"],
+        ["gt-polecat", "agent"],
+        ["gt-polecat", "publish"],
+    ]
+    assert not any("command" in c for c in containers(pod))
+    assert "shareProcessNamespace" not in pod["spec"]
     assert pod["spec"]["restartPolicy"] == "Never"
     assert pod["spec"]["activeDeadlineSeconds"] == 3600
 
@@ -113,17 +133,71 @@ def test_default_uid_is_the_images_user() -> None:
 
 def test_values_reach_the_runtime_only_as_env_and_files() -> None:
     pod = build_pod(request(agent_args=["--verbose"], model="claude-sonnet-4-5", has_task=True))
-    for container in pod["spec"]["initContainers"] + pod["spec"]["containers"]:
+    for container in containers(pod):
         # the argv is fixed: nothing of the request's values is in it
         assert "command" not in container
-        assert container["args"] in (["gt-polecat", "init"], ["gt-polecat", "run"])
+        assert container["args"][0] == "gt-polecat"
         env = env_of(container)
         assert env["GT_BEAD_ID"] == HOSTILE_BEAD
         assert env["GT_WORK_BRANCH"] == "feature/dm-0001"
-        assert env["GT_TASK_FILE"] == "/var/run/gastown/task/task.md"
-        assert json.loads(env["GT_AGENT_ARGS"]) == ["--verbose"]
-        assert env["GT_GIT_SECRET_DIR"] == "/var/run/gastown/git"
-        assert env["GT_CLAUDE_CREDS_DIR"] == "/var/run/gastown/claude"
+    agent = env_of(named(pod, "claude"))
+    assert agent["GT_TASK_FILE"] == "/var/run/gastown/task/task.md"
+    assert json.loads(agent["GT_AGENT_ARGS"]) == ["--verbose"]
+    assert agent["GT_CLAUDE_CREDS_DIR"] == "/var/run/gastown/claude"
+    assert agent["GT_AGENT_RESULT_FILE"] == "/var/run/gastown/agent-result/agent-result.json"
+    for git_container in ("git-init", "publish"):
+        assert env_of(named(pod, git_container))["GT_GIT_SECRET_DIR"] == "/var/run/gastown/git"
+    publish = env_of(named(pod, "publish"))
+    assert publish["GT_AGENT_RESULT_FILE"] == agent["GT_AGENT_RESULT_FILE"]
+
+
+def test_each_container_holds_only_its_own_credentials() -> None:
+    """The agent's container: model credentials, the task, the workspace; never the git or
+    forge Secret, their env, or a home or /tmp a git container wrote. The git containers:
+    no model credential and nothing of the user's agent env."""
+    pod = build_pod(
+        request(
+            has_task=True,
+            known_hosts_configmap="known-hosts",
+            api_key_secret=SecretKey(name="anthropic", key="api-key"),
+            forge_token_secret=SecretKey(name="forge", key="token"),
+            agent_env=[
+                {"name": "FOO", "value": "1"},
+                {"name": "MODEL_TOKEN", "valueFrom": {"secretKeyRef": {"name": "x", "key": "k"}}},
+            ],
+        )
+    )
+    agent, init, publish = (named(pod, n) for n in ("claude", "git-init", "publish"))
+    assert set(mounts_of(agent)) == {
+        "workspace", "agent-home", "agent-tmp", "agent-result", "claude-creds", "task",
+    }  # fmt: skip
+    assert set(mounts_of(init)) == {"workspace", "home", "tmp", "git-secret", "known-hosts"}
+    assert set(mounts_of(publish)) == {
+        "workspace", "home", "tmp", "agent-result", "git-secret", "known-hosts", "forge-token",
+    }  # fmt: skip
+    # Same paths, different volumes: the agent's HOME is not the one git-init copied the SSH
+    # key into.
+    assert mounts_of(agent)["agent-home"] == mounts_of(init)["home"] == "/home/polecat"
+    [report] = [m for m in publish["volumeMounts"] if m["name"] == "agent-result"]
+    assert report["readOnly"] is True
+    agent_env = env_of(agent)
+    for name in ("GT_GIT_SECRET_DIR", "GT_FORGE_TOKEN_FILE", "GT_KNOWN_HOSTS_FILE"):
+        assert name not in agent_env
+    assert agent_env["ANTHROPIC_API_KEY"] == {
+        "secretKeyRef": {"name": "anthropic", "key": "api-key"}
+    }
+    assert agent_env["FOO"] == "1"
+    for git_container in (init, publish):
+        env = env_of(git_container)
+        assert not {"ANTHROPIC_API_KEY", "GT_CLAUDE_CREDS_DIR", "GT_TASK_FILE", "FOO"} & set(env)
+        assert "MODEL_TOKEN" not in env
+        assert not any("valueFrom" in e for e in git_container["env"])
+    assert env_of(publish)["GT_FORGE_TOKEN_FILE"] == "/var/run/gastown/forge/token"
+    assert "GT_FORGE_TOKEN_FILE" not in env_of(init)
+    # Every volume a container mounts exists, and every volume is mounted by someone.
+    volumes = {v["name"] for v in pod["spec"]["volumes"]}
+    mounted = {m["name"] for c in containers(pod) for m in c["volumeMounts"]}
+    assert mounted == volumes
 
 
 def test_secrets_travel_by_reference_only() -> None:
@@ -134,9 +208,9 @@ def test_secrets_travel_by_reference_only() -> None:
             forge_token_secret=SecretKey(name="forge", key="token"),
         )
     )
-    env = env_of(pod["spec"]["containers"][0])
+    env = env_of(named(pod, "claude"))
     assert env["ANTHROPIC_API_KEY"] == {"secretKeyRef": {"name": "anthropic", "key": "api-key"}}
-    assert env["GT_FORGE_TOKEN_FILE"] == "/var/run/gastown/forge/token"
+    assert env_of(named(pod, "publish"))["GT_FORGE_TOKEN_FILE"] == "/var/run/gastown/forge/token"
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["forge-token"]["secret"]["items"] == [{"key": "token", "path": "token"}]
     assert volumes["git-secret"]["secret"]["defaultMode"] == 0o400
@@ -146,9 +220,45 @@ def test_user_env_cannot_replace_ours() -> None:
     pod = build_pod(
         request(agent_env=[{"name": "GT_REPO_URL", "value": "evil"}, {"name": "FOO", "value": "1"}])
     )
-    env = env_of(pod["spec"]["containers"][0])
+    env = env_of(named(pod, "claude"))
     assert env["GT_REPO_URL"] == "git@github.com:org/repo.git"
     assert env["FOO"] == "1"
+    assert env_of(named(pod, "publish"))["GT_REPO_URL"] == "git@github.com:org/repo.git"
+
+
+def test_every_container_has_requests_and_limits() -> None:
+    """Not BestEffort, and admitted where a ResourceQuota counts cpu and memory: built-in
+    defaults unless the Polecat or Rig sets resources, which then apply to every container."""
+    pod = build_pod(request())
+    for container in containers(pod):
+        assert container["resources"] == DEFAULT_RESOURCES
+        assert container["resources"] is not DEFAULT_RESOURCES
+    mine = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "8Gi"}}
+    pod = build_pod(request(resources=mine))
+    assert [c["resources"] for c in containers(pod)] == [mine, mine, mine]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"run_as_user": 1000700000, "has_task": True, "known_hosts_configmap": "kh"},
+        {
+            "claude_creds_secret": None,
+            "git_secret": None,
+            "api_key_secret": SecretKey(name="anthropic", key="api-key"),
+            "forge_token_secret": SecretKey(name="forge", key="token"),
+            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+            "service_account": "polecat",
+        },
+    ],
+    ids=["defaults", "task-known-hosts-uid", "api-key-forge-resources"],
+)
+def test_every_pod_shape_passes_the_restricted_pod_security_standard(fields: Any) -> None:
+    """The sandbox's admission (upstream's checks, ported) judges the rendered pod."""
+    pod = build_pod(request(**fields))
+    assert violations(pod, "restricted") == []
+    assert violations(pod, "baseline") == []
 
 
 def test_task_configmap_is_owned_by_the_polecat() -> None:
@@ -167,14 +277,17 @@ def test_the_pod_mounts_the_polecats_own_claude_secret_never_the_users() -> None
     names = json.dumps(pod)
     assert '"claude-creds"' in names  # the volume's name only
     assert '"secretName": "claude-creds"' not in names  # the user's Secret is never mounted
-    for container in pod["spec"]["initContainers"] + pod["spec"]["containers"]:
+    for container in containers(pod):
         mount = [m for m in container["volumeMounts"] if m["name"] == "claude-creds"]
-        assert mount == [
-            {"name": "claude-creds", "mountPath": "/var/run/gastown/claude", "readOnly": True}
-        ]
+        expected = {
+            "name": "claude-creds",
+            "mountPath": "/var/run/gastown/claude",
+            "readOnly": True,
+        }
+        assert mount == ([expected] if container["name"] == "claude" else [])
     without = build_pod(request(claude_creds_secret=None))
     assert "claude-creds" not in {v["name"] for v in without["spec"]["volumes"]}
-    assert "GT_CLAUDE_CREDS_DIR" not in env_of(without["spec"]["containers"][0])
+    assert "GT_CLAUDE_CREDS_DIR" not in env_of(named(without, "claude"))
 
 
 def test_a_run_from_before_the_gate_mounts_the_users_secret_as_it_always_did() -> None:
@@ -184,5 +297,5 @@ def test_a_run_from_before_the_gate_mounts_the_users_secret_as_it_always_did() -
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["claude-creds"]["secret"] == {"secretName": "claude-creds", "defaultMode": 0o400}
     assert "polecat-furiosa-auth" not in json.dumps(pod)
-    env = env_of(pod["spec"]["containers"][0])
+    env = env_of(named(pod, "claude"))
     assert env["GT_CLAUDE_CREDS_DIR"] == "/var/run/gastown/claude"

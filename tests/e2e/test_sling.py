@@ -36,11 +36,12 @@ def branch_head(origin: Path, branch: str) -> str:
 
 
 async def diagnose(gt: Callable[..., Awaitable[Result]], rig: str, name: str) -> str:
-    """Everything a failing e2e test should show: status and both containers' logs."""
-    status = await gt("polecat", "status", f"{rig}/{name}")
-    init = await gt("polecat", "logs", f"{rig}/{name}", "-c", "git-init")
-    main = await gt("polecat", "logs", f"{rig}/{name}")
-    return f"{status.out}\n--- git-init:\n{init.out}{init.err}\n--- claude:\n{main.out}{main.err}"
+    """Everything a failing e2e test should show: status and every container's logs."""
+    parts = [(await gt("polecat", "status", f"{rig}/{name}")).out]
+    for container in ("git-init", "claude", "publish"):
+        logs = await gt("polecat", "logs", f"{rig}/{name}", "-c", container)
+        parts.append(f"--- {container}:\n{logs.out}{logs.err}")
+    return "\n".join(parts)
 
 
 async def test_sling_happy_path(

@@ -105,7 +105,15 @@ async def test_one_connected_trace_from_sling_to_pod(
     assert root.service == "kubectl-gt" and root.parent_id is None
     assert root.attributes["gastown.bead"] == "dm-0001"
 
-    wanted = {"gt-polecat init", "clone", "gt-polecat run", "agent", "commit", "push"}
+    wanted = {
+        "gt-polecat init",
+        "clone",
+        "gt-polecat agent",
+        "agent",
+        "gt-polecat publish",
+        "commit",
+        "push",
+    }
 
     async def complete() -> list[ReceivedSpan] | None:
         spans = receiver.trace(root.trace_id)
@@ -145,14 +153,17 @@ async def test_one_connected_trace_from_sling_to_pod(
     ensure = one(spans, "RunActivity:ensure_polecat")
     assert any(s.parent_id == ensure.span_id and s.name.startswith("PATCH polecats") for s in spans)
 
-    # The pod: both containers' processes, parented on the activity that launched the pod.
-    init, run = one(spans, "gt-polecat init"), one(spans, "gt-polecat run")
-    assert init.parent_id == launch.span_id and run.parent_id == launch.span_id
-    assert init.encoding == run.encoding == "json"
+    # The pod: its three containers' processes, parented on the activity that launched it.
+    init, agent = one(spans, "gt-polecat init"), one(spans, "gt-polecat agent")
+    publish = one(spans, "gt-polecat publish")
+    assert init.parent_id == launch.span_id and agent.parent_id == launch.span_id
+    assert publish.parent_id == launch.span_id
+    assert init.encoding == agent.encoding == publish.encoding == "json"
     assert one(spans, "clone").parent_id == init.span_id
-    for phase in ("agent", "commit", "push"):
-        assert one(spans, phase).parent_id == run.span_id
-    assert run.attributes.get("gastown.outcome") == "completed"
+    assert one(spans, "agent").parent_id == agent.span_id
+    for phase in ("commit", "push"):
+        assert one(spans, phase).parent_id == publish.span_id
+    assert publish.attributes.get("gastown.outcome") == "completed"
 
     # Nothing of this polecat went to another trace.
     wid = polecat_workflow_id(namespace, "nux")
@@ -227,7 +238,7 @@ async def test_a_convoy_is_one_trace_holding_its_polecats(
 
     async def both_pods() -> list[ReceivedSpan] | None:
         spans = receiver.trace(root.trace_id)
-        return spans if len(by_name(spans, "gt-polecat run")) == 2 else None
+        return spans if len(by_name(spans, "gt-polecat publish")) == 2 else None
 
     spans = await wait_until(both_pods, 30, "both polecats' pods in the convoy's trace")
     ids = {s.span_id for s in spans}

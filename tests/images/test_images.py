@@ -212,7 +212,7 @@ def test_tini_is_the_entrypoint_and_pid_1(image: Image, inspected: dict[str, Ins
 def test_polecat_agent_programs_run(tmp_path: Path, inspected: dict[str, Inspected]) -> None:
     volumes = empty_dirs(tmp_path, POLECAT.volumes)
     out = ok(run_in(POLECAT, ["gt-polecat", "--help"], *READ_ONLY, volumes=volumes))
-    assert "usage: gt-polecat" in out and "{init,run," in out
+    assert "usage: gt-polecat" in out and "{init,agent,publish,run," in out
     version = ok(run_in(POLECAT, ["claude", "--version"], *READ_ONLY, volumes=volumes)).strip()
     assert version == f"{CLAUDE_CODE_VERSION} (Claude Code)"
     labels = inspected[POLECAT.name].labels

@@ -12,9 +12,9 @@ def pod(**status: Any) -> dict[str, Any]:
     return {"metadata": {"name": "polecat-x-1"}, "status": status}
 
 
-def test_waiting_reason_of_the_agent_container_is_mirrored() -> None:
+def test_waiting_reason_of_a_container_is_mirrored() -> None:
     m = pod_mirror(pod(phase="Pending", containerStatuses=[{
-        "name": "claude", "restartCount": 0,
+        "name": "publish", "restartCount": 0,
         "state": {"waiting": {"reason": "ImagePullBackOff", "message": "back-off pulling"}},
     }]))  # fmt: skip
     assert (m["phase"], m["reason"], m["message"]) == (
@@ -23,7 +23,7 @@ def test_waiting_reason_of_the_agent_container_is_mirrored() -> None:
         "back-off pulling",
     )
     assert m["containers"] == [{
-        "name": "claude", "state": "waiting", "reason": "ImagePullBackOff",
+        "name": "publish", "state": "waiting", "reason": "ImagePullBackOff",
         "message": "back-off pulling", "restartCount": 0,
     }]  # fmt: skip
 
@@ -39,7 +39,7 @@ def test_config_error_in_the_init_container_is_named() -> None:
 
 def test_terminated_exit_code_and_finish_time() -> None:
     m = pod_mirror(pod(phase="Failed", startTime="2026-01-01T00:00:00Z", containerStatuses=[{
-        "name": "claude",
+        "name": "publish",
         "state": {"terminated": {"exitCode": 11, "reason": "Error",
                                  "finishedAt": "2026-01-01T00:01:00Z"}},
     }]))  # fmt: skip
@@ -47,6 +47,32 @@ def test_terminated_exit_code_and_finish_time() -> None:
     assert m["finishedAt"] == "2026-01-01T00:01:00Z"
     assert m["startedAt"] == "2026-01-01T00:00:00Z"
     assert m["ready"] is False
+
+
+def test_a_pod_whose_agent_runs_shows_it_running() -> None:
+    """The agent is the pod's last init container: Kubernetes says Pending (Init:1/2), the
+    mirror says Running, without the publisher's PodInitializing as a reason."""
+    m = pod_mirror(pod(phase="Pending", initContainerStatuses=[
+        {"name": "git-init", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+        {"name": "claude", "state": {"running": {"startedAt": "2026-01-01T00:00:05Z"}}},
+    ], containerStatuses=[
+        {"name": "publish", "state": {"waiting": {"reason": "PodInitializing"}}},
+    ]))  # fmt: skip
+    assert (m["phase"], m["reason"]) == ("Running", None)
+    states = {c["name"]: c["state"] for c in m["containers"]}
+    assert states == {"git-init": "terminated", "claude": "running", "publish": "waiting"}
+
+
+def test_a_pod_that_failed_in_the_agent_container_has_a_finish_time() -> None:
+    m = pod_mirror(pod(phase="Failed", initContainerStatuses=[
+        {"name": "git-init", "state": {"terminated": {
+            "exitCode": 0, "finishedAt": "2026-01-01T00:00:04Z"}}},
+        {"name": "claude", "state": {"terminated": {
+            "exitCode": 1, "reason": "Error", "finishedAt": "2026-01-01T00:02:00Z"}}},
+    ], containerStatuses=[
+        {"name": "publish", "state": {"waiting": {"reason": "PodInitializing"}}},
+    ]))  # fmt: skip
+    assert m["finishedAt"] == "2026-01-01T00:02:00Z"
 
 
 def test_a_cleared_reason_is_sent_as_null_so_the_merge_patch_removes_it() -> None:

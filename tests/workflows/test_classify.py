@@ -23,13 +23,17 @@ def pod(
     init_waiting: str | None = None,
     terminated: dict[str, Any] | None = None,
     init_terminated: dict[str, Any] | None = None,
+    agent: dict[str, Any] | None = None,
     conditions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The pod's shape (activities/podspec.py): init containers git-init and claude (the
+    agent), main container publish. `agent` is the state of the claude container."""
     status: dict[str, Any] = {"phase": phase, "conditions": conditions or []}
     if reason:
         status["reason"] = reason
-    main: dict[str, Any] = {"name": "claude", "state": {}}
+    main: dict[str, Any] = {"name": "publish", "state": {}}
     init: dict[str, Any] = {"name": "git-init", "state": {}}
+    claude: dict[str, Any] = {"name": "claude", "state": agent or {}}
     if waiting:
         main["state"] = {"waiting": {"reason": waiting, "message": f"{waiting} details"}}
     if terminated:
@@ -39,7 +43,7 @@ def pod(
     if init_terminated:
         init["state"] = {"terminated": init_terminated}
     status["containerStatuses"] = [main]
-    status["initContainerStatuses"] = [init]
+    status["initContainerStatuses"] = [init, claude]
     return {
         "metadata": {"name": "polecat-furiosa-1", "creationTimestamp": "2026-01-01T00:00:00Z"},
         "status": status,
@@ -245,3 +249,101 @@ def test_a_finished_pod_carries_its_first_start_and_last_finish() -> None:
     # A pod without container times (or with unreadable ones) has none.
     bare = judge(5, pod("Succeeded", terminated={"exitCode": 0, "startedAt": "garbage"}))
     assert (bare.pod_started_at, bare.pod_finished_at) == (None, None)
+
+
+def _agent_done(**terminated: Any) -> dict[str, Any]:
+    return {"terminated": {"reason": "Completed", "exitCode": 0, **terminated}}
+
+
+def test_a_pod_whose_agent_runs_is_working_not_stalled() -> None:
+    """The agent is an init container: the pod stays Pending while it works, for longer than
+    any pending timeout. That is progress: the workflow, status.pod and the CLI see Running,
+    and the publisher's PodInitializing is no reason to show."""
+    working = pod(
+        "Pending",
+        waiting="PodInitializing",
+        init_terminated={"exitCode": 0, "reason": "Completed"},
+        agent={"running": {"startedAt": "2026-01-01T00:00:05Z"}},
+    )
+    assert judge(3600, working) is None
+    obs = observe(working, 1)
+    assert (obs.phase, obs.reason, obs.message) == ("Running", None, None)
+    # Between the agent's end and the publisher's start: still at work, no flapping back.
+    handing_over = pod(
+        "Pending",
+        waiting="PodInitializing",
+        init_terminated={"exitCode": 0, "reason": "Completed"},
+        agent=_agent_done(),
+    )
+    assert (observe(handing_over, 1).phase, observe(handing_over, 1).reason) == ("Running", None)
+    # A pod that merely waits to start is still Pending, with its reason.
+    waiting = observe(pod("Pending", init_waiting="ContainerCreating"), 1)
+    assert (waiting.phase, waiting.reason) == ("Pending", "ContainerCreating")
+
+
+def test_the_result_is_the_publishers_not_the_agent_containers() -> None:
+    agent_msg = result_message(outcome="completed", message="the agent's own view")
+    publish_msg = result_message(outcome="no_changes", message="nothing to push")
+    verdict = judge(
+        5,
+        pod(
+            "Failed",
+            init_terminated={"exitCode": 0, "reason": "Completed"},
+            agent=_agent_done(message=agent_msg),
+            terminated={"exitCode": 10, "reason": "Error", "message": publish_msg},
+        ),
+    )
+    assert (verdict.outcome, verdict.message) == (Outcome.NO_CHANGES, "nothing to push")
+
+
+def test_a_crashed_agent_container_ends_the_pod_with_its_own_message() -> None:
+    msg = result_message(outcome="agent_failed", errorClass="internal_error", message="no report")
+    verdict = judge(
+        5,
+        pod(
+            "Failed",
+            waiting="PodInitializing",
+            init_terminated={"exitCode": 0, "reason": "Completed"},
+            agent={"terminated": {"exitCode": 11, "reason": "Error", "message": msg}},
+        ),
+    )
+    assert (verdict.outcome, verdict.error_class) == (Outcome.AGENT_FAILED, "internal_error")
+    # A crash without a message: a pod failure, not a clone failure.
+    crashed = judge(
+        5,
+        pod(
+            "Failed",
+            init_terminated={"exitCode": 0, "reason": "Completed"},
+            agent={"terminated": {"exitCode": 1, "reason": "Error"}},
+        ),
+    )
+    assert crashed.outcome == Outcome.POD_FAILED
+    oom = judge(
+        5,
+        pod(
+            "Failed",
+            init_terminated={"exitCode": 0, "reason": "Completed"},
+            agent={"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+        ),
+    )
+    assert (oom.verdict, oom.reason) == (Verdict.TERMINAL, "OOMKilled")
+
+
+def test_a_pod_of_the_older_two_container_shape_still_classifies() -> None:
+    """Pods created before the split (main container `claude`, `gt-polecat run`) may still be
+    running across an upgrade."""
+    msg = result_message(outcome="completed", pushed=True)
+    old = {
+        "metadata": {"name": "polecat-furiosa-1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {
+            "phase": "Succeeded",
+            "initContainerStatuses": [
+                {"name": "git-init", "state": _agent_done()},
+            ],
+            "containerStatuses": [
+                {"name": "claude", "state": _agent_done(message=msg)},
+            ],
+        },
+    }
+    verdict = judge(5, old)
+    assert (verdict.outcome, verdict.pushed) == (Outcome.COMPLETED, True)

@@ -18,19 +18,26 @@ from typing import Any
 import typer
 import yaml
 
-# `scheme://user:password@` (any scheme), or `http(s)://token@` (a token as the user name, as
-# git and forges accept it); ssh's `git@host` user names are not secrets and stay.
-_USERINFO = re.compile(
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s/?#@:'\"]*):[^\s/?#@'\"]*@"
-)
-_HTTP_USER = re.compile(r"(?P<scheme>\bhttps?://)[^\s/?#@:'\"]+@", re.IGNORECASE)
+# A URL's userinfo runs to the LAST `@` before the host (a password may itself hold `@`, `:`
+# or quotes): `scheme://user:password@` keeps the user and masks the rest; an http(s) URL's
+# bare user is a token (git and forges accept one there) and is masked whole; ssh's
+# `git@host` user names are not secrets and stay.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s/?#]*)@")
+
+
+def _masked(match: re.Match[str]) -> str:
+    scheme, info = match["scheme"], match["info"]
+    if ":" in info:
+        return f"{scheme}{info.split(':', 1)[0]}:***@"
+    if scheme.lower() in ("http://", "https://"):
+        return f"{scheme}***@"
+    return match[0]
 
 
 def mask_url_passwords(text: str) -> str:
     """Every URL in `text` with its password (or an http(s) URL's bare token user) as `***`:
     what the CLI prints about a URL must not hand back the credential inside it."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-    return _HTTP_USER.sub(lambda m: f"{m['scheme']}***@", text)
+    return _USERINFO.sub(_masked, text)
 
 
 class Format(StrEnum):

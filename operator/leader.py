@@ -68,11 +68,12 @@ class LeaderElection:
         """One attempt to take or renew the Lease; True when we hold it afterwards."""
         lease = await self._read()
         if lease is None:
+            sent = time.monotonic()
             try:
                 await self._run(leases.take(self.namespace, self.name, self._spec(0)))
             except Conflict:
                 return False
-            self._renewed_at = time.monotonic()
+            self._renewed_at = sent
             return True
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity")
@@ -87,6 +88,9 @@ class LeaderElection:
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
         new = self._spec(transitions, spec.get("acquireTime") if mine else None)
+        # The lease runs from when the write was sent, not from its answer: a slow answer
+        # must not stretch the time this replica believes it may go on acting.
+        sent = time.monotonic()
         try:
             await self._run(leases.write(lease, new))
         except (Conflict, NotFound):
@@ -94,7 +98,7 @@ class LeaderElection:
         if not mine:
             self.transitions += 1
             log.info("took the lease %s/%s (was %s)", self.namespace, self.name, holder or "free")
-        self._renewed_at = time.monotonic()
+        self._renewed_at = sent
         return True
 
     async def acquire(self) -> None:

@@ -107,7 +107,15 @@ class PolecatPolicy(Model):
         return _pinned(url, self.allowed_repositories, "/")
 
     def image_allowed(self, image: str) -> bool:
-        return self.allowed_images is None or _pinned(image, self.allowed_images, "/:")
+        """An exact image, under a `/` prefix, or any tag of a `:` pin: what follows a `:` pin
+        must be a tag (or digest), never a path, or `ghcr.io:` would admit
+        `ghcr.io:443/evil/x` and `agent:` would admit `agent:5000/evil/x`."""
+        if self.allowed_images is None:
+            return True
+        return _pinned(image, self.allowed_images, "/") or any(
+            pin.endswith(":") and image.startswith(pin) and "/" not in image[len(pin) :]
+            for pin in self.allowed_images
+        )
 
 
 class RigSpec(Model):

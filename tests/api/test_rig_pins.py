@@ -48,6 +48,9 @@ def test_repository_pins(url: str, allowed: bool) -> None:
         ("registry.example.com/team/agent-evil:1", False),
         ("quay.io/exact/image:2", False),
         ("docker.io/library/python:3", False),
+        # After a `:` pin comes a tag, never a port and a path on another registry.
+        ("registry.example.com/team/agent:5000/evil/x", False),
+        ("ghcr.io:443/evil/x", False),
     ],
 )
 def test_image_pins(image: str, allowed: bool) -> None:
@@ -56,6 +59,7 @@ def test_image_pins(image: str, allowed: bool) -> None:
             "ghcr.io/gastown/",
             "registry.example.com/team/agent:",
             "quay.io/exact/image:1",
+            "ghcr.io:",
         ]
     )
     assert policy.image_allowed(image) is allowed

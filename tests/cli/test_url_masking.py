@@ -82,6 +82,10 @@ def test_every_error_rendered_masks_url_passwords(capsys: pytest.CaptureFixture[
         ("https://h/x?next=a@b", "https://h/x?next=a@b"),
         ("HTTPS://T0K@h/x", "HTTPS://***@h/x"),
         ("no url here: user:pass@host", "no url here: user:pass@host"),
+        # The userinfo runs to the last `@` before the host: a password holding `@` or `:`.
+        ("https://user:p@ss@host/x", "https://user:***@host/x"),
+        ("https://u:a:b@host/x", "https://u:***@host/x"),
+        ("https://u:p'q\"r@host/x", "https://u:***@host/x"),
     ],
 )
 def test_mask_url_passwords(text: str, masked: str) -> None:

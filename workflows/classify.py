@@ -9,11 +9,13 @@ past the pending timeout, eviction, node loss) earn a new attempt pod.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from gastown.api.polecat import Outcome
+from gastown.runtime.redact import redact
 from gastown.runtime.result import outcome_for_exit_code
 from gastown.workflows.messages import AttemptResult, PodObservation, Verdict
 
@@ -28,6 +30,12 @@ PULL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff"})
 TERMINAL_POD_REASONS = frozenset({"DeadlineExceeded"})
 TRANSIENT_POD_REASONS = frozenset({"Evicted", "NodeLost", "Shutdown", "NodeShutdown", "Preempting"})
 TERMINAL_CONTAINER_REASONS = frozenset({"OOMKilled", "DeadlineExceeded"})
+#: What the agent phase may report. The agent runs as its runtime's user in the `claude`
+#: container, so it can kill the runtime and write the termination log itself: nothing
+#: from there may claim a push, a commit or a PR, and `completed` is not its to say.
+AGENT_PHASE_OUTCOMES = frozenset(
+    {Outcome.AGENT_FAILED, Outcome.AUTH_EXPIRED, Outcome.STUCK, Outcome.TERMINATED}
+)
 
 
 def _container_statuses(pod: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
@@ -123,17 +131,48 @@ def parse_result(message: str | None, exit_code: int | None) -> dict[str, Any]:
     return {"outcome": outcome.value if outcome else None, "message": (message or "")[:512]}
 
 
+def _count(value: Any) -> int | None:
+    """A non-negative integer, or None: the message is the pod's word, not a trusted one."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _cost(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    cost = float(value)
+    return cost if math.isfinite(cost) and cost >= 0 else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:256] if value is not None else None
+
+
+def _agent_phase_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """Only what the agent phase may say (see AGENT_PHASE_OUTCOMES)."""
+    outcome = Outcome(doc["outcome"]) if doc.get("outcome") else None
+    if outcome is not None and outcome not in AGENT_PHASE_OUTCOMES:
+        outcome = Outcome.AGENT_FAILED
+    return {
+        "outcome": outcome,
+        "agent_turns": _count(doc.get("agentTurns")),
+        "agent_cost_usd": _cost(doc.get("agentCostUSD")),
+        "error_class": _text(doc.get("errorClass") or doc.get("error_class")),
+    }
+
+
 def _result_fields(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "outcome": Outcome(doc["outcome"]) if doc.get("outcome") else None,
         "branch": doc.get("branch"),
         "base_commit": doc.get("baseCommit") or doc.get("base_commit"),
         "head_commit": doc.get("headCommit") or doc.get("head_commit"),
-        "commits": doc.get("commits"),
+        "commits": _count(doc.get("commits")),
         "pushed": doc.get("pushed"),
         "pull_request_url": doc.get("pullRequestURL") or doc.get("pull_request_url"),
-        "agent_turns": doc.get("agentTurns"),
-        "agent_cost_usd": doc.get("agentCostUSD"),
+        "agent_turns": _count(doc.get("agentTurns")),
+        "agent_cost_usd": _cost(doc.get("agentCostUSD")),
         "error_class": doc.get("errorClass") or doc.get("error_class"),
     }
 
@@ -204,14 +243,18 @@ def _finished_verdict(pod: dict[str, Any]) -> AttemptResult:
                 verdict=Verdict.TERMINAL, reason=reason, message=reason, exit_code=exit_code
             )
         doc = parse_result(terminated.get("message"), exit_code)
-        fields = _result_fields(doc)
+        agent_phase = failed_init and name == AGENT_CONTAINER
+        fields = _agent_phase_fields(doc) if agent_phase else _result_fields(doc)
+        message = str(doc.get("message") or "")
+        if agent_phase:
+            message = redact(message[:512])
         if fields["outcome"] is None:
             clone = failed_init and name == INIT_CONTAINER
             fields["outcome"] = Outcome.CLONE_FAILED if clone else Outcome.POD_FAILED
         return AttemptResult(
             verdict=Verdict.FINISHED,
             reason=reason,
-            message=str(doc.get("message") or "")[:1024],
+            message=message[:1024],
             exit_code=exit_code,
             **fields,
         )

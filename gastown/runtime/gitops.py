@@ -110,7 +110,11 @@ class Git:
     env: Mapping[str, str]
 
     def run(
-        self, *args: str, check: bool = True, cwd: Path | None = None
+        self,
+        *args: str,
+        check: bool = True,
+        cwd: Path | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             ["git", *args],
@@ -119,7 +123,7 @@ class Git:
             capture_output=True,
             text=True,
             check=False,
-            stdin=subprocess.DEVNULL,
+            input=input if input is not None else "",
         )
         if check and proc.returncode != 0:
             raise GitError(
@@ -404,15 +408,51 @@ def commit_leftovers(git: Git, bead_id: str) -> bool:
 
     The work tree is what is carried over (the agent's own commits live in its repository,
     workspace/.git, which the runtime does not read): one commit on top of the work branch
-    as init left it. Links are committed as links, a nested repository as a gitlink (its
-    files are not followed), and workspace/.git itself is never part of the tree."""
+    as init left it. Links are committed as links, a nested repository is not carried at all
+    (see `_drop_new_gitlinks`), and workspace/.git itself is never part of the tree."""
     git.run("add", "--all", "--", ".")
+    _drop_new_gitlinks(git)
     if git.run("diff", "--cached", "--quiet", check=False).returncode == 0:
         return False
     subject = f"{bead_id or 'polecat'}: work of the agent"
     body = "Carried from the polecat's work tree by gt-polecat."
     git.run("commit", "--no-verify", "--no-gpg-sign", "--quiet", "-m", subject, "-m", body)
     return True
+
+
+_GITLINK = "160000"
+
+
+def _drop_new_gitlinks(git: Git) -> None:
+    """Keep in the index only the gitlinks HEAD already had, with the same ID.
+
+    `add` records a nested repository as a gitlink whose ID git reads from the nested HEAD,
+    following links: a `sub/.git/refs/heads/main` linked to the mounted git Secret makes the
+    token the recorded "commit" ID, which the push would then publish. The agent cannot be
+    allowed to choose any ID the runtime pushes, so a gitlink that HEAD does not hold exactly
+    is dropped (a new one) or put back as HEAD has it (a changed one)."""
+    staged = git.run("ls-files", "--stage", "-z").stdout
+    base = git.run("ls-tree", "-r", "-z", "--full-tree", "HEAD", check=False).stdout
+    kept: dict[str, str] = {}  # path -> HEAD's ls-tree line for its gitlink
+    for record in filter(None, base.split("\0")):
+        meta, _, path = record.partition("\t")
+        if meta.split(" ")[0] == _GITLINK:
+            kept[path] = record
+    fixes: list[str] = []
+    for record in filter(None, staged.split("\0")):
+        meta, _, path = record.partition("\t")
+        mode, sha = meta.split(" ")[0:2]
+        if mode != _GITLINK:
+            continue
+        if path in kept and kept[path].split(" ")[2].split("\t")[0] == sha:
+            continue
+        if path in kept:
+            fixes.append(kept[path])
+        else:
+            fixes.append(f"0 {'0' * len(sha)}\t{path}")
+        print(f"gt-polecat: not carrying the nested repository at {path!r}", file=sys.stderr)
+    if fixes:
+        git.run("update-index", "-z", "--index-info", input="".join(f + "\0" for f in fixes))
 
 
 def push(git: Git, branch: str, attempts: int, backoff: float) -> None:

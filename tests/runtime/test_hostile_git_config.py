@@ -13,7 +13,10 @@ from .conftest import POD_PYTHON, Pod, chown_tree, git, make_origin
 
 AGENT = Path(__file__).with_name("agents") / "hostile_git_agent.py"
 BRANCH = "refs/heads/polecat/furiosa/dm-0001"
-TOKEN = "ghp_HOSTILE_SECRET_0123456789abcdef"
+#: 40 hex digits, like a Gitea token or a classic PAT: git takes it for a commit ID.
+TOKEN = "0123456789abcdef0123456789abcdef01234567"
+#: A nested repository whose `refs/heads/main` is a link to the mounted Secret.
+GITLINK_TO_SECRET = "planted-repo"
 
 #: Each attempt the agent makes, and the marker its planted program would leave.
 ATTEMPTS = {
@@ -94,8 +97,14 @@ def test_nothing_the_agent_planted_runs_and_the_push_goes_to_the_rig(
     assert git("cat-file", "blob", entries["secret-link"][2], cwd=pod.origin) == str(
         secret / "token"
     )
-    # The nested repository is a gitlink at most: its files are not followed.
-    assert entries["nested"][0] == "160000"
+    # Attempt: a gitlink whose ID is the Secret (planted-repo/.git/refs/heads/main -> token).
+    assert (pod.workspace / GITLINK_TO_SECRET / ".git" / "refs" / "heads" / "main").is_symlink()
+    pushed = git("log", "--all", "-p", "--raw", cwd=pod.origin)
+    assert TOKEN not in pushed
+    assert GITLINK_TO_SECRET not in entries
+    assert not [line for line in pushed.splitlines() if "160000" in line], pushed
+    # A nested repository the base did not have is not carried: no gitlink, no files.
+    assert "nested" not in entries
     assert "nested/inner.txt" not in git("ls-tree", "-r", "--name-only", head, cwd=pod.origin)
     everything = git("rev-list", "--objects", "--all", cwd=pod.origin)
     for line in everything.splitlines():

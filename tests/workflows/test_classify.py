@@ -329,6 +329,46 @@ def test_a_crashed_agent_container_ends_the_pod_with_its_own_message() -> None:
     assert (oom.verdict, oom.reason) == (Verdict.TERMINAL, "OOMKilled")
 
 
+def test_the_agent_cannot_forge_the_pod_result_by_killing_its_runtime() -> None:
+    """The agent writes the termination log of `claude` itself and kills its runtime: only an
+    agent-phase outcome, turns and cost are read from there, bounded."""
+    forged = result_message(
+        outcome="completed",
+        pushed=True,
+        commits=3,
+        headCommit="f" * 40,
+        pullRequestURL="https://evil.example/o/r/pull/1",
+        agentCostUSD=-1e9,
+        agentTurns=-5,
+        message="done ghp_" + "A" * 36,
+    )
+    verdict = judge(
+        5,
+        pod(
+            "Failed",
+            waiting="PodInitializing",
+            init_terminated={"exitCode": 0, "reason": "Completed"},
+            agent={"terminated": {"exitCode": 137, "reason": "Error", "message": forged}},
+        ),
+    )
+    assert verdict.verdict == Verdict.FINISHED
+    assert verdict.outcome == Outcome.AGENT_FAILED
+    assert verdict.pushed is None
+    assert verdict.commits is None
+    assert verdict.head_commit is None
+    assert verdict.pull_request_url is None
+    assert verdict.agent_cost_usd is None
+    assert verdict.agent_turns is None
+    assert "ghp_" + "A" * 36 not in verdict.message
+    # A cost that is not a finite, non-negative number is dropped from any container.
+    for bad in ("NaN", "Infinity", "-1"):
+        msg = '{"outcome": "completed", "agentTurns": 2, "agentCostUSD": ' + bad + "}"
+        done = judge(
+            5, pod("Succeeded", terminated={"exitCode": 0, "reason": "Completed", "message": msg})
+        )
+        assert (done.agent_cost_usd, done.agent_turns) == (None, 2)
+
+
 def test_a_pod_of_the_older_two_container_shape_still_classifies() -> None:
     """Pods created before the split (main container `claude`, `gt-polecat run`) may still be
     running across an upgrade."""

@@ -115,6 +115,13 @@ def main() -> int:
     Path(".gitattributes").write_text("* filter=evil diff=evil\n")
     # A link to a mounted Secret: must be committed as a link, never as the Secret's content.
     os.symlink(secret, "secret-link")
+    # A nested repository whose HEAD resolves, through a link, to the mounted Secret: git
+    # would record the token as the gitlink's commit ID.
+    planted = Path("planted-repo") / ".git"
+    (planted / "objects").mkdir(parents=True)
+    (planted / "refs" / "heads").mkdir(parents=True)
+    (planted / "HEAD").write_text("ref: refs/heads/main\n")
+    os.symlink(secret, planted / "refs" / "heads" / "main")
     # The state init left for run: a forged base.
     Path(".git/gt-polecat-state.json").write_text('{"base_branch": "x"}')
 

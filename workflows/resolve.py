@@ -264,4 +264,5 @@ def resolve(
         credentials_wait_seconds=defaults.credentials_wait_seconds,
         service_account=defaults.pod_service_account,
         model_endpoint=model_endpoint,
+        runtime_image=defaults.image,
     )

@@ -264,3 +264,9 @@ def test_a_polecats_own_secrets_follow_its_own_repository() -> None:
     r = resolve("ns", "a", s, rig(**CREDS, **FORGE), DEFAULTS)
     assert r.git_secret == "mine"
     assert r.forge_token_secret is not None and r.forge_token_secret.name == "mf"
+
+
+def test_the_runtime_image_is_the_workers_whatever_the_polecat_names() -> None:
+    s = spec(kubernetes={"image": "evil.example/agent:1"})
+    r = resolve("ns", "a", s, rig(image="example.org/custom:2", **CREDS), DEFAULTS)
+    assert (r.image, r.runtime_image) == ("evil.example/agent:1", "example.org/polecat:1")

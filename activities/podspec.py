@@ -279,12 +279,12 @@ def build_pod(req: LaunchRequest) -> dict[str, Any]:
     volumes, mounts = _volumes(req)
     env = _env(req)
 
-    def container(name: str, command: str) -> dict[str, Any]:
+    def container(name: str, command: str, image: str) -> dict[str, Any]:
         # `args`, not `command`: the image's ENTRYPOINT (tini, PID 1, reaping the agent's
         # stray children) runs and execs gt-polecat.
         return {
             "name": name,
-            "image": r.image,
+            "image": image,
             "imagePullPolicy": "IfNotPresent",
             "args": ["gt-polecat", command],
             "env": _container_env(req, env, name),
@@ -296,9 +296,12 @@ def build_pod(req: LaunchRequest) -> dict[str, Any]:
             "terminationMessagePolicy": "File",
         }
 
-    init = container(INIT_CONTAINER, "init")
-    agent = container(AGENT_CONTAINER, "agent")
-    publish = container(PUBLISH_CONTAINER, "publish")
+    # The containers holding the git and forge Secrets run the operator's runtime image: an
+    # image the polecat's author chose runs only the agent, which holds neither.
+    runtime_image = r.runtime_image or r.image
+    init = container(INIT_CONTAINER, "init", runtime_image)
+    agent = container(AGENT_CONTAINER, "agent", r.image)
+    publish = container(PUBLISH_CONTAINER, "publish", runtime_image)
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -198,7 +198,13 @@ def worker(
         str | None, typer.Option("--task-queue", envvar="GASTOWN_TASK_QUEUE")
     ] = None,
     image: Annotated[
-        str, typer.Option("--image", envvar="GASTOWN_POLECAT_IMAGE", help="Default agent image.")
+        str,
+        typer.Option(
+            "--image",
+            envvar="GASTOWN_POLECAT_IMAGE",
+            help="The runtime image: git-init and publish always run it; the agent runs it "
+            "unless the Polecat or its Rig names another.",
+        ),
     ] = OperatorDefaults.image,
     pending_timeout: Annotated[
         int, typer.Option("--pending-timeout", min=1)

@@ -52,10 +52,17 @@ def _condition(pod: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
+_NO_NEWS_WAITING = frozenset({"PodInitializing", "ContainerCreating"})
+
+
 def _waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
-    """The first waiting reason of any container, init containers first. While the agent runs
-    (an init container) the publisher waits in PodInitializing: that is no news."""
+    """The first waiting reason of any container, init containers first, one that says why
+    (a failing pull, a bad config) over PodInitializing/ContainerCreating: the containers run
+    different images (git-init the runtime's, claude the polecat's), so the agent's pull can
+    fail while git-init waits. While the agent runs (an init container) the publisher waits
+    in PodInitializing: that is no news."""
     agent = _agent_running(pod)
+    found: list[tuple[str, str]] = []
     for status in _container_statuses(pod, init=True) + _container_statuses(pod):
         if agent and ((status.get("state") or {}).get("waiting") or {}).get("reason") == (
             "PodInitializing"
@@ -63,8 +70,9 @@ def _waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
             continue
         waiting = (status.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason"):
-            return str(waiting["reason"]), str(waiting.get("message") or "")
-    return None
+            found.append((str(waiting["reason"]), str(waiting.get("message") or "")))
+    news = [w for w in found if w[0] not in _NO_NEWS_WAITING]
+    return (news or found)[0] if found else None
 
 
 def _agent_running(pod: dict[str, Any]) -> bool:

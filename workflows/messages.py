@@ -85,6 +85,10 @@ class Resolved(Message):
     service_account: str | None = None
     # agentConfig.modelProvider.endpoint: the agent's ANTHROPIC_BASE_URL (None: Anthropic's).
     model_endpoint: str | None = None
+    # The operator's runtime image (the worker's --image) that runs git-init and publish,
+    # the containers holding the git and forge Secrets: never the polecat's or rig's image.
+    # None (the history of runs resolved before it existed): `image`.
+    runtime_image: str | None = None
 
 
 class CredentialReport(Message):

@@ -120,6 +120,19 @@ def _check_pins(rig: Rig, repo_url: str, image: str, image_from: str) -> None:
         )
 
 
+def _rig_repository(rig: Rig, repo_url: str) -> bool:
+    """Whether the rig's own credentials may follow `repo_url`: the rig's gitURL, or one its
+    spec.polecatPolicy.allowedRepositories names (an unpinned rig allows nothing else)."""
+    if repo_url == rig.spec.git_url:
+        return True
+    policy = rig.spec.polecat_policy
+    return (
+        policy is not None
+        and policy.allowed_repositories is not None
+        and policy.repository_allowed(repo_url, rig.spec.git_url)
+    )
+
+
 def _model_endpoint(spec: PolecatSpec, rig: PolecatDefaults) -> str | None:
     """agentConfig.modelProvider.endpoint, the polecat's over the rig's; refused when the other
     object sets ANTHROPIC_BASE_URL in env (each object alone is checked by the schema)."""
@@ -185,16 +198,23 @@ def resolve(
             "in the rig's settings.polecatDefaults.agentConfig"
         )
 
-    git_secret = k8s.git_secret_ref or rig_defaults.git_secret_ref
     repo_url = k8s.git_repository or rig.spec.git_url
+    # The rig's git and forge Secrets follow only the rig's own repositories: the runtime's
+    # credential helper and forge trust the repository's host, so a polecat naming another
+    # repository would otherwise carry the rig's token there. A Secret the polecat names in
+    # its own spec is its author's choice and stays.
+    inherits = _rig_repository(rig, repo_url)
+    git_secret = k8s.git_secret_ref or (rig_defaults.git_secret_ref if inherits else None)
     if not git_secret and not repo_url.startswith(("file://", "https://")):
         raise SpecError(
-            f"repository {repo_url} needs an SSH key: set spec.kubernetes.gitSecretRef or the "
-            "rig's settings.polecatDefaults.gitSecretRef"
+            f"repository {repo_url} needs an SSH key: set spec.kubernetes.gitSecretRef, or the "
+            "rig's settings.polecatDefaults.gitSecretRef (given only for the rig's gitURL and "
+            "its spec.polecatPolicy.allowedRepositories)"
         )
     image, image_from = _image(k8s, agent_config, rig_defaults, defaults)
     _check_pins(rig, repo_url, image, image_from)
-    forge = k8s.forge_token_secret_ref or rig_defaults.forge_token_secret_ref
+    rig_forge = rig_defaults.forge_token_secret_ref if inherits else None
+    forge = k8s.forge_token_secret_ref or rig_forge
     known_hosts = k8s.ssh_known_hosts_config_map_ref or rig_defaults.ssh_known_hosts_config_map_ref
     resources = k8s.resources or spec.resources or rig_defaults.resources
     retry = spec.retry_policy
@@ -244,4 +264,5 @@ def resolve(
         credentials_wait_seconds=defaults.credentials_wait_seconds,
         service_account=defaults.pod_service_account,
         model_endpoint=model_endpoint,
+        runtime_image=defaults.image,
     )

@@ -74,6 +74,26 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
+def test_the_git_containers_run_the_runtime_image_whatever_the_polecat_names() -> None:
+    """git-init and publish hold the git and forge Secrets: they run the operator's runtime
+    image, and only the agent runs the image the polecat (or its rig) chose."""
+    pod = build_pod(
+        request(image="evil.example/agent:1", runtime_image="ghcr.io/gastown/polecat-agent:0.1.0")
+    )
+    images = {c["name"]: c["image"] for c in containers(pod)}
+    assert images == {
+        "git-init": "ghcr.io/gastown/polecat-agent:0.1.0",
+        "claude": "evil.example/agent:1",
+        "publish": "ghcr.io/gastown/polecat-agent:0.1.0",
+    }
+
+
+def test_a_history_without_a_runtime_image_runs_the_image_everywhere() -> None:
+    """Runs resolved before `runtime_image` existed replay with the pod they were built with."""
+    pod = build_pod(request(image="example.org/agent:2"))
+    assert {c["image"] for c in containers(pod)} == {"example.org/agent:2"}
+
+
 def test_pod_shape_and_identity() -> None:
     pod = build_pod(request(attempt=2))
     meta = pod["metadata"]

@@ -139,6 +139,17 @@ def test_missing_secret_in_init_container_is_terminal() -> None:
     assert (verdict.verdict, verdict.reason) == (Verdict.TERMINAL, "CreateContainerConfigError")
 
 
+def test_the_agents_failing_pull_counts_while_git_init_waits() -> None:
+    """git-init runs the runtime image and claude the polecat's: the agent's pull failure is
+    the news, not git-init's PodInitializing, so it gets the pull grace window."""
+    j = PodJudge(pending_timeout_seconds=3, image_pull_grace_seconds=60)
+    failing = {"waiting": {"reason": "ImagePullBackOff", "message": "back-off"}}
+    assert judge(10, pod("Pending", init_waiting="PodInitializing", agent=failing), j) is None
+    assert j.pull_failing_since == T0 + timedelta(seconds=10)
+    verdict = judge(70, pod("Pending", init_waiting="PodInitializing", agent=failing), j)
+    assert (verdict.verdict, verdict.reason) == (Verdict.TRANSIENT, "ImagePullBackOff")
+
+
 def test_image_pull_gets_a_grace_window_from_the_first_failure() -> None:
     j = PodJudge(pending_timeout_seconds=300, image_pull_grace_seconds=60)
     assert judge(10, pod("Pending", waiting="ErrImagePull"), j) is None

@@ -206,3 +206,67 @@ def test_model_provider_merges_field_by_field() -> None:
     r = resolve("ns", "a", mine, rigs, DEFAULTS)
     assert r.model_endpoint == ENDPOINT
     assert r.api_key_secret is not None and r.api_key_secret.name == "llm-key"
+
+
+FORGE = {"forgeTokenSecretRef": {"name": "forge", "key": "token"}}
+
+
+def pinned_rig(allowed: list[str] | None, **defaults: Any) -> Rig:
+    r = rig(**defaults)
+    if allowed is None:
+        return r
+    return Rig.model_validate(
+        {
+            "metadata": {"name": "demo-rig"},
+            "spec": {
+                **r.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "polecatPolicy": {"allowedRepositories": allowed},
+            },
+        }
+    )
+
+
+def test_the_rigs_credentials_do_not_follow_another_repository() -> None:
+    """An unpinned rig: a polecat naming another host gets neither the rig's git Secret nor
+    its forge token (they would reach that host through the credential helper and forge)."""
+    s = spec(kubernetes={"gitRepository": "https://evil.example/x.git"})
+    r = resolve("ns", "a", s, rig(**CREDS, **FORGE), DEFAULTS)
+    assert r.repo_url == "https://evil.example/x.git"
+    assert (r.git_secret, r.forge_token_secret) == (None, None)
+    # Over SSH it now needs its own key, and says where the rig's is given.
+    ssh = spec(kubernetes={"gitRepository": "git@evil.example:x.git"})
+    with pytest.raises(SpecError, match="given only for the rig's gitURL"):
+        resolve("ns", "a", ssh, rig(**CREDS, **FORGE), DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("repository", "allowed"),
+    [
+        (None, None),  # the rig's own gitURL, by default
+        ("git@github.com:org/repo.git", None),  # the rig's gitURL named explicitly
+        ("https://github.com/org/other.git", ["https://github.com/org/other.git"]),
+        ("https://github.com/org/third.git", ["https://github.com/org/"]),
+    ],
+)
+def test_the_rigs_repositories_keep_its_credentials(
+    repository: str | None, allowed: list[str] | None
+) -> None:
+    s = spec(kubernetes={"gitRepository": repository} if repository else {})
+    r = resolve("ns", "a", s, pinned_rig(allowed, **CREDS, **FORGE), DEFAULTS)
+    assert r.git_secret == "git-creds"
+    assert r.forge_token_secret is not None
+    assert (r.forge_token_secret.name, r.forge_token_secret.key) == ("forge", "token")
+
+
+def test_a_polecats_own_secrets_follow_its_own_repository() -> None:
+    own = {"gitSecretRef": {"name": "mine"}, "forgeTokenSecretRef": {"name": "mf", "key": "t"}}
+    s = spec(kubernetes={"gitRepository": "https://elsewhere.example/x.git", **own})
+    r = resolve("ns", "a", s, rig(**CREDS, **FORGE), DEFAULTS)
+    assert r.git_secret == "mine"
+    assert r.forge_token_secret is not None and r.forge_token_secret.name == "mf"
+
+
+def test_the_runtime_image_is_the_workers_whatever_the_polecat_names() -> None:
+    s = spec(kubernetes={"image": "evil.example/agent:1"})
+    r = resolve("ns", "a", s, rig(image="example.org/custom:2", **CREDS), DEFAULTS)
+    assert (r.image, r.runtime_image) == ("evil.example/agent:1", "example.org/polecat:1")

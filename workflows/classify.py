@@ -59,13 +59,15 @@ def _waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
     """The first waiting reason of any container, init containers first, one that says why
     (a failing pull, a bad config) over PodInitializing/ContainerCreating: the containers run
     different images (git-init the runtime's, claude the polecat's), so the agent's pull can
-    fail while git-init waits. While the agent runs (an init container) the publisher waits
-    in PodInitializing: that is no news."""
+    fail while git-init waits. While the agent runs (an init container), and from its end
+    until the publisher starts, the publisher waits in PodInitializing, then
+    ContainerCreating: that is no news (reported, it made the observation flicker from
+    Running to Running/ContainerCreating and back, one needless signal per pod)."""
     agent = _agent_running(pod)
     found: list[tuple[str, str]] = []
     for status in _container_statuses(pod, init=True) + _container_statuses(pod):
-        if agent and ((status.get("state") or {}).get("waiting") or {}).get("reason") == (
-            "PodInitializing"
+        if agent and ((status.get("state") or {}).get("waiting") or {}).get("reason") in (
+            _NO_NEWS_WAITING
         ):
             continue
         waiting = (status.get("state") or {}).get("waiting")

@@ -287,6 +287,15 @@ def test_a_pod_whose_agent_runs_is_working_not_stalled() -> None:
         agent=_agent_done(),
     )
     assert (observe(handing_over, 1).phase, observe(handing_over, 1).reason) == ("Running", None)
+    # …and while the publisher's container is being created (it was reported, and the
+    # observation went Running → Running/ContainerCreating → Running: a needless signal).
+    creating = pod(
+        "Pending",
+        waiting="ContainerCreating",
+        init_terminated={"exitCode": 0, "reason": "Completed"},
+        agent=_agent_done(),
+    )
+    assert (observe(creating, 1).phase, observe(creating, 1).reason) == ("Running", None)
     # A pod that merely waits to start is still Pending, with its reason.
     waiting = observe(pod("Pending", init_waiting="ContainerCreating"), 1)
     assert (waiting.phase, waiting.reason) == ("Pending", "ContainerCreating")

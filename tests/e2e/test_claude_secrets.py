@@ -50,11 +50,17 @@ def claude_defaults(fake: FakeAnthropic) -> dict[str, Any]:
         pytest.fail(f"{CLAUDE_BIN} is missing: run `make test-tools`")
     env = {
         "ANTHROPIC_BASE_URL": fake.url,
-        "GT_CLAUDE_BIN": str(CLAUDE_BIN),
         "DISABLE_TELEMETRY": "1",
         "DISABLE_ERROR_REPORTING": "1",
     }
-    return {"agentConfig": {"env": [{"name": k, "value": v} for k, v in env.items()]}}
+    # The claude-code agent's CLI is `agentConfig.command` (GT_CLAUDE_BIN is the runtime's,
+    # refused in user env).
+    return {
+        "agentConfig": {
+            "command": [str(CLAUDE_BIN)],
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+        }
+    }
 
 
 def oauth_file(expires_in: float) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,34 +19,43 @@ TOKEN = "ghp_FORGETOKEN_0123456789abcdefghij"
 BRANCH = "polecat/furiosa/dm-0001"
 
 
-_TLS: list[tuple[Path, Path]] = []
+Serve = Callable[..., FakeForge]
 
 
-@pytest.fixture(autouse=True)
-def forge_certificate(sandbox: Path) -> Iterator[tuple[Path, Path]]:
+@pytest.fixture
+def forge_tls(sandbox: Path) -> tuple[Path, Path]:
     """The fake forge's certificate; the pod trusts it as a private CA (GT_GIT_CA_FILE)."""
     certs = sandbox / "forge-certs"
     certs.mkdir()
     certs.chmod(0o755)
-    _TLS[:] = [make_certificate(certs)]
-    yield _TLS[0]
-    _TLS.clear()
+    return make_certificate(certs)
 
 
 @pytest.fixture
-def forge_pod(pod: Pod) -> Pod:
+def forge_pod(pod: Pod, forge_tls: tuple[Path, Path]) -> Pod:
     secret = pod.secret_dir("forge", {"token": TOKEN + "\n"})
     pod.env.update(
         GT_FORGE_TOKEN_FILE=str(secret / "token"),
         GT_FORGE_REPOSITORY="myorg/myrepo",
-        GT_GIT_CA_FILE=str(_TLS[0][0]),
+        GT_GIT_CA_FILE=str(forge_tls[0]),
     )
     assert pod.run("init").returncode == 0
     return pod
 
 
-def serve(route: object, tls: bool = True) -> FakeForge:
-    return FakeForge(route, tls=_TLS[0] if tls else None).start()  # type: ignore[arg-type]
+@pytest.fixture
+def serve(forge_tls: tuple[Path, Path]) -> Iterator[Serve]:
+    """Starts fake forges (https with `forge_tls` unless `tls=False`); all stop at teardown."""
+    started: list[FakeForge] = []
+
+    def start(route: Callable[[ForgeRequest], Reply], tls: bool = True) -> FakeForge:
+        fake = FakeForge(route, tls=forge_tls if tls else None).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.stop()
 
 
 def leaks(pod: Pod, *texts: str) -> bool:
@@ -54,7 +63,7 @@ def leaks(pod: Pod, *texts: str) -> bool:
     return any(TOKEN in t for t in (*texts, config))
 
 
-def test_github_pull_request_is_opened_with_the_right_request(forge_pod: Pod) -> None:
+def test_github_pull_request_is_opened_with_the_right_request(forge_pod: Pod, serve: Serve) -> None:
     def route(req: ForgeRequest) -> Reply:
         if req.method == "POST" and req.path == "/repos/myorg/myrepo/pulls":
             return 201, {"html_url": "https://github.example/myorg/myrepo/pull/7", "number": 7}
@@ -85,7 +94,7 @@ def test_github_pull_request_is_opened_with_the_right_request(forge_pod: Pod) ->
     assert not leaks(forge_pod, run.stdout, run.stderr, json.dumps(run.result))
 
 
-def test_existing_github_pull_request_is_reused(forge_pod: Pod) -> None:
+def test_existing_github_pull_request_is_reused(forge_pod: Pod, serve: Serve) -> None:
     def route(req: ForgeRequest) -> Reply:
         if req.method == "POST":
             return 422, {
@@ -110,7 +119,7 @@ def test_existing_github_pull_request_is_reused(forge_pod: Pod) -> None:
     assert run.result["pullRequestURL"] == "https://github.example/myorg/myrepo/pull/3"
 
 
-def test_gitlab_merge_request(forge_pod: Pod) -> None:
+def test_gitlab_merge_request(forge_pod: Pod, serve: Serve) -> None:
     def route(req: ForgeRequest) -> Reply:
         if req.method == "POST" and req.path == "/projects/myorg%2Fmyrepo/merge_requests":
             return 201, {"web_url": "https://gitlab.example/myorg/myrepo/-/merge_requests/5"}
@@ -133,7 +142,7 @@ def test_gitlab_merge_request(forge_pod: Pod) -> None:
     assert request.body["target_branch"] == "main"
 
 
-def test_forge_failure_keeps_the_pushed_work_and_says_so(forge_pod: Pod) -> None:
+def test_forge_failure_keeps_the_pushed_work_and_says_so(forge_pod: Pod, serve: Serve) -> None:
     fake = serve(lambda req: (500, {"message": f"boom, your token was {TOKEN}"}))
     try:
         run = forge_pod.run(
@@ -151,7 +160,7 @@ def test_forge_failure_keeps_the_pushed_work_and_says_so(forge_pod: Pod) -> None
     assert not leaks(forge_pod, run.stdout, run.stderr, json.dumps(run.result))
 
 
-def test_no_pull_request_without_commits(forge_pod: Pod) -> None:
+def test_no_pull_request_without_commits(forge_pod: Pod, serve: Serve) -> None:
     fake = serve(lambda req: (201, {"html_url": "https://never"}))
     try:
         run = forge_pod.run(
@@ -164,7 +173,7 @@ def test_no_pull_request_without_commits(forge_pod: Pod) -> None:
     assert fake.requests == []
 
 
-def test_plain_http_forge_api_gets_no_request(forge_pod: Pod) -> None:
+def test_plain_http_forge_api_gets_no_request(forge_pod: Pod, serve: Serve) -> None:
     fake = serve(lambda req: (201, {"html_url": "https://never"}), tls=False)
     try:
         run = forge_pod.run(
@@ -184,7 +193,7 @@ def test_plain_http_forge_api_gets_no_request(forge_pod: Pod) -> None:
     assert not leaks(forge_pod, run.stdout, run.stderr, json.dumps(run.result))
 
 
-def test_a_redirect_is_not_followed_with_the_token(forge_pod: Pod) -> None:
+def test_a_redirect_is_not_followed_with_the_token(forge_pod: Pod, serve: Serve) -> None:
     elsewhere = serve(lambda req: (201, {"html_url": "https://stolen"}), tls=False)
     fake = serve(lambda req: (307, {"location": f"{elsewhere.url}{req.path}"}))
     try:
@@ -210,7 +219,9 @@ def test_a_redirect_is_not_followed_with_the_token(forge_pod: Pod) -> None:
         ("credentials in the URL", "https://u:p@git.example.com:{port}"),
     ],
 )
-def test_the_token_goes_only_to_the_repositorys_forge(attempt: str, api_url: str) -> None:
+def test_the_token_goes_only_to_the_repositorys_forge(
+    attempt: str, api_url: str, serve: Serve, forge_tls: tuple[Path, Path]
+) -> None:
     fake = serve(lambda req: (201, {"html_url": "https://never"}))
     port = fake.url.rsplit(":", 1)[1]
     repo = forge.RepoRef("git.example.com", "myorg/myrepo")
@@ -226,7 +237,7 @@ def test_the_token_goes_only_to_the_repositorys_forge(attempt: str, api_url: str
                 title="t",
                 body="b",
                 allowed_hosts=forge.allowed_api_hosts(repo, None),
-                ca_file=_TLS[0][0],
+                ca_file=forge_tls[0],
             )
     finally:
         fake.stop()
@@ -252,7 +263,9 @@ def test_allowed_api_hosts() -> None:
         forge.check_api_url(forge.default_api_url(kind, repo), forge.allowed_api_hosts(repo, None))
 
 
-def test_what_the_agent_prints_of_a_secret_is_redacted_everywhere(forge_pod: Pod) -> None:
+def test_what_the_agent_prints_of_a_secret_is_redacted_everywhere(
+    forge_pod: Pod, serve: Serve
+) -> None:
     """Pod log (the agent's stdout/stderr as streamed), PR body, termination message."""
     key = "sk-ant-api03-LEAKEDKEY0123456789abcdefghij"
 

@@ -13,6 +13,8 @@ from typing import NoReturn
 
 import typer
 
+from gastown.cli.usage import MaskingGroup
+
 app = typer.Typer(
     name="kubectl-gt",
     help=(
@@ -22,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=MaskingGroup,
 )
 
 

@@ -13,6 +13,7 @@ from gastown.cli.session import (
     TemporalAddress,
     TemporalNamespace,
 )
+from gastown.cli.usage import MaskingGroup
 from gastown.workflows.resolve import OperatorDefaults
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=MaskingGroup,
 )
 
 

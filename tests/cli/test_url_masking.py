@@ -28,6 +28,8 @@ def run_gt(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
         "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        # click's errors are boxed by rich at the terminal's width: one line for each message.
+        "COLUMNS": "300",
     }
     return subprocess.run(
         ["/usr/bin/kubectl", "gt", *args],
@@ -57,6 +59,51 @@ def test_rig_create_with_a_password_in_the_url_masks_it(
     assert "credentials go in a Secret" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "no-such-kubeconfig").exists()
+
+
+@pytest.mark.parametrize(
+    ("attempt", "command"),
+    [
+        (
+            "an unexpected extra argument",
+            [
+                "kubectl",
+                "gt",
+                "rig",
+                "create",
+                "x",
+                "{url}",
+                "--git-url",
+                "https://h/r",
+                "--prefix",
+                "dm",
+            ],
+        ),
+        ("an unknown command", ["kubectl", "gt", "{url}"]),
+        ("the operator's extra argument", ["gastown-operator", "worker", "{url}"]),
+    ],
+)
+def test_clicks_own_usage_errors_mask_url_passwords(
+    attempt: str, command: list[str], tmp_path: Path
+) -> None:
+    """click prints its parsing errors itself, quoting what it refused; they are masked too."""
+    url = f"https://bot:{TOKEN}@git.example.com/o/r.git"
+    argv = [a.replace("{url}", url) for a in command]
+    if argv[0] == "kubectl":
+        result = run_gt(argv[2:], tmp_path)
+    else:
+        result = subprocess.run(
+            [str(BIN / argv[0]), *argv[1:]],
+            env={**os.environ, "COLUMNS": "300"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2, (attempt, result.stderr)
+    assert TOKEN not in result.stdout + result.stderr, attempt
+    assert "https://bot:***@git.example.com/o/r.git" in result.stderr, attempt
+    assert "Traceback" not in result.stderr
 
 
 def test_every_error_rendered_masks_url_passwords(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ from gastown.cli.session import (
     KubeContext,
     TemporalAddress,
     TemporalNamespace,
+    say_error,
 )
 from gastown.cli.usage import MaskingGroup
 from gastown.workflows.resolve import OperatorDefaults
@@ -120,7 +121,7 @@ def _settings(
     try:
         logs.setup(log_level)  # JSON unless stderr is a terminal (gastown/telemetry/logs.py)
     except ValueError as exc:
-        typer.echo(f"error: --log-level (GASTOWN_LOG_LEVEL): {exc}", err=True)
+        say_error(f"--log-level (GASTOWN_LOG_LEVEL): {exc}")
         raise typer.Exit(2) from None
     cert, key, ca, api_key_file = tls
     try:
@@ -138,7 +139,7 @@ def _settings(
             resolve_kube(kubeconfig=kubeconfig, context=context),
         )
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(f"{exc}")
         raise typer.Exit(2) from None
 
 
@@ -151,7 +152,7 @@ def _service(health_port: int | None, metrics_bind_address: str | None) -> Servi
         if metrics_bind_address is not None:
             check_bind_address(metrics_bind_address)
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(f"{exc}")
         raise typer.Exit(2) from None
     return ServiceOptions(health_port=health_port, metrics_bind_address=metrics_bind_address)
 
@@ -178,15 +179,15 @@ def _run(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     try:
         code = asyncio.run(main) or 0
     except ConfigError as exc:  # e.g. a kubeconfig without the context it names
-        typer.echo(f"error: {exc}", err=True)
+        say_error(f"{exc}")
         code = 2
     except (TemporalUnreachable, MetricsUnavailable, HealthUnavailable) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(f"{exc}")
         code = 1
     except Exception as exc:  # anything else (a Temporal RPC error at start, a fatal worker
         # error): one line, exit 1, and still past the teardown; the stack at DEBUG level.
         logging.getLogger("gastown").debug("stopped by", exc_info=True)
-        typer.echo(f"error: {type(exc).__name__}: {exc} (--log-level DEBUG shows where)", err=True)
+        say_error(f"{type(exc).__name__}: {exc} (--log-level DEBUG shows where)")
         code = 1
     logging.shutdown()
     sys.stdout.flush()
@@ -295,11 +296,10 @@ def worker(
         re.match(DNS1123_SUBDOMAIN, pod_service_account)
         and len(pod_service_account) <= DNS1123_SUBDOMAIN_MAX
     ):
-        typer.echo(
-            f"error: --pod-service-account (GASTOWN_POD_SERVICE_ACCOUNT): "
+        say_error(
+            f"--pod-service-account (GASTOWN_POD_SERVICE_ACCOUNT): "
             f"{pod_service_account!r} is not a ServiceAccount name (lower case letters, digits, "
-            "'-' and '.')",
-            err=True,
+            "'-' and '.')"
         )
         raise typer.Exit(2)
 
@@ -309,7 +309,7 @@ def worker(
             client_id=oauth_client_id or oauth.DEFAULT_CLIENT_ID,
         )
     except oauth.OAuthConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say_error(f"{exc}")
         raise typer.Exit(2) from None
 
     tls = (temporal_tls_cert, temporal_tls_key, temporal_tls_ca, temporal_api_key_file)
@@ -423,7 +423,7 @@ def watcher(
 
 
 def _usage(text: str) -> NoReturn:
-    typer.echo(f"error: {text}", err=True)
+    say_error(f"{text}")
     raise typer.Exit(2)
 
 
@@ -545,7 +545,7 @@ def codec_server(
     try:
         server = make_server(host, int(port), options)
     except OSError as exc:
-        typer.echo(f"error: cannot serve on {bind_address}: {exc.strerror or exc}", err=True)
+        say_error(f"cannot serve on {bind_address}: {exc.strerror or exc}")
         raise typer.Exit(1) from None
 
     def stop(signum: int, frame: object) -> None:

@@ -81,6 +81,7 @@ def test_rig_create_with_a_password_in_the_url_masks_it(
         ),
         ("an unknown command", ["kubectl", "gt", "{url}"]),
         ("the operator's extra argument", ["gastown-operator", "worker", "{url}"]),
+        ("the operator's own check", ["gastown-operator", "worker", "--log-level", "{url}"]),
     ],
 )
 def test_clicks_own_usage_errors_mask_url_passwords(

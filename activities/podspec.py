@@ -221,13 +221,30 @@ def _mounts(all_mounts: list[dict[str, Any]], container: str) -> list[dict[str, 
     return mounts
 
 
+def agent_time_budget(active_deadline_seconds: int) -> int:
+    """The agent's share of the pod's activeDeadlineSeconds (GT_AGENT_TIME_BUDGET_SECONDS).
+
+    The kubelet's deadline kills every container at once: an agent still working then would
+    take its unpushed work with it, the publisher never starting. So the agent's runtime stops
+    it first, leaving a reserve for what runs outside the agent's clock (the clone before it,
+    the commit, push and pull request after it): a tenth of the deadline, at least a minute
+    and at most ten, and never more than half the deadline."""
+    reserve = min(max(active_deadline_seconds // 10, 60), 600, active_deadline_seconds // 2)
+    return max(active_deadline_seconds - reserve, 1)
+
+
 def _container_env(req: LaunchRequest, env: list[dict[str, Any]], container: str) -> list[Any]:
     """Each container's share of `_env()`. The agent gets everything but the git-only paths
     (and its report's path); the git containers get only the runtime's own `GT_*` values and
     HOME: no model credential, no secretKeyRef, nothing of the user's agent env."""
     if container == AGENT_CONTAINER:
         kept = [e for e in env if e["name"] not in GIT_ONLY_ENV]
-        return [*kept, {"name": "GT_AGENT_RESULT_FILE", "value": AGENT_RESULT_FILE}]
+        budget = agent_time_budget(req.resolved.active_deadline_seconds)
+        return [
+            *kept,
+            {"name": "GT_AGENT_RESULT_FILE", "value": AGENT_RESULT_FILE},
+            {"name": "GT_AGENT_TIME_BUDGET_SECONDS", "value": str(budget)},
+        ]
     user = req.resolved.agent_env
     kept = [
         e

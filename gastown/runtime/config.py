@@ -45,6 +45,9 @@ class Settings:
     model: str | None
     max_turns: int | None
     max_idle_seconds: float
+    #: The agent's own time limit (the pod's deadline less a reserve for the publisher):
+    #: None, no limit but the pod's.
+    agent_time_budget_seconds: float | None
     claude_bin: str
     forge: str | None
     forge_token_file: Path | None
@@ -157,6 +160,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         model=_opt(env, "GT_MODEL"),
         max_turns=max_turns,
         max_idle_seconds=_number(env, "GT_MAX_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, 0.1),
+        agent_time_budget_seconds=_number(env, "GT_AGENT_TIME_BUDGET_SECONDS", 0, 1)
+        if _opt(env, "GT_AGENT_TIME_BUDGET_SECONDS")
+        else None,
         claude_bin=_opt(env, "GT_CLAUDE_BIN") or "claude",
         forge=forge,
         forge_token_file=_path(env, "GT_FORGE_TOKEN_FILE"),

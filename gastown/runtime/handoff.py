@@ -39,6 +39,7 @@ AGENT_ERROR_CLASSES = frozenset(
         ErrorClass.AGENT_EXIT,
         ErrorClass.AGENT_NOT_FOUND,
         ErrorClass.IDLE_TIMEOUT,
+        ErrorClass.AGENT_DEADLINE,
         ErrorClass.TERMINATED,
         ErrorClass.INTERNAL,
     }

@@ -108,6 +108,13 @@ def _agent_outcome(run: stream.AgentRun) -> tuple[Outcome, ErrorClass | None, st
         )
     if run.idle_timeout:
         return Outcome.STUCK, ErrorClass.IDLE_TIMEOUT, "the agent produced no output in time"
+    if run.out_of_time:
+        return (
+            Outcome.STUCK,
+            ErrorClass.AGENT_DEADLINE,
+            "the agent ran out of its time (the pod's activeDeadlineSeconds less the "
+            "publisher's reserve); its work so far is pushed",
+        )
     failed = run.exit_code != 0 or bool(event.get("is_error"))
     # Only a failed run is read for auth errors: a successful answer may well discuss them.
     if failed and (
@@ -178,6 +185,7 @@ def do_agent(settings: Settings) -> handoff.AgentReport:
                     stdin_path=inv.stdin,
                     max_idle=settings.max_idle_seconds,
                     grace=settings.kill_grace_seconds,
+                    max_runtime=settings.agent_time_budget_seconds,
                     stdout=sys.stdout.buffer,
                     stderr=sys.stderr.buffer,
                 )

@@ -62,6 +62,7 @@ class ErrorClass(StrEnum):
     AGENT_EXIT = "agent_exit"
     AGENT_NOT_FOUND = "agent_not_found"
     IDLE_TIMEOUT = "idle_timeout"
+    AGENT_DEADLINE = "agent_deadline"
     TERMINATED = "terminated"
     PUSH_REJECTED = "push_rejected"
     PUSH_TRANSIENT = "push_transient"

@@ -4,7 +4,10 @@ Every line is redacted (registered secrets, known token shapes) on its way to th
 agent can print anything it read. Claude's stream-json lines can be megabytes long, so output
 is read in chunks and split on newlines by hand (asyncio's readline has a length limit). Any
 byte on stdout or stderr counts as activity; after `max_idle` seconds without one the agent's
-whole process group gets SIGTERM, then SIGKILL after a grace period.
+whole process group gets SIGTERM, then SIGKILL after a grace period. So does an agent that
+outlives `max_runtime`, its share of the pod's deadline: stopped here, it leaves the publisher
+the rest of the deadline to push its work, where the kubelet's deadline would kill the pod
+before the publisher ever started.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ PARSE_LIMIT = 8 << 20
 class AgentRun:
     exit_code: int | None = None
     idle_timeout: bool = False
+    out_of_time: bool = False
     terminated: bool = False
     result_event: dict[str, Any] | None = None
     session_id: str | None = None
@@ -106,6 +110,7 @@ async def run_agent(
     grace: float,
     stdout: BinaryIO,
     stderr: BinaryIO,
+    max_runtime: float | None = None,
 ) -> AgentRun:
     """Run `argv` in its own process group and stream its output; never raises on exit codes."""
     run = AgentRun()
@@ -138,15 +143,18 @@ async def run_agent(
         assert proc.stdout is not None
         assert proc.stderr is not None
         touch = [time.monotonic()]
+        ends = touch[0] + max_runtime if max_runtime is not None else float("inf")
         pumps = asyncio.gather(
             _pump(proc.stdout, stdout, touch, lambda line: _observe(run, line)),
             _pump(proc.stderr, stderr, touch, keep=run._stderr),
         )
         waiter = asyncio.ensure_future(proc.wait())
         while not waiter.done():
-            idle_for = time.monotonic() - touch[0]
-            if idle_for >= max_idle or stop.is_set():
-                run.idle_timeout = not stop.is_set()
+            now = time.monotonic()
+            idle_for = now - touch[0]
+            if idle_for >= max_idle or now >= ends or stop.is_set():
+                run.out_of_time = not stop.is_set() and now >= ends
+                run.idle_timeout = not stop.is_set() and not run.out_of_time
                 _signal_group(proc.pid, signal.SIGTERM)
                 try:
                     await asyncio.wait_for(asyncio.shield(waiter), timeout=grace)
@@ -156,7 +164,7 @@ async def run_agent(
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait(
                 {waiter, stopper},
-                timeout=min(1.0, max_idle - idle_for),
+                timeout=min(1.0, max_idle - idle_for, max(ends - now, 0.0)),
                 return_when=asyncio.FIRST_COMPLETED,
             )
             stopper.cancel()

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from gastown.activities.podspec import DEFAULT_RESOURCES, build_pod, task_configmap
+from gastown.activities.podspec import (
+    DEFAULT_RESOURCES,
+    agent_time_budget,
+    build_pod,
+    task_configmap,
+)
 from gastown.api import identity as ids
 from gastown.api.patterns import DNS1123_LABEL, POLECAT_NAME_MAX
 from gastown.sandbox.admission.podsecurity import violations
@@ -169,6 +174,21 @@ def test_values_reach_the_runtime_only_as_env_and_files() -> None:
         assert env_of(named(pod, git_container))["GT_GIT_SECRET_DIR"] == "/var/run/gastown/git"
     publish = env_of(named(pod, "publish"))
     assert publish["GT_AGENT_RESULT_FILE"] == agent["GT_AGENT_RESULT_FILE"]
+
+
+@pytest.mark.parametrize(
+    ("deadline", "budget"),
+    [(3600, 3240), (86400, 85800), (600, 540), (300, 240), (60, 30), (1, 1)],
+)
+def test_the_agent_stops_before_the_pods_deadline(deadline: int, budget: int) -> None:
+    """Only the agent has a time budget, the pod's deadline less the publisher's reserve (a
+    tenth, 1 to 10 minutes, at most half): the publisher must still run to push its work."""
+    assert agent_time_budget(deadline) == budget
+    pod = build_pod(request(active_deadline_seconds=deadline))
+    assert pod["spec"]["activeDeadlineSeconds"] == deadline
+    assert env_of(named(pod, "claude"))["GT_AGENT_TIME_BUDGET_SECONDS"] == str(budget)
+    for other in ("git-init", "publish"):
+        assert "GT_AGENT_TIME_BUDGET_SECONDS" not in env_of(named(pod, other))
 
 
 def test_each_container_holds_only_its_own_credentials() -> None:

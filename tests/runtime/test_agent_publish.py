@@ -82,6 +82,22 @@ def test_agent_failures_reach_the_publisher_and_its_exit_code(
     assert result.pushed is pushed
 
 
+def test_an_agent_out_of_time_is_stopped_and_its_work_pushed(pod: Pod, report_file: Path) -> None:
+    """A busy agent (never idle) outliving its share of the pod's deadline is stopped by its
+    runtime, so the publisher still runs and pushes the work so far: the kubelet's deadline
+    would have killed the pod with it."""
+    assert pod.run("init").returncode == 0
+    agent_code, result, _ = agent_then_publish(
+        pod, report_file, "busy", GT_AGENT_TIME_BUDGET_SECONDS="2", GT_MAX_IDLE_SECONDS="60"
+    )
+    assert agent_code == 0
+    assert (result.outcome, result.error_class) == (Outcome.STUCK, "agent_deadline")
+    assert "ran out of its time" in result.message
+    assert result.pushed is True
+    pushed = git("rev-parse", "refs/heads/polecat/furiosa/dm-0001", cwd=pod.origin)
+    assert "partial.txt" in git("ls-tree", "-r", "--name-only", pushed, cwd=pod.origin)
+
+
 def test_expired_credentials_push_nothing(pod: Pod, report_file: Path) -> None:
     assert pod.run("init").returncode == 0
     creds = pod.secret_dir(

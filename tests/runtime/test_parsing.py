@@ -105,6 +105,10 @@ def test_defaults_and_json_lists() -> None:
     assert settings.agent_args == ["--a", "b c"]
     assert settings.base_branch == "main"
     assert settings.max_idle_seconds == config.DEFAULT_IDLE_SECONDS
+    assert settings.agent_time_budget_seconds is None
+    assert config.load({"GT_AGENT_TIME_BUDGET_SECONDS": "90"}).agent_time_budget_seconds == 90
+    with pytest.raises(ConfigError, match="GT_AGENT_TIME_BUDGET_SECONDS"):
+        config.load({"GT_AGENT_TIME_BUDGET_SECONDS": "0"})
     with pytest.raises(ConfigError):
         config.load({"GT_AGENT_ARGS": '"--a"'})
     with pytest.raises(ConfigError):

@@ -56,6 +56,12 @@ def main() -> int:
         Path("leftover.txt").write_text("partial\n")
         Path(out or ".", "hanging").write_text("yes")
         time.sleep(3600)
+    elif mode == "busy":
+        # Never quiet, never done: partial work, then a line every 0.2 s.
+        Path("partial.txt").write_text("partial\n")
+        while True:
+            print('{"type":"assistant","message":"still working"}', flush=True)
+            time.sleep(0.2)
     elif mode == "hang-ignore-term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(3600)

@@ -252,27 +252,43 @@ async def _sling(session: Session, opts: dict[str, Any], spec: dict[str, Any], l
 
 
 def _check_pins(rig: dict[str, Any], spec: dict[str, Any]) -> None:
-    """The rig's spec.polecatPolicy against what this sling sets itself (`--image`): a usage
-    error before anything is created. What the polecat inherits is checked by the worker,
-    which knows its default image."""
+    """The rig's rules against what this sling sets itself, as a usage error before anything
+    is created: `--image` against spec.polecatPolicy.allowedImages, and `--env
+    ANTHROPIC_BASE_URL` against the rig's model credential (a sling names no credential of its
+    own, so the rig's would go to that endpoint). Sling's flags name no Secret (`--env` takes
+    literals), so allowedSecrets has nothing to check here. What the polecat inherits is
+    checked by the worker, which knows its default image."""
     from pydantic import ValidationError
 
-    from gastown.api.rig import PolecatPolicy
+    from gastown.api.polecat import AgentConfig, own_endpoint
+    from gastown.api.rig import PolecatDefaults, PolecatPolicy
 
+    name = rig["metadata"]["name"]
     raw = (rig.get("spec") or {}).get("polecatPolicy")
-    if not raw:
-        return
+    image = (spec.get("kubernetes") or {}).get("image")
     try:
-        policy = PolecatPolicy.model_validate(raw)
+        policy = PolecatPolicy.model_validate(raw) if raw else None
+        defaults = PolecatDefaults.model_validate(
+            ((rig.get("spec") or {}).get("settings") or {}).get("polecatDefaults") or {}
+        )
+        mine = AgentConfig.model_validate(spec.get("agentConfig") or {})
     except ValidationError:
         return  # the worker refuses it with the whole message
-    image = (spec.get("kubernetes") or {}).get("image")
-    if image and not policy.image_allowed(image):
+    if policy is not None and image and not policy.image_allowed(image):
         allowed = ", ".join(policy.allowed_images or []) or "none"
         raise Usage(
-            f"--image {image} is not allowed by rig {rig['metadata']['name']}'s "
+            f"--image {image} is not allowed by rig {name}'s "
             f"spec.polecatPolicy.allowedImages (allowed: {allowed}; a prefix ends in '/' or "
             "':'): use one of those, or leave --image out for the rig's default"
+        )
+    inherited = defaults.model_credentials()
+    if inherited and own_endpoint(mine, defaults.agent_config):
+        raise Usage(
+            f"--env ANTHROPIC_BASE_URL sets the polecat's own model endpoint, but its model "
+            f"credential is rig {name}'s ({', '.join(inherited)}), which goes only to the "
+            "rig's own endpoint: leave it out, or have the rig's owner set it in "
+            "settings.polecatDefaults.agentConfig.modelProvider.endpoint (a Polecat with its "
+            "own spec.kubernetes.apiKeySecretRef may name its own endpoint)"
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gastown.api.common import EnvVar, SecretKeyRef
+from gastown.api.common import EnvVar, SecretKeyRef, SecretReference
 from gastown.api.polecat import (
     BASE_URL_ENV,
     AgentConfig,
@@ -18,6 +18,7 @@ from gastown.api.polecat import (
     KubernetesSpec,
     ModelProviderConfig,
     PolecatSpec,
+    own_endpoint,
 )
 from gastown.api.rig import PolecatDefaults, Rig
 from gastown.workflows.messages import Resolved, SecretKey
@@ -120,6 +121,52 @@ def _check_pins(rig: Rig, repo_url: str, image: str, image_from: str) -> None:
         )
 
 
+def _check_secrets(rig: Rig, spec: PolecatSpec) -> None:
+    """spec.polecatPolicy.allowedSecrets against every Secret the polecat names itself: the
+    agent's container reads whatever its author names, so naming a Secret is reading it."""
+    policy = rig.spec.polecat_policy
+    if policy is None or policy.allowed_secrets is None:
+        return
+    for path, secret in spec.secret_refs():
+        if not policy.secret_allowed(secret):
+            raise SpecError(
+                f"{path} names Secret {secret}, which rig {rig.metadata.name}'s "
+                "spec.polecatPolicy.allowedSecrets does not allow (allowed: "
+                f"{', '.join(policy.allowed_secrets) or 'none'}): name one of those, leave the "
+                "field out to use the rig's settings.polecatDefaults, or have the rig's owner "
+                "add it"
+            )
+
+
+def _model_credentials(
+    spec: PolecatSpec, rig: Rig, rig_defaults: PolecatDefaults
+) -> tuple[SecretReference | None, SecretKeyRef | None]:
+    """The Claude Secret and the API key the agent gets: the polecat's own over the rig's,
+    except that the rig's never follow an endpoint the polecat chose (as its git Secret never
+    follows another repository): with one of its own, the polecat gets only its own; with
+    none, it is refused (the model client would send the rig's credential to that server)."""
+    k8s = spec.kubernetes or KubernetesSpec()
+    own_creds = k8s.claude_creds_secret_ref
+    own_key = _own_api_key(spec)
+    creds = own_creds or rig_defaults.claude_creds_secret_ref
+    api_key = own_key or _rig_api_key(rig_defaults)
+    chosen = own_endpoint(spec.agent_config, rig_defaults.agent_config)
+    if chosen is None:
+        return creds, api_key
+    if own_creds or own_key:
+        return own_creds, own_key
+    inherited = rig_defaults.model_credentials()
+    if inherited:
+        raise SpecError(
+            f"spec.{chosen} sets the polecat's own model endpoint, but its model credential "
+            f"is rig {rig.metadata.name}'s ({', '.join(inherited)}), which goes only to the "
+            "rig's own endpoint: name the polecat's own spec.kubernetes.apiKeySecretRef (or "
+            "claudeCredsSecretRef) for that endpoint, leave the endpoint out, or have the "
+            "rig's owner set it in settings.polecatDefaults.agentConfig.modelProvider.endpoint"
+        )
+    return None, None
+
+
 def _rig_repository(rig: Rig, repo_url: str) -> bool:
     """Whether the rig's own credentials may follow `repo_url`: the rig's gitURL, or one its
     spec.polecatPolicy.allowedRepositories names (an unpinned rig allows nothing else)."""
@@ -162,13 +209,15 @@ def _model_endpoint(spec: PolecatSpec, rig: PolecatDefaults) -> str | None:
     return endpoint_from[1]
 
 
-def _api_key(spec: PolecatSpec, rig: PolecatDefaults) -> SecretKeyRef | None:
-    """The model's API key: the polecat's own (kubernetes.apiKeySecretRef or
-    agentConfig.modelProvider.apiKeySecretRef, which the schema keeps equal) over the rig's."""
+def _own_api_key(spec: PolecatSpec) -> SecretKeyRef | None:
+    """The polecat's own model API key: kubernetes.apiKeySecretRef or
+    agentConfig.modelProvider.apiKeySecretRef (which the schema keeps equal)."""
     k8s = spec.kubernetes or KubernetesSpec()
-    mine = k8s.api_key_secret_ref or (spec.agent_config.api_key_ref if spec.agent_config else None)
-    rigs = rig.api_key_secret_ref or (rig.agent_config.api_key_ref if rig.agent_config else None)
-    return mine or rigs
+    return k8s.api_key_secret_ref or (spec.agent_config.api_key_ref if spec.agent_config else None)
+
+
+def _rig_api_key(rig: PolecatDefaults) -> SecretKeyRef | None:
+    return rig.api_key_secret_ref or (rig.agent_config.api_key_ref if rig.agent_config else None)
 
 
 def resolve(
@@ -184,9 +233,9 @@ def resolve(
     if not spec.bead_id:
         raise SpecError("spec.beadID is required to start a polecat: set it to the bead to work on")
 
-    creds = k8s.claude_creds_secret_ref or rig_defaults.claude_creds_secret_ref
-    api_key = _api_key(spec, rig_defaults)
+    _check_secrets(rig, spec)
     model_endpoint = _model_endpoint(spec, rig_defaults)
+    creds, api_key = _model_credentials(spec, rig, rig_defaults)
     if spec.agent == AgentType.CLAUDE_CODE and not (creds or api_key):
         raise SpecError(
             "no Claude credentials: set spec.kubernetes.claudeCredsSecretRef (kubectl gt auth "

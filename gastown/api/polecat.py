@@ -112,6 +112,29 @@ class AgentConfig(Model):
     def api_key_ref(self) -> SecretKeyRef | None:
         return self.model_provider.api_key_secret_ref if self.model_provider else None
 
+    def endpoint_setting(self) -> tuple[str, object] | None:
+        """The field that sets the model endpoint and what it sets (a literal, or an env
+        item's valueFrom), to compare a polecat's with its rig's without printing either."""
+        if self.model_provider and self.model_provider.endpoint:
+            return "agentConfig.modelProvider.endpoint", self.model_provider.endpoint
+        for i, e in enumerate(self.env or []):
+            if e.name == BASE_URL_ENV:
+                source = e.value_from.model_dump(exclude_none=True) if e.value_from else e.value
+                return f"agentConfig.env[{i}] ({BASE_URL_ENV})", source
+        return None
+
+
+def own_endpoint(mine: AgentConfig | None, rigs: AgentConfig | None) -> str | None:
+    """The field by which the polecat sets a model endpoint other than its rig's, or None.
+
+    The rig's endpoint (or, without one, the provider's default) is where the rig's owner
+    sends the rig's model credential; a polecat repeating it chooses nothing."""
+    setting = mine.endpoint_setting() if mine else None
+    theirs = rigs.endpoint_setting() if rigs else None
+    if setting is None or (theirs is not None and setting[1] == theirs[1]):
+        return None
+    return setting[0]
+
 
 def _has_chain(path: tuple[str, ...]) -> str:
     return " && ".join(f"has(self.{'.'.join(path[: i + 1])})" for i in range(len(path)))
@@ -192,6 +215,35 @@ class PolecatSpec(Model):
         own = self.kubernetes.api_key_secret_ref if self.kubernetes else None
         check_one_api_key(own, self.agent_config, "kubernetes.apiKeySecretRef")
         return self
+
+    def secret_refs(self) -> list[tuple[str, str]]:
+        """(field path, Secret name) for every Secret this spec names itself, in spec order:
+        what a rig's polecatPolicy.allowedSecrets is checked against. ConfigMaps (known_hosts,
+        env configMapKeyRef) are not Secrets and are not listed.
+        tests/workflows/test_resolve.py walks the models so a new Secret field cannot be
+        missed here."""
+        refs: list[tuple[str, str]] = []
+        k8s = self.kubernetes
+        if k8s is not None:
+            for field, ref in (
+                ("gitSecretRef", k8s.git_secret_ref),
+                ("claudeCredsSecretRef", k8s.claude_creds_secret_ref),
+                ("apiKeySecretRef", k8s.api_key_secret_ref),
+                ("forgeTokenSecretRef", k8s.forge_token_secret_ref),
+            ):
+                if ref is not None:
+                    refs.append((f"spec.kubernetes.{field}", ref.name))
+        agent = self.agent_config
+        if agent is not None:
+            if agent.api_key_ref is not None:
+                refs.append(
+                    ("spec.agentConfig.modelProvider.apiKeySecretRef", agent.api_key_ref.name)
+                )
+            for i, e in enumerate(agent.env or []):
+                if e.value_from and e.value_from.secret_key_ref:
+                    path = f"spec.agentConfig.env[{i}].valueFrom.secretKeyRef ({e.name})"
+                    refs.append((path, e.value_from.secret_key_ref.name))
+        return refs
 
 
 class PolecatPhase(StrEnum):

@@ -28,6 +28,7 @@ from gastown.api.types import (
     Image,
     ImagePin,
     Model,
+    ObjectName,
     RepositoryPin,
     StatusModel,
     check_object_name,
@@ -72,6 +73,18 @@ class PolecatDefaults(Model):
         )
         return self
 
+    def model_credentials(self) -> list[str]:
+        """The fields naming a model credential every polecat inherits (its own, if it names
+        one, replaces it)."""
+        fields = {
+            "settings.polecatDefaults.claudeCredsSecretRef": self.claude_creds_secret_ref,
+            "settings.polecatDefaults.apiKeySecretRef": self.api_key_secret_ref,
+            "settings.polecatDefaults.agentConfig.modelProvider.apiKeySecretRef": (
+                self.agent_config.api_key_ref if self.agent_config else None
+            ),
+        }
+        return [field for field, ref in fields.items() if ref is not None]
+
 
 class RigSettings(Model):
     namepool_theme: NamepoolTheme = NamepoolTheme.MAD_MAX
@@ -89,13 +102,17 @@ class PolecatPolicy(Model):
 
     Enforced where the polecat is resolved, before any pod (and by `kubectl gt sling` for what
     its flags set), so a Polecat cannot point the rig's git and forge credentials at another
-    repository, or run an image the rig's owner did not choose.
+    repository, run an image the rig's owner did not choose, or hand its agent a Secret of the
+    namespace the owner did not list.
     """
 
     # Exact repository URLs, or prefixes ending in `/`. The rig's own gitURL is always allowed.
     allowed_repositories: list[RepositoryPin] | None = Field(default=None, max_length=256)
     # Exact images, or prefixes ending in `/` (a registry or namespace) or `:` (any tag).
     allowed_images: list[ImagePin] | None = Field(default=None, max_length=256)
+    # Secrets a Polecat may name in its own spec (exact names). What the rig's own
+    # settings.polecatDefaults name is the owner's choice and never checked against it.
+    allowed_secrets: list[ObjectName] | None = Field(default=None, max_length=256)
 
     def repository_allowed(self, url: str, rig_url: str) -> bool:
         if self.allowed_repositories is None or url == rig_url:
@@ -105,6 +122,9 @@ class PolecatPolicy(Model):
         if any(part in (".", "..") for part in parts):
             return url in self.allowed_repositories
         return _pinned(url, self.allowed_repositories, "/")
+
+    def secret_allowed(self, name: str) -> bool:
+        return self.allowed_secrets is None or name in self.allowed_secrets
 
     def image_allowed(self, image: str) -> bool:
         """An exact image, under a `/` prefix, or any tag of a `:` pin: what follows a `:` pin

@@ -193,6 +193,12 @@ CASES: list[Case] = [
         [["ghcr.io/Gastown/"], ["ghcr.io/a//"], ["img:$(id)"]],
     ),
     *_cases(
+        "Rig",
+        ("spec", "polecatPolicy", "allowedSecrets"),
+        [["anthropic", "team.git-creds"], []],
+        [["Anthropic"], ["a_b"], ["x" * 254], ["creds\n"], ["s"] * 257],
+    ),
+    *_cases(
         "Polecat",
         ("spec", "agentConfig", "modelProvider", "endpoint"),
         ["https://llm.example.com/v1", "http://litellm.gastown-system:4000"],

@@ -54,3 +54,31 @@ def test_the_kustomize_overlay_renders_with_the_temporal_address(tmp_path: Path)
         "gastown-operator-worker": ["--temporal-address=temporal.example.internal:7233"],
         "gastown-operator-watcher": ["--temporal-address=temporal.example.internal:7233"],
     }
+
+
+def test_the_rig_policy_patch_applies_with_the_real_kubectl(tmp_path: Path) -> None:
+    """Its YAML patch is one kubectl takes (merged offline into a Rig with --local), and the
+    policy it sets is valid for our API."""
+    from gastown.api.rig import Rig
+
+    patch = DOC.split("kubectl patch rig myproject --type merge -p '\n", 1)[1].split("\n'\n", 1)[0]
+    rig = tmp_path / "rig.yaml"
+    rig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "gastown.gastown.io/v1alpha1",
+                "kind": "Rig",
+                "metadata": {"name": "myproject"},
+                "spec": {"gitURL": "git@github.com:myorg/myrepo.git", "beadsPrefix": "mp"},
+            }
+        )
+    )
+    done = subprocess.run(
+        [KUBECTL, "patch", "--local", "-f", str(rig), "--type", "merge", "-p", patch, "-o", "yaml"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    policy = Rig.model_validate(yaml.safe_load(done.stdout)).spec.polecat_policy
+    assert policy is not None and policy.allowed_secrets == ["team-a-agent-token"]

@@ -145,7 +145,9 @@ def rig_factory(kubectl: Callable[..., Any], origin: Path) -> Iterator[Callable[
     """Apply a Rig (cluster-scoped, so uniquely named per test) backed by `origin`."""
     made: list[str] = []
 
-    def make(**defaults: Any) -> str:
+    def make(*, policy: dict[str, Any] | None = None, **defaults: Any) -> str:
+        """`defaults` are its settings.polecatDefaults (the demo agent unless replaced),
+        `policy` its spec.polecatPolicy."""
         name = f"rig-{secrets.token_hex(3)}"
         polecat_defaults = {"agentConfig": {"command": DEMO_AGENT}, **defaults}
         doc = {
@@ -156,6 +158,7 @@ def rig_factory(kubectl: Callable[..., Any], origin: Path) -> Iterator[Callable[
                 "gitURL": f"file://{origin}",
                 "beadsPrefix": "dm",
                 "settings": {"polecatDefaults": polecat_defaults},
+                **({"polecatPolicy": policy} if policy is not None else {}),
             },
         }
         result = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
@@ -234,9 +237,12 @@ async def apply_and_start(
     namespace: str,
     name: str,
     spec: dict[str, Any],
+    kubectl: Cluster | None = None,
 ) -> Any:
-    """A polecat the way `kubectl apply` plus the watcher make one: the CR first, then its
-    workflow with the polecat's identity (production's own start). Returns the handle."""
+    """A polecat the way `kubectl apply` plus the watcher make one: the CR first (through the
+    real kubectl binary when `kubectl` is given), then its workflow with the polecat's
+    identity (production's own start). Returns the handle."""
+    import json
     from datetime import datetime
 
     from gastown.api.crd import API_VERSION
@@ -250,10 +256,43 @@ async def apply_and_start(
         "metadata": {"name": name},
         "spec": {"desiredState": "Working", "agent": "command", **spec},
     }
-    obj = await kube.create_polecat(namespace, body)
+    if kubectl is None:
+        obj = await kube.create_polecat(namespace, body)
+    else:
+        args = ("apply", "-n", namespace, "-f", "-")
+        made = await asyncio.to_thread(kubectl.kubectl, *args, stdin=json.dumps(body))
+        assert made.returncode == 0, made.stderr
+        obj = await kube.get_polecat(namespace, name)
     meta = obj["metadata"]
     created = datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00"))
     await Workflows(temporal_client, task_queue).start(namespace, name, meta["uid"], created)
     return temporal_client.get_workflow_handle(
         polecat_workflow_id(namespace, name), result_type=PolecatResult
     )
+
+
+async def refused(
+    temporal_client: Client,
+    worker: Worker,
+    kube: ClusterKube,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
+    kubectl: Cluster | None = None,
+) -> str:
+    """Apply and start a polecat the worker must refuse: it ends Failed (InvalidSpec) and no
+    pod was ever made for it. Returns its status message."""
+    from temporalio.client import WorkflowFailureError
+
+    from gastown.api.identity import LABEL_POLECAT
+
+    handle = await apply_and_start(
+        temporal_client, kube, worker.task_queue, namespace, name, spec, kubectl
+    )
+    with pytest.raises(WorkflowFailureError) as err:
+        await handle.result()
+    assert "InvalidSpec" in str(err.value.cause)
+    status = (await kube.get_polecat(namespace, name))["status"]
+    assert status["phase"] == "Failed"
+    assert await kube.pods(namespace, f"{LABEL_POLECAT}={name}") == []
+    return str(status["message"])

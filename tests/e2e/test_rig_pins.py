@@ -8,58 +8,25 @@ server, real sandbox cluster, real kubectl.
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gastown.api.identity import LABEL_POLECAT, polecat_workflow_id
-from tests.conftest import Cluster
-from tests.e2e.conftest import DEMO_AGENT, TEST_DEFAULTS, ClusterKube, Result, apply_and_start
+from gastown.api.identity import polecat_workflow_id
+from tests.e2e.conftest import TEST_DEFAULTS, ClusterKube, Result, apply_and_start, refused
 
 ALLOWED_IMAGES = ["ghcr.io/gastown/", "registry.example.com/team/agent:"]
 
 
 @pytest.fixture
-def pinned_rig(cluster: Cluster, origin: Path) -> Iterator[str]:
-    name = f"rig-{secrets.token_hex(3)}"
-    doc = {
-        "apiVersion": "gastown.gastown.io/v1alpha1",
-        "kind": "Rig",
-        "metadata": {"name": name},
-        "spec": {
-            "gitURL": f"file://{origin}",
-            "beadsPrefix": "dm",
-            "settings": {"polecatDefaults": {"agentConfig": {"command": DEMO_AGENT}}},
-            "polecatPolicy": {
-                "allowedRepositories": ["https://git.example.com/team/"],
-                "allowedImages": ALLOWED_IMAGES,
-            },
-        },
+def pinned_rig(rig_factory: Callable[..., str]) -> str:
+    policy = {
+        "allowedRepositories": ["https://git.example.com/team/"],
+        "allowedImages": ALLOWED_IMAGES,
     }
-    made = cluster.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    assert made.returncode == 0, made.stderr
-    yield name
-    cluster.kubectl("delete", "rig", name, "--wait=false")
-
-
-async def refused(
-    temporal_client: Client, worker: Worker, kube: ClusterKube, namespace: str, name: str,
-    spec: dict[str, Any],
-) -> str:  # fmt: skip
-    handle = await apply_and_start(temporal_client, kube, worker.task_queue, namespace, name, spec)
-    with pytest.raises(WorkflowFailureError) as err:
-        await handle.result()
-    assert "InvalidSpec" in str(err.value.cause)
-    status = (await kube.get_polecat(namespace, name))["status"]
-    assert status["phase"] == "Failed"
-    assert await kube.pods(namespace, f"{LABEL_POLECAT}={name}") == []
-    return str(status["message"])
+    return rig_factory(policy=policy)
 
 
 async def test_a_repository_outside_the_rigs_pins_is_refused_before_any_pod(

@@ -9,13 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gastown.api.identity import LABEL_POLECAT
 from gastown.sandbox import Sandbox
 from tests.conftest import Cluster
-from tests.e2e.conftest import DEMO_AGENT, ClusterKube, apply_and_start
+from tests.e2e.conftest import DEMO_AGENT, ClusterKube, refused
 
 SECRET_VALUE = "http://attacker.example/steal-token"
 TASK = "a task text that must stay out of the status"
@@ -36,14 +35,7 @@ async def refusal(
     temporal_client: Client, worker: Worker, kube: ClusterKube, namespace: str, name: str,
     spec: dict[str, object],
 ) -> str:  # fmt: skip
-    handle = await apply_and_start(temporal_client, kube, worker.task_queue, namespace, name, spec)
-    with pytest.raises(WorkflowFailureError) as err:
-        await handle.result()
-    assert "InvalidSpec" in str(err.value.cause)
-    status = (await kube.get_polecat(namespace, name))["status"]
-    assert status["phase"] == "Failed"
-    assert await kube.pods(namespace, f"{LABEL_POLECAT}={name}") == []
-    message = str(status["message"])
+    message = await refused(temporal_client, worker, kube, namespace, name, dict(spec))
     assert SECRET_VALUE not in message and TASK not in message
     return message
 

@@ -15,7 +15,13 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gastown.codec import ENCODING, KEY_ID_METADATA, UnknownKeyID, load_key_file
+from gastown.codec import (
+    ENCODING,
+    FORMAT_METADATA,
+    KEY_ID_METADATA,
+    UnknownKeyID,
+    load_key_file,
+)
 from gastown.config import CodecConfigError, resolve_temporal
 from gastown.workflows.messages import PolecatInput
 from tests.codec.keys import new_key, write_key_file
@@ -32,7 +38,9 @@ async def test_payloads_are_ciphertext_named_by_the_primary_key_id(tmp_path: Pat
     (payload,) = await converter.encode([{"task": SECRET_TEXT}])
     assert payload.metadata["encoding"] == ENCODING
     assert payload.metadata[KEY_ID_METADATA] == b"k1"
-    assert set(payload.metadata) == {"encoding", KEY_ID_METADATA}
+    # No context (a converter used outside the SDK): bound to no namespace or workflow.
+    assert set(payload.metadata) == {"encoding", KEY_ID_METADATA, FORMAT_METADATA}
+    assert payload.metadata[FORMAT_METADATA] == b"2"
     assert b"hunter2" not in payload.SerializeToString()
     assert b"json/plain" not in payload.SerializeToString()
     (back,) = await converter.decode([payload], [dict])
@@ -91,8 +99,20 @@ async def test_workflow_messages_round_trip(tmp_path: Path) -> None:
         ('{"primary": "k1", "keys": {"k1": "c2hvcnQ="}}', "'k1' is 5 bytes"),
         ('{"primary": "k9", "keys": {"k1": "KEY"}}', '"primary" must name one of its keys'),
         ('{"keys": {"bad id": "KEY"}}', "'bad id' is not a key ID"),
+        ('{"keys": {"k1": "KEY"}, "requireEncryption": "yes"}', '"requireEncryption" must be'),
+        ('{"keys": {"k1": "KEY"}, "requireEncryptoin": true}', "unknown field 'requireEncryptoin'"),
     ],
-    ids=["missing", "not-json", "no-keys", "not-base64", "short", "primary", "bad-id"],
+    ids=[
+        "missing",
+        "not-json",
+        "no-keys",
+        "not-base64",
+        "short",
+        "primary",
+        "bad-id",
+        "strict-not-bool",
+        "typo",
+    ],
 )
 def test_a_bad_key_file_is_a_config_error_naming_the_flag(
     tmp_path: Path, content: str | None, named: str

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.common.v1 import Payload
@@ -65,7 +66,7 @@ async def worker(strict_client: Client) -> AsyncIterator[Worker]:
 def _event_payloads(event: HistoryEvent) -> list[Payload]:
     """The input / result payloads of the events that carry them."""
     kind = event.WhichOneof("attributes")
-    attributes = getattr(event, kind) if kind else None
+    attributes: Any = getattr(event, kind) if kind else None
     if kind in (
         "workflow_execution_started_event_attributes",
         "activity_task_scheduled_event_attributes",

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy as copy_module
 import json
 import os
 import re
@@ -229,7 +230,6 @@ class AESGCMCodec(PayloadCodec, WithSerializationContext):
         self.primary = primary
         self.require_encryption = require_encryption
         self.binding = binding or Binding()
-        self._keys = dict(keys)
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
 
     def __repr__(self) -> str:
@@ -247,10 +247,10 @@ class AESGCMCodec(PayloadCodec, WithSerializationContext):
         return self.bound_to(Binding.of(context))
 
     def bound_to(self, binding: Binding) -> Self:
-        """This codec (same keys and mode) encoding for and checking against `binding`."""
-        copy = type(self)(
-            self.primary, self._keys, require_encryption=self.require_encryption, binding=binding
-        )
+        """This codec (same keys and mode) encoding for and checking against `binding`. The
+        SDK asks for one per activation and command: the ciphers are shared, not rebuilt."""
+        copy = copy_module.copy(self)
+        copy.binding = binding
         return copy
 
     def encode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:

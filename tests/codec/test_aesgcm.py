@@ -235,3 +235,29 @@ async def test_a_command_without_the_key_says_which_flag_is_missing(
     err = capsys.readouterr().err
     assert "set --codec-key-file or GASTOWN_CODEC_KEY_FILE" in err
     assert err.count("\n") == 1
+
+
+async def test_a_command_meeting_a_refused_payload_says_why_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A strict `kubectl gt` reading a plaintext result (a workflow from before the codec):
+    one line naming requireEncryption, exit 1, no traceback."""
+    import typer
+
+    from gastown.cli.session import errors_end_cleanly
+
+    strict = write_key_file(tmp_path / "k", "k1", {"k1": new_key()}, strict=True)
+    (plain,) = await pydantic_data_converter.encode(["old result"])
+
+    async def read_result() -> None:
+        try:
+            await _converter(strict).decode([plain], [str])
+        except ValueError as exc:  # wrapped, as a client call would be
+            raise RuntimeError("result failed") from exc
+
+    with pytest.raises(typer.Exit) as ended, errors_end_cleanly():
+        await read_result()
+    assert ended.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert "requireEncryption" in err and "docs/codec.md" in err
+    assert err.count("\n") == 1

@@ -4,6 +4,7 @@ origin; the token and namespace checks refuse what they should."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -306,24 +307,31 @@ def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(
     assert _get(f"{server.url}/healthz") == 200
 
 
-def test_connections_over_the_cap_get_503_at_once_and_service_resumes(
+async def test_connections_over_the_cap_get_503_at_once_and_service_resumes(
     tmp_path: Path, servers: list[Server]
 ) -> None:
-    server = start(tmp_path, "--max-connections", "2", "--request-timeout", "3")
+    server = start(tmp_path, "--max-connections", "3", "--request-timeout", "3")
     servers.append(server)
-    holders = [_connect(server) for _ in range(2)]
+    body = await _encrypted(server.key_file, ["legitimate"])
+    holders: list[socket.socket] = []
     try:
-        for holder in holders:  # each holds its slot: a request begun, never finished
-            holder.sendall(b"POST /decode HTTP/1.1\r\n")
-        with _connect(server) as third:
-            third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            third.settimeout(10)
+        for _ in range(2):  # each holds a slot: a request begun, never finished
+            holders.append(_connect(server))
+            holders[-1].sendall(b"POST /decode HTTP/1.1\r\n")
+        # Two slots held, one free: a legitimate request is served.
+        status, _, answer = post(f"{server.url}/decode", body)
+        assert status == 200 and _values(answer) == ["legitimate"]
+        holders.append(_connect(server))
+        holders[-1].sendall(b"POST /decode HTTP/1.1\r\n")
+        with _connect(server) as fourth:
+            fourth.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            fourth.settimeout(10)
             answer = b""
-            while chunk := third.recv(4096):
+            while chunk := fourth.recv(4096):
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 503"), answer
         assert b"too many connections" in answer
-        # The holders are cut off by the deadline; then a legitimate request is served.
+        # The holders are cut off by the deadline; then requests are served again.
         for holder in holders:
             holder.settimeout(20)
             try:
@@ -337,7 +345,9 @@ def test_connections_over_the_cap_get_503_at_once_and_service_resumes(
     deadline = time.monotonic() + 20
     while _get(f"{server.url}/healthz") != 200:  # the slots are released just after the cut
         assert time.monotonic() < deadline, "the server did not serve again"
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
+    status, _, answer = post(f"{server.url}/decode", body)
+    assert status == 200 and _values(answer) == ["legitimate"]
 
 
 async def test_an_oversize_body_or_too_many_payloads_is_413(

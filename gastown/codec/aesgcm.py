@@ -308,7 +308,6 @@ class AESGCMCodec(PayloadCodec, WithSerializationContext):
                 )
             ad = None
         elif version == FORMAT_2:
-            self._check_binding(metadata)
             ad = associated_data(metadata)
         else:
             raise PayloadRefused(
@@ -322,6 +321,8 @@ class AESGCMCodec(PayloadCodec, WithSerializationContext):
                 f"payload does not decrypt with key ID {key_id!r}: the key under that ID "
                 "changed, or the payload or its metadata was altered"
             ) from None
+        if ad is not None:  # the binding is authentic now: check it is decoded where it belongs
+            self._check_binding(metadata)
         return Payload.FromString(clear)
 
     def _check_binding(self, metadata: Mapping[str, bytes]) -> None:

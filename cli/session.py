@@ -8,8 +8,8 @@ traceback for something the user can fix.
 from __future__ import annotations
 
 import functools
-import sys
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field

@@ -277,3 +277,65 @@ async def test_strict_mode_runs_nothing_a_client_without_the_key_starts(
     assert "not encrypted (encoding 'json/plain')" in str(error)
     assert "requireEncryption" in str(error)
     assert core.list_namespaced_pod(namespace).items == []
+
+
+async def test_a_convoy_runs_under_strict_mode(
+    cluster: Cluster,
+    temporal: TemporalDev,
+    namespace: str,
+    kube: Kube,
+    pod_tools: Path,
+    rig_factory: Callable[..., str],
+    key_file: Path,
+    codec_client: Client,
+    plain_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The paths between workflows with format 2's binding, in gastown's own workflows: the
+    CLI starts a convoy and queries it, the convoy starts its polecats as child workflows, the
+    polecats and the convoy signal the rig's slot workflow and each other, activities start
+    workflows. All under strict mode: everything decodes where it is read."""
+    from gastown.api.identity import convoy_workflow_id, rig_slots_workflow_id
+
+    rig = rig_factory(agentConfig={"command": DEMO_AGENT})
+    monkeypatch.setenv("GASTOWN_CODEC_KEY_FILE", str(key_file))
+    async for worker in _worker(codec_client, kube):
+        gt = gt_runner(cluster, temporal, worker.task_queue, namespace, seed="2")
+        result = await gt(
+            "convoy",
+            "create",
+            "Two demo beads",
+            "dm-0001",
+            "dm-0002",
+            "--rig",
+            rig,
+            "--agent",
+            "command",
+            "--parallelism",
+            "1",
+            "--wait",
+            "--timeout",
+            "5m",
+            timeout=330,
+        )
+        assert result.code == 0, (result.out, result.err)
+        assert "Progress:    2/2 (100%)" in result.out
+        name = next(
+            line.split()[1] for line in result.out.splitlines() if line.startswith("Convoy ")
+        )
+        ids = [convoy_workflow_id(namespace, name), rig_slots_workflow_id(rig, worker.task_queue)]
+    crossings = {
+        ids[0]: "start_child_workflow_execution_initiated_event_attributes",
+        ids[1]: "workflow_execution_signaled_event_attributes",
+    }
+    for workflow_id in ids:
+        raw = await plain_client.get_workflow_handle(workflow_id).fetch_history()
+        kinds = {e.WhichOneof("attributes") for e in raw.events}
+        assert crossings[workflow_id] in kinds, (workflow_id, kinds)
+        bound = {
+            (p.metadata["encoding"], p.metadata.get(FORMAT_METADATA))
+            for e in raw.events
+            if not e.HasField("marker_recorded_event_attributes")
+            for p in _payloads(e)
+        }
+        assert bound == {(ENCODING, b"2")}, (workflow_id, bound)

@@ -487,6 +487,38 @@ def codec_server(
             "`Authorization: Bearer <token>`. Default: no check (keep the server private).",
         ),
     ] = None,
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-body-bytes",
+            envvar="GASTOWN_CODEC_SERVER_MAX_BODY_BYTES",
+            help="Largest request body accepted (413 above it).",
+        ),
+    ] = 4 * 1024 * 1024,
+    max_payloads: Annotated[
+        int,
+        typer.Option(
+            "--max-payloads",
+            envvar="GASTOWN_CODEC_SERVER_MAX_PAYLOADS",
+            help="Most payloads in one request (413 above it).",
+        ),
+    ] = 1000,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            envvar="GASTOWN_CODEC_SERVER_MAX_CONNECTIONS",
+            help="Connections served at once; more get 503 at once.",
+        ),
+    ] = 32,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout",
+            envvar="GASTOWN_CODEC_SERVER_REQUEST_TIMEOUT",
+            help="Seconds a connection (one request) may take in all, slow clients included.",
+        ),
+    ] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level", envvar="GASTOWN_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Serve Temporal's remote codec protocol (POST /encode, /decode) with the payload
@@ -539,8 +571,27 @@ def codec_server(
         _origin(o.strip()) for v in ui_origins or [] for o in v.split(",") if o.strip()
     )
     served = frozenset(n.strip() for v in namespaces or [] for n in v.split(",") if n.strip())
+    for flag, var, value, low in (
+        ("--max-body-bytes", "MAX_BODY_BYTES", max_body_bytes, 1024),
+        ("--max-payloads", "MAX_PAYLOADS", max_payloads, 1),
+        ("--max-connections", "MAX_CONNECTIONS", max_connections, 1),
+    ):
+        if value < low:
+            _usage(f"{flag} (GASTOWN_CODEC_SERVER_{var}): {value} is below {low}")
+    if not 0 < request_timeout <= 3600:
+        _usage(
+            f"--request-timeout (GASTOWN_CODEC_SERVER_REQUEST_TIMEOUT): {request_timeout} is "
+            "not a number of seconds between 0 and 3600"
+        )
     options = CodecServerOptions(
-        codec=codec, ui_origins=origins, namespaces=served, auth_token=token
+        codec=codec,
+        ui_origins=origins,
+        namespaces=served,
+        auth_token=token,
+        max_body_bytes=max_body_bytes,
+        max_payloads=max_payloads,
+        max_connections=max_connections,
+        request_timeout=request_timeout,
     )
     try:
         server = make_server(host, int(port), options)

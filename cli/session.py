@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -203,6 +204,25 @@ def _encrypted_without_key(exc: BaseException) -> bool:
     return False
 
 
+def _codec_refusal(exc: BaseException) -> str | None:
+    """The payload codec's own refusal anywhere in the chain (a key ID the file lacks, a
+    payload strict mode refuses or one bound elsewhere, one that does not decrypt), as one
+    line. Only when the codec was loaded: kube-only commands never import it."""
+    codec = sys.modules.get("gastown.codec.aesgcm")
+    if codec is None:
+        return None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, codec.UnknownKeyID | codec.PayloadRefused) or (
+            isinstance(current, ValueError) and "does not decrypt with key ID" in str(current)
+        ):
+            return f"{current} (docs/codec.md)"
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def say_error(text: str) -> None:
     """The one place a command's error reaches the terminal: URL passwords masked (a
     `--git-url https://user:TOKEN@…` is echoed back by the checks and by the API server)."""
@@ -229,6 +249,10 @@ def errors_end_cleanly() -> Iterator[None]:
                 "worker uses (docs/codec.md)"
             )
             raise typer.Exit(2) from None
+        refusal = _codec_refusal(exc)
+        if refusal is not None:
+            say_error(refusal)
+            raise typer.Exit(1) from None
         from gastown.kube.errors import Unavailable, translate
 
         err = translate(exc, transport=False)

@@ -6,9 +6,15 @@ Below gastown.config in the layers: config builds the data converter from it, an
 
 from gastown.codec.aesgcm import (
     ENCODING,
+    FORMAT_METADATA,
     KEY_ID_METADATA,
+    NAMESPACE_METADATA,
+    WORKFLOW_ID_METADATA,
     AESGCMCodec,
+    Binding,
     CodecKeyError,
+    KeyFile,
+    PayloadRefused,
     UnknownKeyID,
     load_key_file,
     parse_key_file,
@@ -16,9 +22,15 @@ from gastown.codec.aesgcm import (
 
 __all__ = [
     "ENCODING",
+    "FORMAT_METADATA",
     "KEY_ID_METADATA",
+    "NAMESPACE_METADATA",
+    "WORKFLOW_ID_METADATA",
     "AESGCMCodec",
+    "Binding",
     "CodecKeyError",
+    "KeyFile",
+    "PayloadRefused",
     "UnknownKeyID",
     "load_key_file",
     "parse_key_file",

@@ -3,11 +3,24 @@
 several keys by ID, new payloads use the primary, old ones decode with the key they name.
 
 Why the whole serialized Payload is encrypted (not only `data`): its metadata says which
-message type and encoding it held; only the codec's own two metadata entries stay in clear.
+message type and encoding it held; only the codec's own metadata entries stay in clear.
+
+Format 2 (`encryption-format: 2`) binds each ciphertext, as AES-GCM associated data, to the
+metadata that stays in clear: the encoding, the key ID, the format, and the Temporal namespace
+and workflow ID the SDK's serialization context names (docs/codec.md, "Associated data"). The
+namespace and workflow ID are in the metadata too, so the codec server, which sees only a
+namespace header, can still decrypt; a payload moved to another workflow or namespace, or
+whose metadata was edited, does not decode. Format 1 (no `encryption-format`, no associated
+data) is what this codec wrote before: still decoded unless the key file requires format 2.
 
 The key file (a mounted Secret) is JSON:
 
-    {"primary": "k2", "keys": {"k1": "<base64 of 32 bytes>", "k2": "<base64 of 32 bytes>"}}
+    {"primary": "k2", "keys": {"k1": "<base64 of 32 bytes>", "k2": "<base64 of 32 bytes>"},
+     "requireEncryption": false}
+
+`requireEncryption: true` (strict mode) refuses, on decode, every payload this codec did not
+write in format 2: plaintext from a client without the key, and format-1 ciphertext. The key
+file is the one thing every process reads, so they cannot disagree about it.
 
 Nothing here ever puts key material into a message or a repr: errors name the key ID and
 the file, never a key.
@@ -17,20 +30,46 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy as copy_module
 import json
 import os
 import re
+import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
 
 ENCODING: Final = b"binary/encrypted"
 KEY_ID_METADATA: Final = "encryption-key-id"
+FORMAT_METADATA: Final = "encryption-format"
+NAMESPACE_METADATA: Final = "encryption-namespace"
+WORKFLOW_ID_METADATA: Final = "encryption-workflow-id"
+FORMAT_2: Final = b"2"
+# The clear metadata entries format 2 authenticates, in this order. Entries not listed (none
+# are written; a proxy could add some) are neither trusted nor authenticated.
+BOUND_METADATA: Final = (
+    "encoding",
+    KEY_ID_METADATA,
+    FORMAT_METADATA,
+    NAMESPACE_METADATA,
+    WORKFLOW_ID_METADATA,
+)
+AD_PREFIX: Final = b"gastown-codec/2\0"
+# A workflow a schedule starts has the ID its action names plus "-<nominal time, RFC 3339>"
+# (Temporal's scheduler); the client encoded its input under the ID without the suffix.
+SCHEDULED_SUFFIX: Final = re.compile(r"-\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
 # Key IDs go into every payload's metadata in clear: short, printable, no secret.
@@ -45,8 +84,26 @@ class UnknownKeyID(ValueError):
     """A payload names a key ID the key file does not hold (rotated out too early)."""
 
 
-def parse_key_file(text: str, source: str = "the key file") -> tuple[str, dict[str, bytes]]:
-    """The primary key ID and every key by ID, from the key file's text."""
+class PayloadRefused(ValueError):
+    """Decode refused a payload: plaintext or format 1 in strict mode, or a ciphertext bound
+    to another namespace or workflow than the one it is decoded for."""
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    primary: str
+    keys: Mapping[str, bytes]
+    require_encryption: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyFile(primary={self.primary!r}, key_ids={sorted(self.keys)!r}, "
+            f"require_encryption={self.require_encryption!r})"
+        )
+
+
+def parse_key_file(text: str, source: str = "the key file") -> KeyFile:
+    """The primary key ID, every key by ID and the strict-mode switch, from the file's text."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -88,7 +145,16 @@ def parse_key_file(text: str, source: str = "the key file") -> tuple[str, dict[s
         raise CodecKeyError(
             f'{source}: "primary" must name one of its keys ({", ".join(sorted(keys))})'
         )
-    return primary, keys
+    strict = doc.get("requireEncryption", False)
+    if not isinstance(strict, bool):
+        raise CodecKeyError(f'{source}: "requireEncryption" must be true or false')
+    unknown = sorted(set(doc) - {"primary", "keys", "requireEncryption"})
+    if unknown:
+        raise CodecKeyError(
+            f"{source}: unknown field {unknown[0][:64]!r}; the fields are "
+            '"primary", "keys" and "requireEncryption"'
+        )
+    return KeyFile(primary, keys, strict)
 
 
 def load_key_file(path: str | os.PathLike[str]) -> AESGCMCodec:
@@ -99,65 +165,184 @@ def load_key_file(path: str | os.PathLike[str]) -> AESGCMCodec:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise CodecKeyError(f"cannot read {path}: {reason}") from None
-    primary, keys = parse_key_file(text, str(path))
-    return AESGCMCodec(primary, keys)
+    parsed = parse_key_file(text, str(path))
+    return AESGCMCodec(parsed.primary, parsed.keys, require_encryption=parsed.require_encryption)
 
 
-class AESGCMCodec(PayloadCodec):
-    """Encrypts with the primary key; decrypts with the key each payload names. Payloads
-    that are not `binary/encrypted` pass through, so histories written before the codec was
-    turned on still read."""
+@dataclass(frozen=True)
+class Binding:
+    """Where a payload belongs: the namespace and workflow ID the SDK names when it encodes
+    or decodes it (None when it names none: the codec server, a memo, a standalone
+    activity, a Nexus operation)."""
 
-    def __init__(self, primary: str, keys: Mapping[str, bytes]) -> None:
+    namespace: str | None = None
+    workflow_id: str | None = None
+
+    @classmethod
+    def of(cls, context: SerializationContext) -> Binding:
+        if isinstance(context, WorkflowSerializationContext):
+            return cls(context.namespace or None, context.workflow_id or None)
+        if isinstance(context, ActivitySerializationContext):
+            return cls(context.namespace or None, context.workflow_id or None)
+        return cls()
+
+
+def associated_data(metadata: Mapping[str, bytes]) -> bytes:
+    """The clear metadata format 2 authenticates, unambiguously framed (length-prefixed,
+    absent distinct from empty)."""
+    out = [AD_PREFIX]
+    for name in BOUND_METADATA:
+        value = metadata.get(name)
+        out.append(b"\0" if value is None else b"\1" + struct.pack(">I", len(value)) + value)
+    return b"".join(out)
+
+
+def _workflow_matches(bound: str, current: str) -> bool:
+    if bound == current:
+        return True
+    # A scheduled workflow: its ID is the action's ID plus the nominal time.
+    return (
+        current.startswith(bound) and SCHEDULED_SUFFIX.fullmatch(current[len(bound) :]) is not None
+    )
+
+
+def _inert(payload: Payload) -> bool:
+    """An empty Payload: no metadata and no data, so nothing a converter can read."""
+    return not payload.metadata and not payload.data
+
+
+class AESGCMCodec(PayloadCodec, WithSerializationContext):
+    """Encrypts with the primary key, bound to where the SDK says the payload goes; decrypts
+    with the key each payload names, checking it is decoded where it was bound. Permissive by
+    default: plaintext and format-1 payloads pass, so histories written before the codec (or
+    before format 2) still replay; `require_encryption` refuses them."""
+
+    def __init__(
+        self,
+        primary: str,
+        keys: Mapping[str, bytes],
+        *,
+        require_encryption: bool = False,
+        binding: Binding | None = None,
+    ) -> None:
         if primary not in keys:
             raise CodecKeyError(f"primary key {primary!r} is not among the keys")
         self.primary = primary
+        self.require_encryption = require_encryption
+        self.binding = binding or Binding()
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
 
     def __repr__(self) -> str:
-        return f"AESGCMCodec(primary={self.primary!r}, key_ids={sorted(self._ciphers)!r})"
+        return (
+            f"AESGCMCodec(primary={self.primary!r}, key_ids={sorted(self._ciphers)!r}, "
+            f"require_encryption={self.require_encryption!r})"
+        )
 
     @property
     def key_ids(self) -> list[str]:
         return sorted(self._ciphers)
 
+    def with_context(self, context: SerializationContext) -> Self:
+        """The SDK calls this with the namespace and workflow of each payload it converts."""
+        return self.bound_to(Binding.of(context))
+
+    def bound_to(self, binding: Binding) -> Self:
+        """This codec (same keys and mode) encoding for and checking against `binding`. The
+        SDK asks for one per activation and command: the ciphers are shared, not rebuilt."""
+        copy = copy_module.copy(self)
+        copy.binding = binding
+        return copy
+
     def encode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
         cipher = self._ciphers[self.primary]
+        clear_metadata = {
+            "encoding": ENCODING,
+            KEY_ID_METADATA: self.primary.encode(),
+            FORMAT_METADATA: FORMAT_2,
+        }
+        if self.binding.namespace:
+            clear_metadata[NAMESPACE_METADATA] = self.binding.namespace.encode()
+        if self.binding.workflow_id:
+            clear_metadata[WORKFLOW_ID_METADATA] = self.binding.workflow_id.encode()
+        ad = associated_data(clear_metadata)
         out = []
         for payload in payloads:
             nonce = os.urandom(NONCE_BYTES)
-            sealed = cipher.encrypt(nonce, payload.SerializeToString(), None)
-            out.append(
-                Payload(
-                    metadata={"encoding": ENCODING, KEY_ID_METADATA: self.primary.encode()},
-                    data=nonce + sealed,
-                )
-            )
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), ad)
+            out.append(Payload(metadata=clear_metadata, data=nonce + sealed))
         return out
 
-    def decode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
-        out = []
-        for payload in payloads:
-            if payload.metadata.get("encoding") != ENCODING:
-                out.append(payload)
-                continue
-            key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode("utf-8", "replace")
-            cipher = self._ciphers.get(key_id)
-            if cipher is None:
-                raise UnknownKeyID(
-                    f"payload was encrypted with key ID {key_id[:64]!r}, which the codec key "
-                    f"file does not hold (it holds {', '.join(self.key_ids)}); add that key "
-                    "back to the key file"
+    def decode_sync(
+        self, payloads: Sequence[Payload], *, strict: bool | None = None
+    ) -> list[Payload]:
+        """`strict` overrides the key file's mode (the codec server shows plaintext as it is)."""
+        strict = self.require_encryption if strict is None else strict
+        return [self._decode_one(payload, strict) for payload in payloads]
+
+    def _decode_one(self, payload: Payload, strict: bool) -> Payload:
+        metadata = payload.metadata
+        if metadata.get("encoding") != ENCODING:
+            if strict and not _inert(payload):
+                encoding = metadata.get("encoding", b"").decode("utf-8", "replace")[:64]
+                raise PayloadRefused(
+                    f"refused a payload that is not encrypted (encoding {encoding!r}): the codec "
+                    'key file sets "requireEncryption", so every payload must come from a '
+                    "client with the codec key (--codec-key-file / GASTOWN_CODEC_KEY_FILE)"
                 )
-            try:
-                clear = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], None)
-            except InvalidTag:
-                raise ValueError(
-                    f"payload does not decrypt with key ID {key_id!r}: the key under that ID "
-                    "changed, or the payload was altered"
-                ) from None
-            out.append(Payload.FromString(clear))
-        return out
+            return payload
+        key_id = metadata.get(KEY_ID_METADATA, b"").decode("utf-8", "replace")
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise UnknownKeyID(
+                f"payload was encrypted with key ID {key_id[:64]!r}, which the codec key "
+                f"file does not hold (it holds {', '.join(self.key_ids)}); add that key "
+                "back to the key file"
+            )
+        version = metadata.get(FORMAT_METADATA)
+        if version is None:
+            if strict:
+                raise PayloadRefused(
+                    "refused a format-1 payload (encrypted without associated data): the codec "
+                    'key file sets "requireEncryption"; turn it off while histories written '
+                    "before format 2 must still be read (docs/codec.md)"
+                )
+            ad = None
+        elif version == FORMAT_2:
+            ad = associated_data(metadata)
+        else:
+            raise PayloadRefused(
+                f"payload has encryption format {version.decode('utf-8', 'replace')[:16]!r}, "
+                "which this codec does not know (a newer gastown wrote it)"
+            )
+        try:
+            clear = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], ad)
+        except InvalidTag:
+            raise ValueError(
+                f"payload does not decrypt with key ID {key_id!r}: the key under that ID "
+                "changed, or the payload or its metadata was altered"
+            ) from None
+        if ad is not None:  # the binding is authentic now: check it is decoded where it belongs
+            self._check_binding(metadata)
+        return Payload.FromString(clear)
+
+    def _check_binding(self, metadata: Mapping[str, bytes]) -> None:
+        bound_ns = metadata.get(NAMESPACE_METADATA)
+        namespace = self.binding.namespace
+        if bound_ns is not None and namespace is not None:
+            bound = bound_ns.decode("utf-8", "replace")
+            if bound != namespace:
+                raise PayloadRefused(
+                    f"payload was encrypted for namespace {bound[:253]!r}, not "
+                    f"{namespace[:253]!r}: it was copied from another namespace"
+                )
+        bound_wf = metadata.get(WORKFLOW_ID_METADATA)
+        if bound_wf is not None and self.binding.workflow_id is not None:
+            bound = bound_wf.decode("utf-8", "replace")
+            if not _workflow_matches(bound, self.binding.workflow_id):
+                raise PayloadRefused(
+                    f"payload was encrypted for workflow {bound[:255]!r}, not "
+                    f"{self.binding.workflow_id[:255]!r}: it was copied from another workflow"
+                )
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return self.encode_sync(payloads)

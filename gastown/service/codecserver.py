@@ -10,31 +10,60 @@ another origin cannot read the answer. The UI sends the namespace in `X-Namespac
 request must carry `Authorization: Bearer <token>` (the UI's "pass the user access token"
 option, `temporal --codec-auth`, or a proxy in front that authenticates users).
 
-The standard library's threading HTTP server is enough for two routes: the codec is pure
-CPU, and no web framework joins the operator image for this.
+The standard library's HTTP server is enough for two routes: the codec is pure CPU, and no
+web framework joins the operator image for this. What it lacks is limits, so they are here:
+at most `max_connections` connections are served at once (a thread each; the next one gets
+a 503 from the accepting thread and no thread), every socket read waits at most
+`idle_timeout` seconds, and a connection lives at most `request_timeout` seconds in all, so a
+client trickling its headers or body a byte at a time is cut off (slowloris). One request per
+connection (`Connection: close`), so that deadline is the request's. Bodies above
+`max_body_bytes` are refused (413) from their Content-Length, unread; a request with more than
+`max_payloads` payloads is refused too.
+
+Decoding checks the namespace: a format-2 payload bound to another namespace than the request's
+`X-Namespace` is refused (400), so `--namespace` also holds for ciphertext copied from another
+namespace's history. The codec server does not apply strict mode (`requireEncryption`): it
+shows plaintext payloads as they are, for people reading a history.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
+import socket
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from gastown.codec import AESGCMCodec
+from gastown.codec import AESGCMCodec, Binding
 
 log = logging.getLogger("gastown.codecserver")
 
-# The UI batches every payload of a history page into one request; Temporal's own payload
-# limit is 2 MiB each, so a few dozen fit.
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# The UI sends the payloads of one history event (or a few) per request; Temporal's own limit
+# is 2 MiB per payload, and base64 in JSON adds a third.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_PAYLOADS = 1000
+DEFAULT_MAX_CONNECTIONS = 32
+DEFAULT_REQUEST_TIMEOUT = 30.0
+# Longest single wait for the client's next bytes (at most the request timeout).
+IDLE_TIMEOUT = 10.0
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
+# After refusing a body unread, at most this much of it is read and dropped, so the client
+# reads the 413 instead of a connection reset (the deadline bounds the time).
+DRAIN_BYTES = 16 * 1024 * 1024
+_BUSY_TEXT = b"busy: too many connections to the codec server now, retry\n"
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_TEXT), _BUSY_TEXT)
+)
 
 
 @dataclass(frozen=True)
@@ -43,13 +72,24 @@ class CodecServerOptions:
     ui_origins: frozenset[str] = frozenset()
     namespaces: frozenset[str] = frozenset()
     auth_token: str | None = field(default=None, repr=False)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_payloads: int = DEFAULT_MAX_PAYLOADS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+
+    @property
+    def idle_timeout(self) -> float:
+        return min(IDLE_TIMEOUT, self.request_timeout)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _CodecHTTPServer
     protocol_version = "HTTP/1.1"
-    # Seconds a connection may stay silent: a client that stalls mid-request frees its thread.
-    timeout = 30
+
+    def setup(self) -> None:
+        super().setup()
+        # Seconds one read may wait: a client that stalls mid-request frees its thread.
+        self.connection.settimeout(self.server.options.idle_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -69,8 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._cors()
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+        self.close_connection = True
 
     def _refuse(self, status: int, text: str) -> None:
         self._answer(status, (text + "\n").encode())
@@ -80,7 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(204 if self.headers.get("Origin") else 200)
         self._cors()
         self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
         self.end_headers()
+        self.close_connection = True
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
@@ -110,37 +154,114 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._refuse(411, "Content-Length is required")
             return
-        if length < 0 or length > MAX_BODY_BYTES:
-            self._refuse(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        if length < 0 or length > options.max_body_bytes:
+            self._refuse(
+                413,
+                f"body of {length} bytes is larger than the codec server's limit of "
+                f"{options.max_body_bytes} bytes (--max-body-bytes); send fewer payloads at once",
+            )
+            self._drain(length)
             return
         body = self.rfile.read(length)
+        if len(body) < length:  # the client went away, or the deadline cut it off
+            self.close_connection = True
+            return
         try:
             payloads = json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
         except (json_format.ParseError, UnicodeDecodeError) as exc:
             self._refuse(400, f"body is not a Payloads JSON message: {exc}")
             return
+        if len(payloads.payloads) > options.max_payloads:
+            self._refuse(
+                413,
+                f"{len(payloads.payloads)} payloads is more than the codec server's limit of "
+                f"{options.max_payloads} per request (--max-payloads)",
+            )
+            return
         try:
-            out = self._transform(action, payloads.payloads)
+            out = self._transform(action, payloads.payloads, namespace or None)
         except ValueError as exc:  # an unknown key ID, a payload that does not decrypt
             self._refuse(400, f"cannot {action}: {exc}")
             return
         answer = json_format.MessageToJson(Payloads(payloads=out))
         self._answer(200, answer.encode(), "application/json")
 
-    def _transform(self, action: str, payloads: Sequence[Payload]) -> list[Payload]:
-        codec = self.server.options.codec
-        return codec.encode_sync(payloads) if action == "encode" else codec.decode_sync(payloads)
+    def _drain(self, length: int) -> None:
+        """Read and drop (part of) a refused body, so the client gets to read the answer."""
+        left = min(max(length, 0), DRAIN_BYTES)
+        try:
+            while left > 0:
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
+
+    def _transform(
+        self, action: str, payloads: Sequence[Payload], namespace: str | None
+    ) -> list[Payload]:
+        codec = self.server.options.codec.bound_to(Binding(namespace=namespace))
+        if action == "encode":
+            return codec.encode_sync(payloads)
+        return codec.decode_sync(payloads, strict=False)
 
 
-class _CodecHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+def _cut(sock: socket.socket) -> None:
+    """The connection's deadline passed: end it, whatever its thread is waiting for."""
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _CodecHTTPServer(HTTPServer):
+    """A thread per connection, at most `max_connections` of them, each cut off at
+    `request_timeout`."""
 
     def __init__(self, address: tuple[str, int], options: CodecServerOptions) -> None:
         self.options = options
+        self._slots = threading.BoundedSemaphore(options.max_connections)
         super().__init__(address, _Handler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            # On the accepting thread: a short write to a fresh socket, then close.
+            try:
+                request.settimeout(1.0)
+                request.sendall(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            log.warning("codec server busy: refused %s (503)", client_address[0])
+            return
+        try:
+            threading.Thread(
+                target=self._serve, args=(request, client_address), daemon=True
+            ).start()
+        except RuntimeError:  # no thread to be had
+            self._slots.release()
+            self.shutdown_request(request)
 
-def make_server(host: str, port: int, options: CodecServerOptions) -> ThreadingHTTPServer:
+    def _serve(self, request: socket.socket, client_address: Any) -> None:
+        deadline = threading.Timer(self.options.request_timeout, _cut, (request,))
+        deadline.daemon = True
+        started = time.monotonic()
+        deadline.start()
+        try:
+            self.finish_request(request, client_address)
+        except Exception as exc:  # a client gone mid-answer, or cut off by the deadline
+            log.debug(
+                "connection from %s ended after %.1fs: %s",
+                client_address[0],
+                time.monotonic() - started,
+                type(exc).__name__,
+            )
+        finally:
+            deadline.cancel()
+            self.shutdown_request(request)
+            self._slots.release()
+
+
+def make_server(host: str, port: int, options: CodecServerOptions) -> HTTPServer:
     """The server, bound; `serve_forever()` runs it, `shutdown()` from another thread stops
     it. Binding errors (a port in use) raise OSError here, before anything is served."""
     return _CodecHTTPServer((host, port), options)
@@ -155,5 +276,10 @@ def describe(options: CodecServerOptions) -> str:
             "ui_origins": sorted(options.ui_origins),
             "namespaces": sorted(options.namespaces) or "all",
             "auth": "bearer token" if options.auth_token else "none",
+            "require_encryption": options.codec.require_encryption,
+            "max_body_bytes": options.max_body_bytes,
+            "max_payloads": options.max_payloads,
+            "max_connections": options.max_connections,
+            "request_timeout": options.request_timeout,
         }
     )

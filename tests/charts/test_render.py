@@ -361,6 +361,11 @@ def test_the_codec_server_runs_with_the_key_its_origins_and_token() -> None:
         "--ui-origin=https://temporal-ui.example.com",
         "--namespace=prod",
         "--auth-token-file=/etc/gastown/codec-auth/token",
+        # The limits (docs/codec.md), the defaults rendered as integers a flag accepts.
+        "--max-body-bytes=4194304",
+        "--max-payloads=1000",
+        "--max-connections=32",
+        "--request-timeout=30",
     ):
         assert flag in flags
     pod = find(objects, "Deployment", name, NAMESPACE)["spec"]["template"]["spec"]
@@ -376,3 +381,26 @@ def test_the_codec_server_runs_with_the_key_its_origins_and_token() -> None:
     assert not any(name in str(o["metadata"]) for o in render(CLUSTER_WIDE))
     with pytest.raises(Exception, match=r"codec\.server\.enabled needs codec\.keySecret"):
         render({**CLUSTER_WIDE, "codec": {"server": {"enabled": True}}})
+
+
+def test_the_codec_server_limits_are_values() -> None:
+    limits = {
+        "maxBodyBytes": 1048576,
+        "maxPayloads": 50,
+        "maxConnections": 4,
+        "requestTimeoutSeconds": 7.5,
+    }
+    codec = {"keySecret": "k", "server": {"enabled": True, "limits": limits}}
+    flags = args(render({**CLUSTER_WIDE, "codec": codec}), "gastown-operator-codec-server")
+    for flag in (
+        "--max-body-bytes=1048576",
+        "--max-payloads=50",
+        "--max-connections=4",
+        "--request-timeout=7.5",
+    ):
+        assert flag in flags
+    # The schema refuses a limit that would stop the server serving.
+    for bad in ({"maxConnections": 0}, {"requestTimeoutSeconds": 0}, {"maxBodyBytes": 10}):
+        wrong = {"keySecret": "k", "server": {"enabled": True, "limits": bad}}
+        with pytest.raises(Exception, match=next(iter(bad))):
+            render({**CLUSTER_WIDE, "codec": wrong})

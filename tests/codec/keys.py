@@ -16,8 +16,13 @@ def new_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def write_key_file(path: Path, primary: str, keys: dict[str, str]) -> Path:
-    path.write_text(json.dumps({"primary": primary, "keys": keys}))
+def write_key_file(
+    path: Path, primary: str, keys: dict[str, str], *, strict: bool | None = None
+) -> Path:
+    doc: dict[str, object] = {"primary": primary, "keys": keys}
+    if strict is not None:
+        doc["requireEncryption"] = strict
+    path.write_text(json.dumps(doc))
     return path
 
 

@@ -15,7 +15,13 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gastown.codec import ENCODING, KEY_ID_METADATA, UnknownKeyID, load_key_file
+from gastown.codec import (
+    ENCODING,
+    FORMAT_METADATA,
+    KEY_ID_METADATA,
+    UnknownKeyID,
+    load_key_file,
+)
 from gastown.config import CodecConfigError, resolve_temporal
 from gastown.workflows.messages import PolecatInput
 from tests.codec.keys import new_key, write_key_file
@@ -32,7 +38,9 @@ async def test_payloads_are_ciphertext_named_by_the_primary_key_id(tmp_path: Pat
     (payload,) = await converter.encode([{"task": SECRET_TEXT}])
     assert payload.metadata["encoding"] == ENCODING
     assert payload.metadata[KEY_ID_METADATA] == b"k1"
-    assert set(payload.metadata) == {"encoding", KEY_ID_METADATA}
+    # No context (a converter used outside the SDK): bound to no namespace or workflow.
+    assert set(payload.metadata) == {"encoding", KEY_ID_METADATA, FORMAT_METADATA}
+    assert payload.metadata[FORMAT_METADATA] == b"2"
     assert b"hunter2" not in payload.SerializeToString()
     assert b"json/plain" not in payload.SerializeToString()
     (back,) = await converter.decode([payload], [dict])
@@ -91,8 +99,20 @@ async def test_workflow_messages_round_trip(tmp_path: Path) -> None:
         ('{"primary": "k1", "keys": {"k1": "c2hvcnQ="}}', "'k1' is 5 bytes"),
         ('{"primary": "k9", "keys": {"k1": "KEY"}}', '"primary" must name one of its keys'),
         ('{"keys": {"bad id": "KEY"}}', "'bad id' is not a key ID"),
+        ('{"keys": {"k1": "KEY"}, "requireEncryption": "yes"}', '"requireEncryption" must be'),
+        ('{"keys": {"k1": "KEY"}, "requireEncryptoin": true}', "unknown field 'requireEncryptoin'"),
     ],
-    ids=["missing", "not-json", "no-keys", "not-base64", "short", "primary", "bad-id"],
+    ids=[
+        "missing",
+        "not-json",
+        "no-keys",
+        "not-base64",
+        "short",
+        "primary",
+        "bad-id",
+        "strict-not-bool",
+        "typo",
+    ],
 )
 def test_a_bad_key_file_is_a_config_error_naming_the_flag(
     tmp_path: Path, content: str | None, named: str
@@ -214,4 +234,30 @@ async def test_a_command_without_the_key_says_which_flag_is_missing(
     assert ended.value.exit_code == 2
     err = capsys.readouterr().err
     assert "set --codec-key-file or GASTOWN_CODEC_KEY_FILE" in err
+    assert err.count("\n") == 1
+
+
+async def test_a_command_meeting_a_refused_payload_says_why_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A strict `kubectl gt` reading a plaintext result (a workflow from before the codec):
+    one line naming requireEncryption, exit 1, no traceback."""
+    import typer
+
+    from gastown.cli.session import errors_end_cleanly
+
+    strict = write_key_file(tmp_path / "k", "k1", {"k1": new_key()}, strict=True)
+    (plain,) = await pydantic_data_converter.encode(["old result"])
+
+    async def read_result() -> None:
+        try:
+            await _converter(strict).decode([plain], [str])
+        except ValueError as exc:  # wrapped, as a client call would be
+            raise RuntimeError("result failed") from exc
+
+    with pytest.raises(typer.Exit) as ended, errors_end_cleanly():
+        await read_result()
+    assert ended.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert "requireEncryption" in err and "docs/codec.md" in err
     assert err.count("\n") == 1

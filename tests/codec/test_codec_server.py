@@ -4,8 +4,10 @@ origin; the token and namespace checks refuse what they should."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -217,8 +219,21 @@ def test_sigterm_stops_it_cleanly(tmp_path: Path, servers: list[Server]) -> None
         (["--codec-key-file", "{key}", "--ui-origin", "http://h/path"], "--ui-origin"),
         (["--codec-key-file", "{key}", "--bind-address", "8081"], "--bind-address"),
         (["--codec-key-file", "{key}", "--auth-token-file", "/no/such"], "--auth-token-file"),
+        (["--codec-key-file", "{key}", "--max-connections", "0"], "--max-connections"),
+        (["--codec-key-file", "{key}", "--request-timeout", "0"], "--request-timeout"),
+        (["--codec-key-file", "{key}", "--max-body-bytes", "10"], "--max-body-bytes"),
     ],
-    ids=["no-key", "missing-key", "origin-no-scheme", "origin-path", "bind", "token-file"],
+    ids=[
+        "no-key",
+        "missing-key",
+        "origin-no-scheme",
+        "origin-path",
+        "bind",
+        "token-file",
+        "connections",
+        "timeout",
+        "body",
+    ],
 )
 def test_bad_flags_are_usage_errors(tmp_path: Path, args: list[str], named: str) -> None:
     key = write_key_file(tmp_path / "k.json", "k1", {"k1": new_key()})
@@ -234,3 +249,144 @@ def test_bad_flags_are_usage_errors(tmp_path: Path, args: list[str], named: str)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- limits (slowloris, floods)
+
+
+def _connect(server: Server) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _until_closed(sock: socket.socket, trickle: bytes, within: float) -> bytes:
+    """Send `trickle` a byte at a time, a byte every 0.2 s (what a slowloris client does),
+    until the server closes the connection; what the server sent. Fails after `within`."""
+    sock.settimeout(0.2)
+    received = b""
+    deadline = time.monotonic() + within
+    for byte in trickle * 10_000:
+        assert time.monotonic() < deadline, "the server kept the slow connection open"
+        try:
+            sock.send(bytes([byte]))
+        except OSError:  # reset or closed: cut off
+            return received
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            continue
+        except OSError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError("trickle exhausted")
+
+
+def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    # Each byte comes well within the idle timeout (min(10 s, the deadline)): only the
+    # overall deadline can end it.
+    server = start(tmp_path, "--request-timeout", "2")
+    servers.append(server)
+    for start_of_request in (b"POST /decode HTTP/1.1\r\n", None):
+        with _connect(server) as sock:
+            if start_of_request is None:  # headers done, the body trickles
+                sock.sendall(
+                    b"POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100000\r\n\r\n"
+                )
+                answer = _until_closed(sock, b'{"payloads": [', within=20)
+            else:
+                sock.sendall(start_of_request)
+                answer = _until_closed(sock, b"X-Slow: aaaaaaaaaaaaaaa\r\n", within=20)
+            # Cut off, not answered: nothing was decoded for it.
+            assert b"200 OK" not in answer
+    # And the server still serves.
+    assert _get(f"{server.url}/healthz") == 200
+
+
+async def test_connections_over_the_cap_get_503_at_once_and_service_resumes(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    server = start(tmp_path, "--max-connections", "3", "--request-timeout", "3")
+    servers.append(server)
+    body = await _encrypted(server.key_file, ["legitimate"])
+    holders: list[socket.socket] = []
+    try:
+        for _ in range(2):  # each holds a slot: a request begun, never finished
+            holders.append(_connect(server))
+            holders[-1].sendall(b"POST /decode HTTP/1.1\r\n")
+        # Two slots held, one free: a legitimate request is served.
+        status, _, answer = post(f"{server.url}/decode", body)
+        assert status == 200 and _values(answer) == ["legitimate"]
+        holders.append(_connect(server))
+        holders[-1].sendall(b"POST /decode HTTP/1.1\r\n")
+        with _connect(server) as fourth:
+            fourth.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            fourth.settimeout(10)
+            answer = b""
+            while chunk := fourth.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert b"too many connections" in answer
+        # The holders are cut off by the deadline; then requests are served again.
+        for holder in holders:
+            holder.settimeout(20)
+            try:
+                while holder.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+    finally:
+        for holder in holders:
+            holder.close()
+    deadline = time.monotonic() + 20
+    while _get(f"{server.url}/healthz") != 200:  # the slots are released just after the cut
+        assert time.monotonic() < deadline, "the server did not serve again"
+        await asyncio.sleep(0.05)
+    status, _, answer = post(f"{server.url}/decode", body)
+    assert status == 200 and _values(answer) == ["legitimate"]
+
+
+async def test_an_oversize_body_or_too_many_payloads_is_413(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    server = start(tmp_path, "--max-body-bytes", "65536", "--max-payloads", "3")
+    servers.append(server)
+    big = json_format.MessageToJson(
+        Payloads(payloads=pydantic_data_converter.payload_converter.to_payloads(["x" * 70_000]))
+    ).encode()
+    status, _, answer = post(f"{server.url}/decode", big)
+    assert status == 413, answer
+    assert b"larger than the codec server's limit of 65536 bytes (--max-body-bytes)" in answer
+    four = await _encrypted(server.key_file, ["a", "b", "c", "d"])
+    status, _, answer = post(f"{server.url}/decode", four)
+    assert status == 413 and b"4 payloads" in answer and b"--max-payloads" in answer
+    three = await _encrypted(server.key_file, ["a", "b", "c"])
+    status, _, answer = post(f"{server.url}/decode", three)
+    assert status == 200 and _values(answer) == ["a", "b", "c"]
+
+
+async def test_a_payload_bound_to_another_namespace_is_refused(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    """`--namespace prod` holds for ciphertext copied from another namespace's history: the
+    namespace is bound into each payload (format 2), not only in the header."""
+    from temporalio.converter import WorkflowSerializationContext
+
+    server = start(tmp_path, "--namespace", "prod")
+    servers.append(server)
+    converter = replace(pydantic_data_converter, payload_codec=load_key_file(server.key_file))
+    secret_ns = converter.with_context(
+        WorkflowSerializationContext(namespace="secret", workflow_id="w")
+    )
+    body = json_format.MessageToJson(Payloads(payloads=await secret_ns.encode(["hidden"])))
+    status, _, answer = post(f"{server.url}/decode", body.encode(), {"X-Namespace": "prod"})
+    assert status == 400 and b"namespace 'secret', not 'prod'" in answer
+    assert b"hidden" not in answer
+    prod = converter.with_context(WorkflowSerializationContext(namespace="prod", workflow_id="w"))
+    body = json_format.MessageToJson(Payloads(payloads=await prod.encode(["shown"])))
+    status, _, answer = post(f"{server.url}/decode", body.encode(), {"X-Namespace": "prod"})
+    assert status == 200 and _values(answer) == ["shown"]

@@ -2,11 +2,17 @@
 real Temporal dev server and our worker. With the payload codec on, the raw history (read
 by a client without the codec) holds neither the task text nor a literal env value, and a
 client with the key decodes it; without the codec the task text is still not in history:
-the activity that writes the task ConfigMap reads it from the Polecat."""
+the activity that writes the task ConfigMap reads it from the Polecat.
+
+The key file sets strict mode (`requireEncryption`): the sling succeeds under it, every
+payload bound to its workflow (format 2), and a polecat workflow started in plaintext by a
+client without the key runs nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from gastown.api.identity import polecat_workflow_id, task_configmap_name
-from gastown.codec import ENCODING
+from gastown.codec import ENCODING, FORMAT_METADATA, NAMESPACE_METADATA, WORKFLOW_ID_METADATA
 from gastown.kube import Kube
 from gastown.service.worker import WorkerOptions, build_worker
 from gastown.workflows.messages import PolecatInput
@@ -30,7 +36,9 @@ from tests.e2e.conftest import DEMO_AGENT, TEST_DEFAULTS, Result, gt_runner
 
 @pytest.fixture
 def key_file(workdir: Path) -> Path:
-    return write_key_file(workdir / "codec.json", "k2", {"k1": new_key(), "k2": new_key()})
+    return write_key_file(
+        workdir / "codec.json", "k2", {"k1": new_key(), "k2": new_key()}, strict=True
+    )
 
 
 @pytest.fixture
@@ -171,6 +179,13 @@ async def test_with_the_codec_history_holds_no_task_text_and_no_env_value(
     assert in_clear == []
     payloads = [p for p in payloads if p.metadata["encoding"] == ENCODING]
     assert {p.metadata["encryption-key-id"] for p in payloads} == {b"k2"}
+    assert {p.metadata[FORMAT_METADATA] for p in payloads} == {b"2"}
+    assert {p.metadata.get(NAMESPACE_METADATA) for p in payloads} == {temporal.namespace.encode()}
+    # Bound to this workflow, or to none where the SDK names none (the start's summary).
+    assert {p.metadata.get(WORKFLOW_ID_METADATA) for p in payloads} <= {
+        workflow_id.encode(),
+        None,
+    }
     started = raw.events[0].workflow_execution_started_event_attributes
     (inp,) = started.input.payloads
     assert inp.metadata["encoding"] == ENCODING
@@ -212,3 +227,115 @@ async def test_without_the_codec_the_task_text_is_not_in_history(
     # What the codec is for: a literal env value is in the resolved spec, in clear without it
     # (docs/codec.md says so).
     assert any(env_value.encode() in blob for blob in blobs)
+
+
+async def test_strict_mode_runs_nothing_a_client_without_the_key_starts(
+    temporal: TemporalDev,
+    namespace: str,
+    kube: Kube,
+    codec_client: Client,
+    plain_client: Client,
+    core: client.CoreV1Api,
+) -> None:
+    """Someone who may start workflows but holds no key sends a polecat's input in plaintext:
+    the strict worker fails the workflow task, naming why, and nothing runs (no activity, no
+    local activity, no pod)."""
+    from temporalio.converter import WorkflowSerializationContext
+
+    from gastown.workflows import contract
+
+    workflow_id = polecat_workflow_id(namespace, "slipped")
+    async for worker in _worker(codec_client, kube):
+        handle = await plain_client.start_workflow(
+            contract.POLECAT_WORKFLOW,
+            PolecatInput(namespace=namespace, name="slipped", uid="0000-1111"),
+            id=workflow_id,
+            task_queue=worker.task_queue,
+        )
+        deadline = time.monotonic() + 60
+        failed = None
+        while failed is None:
+            assert time.monotonic() < deadline, "the strict worker did not fail the task"
+            history = await handle.fetch_history()
+            failed = next(
+                (e for e in history.events if e.HasField("workflow_task_failed_event_attributes")),
+                None,
+            )
+            if failed is None:
+                await asyncio.sleep(0.1)
+        await handle.terminate()
+    kinds = {e.WhichOneof("attributes") for e in (await handle.fetch_history()).events}
+    assert not kinds & {
+        "activity_task_scheduled_event_attributes",
+        "marker_recorded_event_attributes",
+        "start_child_workflow_execution_initiated_event_attributes",
+    }, kinds
+    context = WorkflowSerializationContext(namespace=temporal.namespace, workflow_id=workflow_id)
+    error = await codec_client.data_converter.with_context(context).decode_failure(
+        failed.workflow_task_failed_event_attributes.failure
+    )
+    assert "not encrypted (encoding 'json/plain')" in str(error)
+    assert "requireEncryption" in str(error)
+    assert core.list_namespaced_pod(namespace).items == []
+
+
+async def test_a_convoy_runs_under_strict_mode(
+    cluster: Cluster,
+    temporal: TemporalDev,
+    namespace: str,
+    kube: Kube,
+    pod_tools: Path,
+    rig_factory: Callable[..., str],
+    key_file: Path,
+    codec_client: Client,
+    plain_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The paths between workflows with format 2's binding, in gastown's own workflows: the
+    CLI starts a convoy and queries it, the convoy starts its polecats as child workflows, the
+    polecats and the convoy signal the rig's slot workflow and each other, activities start
+    workflows. All under strict mode: everything decodes where it is read."""
+    from gastown.api.identity import convoy_workflow_id, rig_slots_workflow_id
+
+    rig = rig_factory(agentConfig={"command": DEMO_AGENT})
+    monkeypatch.setenv("GASTOWN_CODEC_KEY_FILE", str(key_file))
+    async for worker in _worker(codec_client, kube):
+        gt = gt_runner(cluster, temporal, worker.task_queue, namespace, seed="2")
+        result = await gt(
+            "convoy",
+            "create",
+            "Two demo beads",
+            "dm-0001",
+            "dm-0002",
+            "--rig",
+            rig,
+            "--agent",
+            "command",
+            "--parallelism",
+            "1",
+            "--wait",
+            "--timeout",
+            "5m",
+            timeout=330,
+        )
+        assert result.code == 0, (result.out, result.err)
+        assert "Progress:    2/2 (100%)" in result.out
+        name = next(
+            line.split()[1] for line in result.out.splitlines() if line.startswith("Convoy ")
+        )
+        ids = [convoy_workflow_id(namespace, name), rig_slots_workflow_id(rig, worker.task_queue)]
+    crossings = {
+        ids[0]: "start_child_workflow_execution_initiated_event_attributes",
+        ids[1]: "workflow_execution_signaled_event_attributes",
+    }
+    for workflow_id in ids:
+        raw = await plain_client.get_workflow_handle(workflow_id).fetch_history()
+        kinds = {e.WhichOneof("attributes") for e in raw.events}
+        assert crossings[workflow_id] in kinds, (workflow_id, kinds)
+        bound = {
+            (p.metadata["encoding"], p.metadata.get(FORMAT_METADATA))
+            for e in raw.events
+            if not e.HasField("marker_recorded_event_attributes")
+            for p in _payloads(e)
+        }
+        assert bound == {(ENCODING, b"2")}, (workflow_id, bound)

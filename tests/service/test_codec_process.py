@@ -1,8 +1,8 @@
 """`gastown-operator worker --codec-key-file`, the process the chart runs with
-`codec.keySecret`: it reads what a client with the same key file wrote (an encrypted
-PolecatWorkflow input: only the input names the polecat) and writes back only ciphertext.
-The polecat named does not exist, so the workflow fails at once, and even its failure
-message is encrypted."""
+`codec.keySecret` (here in strict mode): it reads what a client with the same key file wrote
+(an encrypted PolecatWorkflow input: only the input names the polecat) and writes back only
+ciphertext. The polecat named does not exist, so the workflow fails at once, and even its
+failure message is encrypted."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from gastown.api.identity import polecat_workflow_id
-from gastown.codec import ENCODING, KEY_ID_METADATA
+from gastown.codec import ENCODING, KEY_ID_METADATA, WORKFLOW_ID_METADATA
 from gastown.operator.workflow import Workflows
 from tests.codec.keys import codec_converter, new_key, write_key_file
 from tests.conftest import Cluster, TemporalDev
@@ -58,7 +58,7 @@ async def _ghost(address: str, key_file: Path, queue: str) -> Seen:
 def test_the_worker_process_decodes_and_encodes_with_the_key_file(
     temporal: TemporalDev, cluster: Cluster, tmp_path: Path
 ) -> None:
-    key_file = write_key_file(tmp_path / "keys.json", "k7", {"k7": new_key()})
+    key_file = write_key_file(tmp_path / "keys.json", "k7", {"k7": new_key()}, strict=True)
     queue = f"codec-{secrets.token_hex(3)}"
     log = tmp_path / "worker.log"
     env = {"KUBECONFIG": str(cluster.kubeconfig), "TEMPORAL_ADDRESS": temporal.address}
@@ -75,8 +75,9 @@ def test_the_worker_process_decodes_and_encodes_with_the_key_file(
         assert b"no longer exists" not in event
 
 
-async def _adopted_input(address: str, workflow_id: str) -> tuple[bytes, bytes]:
-    """The stored input of the workflow the watcher started: (encoding, key ID)."""
+async def _adopted_input(address: str, workflow_id: str) -> tuple[bytes, bytes, bytes]:
+    """The stored input of the workflow the watcher started: (encoding, key ID, the workflow
+    ID it is bound to)."""
     plain = await Client.connect(address, data_converter=pydantic_data_converter)
     handle = plain.get_workflow_handle(workflow_id)
     end = asyncio.get_running_loop().time() + 60
@@ -88,7 +89,11 @@ async def _adopted_input(address: str, workflow_id: str) -> tuple[bytes, bytes]:
             assert asyncio.get_running_loop().time() < end, "the watcher started no workflow"
             await asyncio.sleep(0.2)
     (payload,) = events[0].workflow_execution_started_event_attributes.input.payloads
-    return payload.metadata["encoding"], payload.metadata.get(KEY_ID_METADATA, b"")
+    return (
+        payload.metadata["encoding"],
+        payload.metadata.get(KEY_ID_METADATA, b""),
+        payload.metadata.get(WORKFLOW_ID_METADATA, b""),
+    )
 
 
 def test_the_watcher_process_starts_workflows_with_encrypted_input(
@@ -100,7 +105,7 @@ def test_the_watcher_process_starts_workflows_with_encrypted_input(
 ) -> None:
     """A `kubectl apply`'d polecat: the watcher adopts it and starts its workflow; the input
     (the polecat's identity) is stored encrypted under the key file's primary key."""
-    key_file = write_key_file(tmp_path / "keys.json", "w1", {"w1": new_key()})
+    key_file = write_key_file(tmp_path / "keys.json", "w1", {"w1": new_key()}, strict=True)
     log = tmp_path / "watcher.log"
     env = {"KUBECONFIG": str(cluster.kubeconfig), "TEMPORAL_ADDRESS": temporal.address}
     args = [
@@ -118,4 +123,4 @@ def test_the_watcher_process_starts_workflows_with_encrypted_input(
             _adopted_input(temporal.address, polecat_workflow_id(namespace, "adopted"))
         )
     assert proc.returncode == 0, log.read_text()
-    assert stored == (ENCODING, b"w1")
+    assert stored == (ENCODING, b"w1", polecat_workflow_id(namespace, "adopted").encode())

@@ -25,6 +25,15 @@ def finished_done(url: str, name: str) -> float:
     return promtext.total(samples, name, rig="demo-rig", phase="Done")
 
 
+def logs_of(state: Path) -> str:
+    """The tails of `dev up`'s component logs (worker, watcher, sandbox): what a failed demo
+    says about why, the pods' output included (the sandbox runs them)."""
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}"
+        for log in sorted((state / "logs").glob("*.log"))
+    )
+
+
 def test_dev_demo_slings_a_bead_end_to_end(tmp_path: Path) -> None:
     state = ["--state-dir", str(tmp_path / "dev")]
     tport, uport = free_port(), free_port()
@@ -33,7 +42,7 @@ def test_dev_demo_slings_a_bead_end_to_end(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stderr
         assert "worker: running" in gt("dev", "status", *state).stdout
         demo = gt("dev", "demo", *state)
-        assert demo.returncode == 0, (demo.stdout, demo.stderr)
+        assert demo.returncode == 0, (demo.stdout, demo.stderr, logs_of(tmp_path / "dev"))
         out = demo.stdout
         assert "the built-in DEMO agent (not an AI)" in out
         name = re.search(r"^Polecat (\S+) created for bead dm-0001 in rig demo-rig$", out, re.M)

@@ -18,11 +18,13 @@ Cluster modes, chosen by environment:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -228,25 +230,47 @@ async def dev_server(ui: bool) -> AsyncIterator[TemporalDev]:
         ui_url = None
         if ui_port is not None:
             ui_url = f"http://127.0.0.1:{ui_port}"
-            await asyncio.to_thread(wait_for_page, ui_url, 60)
+            await asyncio.to_thread(wait_for_ui, ui_url, "default", 60)
         yield TemporalDev(f"127.0.0.1:{port}", "default", ui_url)
     finally:
         proc.terminate()
         await proc.wait()
 
 
-def wait_for_page(url: str, deadline_seconds: float) -> None:
-    """Until url answers 200 with a page (the UI's listener comes up after the frontend's)."""
+def wait_for_ui(url: str, namespace: str, deadline_seconds: float) -> dict[str, Any]:
+    """Until the Web UI at url serves its page AND its own API reaches the frontend; returns
+    the UI's settings (/api/v1/settings).
+
+    The page alone is not enough: the UI server dials the frontend when it starts, before
+    the frontend listens, and gRPC then waits out a reconnect backoff (1 s, growing) during
+    which every /api/v1 call answers 503 "connection refused", though the frontend itself
+    already serves our clients. A page opened in that window fails its first load
+    (/api/v1/cluster-info) and shows the UI's own "500 Internal Error" page for good: the
+    single-page app does not retry. So the condition is the UI's own call for the namespace
+    answering 200, which is what the browser will ask first."""
     deadline = time.monotonic() + deadline_seconds
+    last = "nothing yet"
+    page = False
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (loopback http)
-                if r.status == 200 and b"<html" in r.read(4096).lower():
-                    return
-        except OSError:
-            pass
+            if not page:
+                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (loopback http)
+                    page = r.status == 200 and b"<html" in r.read(4096).lower()
+                last = "the page is not served yet"
+            if page:
+                with urllib.request.urlopen(  # noqa: S310 (loopback http)
+                    f"{url}/api/v1/namespaces/{namespace}", timeout=5
+                ) as r:
+                    r.read()
+                with urllib.request.urlopen(f"{url}/api/v1/settings", timeout=5) as r:  # noqa: S310
+                    settings: dict[str, Any] = json.load(r)
+                    return settings
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.url} answered {exc.code}: {exc.read()[:300]!r}"
+        except OSError as exc:
+            last = str(exc)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} served no page in {deadline_seconds} s")
+            raise TimeoutError(f"the UI at {url} was not ready in {deadline_seconds} s: {last}")
         time.sleep(0.1)
 
 

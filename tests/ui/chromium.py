@@ -45,6 +45,19 @@ def chromium_version(binary: str) -> str:
     return out.stdout.strip()
 
 
+def _shown(arg: dict[str, Any]) -> str:
+    """A console argument as DevTools prints it: a value, or an object's own properties."""
+    if "value" in arg:
+        return str(arg["value"])
+    preview = arg.get("preview")
+    if preview:
+        props = ", ".join(
+            f"{p['name']}: {p.get('value', p.get('type'))}" for p in preview["properties"]
+        )
+        return f"{arg.get('description', '')} {{{props}}}"
+    return str(arg.get("description", arg.get("type", "")))
+
+
 class Chromium:
     """One headless browser with one page; `close()` ends the process it started."""
 
@@ -79,11 +92,15 @@ class Chromium:
             stderr=self._log,
         )
         self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []
         try:
             port = self._devtools_port(deadline)
             self._ws = websocket.create_connection(
                 self._page_websocket(port), timeout=deadline, suppress_origin=True
             )
+            # Recorded for `story()`: what the page asked and was answered, what it logged.
+            for domain in ("Network", "Runtime", "Log"):
+                self.send(f"{domain}.enable")
         except BaseException:
             self.close()
             raise
@@ -117,12 +134,14 @@ class Chromium:
         return (Path(self._profile.name) / "chromium.log").read_text(errors="replace")[-2000:]
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
-        """One command; events that arrive before its answer are dropped (none is needed)."""
+        """One command; events that arrive before its answer are kept in `events`."""
         ident = next(self._ids)
         self._ws.send(json.dumps({"id": ident, "method": method, "params": params}))
         while True:
             message = json.loads(self._ws.recv())
             if message.get("id") != ident:
+                if "method" in message:
+                    self.events.append(message)
                 continue
             if "error" in message:
                 raise BrowserError(f"{method}: {message['error']}")
@@ -141,6 +160,7 @@ class Chromium:
         """Navigate, and return once the new document has replaced the old one (so nothing
         read afterwards comes from the page before)."""
         self.evaluate("window.__gastownLeft = true")
+        self.events.clear()
         result = self.send("Page.navigate", url=url)
         if result.get("errorText"):
             raise BrowserError(f"{url}: {result['errorText']}")
@@ -174,9 +194,40 @@ class Chromium:
                 return found
             if time.monotonic() > end:
                 raise BrowserError(
-                    f"after {deadline} s the page shows no {what}; its text:\n{self.text()[:3000]}"
+                    f"after {deadline} s the page shows no {what}; its text:\n"
+                    f"{self.text()[:3000]}\nwhat it did since it was opened:\n{self.story()}"
                 )
             time.sleep(0.2)
+
+    def story(self) -> str:
+        """The page's network requests and their answers, failed loads, console messages and
+        uncaught exceptions since the last `open()`: what a person would read in DevTools."""
+        lines = []
+        for event in self.events:
+            method, p = event["method"], event.get("params", {})
+            if method == "Network.requestWillBeSent":
+                lines.append(
+                    f"request {p['requestId']} {p['request']['method']} {p['request']['url']}"
+                )
+            elif method == "Network.responseReceived":
+                lines.append(
+                    f"response {p['requestId']} {p['response']['status']} {p['response']['url']}"
+                )
+            elif method == "Network.loadingFailed":
+                why = p.get("blockedReason") or p.get("corsErrorStatus") or ""
+                lines.append(f"failed {p['requestId']} {p.get('errorText')} {why}")
+            elif method == "Runtime.consoleAPICalled":
+                args = " ".join(_shown(a) for a in p["args"])
+                lines.append(f"console.{p['type']} {args}")
+            elif method == "Runtime.exceptionThrown":
+                d = p["exceptionDetails"]
+                lines.append(
+                    f"exception {d.get('exception', {}).get('description', d.get('text'))}"
+                )
+            elif method == "Log.entryAdded":
+                e = p["entry"]
+                lines.append(f"log.{e['level']} {e.get('url', '')} {e['text']}")
+        return "\n".join(line[:500] for line in lines)
 
     def screenshot(self, path: Path) -> Path:
         """A PNG of the whole page (not only the window), for a person to look at."""

@@ -281,7 +281,8 @@ def _check_pins(rig: dict[str, Any], spec: dict[str, Any]) -> None:
             f"spec.polecatPolicy.allowedImages (allowed: {allowed}; a prefix ends in '/' or "
             "':'): use one of those, or leave --image out for the rig's default"
         )
-    inherited = defaults.model_credentials()
+    overridden = {e.name for e in mine.env or []}
+    inherited = defaults.model_credentials() + defaults.env_secrets(overridden=overridden)
     if inherited and own_endpoint(mine, defaults.agent_config):
         raise Usage(
             f"--env ANTHROPIC_BASE_URL sets the polecat's own model endpoint, but its model "

@@ -150,21 +150,51 @@ def _model_credentials(
     own_key = _own_api_key(spec)
     creds = own_creds or rig_defaults.claude_creds_secret_ref
     api_key = own_key or _rig_api_key(rig_defaults)
+    name = rig.metadata.name
+    from_reference = rig_defaults.endpoint_from_a_reference()
+    if from_reference and (rig_defaults.model_credentials() or rig_defaults.env_secrets()):
+        raise SpecError(
+            f"rig {name}'s {from_reference} takes the model endpoint from a ConfigMap or Secret "
+            "of each polecat's namespace, so whoever may write that object there would choose "
+            "where the rig's model credential goes: have the rig's owner set the endpoint "
+            "itself, in settings.polecatDefaults.agentConfig.modelProvider.endpoint"
+        )
     chosen = own_endpoint(spec.agent_config, rig_defaults.agent_config)
     if chosen is None:
         return creds, api_key
-    if own_creds or own_key:
-        return own_creds, own_key
-    inherited = rig_defaults.model_credentials()
-    if inherited:
+    fix = (
+        "leave the endpoint out, or have the rig's owner set it in "
+        "settings.polecatDefaults.agentConfig.modelProvider.endpoint"
+    )
+    rigs = rig_defaults.secret_names()
+    for field, ref in (
+        ("spec.kubernetes.claudeCredsSecretRef", own_creds),
+        ("the polecat's apiKeySecretRef", own_key),
+    ):
+        if ref is not None and ref.name in rigs:
+            raise SpecError(
+                f"spec.{chosen} sets the polecat's own model endpoint, and {field} names Secret "
+                f"{ref.name}, which rig {name}'s settings.polecatDefaults name: the rig's "
+                f"Secrets go only to the rig's own endpoint. Name a Secret of the polecat's "
+                f"own for that endpoint, {fix}"
+            )
+    mine = {e.name for e in (spec.agent_config.env if spec.agent_config else None) or []}
+    credentials = [] if own_creds or own_key else rig_defaults.model_credentials()
+    env = rig_defaults.env_secrets(overridden=mine)
+    if credentials or env:
+        steps = [
+            "name the polecat's own spec.kubernetes.apiKeySecretRef (or claudeCredsSecretRef) "
+            "for that endpoint"
+            if credentials
+            else "",
+            "give the polecat's own value to those env items" if env else "",
+        ]
         raise SpecError(
             f"spec.{chosen} sets the polecat's own model endpoint, but its model credential "
-            f"is rig {rig.metadata.name}'s ({', '.join(inherited)}), which goes only to the "
-            "rig's own endpoint: name the polecat's own spec.kubernetes.apiKeySecretRef (or "
-            "claudeCredsSecretRef) for that endpoint, leave the endpoint out, or have the "
-            "rig's owner set it in settings.polecatDefaults.agentConfig.modelProvider.endpoint"
+            f"is rig {name}'s ({', '.join(credentials + env)}), which goes only to the rig's "
+            f"own endpoint: {' and '.join(s for s in steps if s)}, {fix}"
         )
-    return None, None
+    return own_creds, own_key
 
 
 def _rig_repository(rig: Rig, repo_url: str) -> bool:

@@ -85,7 +85,15 @@ class AgentConfig(Model):
                     f"has(self.env) && self.env.exists(e, e.name == '{BASE_URL_ENV}'))",
                     "message": f"modelProvider.endpoint and env {BASE_URL_ENV} both set the "
                     "model endpoint; keep one (modelProvider.endpoint)",
-                }
+                },
+                {
+                    # One item per name: with two, the pod takes the last, and a check that
+                    # reads the first (the endpoint's) would judge another value than runs.
+                    "rule": "!has(self.env) || "
+                    "self.env.all(e, self.env.exists_one(f, f.name == e.name))",
+                    "message": "env names a variable more than once; keep one item per name",
+                    "fieldPath": ".env",
+                },
             ]
         }
     )
@@ -97,6 +105,16 @@ class AgentConfig(Model):
     command: list[str] | None = Field(default=None, max_length=64)
     args: list[str] | None = Field(default=None, max_length=256)
     env: list[EnvVar] | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _unique_env_names(self) -> AgentConfig:
+        names = [e.name for e in self.env or []]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"agentConfig.env names {', '.join(twice)} more than once; keep one item per name"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_endpoint(self) -> AgentConfig:

@@ -20,7 +20,7 @@ from gastown.api.common import (
     SecretReference,
 )
 from gastown.api.patterns import DNS1123_LABEL_MAX
-from gastown.api.polecat import AgentConfig, api_key_rule, check_one_api_key
+from gastown.api.polecat import BASE_URL_ENV, AgentConfig, api_key_rule, check_one_api_key
 from gastown.api.types import (
     BeadsPrefix,
     GitBranch,
@@ -84,6 +84,42 @@ class PolecatDefaults(Model):
             ),
         }
         return [field for field, ref in fields.items() if ref is not None]
+
+    def env_secrets(self, overridden: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """The agent env items this rig fills from a Secret (a gateway's header, a token),
+        those the polecat does not replace by name: they go wherever the agent's model client
+        sends its requests, as its credential does."""
+        return [
+            f"settings.polecatDefaults.agentConfig.env {e.name} (Secret "
+            f"{e.value_from.secret_key_ref.name})"
+            for e in (self.agent_config.env if self.agent_config else None) or []
+            if e.value_from and e.value_from.secret_key_ref and e.name not in overridden
+        ]
+
+    def secret_names(self) -> set[str]:
+        """Every Secret these defaults name: a polecat naming one of them as its own model
+        credential is handing on the rig's."""
+        refs = [
+            self.git_secret_ref,
+            self.claude_creds_secret_ref,
+            self.api_key_secret_ref,
+            self.forge_token_secret_ref,
+            self.agent_config.api_key_ref if self.agent_config else None,
+        ]
+        names = {ref.name for ref in refs if ref is not None}
+        for e in (self.agent_config.env if self.agent_config else None) or []:
+            if e.value_from and e.value_from.secret_key_ref:
+                names.add(e.value_from.secret_key_ref.name)
+        return names
+
+    def endpoint_from_a_reference(self) -> str | None:
+        """The env item that sets the rig's model endpoint from a ConfigMap or Secret, if any.
+        The Rig is cluster-wide and each polecat's pod reads that object in its own namespace,
+        so whoever may write it there would choose where the rig's credential goes."""
+        for e in (self.agent_config.env if self.agent_config else None) or []:
+            if e.name == BASE_URL_ENV and e.value_from is not None:
+                return f"settings.polecatDefaults.agentConfig.env {e.name}"
+        return None
 
 
 class RigSettings(Model):

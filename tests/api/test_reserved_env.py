@@ -112,3 +112,27 @@ def test_kubectl_apply_takes_a_polecat_with_allowed_env(cluster: Cluster, namesp
     got = cluster.kubectl("get", "polecat", "furiosa", "-n", namespace, "-o", "json")
     stored = json.loads(got.stdout)["spec"]["agentConfig"]["env"]
     assert [e["name"] for e in stored] == ALLOWED
+
+
+def test_kubectl_apply_of_an_env_name_given_twice_is_refused(
+    cluster: Cluster, namespace: str
+) -> None:
+    """The pod would take the last of two; the CRD's rule refuses the pair (pydantic too:
+    tests/workflows/test_resolve.py)."""
+    env = [
+        {"name": "ANTHROPIC_BASE_URL", "value": "https://gateway.example"},
+        {"name": "FOO", "value": "1"},
+        {"name": "ANTHROPIC_BASE_URL", "value": "https://elsewhere.example"},
+    ]
+    for doc, where in (
+        (polecat_doc(namespace, env), "spec.agentConfig.env"),
+        (rig_doc(env), "spec.settings.polecatDefaults.agentConfig.env"),
+    ):
+        result = cluster.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+        assert result.returncode != 0, result.stdout
+        assert (
+            f"{where}: Invalid value: " in result.stderr
+            and "env names a variable more than once; keep one item per name" in result.stderr
+        ), result.stderr
+    assert cluster.kubectl("get", "polecat", "furiosa", "-n", namespace).returncode != 0
+    assert cluster.kubectl("get", "rig", "pinned-env-rig").returncode != 0

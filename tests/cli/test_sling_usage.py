@@ -51,6 +51,14 @@ BAD = [
         ["dm-1", "demo-rig", "--env", "ANTHROPIC_API_KEY=sk-x"],
         "--env (spec.agentConfig.env[0].name): ANTHROPIC_API_KEY is reserved for the runtime",
     ),
+    # One name twice: the pod takes the last, a check of the first would judge another value.
+    (
+        [
+            *("dm-1", "demo-rig", "--env", "ANTHROPIC_BASE_URL=https://a.example"),
+            *("--env", "ANTHROPIC_BASE_URL=https://b.example"),
+        ],
+        "agentConfig.env names ANTHROPIC_BASE_URL more than once; keep one item per name",
+    ),
     (["dm-1", "demo-rig", "--env", "NOEQUALS"], "--env 'NOEQUALS' must be NAME=VALUE"),
     (["dm-1", "demo-rig", "--env", "=x"], "--env must be NAME=VALUE"),
     (["dm-1", "demo-rig", "--env", "1X=1"], "--env"),

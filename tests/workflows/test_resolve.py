@@ -568,3 +568,89 @@ def test_an_endpoint_without_any_model_credential_is_the_polecats_to_choose() ->
     )
     r = resolve("ns", "a", mine, rig(**GIT), DEFAULTS)
     assert (r.model_endpoint, r.api_key_secret, r.claude_creds_secret) == (ENDPOINT, None, None)
+
+
+# ------------------------------------- the rig's credential under another name, or in env
+
+EVIL = f"https://{OWN}/v1"
+
+
+@pytest.mark.parametrize(
+    ("rig_fields", "own"),
+    [
+        (RIG_KEY, {"kubernetes": {"apiKeySecretRef": {"name": "rig-key", "key": "k"}}}),
+        (CREDS, {"kubernetes": {"claudeCredsSecretRef": {"name": "claude-creds"}}}),
+        # Any Secret the rig names, used as the polecat's model key: its git Secret.
+        (RIG_KEY, {"kubernetes": {"apiKeySecretRef": {"name": "git-creds", "key": "token"}}}),
+    ],
+)
+def test_a_rig_secret_named_as_the_polecats_own_does_not_follow_its_endpoint(
+    rig_fields: dict[str, Any], own: dict[str, Any]
+) -> None:
+    """Naming the rig's Secret itself is not bringing a credential of one's own."""
+    mine = spec(**own, agentConfig={"modelProvider": {"endpoint": EVIL}})
+    with pytest.raises(SpecError) as caught:
+        resolve("ns", "a", mine, rig(**rig_fields), DEFAULTS)
+    assert "which rig demo-rig's settings.polecatDefaults name" in str(caught.value)
+    assert OWN not in str(caught.value)
+
+
+def test_the_rigs_env_secrets_do_not_follow_the_polecats_endpoint() -> None:
+    """A gateway's header from a Secret (ANTHROPIC_AUTH_TOKEN is reserved, so a rig would use
+    ANTHROPIC_CUSTOM_HEADERS) goes with every model request, like a key."""
+    header = {
+        "name": "ANTHROPIC_CUSTOM_HEADERS",
+        "valueFrom": {"secretKeyRef": {"name": "gw-auth", "key": "h"}},
+    }
+    rigs = rig(agentConfig={"env": [header]}, **GIT)
+    own_key = {"modelProvider": {"endpoint": EVIL, "apiKeySecretRef": KEY}}
+    with pytest.raises(SpecError) as caught:
+        resolve("ns", "a", spec(agentConfig=own_key), rigs, DEFAULTS)
+    assert "settings.polecatDefaults.agentConfig.env ANTHROPIC_CUSTOM_HEADERS (Secret gw-auth)" in (
+        str(caught.value)
+    )
+    assert "give the polecat's own value to those env items" in str(caught.value)
+    # The polecat's own value for it: nothing of the rig's goes there.
+    replaced = {**own_key, "env": [{"name": "ANTHROPIC_CUSTOM_HEADERS", "value": "x: y"}]}
+    r = resolve("ns", "a", spec(agentConfig=replaced), rigs, DEFAULTS)
+    assert r.model_endpoint == EVIL
+    assert r.agent_env == [{"name": "ANTHROPIC_CUSTOM_HEADERS", "value": "x: y"}]
+    # Without an endpoint of the polecat's, the rig's header is given as before.
+    r = resolve("ns", "a", spec(kubernetes={"apiKeySecretRef": KEY}), rigs, DEFAULTS)
+    assert r.agent_env == [header]
+
+
+def test_a_rig_endpoint_read_from_the_polecats_namespace_is_refused_with_a_credential() -> None:
+    """The Rig is cluster-wide: a ConfigMap of that name in each polecat's namespace would
+    choose where the rig's key goes."""
+    base_url = {
+        "name": "ANTHROPIC_BASE_URL",
+        "valueFrom": {"configMapKeyRef": {"name": "model", "key": "url"}},
+    }
+    with pytest.raises(SpecError) as caught:
+        resolve("ns", "a", spec(), rig(agentConfig={"env": [base_url]}, **RIG_KEY), DEFAULTS)
+    assert str(caught.value).startswith(
+        "rig demo-rig's settings.polecatDefaults.agentConfig.env ANTHROPIC_BASE_URL takes the "
+        "model endpoint from a ConfigMap or Secret of each polecat's namespace"
+    )
+    # No credential of the rig's: nothing of the rig's goes there.
+    command = spec(agent="command", agentConfig={"command": ["x"]})
+    r = resolve("ns", "a", command, rig(agentConfig={"env": [base_url]}, **GIT), DEFAULTS)
+    assert r.agent_env == [base_url]
+
+
+@pytest.mark.parametrize("where", ["polecat", "rig"])
+def test_an_env_name_given_twice_is_refused(where: str) -> None:
+    """The pod would take the last; a check reading the first would judge another value
+    (the rig's endpoint first, another after it)."""
+    env = [
+        {"name": "ANTHROPIC_BASE_URL", "value": ENDPOINT},
+        {"name": "ANTHROPIC_BASE_URL", "value": EVIL},
+    ]
+    build = (
+        (lambda: spec(agentConfig={"env": env}))
+        if where == "polecat"
+        else (lambda: rig(agentConfig={"env": env}, **RIG_KEY))
+    )
+    with pytest.raises(ValueError, match="names ANTHROPIC_BASE_URL more than once"):
+        build()

@@ -295,8 +295,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:  # an unknown key ID, a payload that does not decrypt
             return 400, f"cannot {action}: {exc}\n".encode(), TEXT
         del payloads
-        # Compact: json's C encoder (with an indent it falls back to the pure-Python one).
-        answer = json_format.MessageToJson(Payloads(payloads=out), indent=None)
+        # Compact (json's C encoder; with an indent it falls back to the pure-Python one) and
+        # UTF-8 (escaping would make a 4-byte character 12): the answer is about its body.
+        answer = json_format.MessageToJson(Payloads(payloads=out), indent=None, ensure_ascii=False)
         return 200, answer.encode(), "application/json"
 
     def _drain(self, length: int, stream: io.BufferedIOBase | None = None) -> None:

@@ -16,9 +16,13 @@ at most `max_connections` connections are served at once (a thread each; the nex
 a 503 from the accepting thread and no thread), every socket read waits at most
 `idle_timeout` seconds, and a connection lives at most `request_timeout` seconds in all, so a
 client trickling its headers or body a byte at a time is cut off (slowloris). One request per
-connection (`Connection: close`), so that deadline is the request's. Bodies above
-`max_body_bytes` are refused (413) from their Content-Length, unread; a request with more than
-`max_payloads` payloads is refused too.
+connection (`Connection: close`), so that deadline is the request's. The request line and
+headers may hold `MAX_HEADER_BYTES` in all (431). Bodies above `max_body_bytes` are refused
+(413) from their Content-Length, unread; a body with more JSON structure than `max_payloads`
+payloads can hold is refused (413) from a count, unparsed (`structure_bound`), and one with
+more than `max_payloads` payloads after parsing. Parsing, the codec and the answer run for
+one request at a time: memory is then at most every connection's body plus one request's
+work (docs/codec.md, "Memory"), which the chart's limit is sized for.
 
 Decoding checks the namespace: a format-2 payload bound to another namespace than the request's
 `X-Namespace` is refused (400), so `--namespace` also holds for ciphertext copied from another

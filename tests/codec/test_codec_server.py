@@ -540,7 +540,9 @@ async def test_full_connections_of_largest_bodies_fit_the_charts_memory_limit(
     its size (a metadata key of 4-byte characters: Python holds it at 4 bytes a character,
     several times over while parsing and answering). Bodies wait for one another before
     parsing (one parse at a time), so the peak is the bodies plus one request's work; it
-    must stay under the chart's memory limit for the codec server, with 10% to spare."""
+    must stay under the chart's memory limit for the codec server with a quarter to spare
+    (~205 MiB measured against 384 MiB; 230-330 MiB before the server had glibc unmap large
+    buffers, 411 MiB when it escaped 4-byte characters in its answers)."""
     # One slot more than the 32 requests: the last sequential request's slot is given back
     # just after its answer, and a request refused 503 would not be the worst case.
     server = start(tmp_path, "--max-connections", "33")
@@ -557,4 +559,6 @@ async def test_full_connections_of_largest_bodies_fit_the_charts_memory_limit(
     (echoed,) = json_format.Parse(answers[1][1], Payloads()).payloads
     assert list(echoed.metadata) == [key]
     peak, limit = _peak_rss(server), _chart_memory_limit()
-    assert peak < limit * 0.9, f"peak RSS {peak / MiB:.0f} MiB, the chart's limit {limit / MiB:.0f}"
+    assert peak < limit * 0.75, (
+        f"peak RSS {peak / MiB:.0f} MiB, the chart's limit {limit / MiB:.0f}"
+    )

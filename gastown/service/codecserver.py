@@ -17,7 +17,7 @@ a 503 from the accepting thread and no thread), every socket read waits at most
 `idle_timeout` seconds, and a connection lives at most `request_timeout` seconds in all, so a
 client trickling its headers or body a byte at a time is cut off (slowloris). One request per
 connection (`Connection: close`), so that deadline is the request's. The request line and
-headers may hold `MAX_HEADER_BYTES` in all (431). Bodies above `max_body_bytes` are refused
+headers may hold `max_header_bytes` in all (431). Bodies above `max_body_bytes` are refused
 (413) from their Content-Length, unread; a body with more JSON structure than `max_payloads`
 payloads can hold is refused (413) from a count, unparsed (`structure_bound`), and one with
 more than `max_payloads` payloads after parsing. Parsing, the codec and the answer run for
@@ -62,24 +62,29 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 # Longest single wait for the client's next bytes (at most the request timeout).
 IDLE_TIMEOUT = 10.0
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
-# The request line and every header together: a browser's codec request sends well under
-# 4 KiB (cookies aside; the codec server sets none). The standard library alone allows 100
-# header lines of 64 KiB each, held until the last one arrives.
-MAX_HEADER_BYTES = 16 * 1024
+# The request line and every header together: a browser's codec request sends a few KiB (an
+# OIDC access token, and the cookies of a proxy in front, are the large ones). The standard
+# library alone allows 100 header lines of 64 KiB each, held until the last one arrives.
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 # '{', '[' and ',' allowed per payload before a body is parsed (see `structure_bound`).
 STRUCTURE_PER_PAYLOAD = 64
 # After refusing a body unread, at most this much of it is read and dropped, so the client
 # reads the 413 instead of a connection reset (the deadline bounds the time).
 DRAIN_BYTES = 16 * 1024 * 1024
 TEXT = "text/plain"
-_HEADERS_TEXT = (
-    b"request headers are larger than the codec server's limit of %d bytes (request line and "
-    b"headers together); send fewer or shorter headers\n" % MAX_HEADER_BYTES
-)
-HEADERS_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
-    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_HEADERS_TEXT), _HEADERS_TEXT)
-)
+
+
+def headers_too_large(limit: int) -> bytes:
+    text = (
+        b"request headers are larger than the codec server's limit of %d bytes (request line "
+        b"and headers together, --max-header-bytes); send fewer or shorter headers\n" % limit
+    )
+    return (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text)
+    )
+
+
 _BUSY_TEXT = b"busy: too many connections to the codec server now, retry\n"
 BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
@@ -97,6 +102,7 @@ class CodecServerOptions:
     max_payloads: int = DEFAULT_MAX_PAYLOADS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
 
     @property
     def idle_timeout(self) -> float:
@@ -158,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.options.idle_timeout)
         self.deadline = time.monotonic() + self.server.options.request_timeout
         self._body = self.rfile
-        self.rfile = _HeaderBudget(self._body, MAX_HEADER_BYTES)  # type: ignore[assignment]
+        self.rfile = _HeaderBudget(self._body, self.server.options.max_header_bytes)  # type: ignore[assignment]
 
     def parse_request(self) -> bool:
         try:
@@ -173,11 +179,11 @@ class _Handler(BaseHTTPRequestHandler):
             log.info(
                 "refused %s: request headers above %d bytes (431)",
                 self.client_address[0],
-                MAX_HEADER_BYTES,
+                self.server.options.max_header_bytes,
             )
             self.close_connection = True
             with contextlib.suppress(OSError):
-                self.wfile.write(HEADERS_TOO_LARGE)
+                self.wfile.write(headers_too_large(self.server.options.max_header_bytes))
                 self.wfile.flush()
                 # The client reads the answer up to our FIN, not a reset from unread headers.
                 self.connection.shutdown(socket.SHUT_WR)
@@ -426,6 +432,7 @@ def describe(options: CodecServerOptions) -> str:
             "max_body_bytes": options.max_body_bytes,
             "max_payloads": options.max_payloads,
             "max_connections": options.max_connections,
+            "max_header_bytes": options.max_header_bytes,
             "request_timeout": options.request_timeout,
         }
     )

@@ -226,6 +226,7 @@ def test_sigterm_stops_it_cleanly(tmp_path: Path, servers: list[Server]) -> None
         (["--codec-key-file", "{key}", "--max-connections", "0"], "--max-connections"),
         (["--codec-key-file", "{key}", "--request-timeout", "0"], "--request-timeout"),
         (["--codec-key-file", "{key}", "--max-body-bytes", "10"], "--max-body-bytes"),
+        (["--codec-key-file", "{key}", "--max-header-bytes", "100"], "--max-header-bytes"),
     ],
     ids=[
         "no-key",
@@ -237,6 +238,7 @@ def test_sigterm_stops_it_cleanly(tmp_path: Path, servers: list[Server]) -> None
         "connections",
         "timeout",
         "body",
+        "headers",
     ],
 )
 def test_bad_flags_are_usage_errors(tmp_path: Path, args: list[str], named: str) -> None:

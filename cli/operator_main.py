@@ -511,6 +511,14 @@ def codec_server(
             help="Connections served at once; more get 503 at once.",
         ),
     ] = 32,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-header-bytes",
+            envvar="GASTOWN_CODEC_SERVER_MAX_HEADER_BYTES",
+            help="Largest request line and headers together (431 above it).",
+        ),
+    ] = 16 * 1024,
     request_timeout: Annotated[
         float,
         typer.Option(
@@ -575,6 +583,7 @@ def codec_server(
         ("--max-body-bytes", "MAX_BODY_BYTES", max_body_bytes, 1024),
         ("--max-payloads", "MAX_PAYLOADS", max_payloads, 1),
         ("--max-connections", "MAX_CONNECTIONS", max_connections, 1),
+        ("--max-header-bytes", "MAX_HEADER_BYTES", max_header_bytes, 1024),
     ):
         if value < low:
             _usage(f"{flag} (GASTOWN_CODEC_SERVER_{var}): {value} is below {low}")
@@ -592,6 +601,7 @@ def codec_server(
         max_payloads=max_payloads,
         max_connections=max_connections,
         request_timeout=request_timeout,
+        max_header_bytes=max_header_bytes,
     )
     try:
         server = make_server(host, int(port), options)

@@ -365,6 +365,7 @@ def test_the_codec_server_runs_with_the_key_its_origins_and_token() -> None:
         "--max-body-bytes=4194304",
         "--max-payloads=1000",
         "--max-connections=32",
+        "--max-header-bytes=16384",
         "--request-timeout=30",
     ):
         assert flag in flags
@@ -388,6 +389,7 @@ def test_the_codec_server_limits_are_values() -> None:
         "maxBodyBytes": 1048576,
         "maxPayloads": 50,
         "maxConnections": 4,
+        "maxHeaderBytes": 32768,
         "requestTimeoutSeconds": 7.5,
     }
     codec = {"keySecret": "k", "server": {"enabled": True, "limits": limits}}
@@ -396,11 +398,17 @@ def test_the_codec_server_limits_are_values() -> None:
         "--max-body-bytes=1048576",
         "--max-payloads=50",
         "--max-connections=4",
+        "--max-header-bytes=32768",
         "--request-timeout=7.5",
     ):
         assert flag in flags
     # The schema refuses a limit that would stop the server serving.
-    for bad in ({"maxConnections": 0}, {"requestTimeoutSeconds": 0}, {"maxBodyBytes": 10}):
+    for bad in (
+        {"maxConnections": 0},
+        {"requestTimeoutSeconds": 0},
+        {"maxBodyBytes": 10},
+        {"maxHeaderBytes": 100},
+    ):
         wrong = {"keySecret": "k", "server": {"enabled": True, "limits": bad}}
         with pytest.raises(Exception, match=next(iter(bad))):
             render({**CLUSTER_WIDE, "codec": wrong})

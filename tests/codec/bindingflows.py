@@ -1,7 +1,8 @@
 """Workflows for tests/codec/test_codec_temporal.py: every way a payload crosses between
 processes and workflows (client start, query, update, signal from another workflow, child
-workflow, activity and local activity, an activity's failure, a schedule), so format 2's
-binding to namespace and workflow ID is checked against the SDK's real contexts.
+workflow, activity and local activity, an activity's failure), so format 2's binding to
+namespace and workflow ID is checked against the SDK's real contexts; and a schedule, whose
+workflow must refuse its input (its ID is not the one the input was bound to).
 
 In a module of its own: the workflow sandbox re-imports a workflow's module.
 """

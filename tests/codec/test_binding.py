@@ -107,15 +107,24 @@ async def test_edited_metadata_does_not_decrypt(name: str, value: bytes | None) 
         await plain.decode([payload])
 
 
-async def test_schedule_started_workflows_read_what_the_schedule_was_given() -> None:
-    """A schedule's action is encoded under its configured ID; the workflow it starts has
-    that ID plus "-<nominal time>"."""
-    (payload,) = await converter().with_context(wf("nightly")).encode(["in"])
-    started = converter().with_context(wf("nightly-2026-12-01T03:00:00Z"))
-    assert await started.decode([payload]) == ["in"]
-    for other in ("nightly-evil", "nightly2026-12-01T03:00:00Z", "nightly-x-2026-12-01T03:00:00Z"):
-        with pytest.raises(PayloadRefused):
-            await converter().with_context(wf(other)).decode([payload])
+@pytest.mark.parametrize("strict", [False, True], ids=["permissive", "strict"])
+async def test_only_the_exact_workflow_id_decodes(strict: bool) -> None:
+    """No suffix rule: a ciphertext bound to `polecat/team-a/furiosa` is refused in
+    `polecat/team-a/furiosa-2026-12-01T03:00:00Z`, the ID a Temporal schedule gives the
+    workflow it starts (so a schedule-started workflow refuses what its schedule was given;
+    gastown starts no schedules), and in every other near miss."""
+    bound = "polecat/team-a/furiosa"
+    (payload,) = await converter(strict).with_context(wf(bound)).encode(["in"])
+    assert await converter(strict).with_context(wf(bound)).decode([payload]) == ["in"]
+    for other in (
+        f"{bound}-2026-12-01T03:00:00Z",
+        f"{bound}-evil",
+        f"{bound}2026-12-01T03:00:00Z",
+        "polecat/team-a/furios",
+        f"{bound} ",
+    ):
+        with pytest.raises(PayloadRefused, match=f"for workflow '{bound}', not "):
+            await converter(strict).with_context(wf(other)).decode([payload])
 
 
 async def test_unbound_payloads_decode_anywhere_in_the_namespace() -> None:

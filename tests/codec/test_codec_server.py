@@ -5,6 +5,7 @@ origin; the token and namespace checks refuse what they should."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -14,10 +15,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+import yaml
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -29,6 +32,7 @@ from tests.codec.keys import new_key, write_key_file
 OPERATOR = str(Path(sys.executable).parent / "gastown-operator")
 UI = "http://localhost:8233"
 TOKEN = "codec-token-never-print-me"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -222,6 +226,7 @@ def test_sigterm_stops_it_cleanly(tmp_path: Path, servers: list[Server]) -> None
         (["--codec-key-file", "{key}", "--max-connections", "0"], "--max-connections"),
         (["--codec-key-file", "{key}", "--request-timeout", "0"], "--request-timeout"),
         (["--codec-key-file", "{key}", "--max-body-bytes", "10"], "--max-body-bytes"),
+        (["--codec-key-file", "{key}", "--max-header-bytes", "100"], "--max-header-bytes"),
     ],
     ids=[
         "no-key",
@@ -233,6 +238,7 @@ def test_sigterm_stops_it_cleanly(tmp_path: Path, servers: list[Server]) -> None
         "connections",
         "timeout",
         "body",
+        "headers",
     ],
 )
 def test_bad_flags_are_usage_errors(tmp_path: Path, args: list[str], named: str) -> None:
@@ -390,3 +396,171 @@ async def test_a_payload_bound_to_another_namespace_is_refused(
     body = json_format.MessageToJson(Payloads(payloads=await prod.encode(["shown"])))
     status, _, answer = post(f"{server.url}/decode", body.encode(), {"X-Namespace": "prod"})
     assert status == 200 and _values(answer) == ["shown"]
+
+
+# ---------------------------------------------------------------- memory (OOM under the chart)
+
+LIMIT = 4 * 1024 * 1024  # the default --max-body-bytes
+MiB = 1024 * 1024
+
+
+def _peak_rss(server: Server) -> int:
+    """The server process's peak resident set so far (VmHWM), in bytes."""
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    (line,) = [row for row in status.splitlines() if row.startswith("VmHWM:")]
+    return int(line.split()[1]) * 1024
+
+
+def _all_at_once(url: str, bodies: list[bytes], headers: dict[str, str] | None = None) -> list:
+    """POST every body on its own connection, all at once; the (status, answer) of each."""
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda body: post(url, body, headers), bodies))
+    return [(status, answer) for status, _, answer in answers]
+
+
+def _chart_memory_limit() -> int:
+    values = yaml.safe_load((REPO / "charts/gastown-operator/values.yaml").read_text())
+    limit = values["codec"]["server"]["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi"), limit
+    return int(limit.removesuffix("Mi")) * MiB
+
+
+def _warm(server: Server, body: bytes) -> int:
+    """One ordinary request first, so the baseline holds what any request allocates."""
+    status, _, answer = post(f"{server.url}/decode", body)
+    assert status == 200, answer
+    return _peak_rss(server)
+
+
+async def test_a_body_with_more_json_than_max_payloads_allows_is_refused_unparsed(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    """The review's proof of concept: 4 MiB of `{}` payloads (1.4 million) cost ~170 MB and
+    seconds of CPU each before the 413; three at once reached 620 MB. A metadata map of half
+    a million tiny entries (no braces at all) cost 100 MB. Now each is a 413 from a count of
+    '{', '[' and ',' before any parse."""
+    server = start(tmp_path)
+    servers.append(server)
+    before = _warm(server, await _encrypted(server.key_file, ["warm"]))
+    empties = ('{"payloads":[' + ",".join(["{}"] * ((LIMIT - 20) // 3)) + "]}").encode()
+    entries = ",".join(f'"{n:x}":""' for n in range((LIMIT - 60) // 11))
+    flat_map = ('{"payloads":[{"metadata":{' + entries + "}}]}").encode()
+    assert len(empties) <= LIMIT and len(flat_map) <= LIMIT
+    answers = _all_at_once(f"{server.url}/decode", [empties, empties, empties, flat_map])
+    for status, answer in answers:
+        assert status == 413, answer[:200]
+        assert b"--max-payloads" in answer and b"at most 64002" in answer
+    grown = _peak_rss(server) - before
+    # Four bodies of 4 MiB are held (and the test's own copies are not the server's).
+    assert grown < 48 * MiB, f"the server's peak RSS grew {grown / MiB:.0f} MiB"
+    # Within the bound, as many payloads as --max-payloads allows are still served.
+    status, _, answer = post(f"{server.url}/decode", await _encrypted(server.key_file, ["ok"]))
+    assert status == 200 and _values(answer) == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"payloads":' + b"[" * 5000 + b"]" * 5000 + b"}",  # deeper than json's stack
+        b'{"payloads":[{"data":"not base64!"}]}',
+        b'{"payloads":{}}',
+        b'{"payloads":[{"metadata":{"a":"YQ==","a":"Yg=="}}]}',  # a key twice
+        b'{"payloads":[],"n":' + b"7" * 100_000 + b"}",  # an int past Python's digit limit
+        b'{"payloads":[]}\xff',
+        b"",
+    ],
+    ids=["deep", "base64", "not-a-list", "duplicate", "huge-int", "not-utf8", "empty"],
+)
+def test_malformed_json_is_400_never_a_crash(
+    tmp_path: Path, servers: list[Server], body: bytes
+) -> None:
+    server = start(tmp_path)
+    servers.append(server)
+    status, _, answer = post(f"{server.url}/decode", body)
+    assert status == 400, answer[:300]
+    assert answer.startswith(b"body is not a Payloads JSON message")
+    assert _get(f"{server.url}/healthz") == 200
+    server.process.terminate()
+    _, err = server.process.communicate(timeout=30)
+    assert "Traceback" not in err
+
+
+def test_nesting_beyond_the_structure_bound_is_413_unparsed(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    server = start(tmp_path, "--max-payloads", "10")
+    servers.append(server)
+    status, _, answer = post(f"{server.url}/decode", b"[" * 1000)
+    assert status == 413 and b"at most 642" in answer, answer
+
+
+def test_headers_are_capped_before_the_token_is_checked(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    """The review's proof of concept: 32 connections each sending 99 header lines of 64 KiB
+    (all the standard library allows) reached 246 MB before any token was checked. The
+    request line and headers together are now capped at 16 KiB: a 431 naming the limit."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    server = start(tmp_path, "--auth-token-file", str(token_file))
+    servers.append(server)
+    before = _peak_rss(server)
+    line = b"X-A: " + b"a" * 65000 + b"\r\n"
+
+    def attack(_: int) -> bytes:
+        with _connect(server) as sock:
+            # If the server answered and stopped reading, what it sent is what counts.
+            with contextlib.suppress(OSError):
+                sock.sendall(b"POST /decode HTTP/1.1\r\nHost: x\r\n" + line * 99)
+            sock.settimeout(20)
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(4096):
+                    answer += chunk
+            return answer
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(attack, range(32)))
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert b"limit of 16384 bytes" in answer
+    grown = _peak_rss(server) - before
+    assert grown < 32 * MiB, f"the server's peak RSS grew {grown / MiB:.0f} MiB"
+    # One long line is refused the same way; ordinary headers are served.
+    with _connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Long: " + b"b" * 20_000 + b"\r\n\r\n")
+        sock.settimeout(20)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 431 ")
+    assert _get(f"{server.url}/healthz") == 200
+
+
+async def test_full_connections_of_largest_bodies_fit_the_charts_memory_limit(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    """The chart's worst case: --max-connections (32) requests of --max-body-bytes (4 MiB)
+    at once: half a payload the server really decrypts, half the costliest body found for
+    its size (a metadata key of 4-byte characters: Python holds it at 4 bytes a character,
+    several times over while parsing and answering). Bodies wait for one another before
+    parsing (one parse at a time), so the peak is the bodies plus one request's work; it
+    must stay under the chart's memory limit for the codec server with a quarter to spare
+    (~205 MiB measured against 384 MiB; 230-330 MiB before the server had glibc unmap large
+    buffers, 411 MiB when it escaped 4-byte characters in its answers)."""
+    # One slot more than the 32 requests: the last sequential request's slot is given back
+    # just after its answer, and a request refused 503 would not be the worst case.
+    server = start(tmp_path, "--max-connections", "33")
+    servers.append(server)
+    value = "z" * (LIMIT * 3 // 4 - 4096)
+    big = await _encrypted(server.key_file, [value])
+    key = "\U0001f600" * ((LIMIT - 100) // 4)
+    wide = ('{"payloads":[{"metadata":{"' + key + '":"YQ=="},"data":"YQ=="}]}').encode()
+    assert len(big) <= LIMIT and len(wide) <= LIMIT
+    _warm(server, await _encrypted(server.key_file, ["warm"]))
+    answers = _all_at_once(f"{server.url}/decode", [big, wide] * 16)
+    assert [status for status, _ in answers] == [200] * 32
+    assert _values(answers[0][1]) == [value]
+    (echoed,) = json_format.Parse(answers[1][1], Payloads()).payloads
+    assert list(echoed.metadata) == [key]
+    peak, limit = _peak_rss(server), _chart_memory_limit()
+    assert peak < limit * 0.75, (
+        f"peak RSS {peak / MiB:.0f} MiB, the chart's limit {limit / MiB:.0f}"
+    )

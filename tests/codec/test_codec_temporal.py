@@ -1,10 +1,11 @@
 """Format 2's binding and strict mode against the real SDK and a real Temporal dev server:
 a payload crosses from the client to a workflow (start, signal, query, update), from a
 workflow to its activities and local activities and back (results, a failure), to a child
-workflow, from one workflow to another (an external signal) and through a schedule; every
-one is bound to the workflow it is for and decodes there, under strict mode. A workflow
-started in plaintext by a client without the key, or with a ciphertext copied from another
-workflow's history, runs nothing: its workflow task fails, naming why."""
+workflow and from one workflow to another (an external signal); every one is bound to the
+workflow it is for and decodes there, under strict mode. A workflow started in plaintext by a
+client without the key, with a ciphertext copied from another workflow's history, or by a
+schedule (its ID is the schedule's plus the nominal time), runs nothing: its workflow task
+fails, naming why."""
 
 from __future__ import annotations
 
@@ -146,36 +147,6 @@ async def test_every_path_between_workflows_decodes_under_strict_mode(
     ] == child
 
 
-async def test_a_scheduled_workflow_reads_its_input(strict_client: Client, worker: Worker) -> None:
-    """The schedule's action is encoded under the ID it names; the workflow it starts has
-    that ID plus the nominal time, and still decodes it."""
-    name = f"codec-sched-{secrets.token_hex(4)}"
-    schedule = await strict_client.create_schedule(
-        name,
-        Schedule(
-            action=ScheduleActionStartWorkflow(
-                flows.Child.run, "s", id=name, task_queue=worker.task_queue
-            ),
-            spec=ScheduleSpec(),
-        ),
-        trigger_immediately=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        started: str | None = None
-        while started is None:
-            assert time.monotonic() < deadline, "the schedule started no workflow"
-            actions = (await schedule.describe()).info.recent_actions
-            if actions:
-                started = actions[0].action.workflow_id  # type: ignore[attr-defined]
-            else:
-                await asyncio.sleep(0.1)
-        assert started != name and started.startswith(f"{name}-")
-        assert await strict_client.get_workflow_handle(started).result() == "echo:child:s"
-    finally:
-        await schedule.delete()
-
-
 async def _task_failure(client: Client, handle: WorkflowHandle[object, object]) -> str:
     """The first workflow task failure's message, decoded with the key; waits for it."""
     deadline = time.monotonic() + 60
@@ -234,3 +205,40 @@ async def test_a_ciphertext_copied_from_another_workflow_is_refused(
         assert f"encrypted for workflow {source!r}" in message
     finally:
         await handle.terminate()
+
+
+async def test_a_scheduled_workflow_refuses_its_input(
+    strict_client: Client, worker: Worker
+) -> None:
+    """The schedule's action is encoded under the ID it names; the workflow it starts has
+    that ID plus the nominal time, so its input is bound to another workflow: refused, and
+    nothing runs. gastown starts no schedules; the codec matches workflow IDs exactly."""
+    name = f"codec-sched-{secrets.token_hex(4)}"
+    schedule = await strict_client.create_schedule(
+        name,
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                flows.Child.run, "s", id=name, task_queue=worker.task_queue
+            ),
+            spec=ScheduleSpec(),
+        ),
+        trigger_immediately=True,
+    )
+    started: str | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while started is None:
+            assert time.monotonic() < deadline, "the schedule started no workflow"
+            actions = (await schedule.describe()).info.recent_actions
+            if actions:
+                started = actions[0].action.workflow_id  # type: ignore[attr-defined]
+            else:
+                await asyncio.sleep(0.1)
+        assert started != name and started.startswith(f"{name}-")
+        handle = strict_client.get_workflow_handle(started)
+        message = await _task_failure(strict_client, handle)
+        assert f"encrypted for workflow {name!r}, not {started!r}" in message
+    finally:
+        if started is not None:
+            await strict_client.get_workflow_handle(started).terminate()
+        await schedule.delete()

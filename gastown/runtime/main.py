@@ -173,7 +173,10 @@ def do_agent(settings: Settings) -> handoff.AgentReport:
         log(f"could not trust the workspace in $HOME/.gitconfig: {exc.message}")
     text = prompt.build_prompt(settings)
     prompt_file = prompt.write_prompt(settings.home, text)
-    inv = agent.invocation(settings, settings.env, prompt_file, auth_env)
+    try:
+        inv = agent.invocation(settings, settings.env, prompt_file, auth_env)
+    except ConfigError as exc:
+        return _report(Outcome.AGENT_FAILED, ErrorClass.CONFIG_INVALID, str(exc), None)
     log(f"starting agent {settings.agent} on bead {settings.bead_id!r} ({len(text)} chars)")
     try:
         with tracing.span("agent", **{"gastown.agent": settings.agent}) as agent_span:

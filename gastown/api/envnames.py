@@ -4,9 +4,12 @@ The runtime reads its own inputs (`GT_*`), git's and ssh's settings (`GIT_*`, `S
 the model credentials from the pod's environment. A Polecat's `agentConfig.env` that could
 set them would let whoever may create a Polecat redirect the forge token
 (`GT_FORGE_API_URL`), the git transport (`GIT_SSH_COMMAND`, `GIT_CONFIG_*`) or the agent's
-binary (`GT_CLAUDE_BIN`). The same names are refused by pydantic (here), by the CRD's CEL
-rule (`CEL_RULE`, generated from these tuples so both say the same) and dropped once more
-when the pod is built, for objects stored before the rule existed.
+binary (`GT_CLAUDE_BIN`). `CLAUDE_CONFIG_DIR` moves Claude Code's user settings (which the
+runtime keeps to the agent's own $HOME, `--setting-sources user`) into a directory the
+repository could fill, whose `env` could then redirect the model endpoint. The same names
+are refused by pydantic (here), by the CRD's CEL rule (`CEL_RULE`, generated from these
+tuples so both say the same) and dropped once more when the pod is built, for objects
+stored before the rule existed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Final
 
 RESERVED_PREFIXES: Final = ("GT_", "GIT_", "SSH_")
 RESERVED_NAMES: Final = frozenset(
-    {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"}
+    {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR"}
 )
 
 # What the user should set instead; one sentence, shared by pydantic and CEL.

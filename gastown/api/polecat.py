@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from gastown.api import agentflags
 from gastown.api.common import (
     Condition,
     EnvVar,
@@ -94,6 +95,11 @@ class AgentConfig(Model):
                     "message": "env names a variable more than once; keep one item per name",
                     "fieldPath": ".env",
                 },
+                {
+                    "rule": agentflags.CEL_RULE,
+                    "message": agentflags.CEL_MESSAGE,
+                    "fieldPath": ".args",
+                },
             ]
         }
     )
@@ -105,6 +111,15 @@ class AgentConfig(Model):
     command: list[str] | None = Field(default=None, max_length=64)
     args: list[str] | None = Field(default=None, max_length=256)
     env: list[EnvVar] | None = Field(default=None, max_length=128)
+
+    @field_validator("args")
+    @classmethod
+    def _no_reserved_flag(cls, args: list[str] | None) -> list[str] | None:
+        found = agentflags.first_reserved(args or [])
+        if found is not None:
+            index, flag = found
+            raise ValueError(f"args[{index}]: {agentflags.reserved_message(flag)}")
+        return args
 
     @model_validator(mode="after")
     def _unique_env_names(self) -> AgentConfig:

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gastown.runtime.config import Settings
+from gastown.api import agentflags
+from gastown.runtime.config import ConfigError, Settings
 
 #: Our own inputs that the agent has no business seeing (paths to secrets, the forge token).
 _PRIVATE_ENV = (
@@ -22,6 +23,9 @@ _PRIVATE_ENV = (
     "GIT_SSH_COMMAND",
     "GIT_ASKPASS",
     "SSH_AUTH_SOCK",
+    # Would move Claude's user settings (and their `env`) into a directory the repository
+    # could fill; the credentials are installed in $HOME/.claude (gastown/api/envnames.py).
+    "CLAUDE_CONFIG_DIR",
 )
 
 
@@ -62,6 +66,11 @@ def agent_env(
 def invocation(
     settings: Settings, base_env: Mapping[str, str], prompt_file: Path, auth_env: Mapping[str, str]
 ) -> Invocation:
+    """The agent's argv and env; ConfigError when GT_AGENT_ARGS holds a flag the runtime owns."""
+    found = agentflags.first_reserved(settings.agent_args)
+    if found is not None:  # the API refuses these; a Polecat stored before the rule did not
+        index, flag = found
+        raise ConfigError(f"GT_AGENT_ARGS[{index}]: {agentflags.reserved_message(flag)}")
     env = agent_env(settings, base_env, prompt_file, auth_env)
     if settings.agent == "command":
         return Invocation([*settings.agent_command, *settings.agent_args], env, prompt_file)
@@ -75,6 +84,11 @@ def invocation(
         "--verbose",
         # The pod is the sandbox: no one is there to answer permission prompts.
         "--dangerously-skip-permissions",
+        # Settings from $HOME only (the agent container's own emptyDir): the repository's
+        # .claude/settings*.json could set env, ANTHROPIC_BASE_URL included, and send the
+        # model credential to its author's server (gastown/api/agentflags.py).
+        "--setting-sources",
+        "user",
     ]
     if settings.model:
         argv += ["--model", settings.model]

@@ -18,6 +18,7 @@ import asyncio
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from gastown.runtime import (
@@ -30,12 +31,17 @@ from gastown.runtime import (
     prompt,
     redact,
     ssh,
+    startclock,
     stream,
     tracing,
 )
 from gastown.runtime.config import ConfigError, Settings
 from gastown.runtime.credhelper import helper_main
 from gastown.runtime.result import ErrorClass, Outcome, PolecatResult
+
+#: When this process started (as near as Python lets us see it): for `init`, the start of the
+#: pod's work that the agent's time budget counts from (gastown/runtime/startclock.py).
+_STARTED = time.time()
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _AUTH_FAILURE_MARKERS = (
@@ -92,6 +98,10 @@ def do_init(settings: Settings) -> PolecatResult | None:
             error_class=exc.error_class,
             message=message,
         )
+    try:
+        startclock.record(settings.workspace, _STARTED)
+    except OSError as exc:  # the agent then gets its whole budget, as before the record
+        log(f"could not record the start time for the agent's budget: {exc.strerror}")
     verb = "resumed" if state.resumed else "created"
     log(f"cloned {settings.base_branch} at {state.base_commit[:12]}; {verb} {state.work_branch}")
     return None
@@ -152,6 +162,28 @@ def _report(
     )
 
 
+def _time_left(settings: Settings) -> float | None:
+    """The agent's budget less the time since git-init started (the clone, the pull of the
+    agent's image): read here, before the agent runs and could rewrite the record."""
+    total = settings.agent_time_budget_seconds
+    if total is None:
+        return None
+    try:
+        started = startclock.read(settings.workspace)
+    except ValueError as exc:
+        log(f"ignoring the recorded start of git-init ({exc}): budget {total:.0f}s")
+        return total
+    budget = startclock.agent_budget(total, started)
+    if budget.ignored is not None:
+        log(f"ignoring the recorded start of git-init ({budget.ignored}): budget {total:.0f}s")
+    elif budget.elapsed is not None:
+        log(
+            f"{budget.elapsed:.0f}s since git-init started: the agent gets {budget.seconds:.0f}s "
+            f"of its {total:.0f}s budget"
+        )
+    return budget.seconds
+
+
 def do_agent(settings: Settings) -> handoff.AgentReport:
     """The agent phase: credentials, prompt, the agent itself. No git credential is mounted
     here and nothing is pushed; the publisher acts on the report."""
@@ -173,7 +205,11 @@ def do_agent(settings: Settings) -> handoff.AgentReport:
         log(f"could not trust the workspace in $HOME/.gitconfig: {exc.message}")
     text = prompt.build_prompt(settings)
     prompt_file = prompt.write_prompt(settings.home, text)
-    inv = agent.invocation(settings, settings.env, prompt_file, auth_env)
+    try:
+        inv = agent.invocation(settings, settings.env, prompt_file, auth_env)
+    except ConfigError as exc:
+        return _report(Outcome.AGENT_FAILED, ErrorClass.CONFIG_INVALID, str(exc), None)
+    max_runtime = _time_left(settings)
     log(f"starting agent {settings.agent} on bead {settings.bead_id!r} ({len(text)} chars)")
     try:
         with tracing.span("agent", **{"gastown.agent": settings.agent}) as agent_span:
@@ -185,7 +221,7 @@ def do_agent(settings: Settings) -> handoff.AgentReport:
                     stdin_path=inv.stdin,
                     max_idle=settings.max_idle_seconds,
                     grace=settings.kill_grace_seconds,
-                    max_runtime=settings.agent_time_budget_seconds,
+                    max_runtime=max_runtime,
                     stdout=sys.stdout.buffer,
                     stderr=sys.stderr.buffer,
                 )

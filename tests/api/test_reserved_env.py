@@ -18,7 +18,7 @@ from gastown.api.polecat import Polecat
 from gastown.api.rig import Rig
 from tests.conftest import Cluster
 
-HOSTILE = ["GT_FORGE_API_URL", "GIT_CONFIG_GLOBAL", "ANTHROPIC_API_KEY"]
+HOSTILE = ["GT_FORGE_API_URL", "GIT_CONFIG_GLOBAL", "ANTHROPIC_API_KEY", "CLAUDE_CONFIG_DIR"]
 ALLOWED = ["ANTHROPIC_BASE_URL", "GITHUB_TOKEN", "SSHD", "GTX", "FOO", "ANTHROPIC_MODEL"]
 
 
@@ -28,6 +28,7 @@ def test_the_reserved_set_is_the_issues() -> None:
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_AUTH_TOKEN",
         "CLAUDE_CODE_OAUTH_TOKEN",
+        "CLAUDE_CONFIG_DIR",
     } == RESERVED_NAMES
     for name in [*HOSTILE, "GT_CLAUDE_BIN", "SSH_AUTH_SOCK", "CLAUDE_CODE_OAUTH_TOKEN"]:
         assert is_reserved(name), name
@@ -86,7 +87,7 @@ def test_kubectl_apply_of_a_polecat_with_reserved_env_gets_the_rules_message(
         assert (
             f'spec.agentConfig.env[{index}].name: Invalid value: "object": {name} is reserved '
             "for the runtime (GT_*, GIT_*, SSH_*, ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, "
-            "CLAUDE_CODE_OAUTH_TOKEN)"
+            "CLAUDE_CODE_OAUTH_TOKEN, CLAUDE_CONFIG_DIR)"
         ) in result.stderr, result.stderr
     assert "spec.agentConfig.env[0]" not in result.stderr
     got = cluster.kubectl("get", "polecat", "furiosa", "-n", namespace)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 import pytest
 
-from gastown.runtime import handoff
+from gastown.runtime import handoff, startclock
 from gastown.runtime.result import Outcome, PolecatResult
 
 from .conftest import POD_PYTHON, Pod, chown_tree, git
@@ -192,3 +194,77 @@ def test_read_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(handoff.HandoffError, match="not a regular file"):
         handoff.read(fifo)
+
+
+def _record_started(pod: Pod, text: str) -> None:
+    """What a slow clone or image pull looks like to the agent's runtime: git-init's start
+    recorded long before the agent's (written as git-init would, as the pod user)."""
+    path = startclock.record_path(pod.workspace)
+    path.write_text(text)
+    chown_tree(path, pod.uid, pod.gid)
+
+
+def test_init_records_its_start_in_the_agents_git_dir_never_pushed(
+    pod: Pod, report_file: Path
+) -> None:
+    before = time.time()
+    assert pod.run("init").returncode == 0
+    after = time.time()
+    started = startclock.read(pod.workspace)
+    assert started is not None
+    assert before - 1 <= started <= after
+    _, result, _ = agent_then_publish(pod, report_file, "commit")
+    assert result.pushed is True
+    tree = git("ls-tree", "-r", "--name-only", "polecat/furiosa/dm-0001", cwd=pod.origin)
+    assert startclock.FILE_NAME not in tree
+
+
+def test_a_slow_clone_comes_out_of_the_agents_time_not_the_publishers(
+    pod: Pod, report_file: Path
+) -> None:
+    """An hour's budget, of which git-init's clone (and the agent image's pull) took all but
+    two seconds: the busy agent is stopped then, not an hour later (the pod run's own timeout
+    would fail the test), and the publisher pushes its work."""
+    assert pod.run("init").returncode == 0
+    _record_started(pod, f"{time.time() - 3598:.3f}\n")
+    env = {"GT_AGENT_RESULT_FILE": str(report_file), **command_env("busy")}
+    agent = pod.run("agent", GT_AGENT_TIME_BUDGET_SECONDS="3600", GT_MAX_IDLE_SECONDS="3600", **env)
+    assert agent.returncode == 0, agent.stderr[-2000:]
+    # 2 s less what passed between the record and the agent's start; never under 1 s.
+    assert re.search(
+        r"s since git-init started: the agent gets [12]s of its 3600s budget", agent.stderr
+    )
+    publish = pod.run("publish", **env)
+    assert publish.result is not None, publish.stderr
+    result = PolecatResult.model_validate(publish.result)
+    assert (result.outcome, result.error_class) == (Outcome.STUCK, "agent_deadline")
+    assert result.pushed is True
+    pushed = git("rev-parse", "refs/heads/polecat/furiosa/dm-0001", cwd=pod.origin)
+    assert "partial.txt" in git("ls-tree", "-r", "--name-only", pushed, cwd=pod.origin)
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        ("FUTURE", "it is in the future"),
+        ("ANCIENT", "it is older than the pod's deadline allows"),
+        ("yesterday-ish\n", "it is not a number"),
+        ("nan\n", "it is not a number"),
+        ("1" * 100, "it is too long"),
+    ],
+)
+def test_an_absurd_recorded_start_is_ignored_and_the_whole_budget_given(
+    pod: Pod, report_file: Path, record: str, why: str
+) -> None:
+    """A record that cannot be git-init's leaves the agent its whole budget: the agent,
+    which finishes at once, is not cut short."""
+    assert pod.run("init").returncode == 0
+    now = time.time()
+    text = {"FUTURE": f"{now + 600}", "ANCIENT": f"{now - 3 * 3600}"}.get(record, record)
+    _record_started(pod, text)
+    env = {"GT_AGENT_RESULT_FILE": str(report_file), **command_env("commit")}
+    agent = pod.run("agent", GT_AGENT_TIME_BUDGET_SECONDS="3600", **env)
+    assert f"ignoring the recorded start of git-init ({why}): budget 3600s" in agent.stderr
+    publish = pod.run("publish", **env)
+    assert publish.result is not None
+    assert publish.result["outcome"] == "completed", publish.stderr

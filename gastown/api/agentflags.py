@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from gastown.api.envnames import cel_string
+
 #: Each is refused as an item of its own and as `flag=value` (commander takes both).
 RESERVED_FLAGS: Final = ("--settings", "--setting-sources")
 
@@ -49,15 +51,11 @@ def reserved_message(flag: str) -> str:
     return f"{flag} is reserved for the runtime ({', '.join(RESERVED_FLAGS)}): {INSTEAD}"
 
 
-def _cel_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 # The CRD rule on an AgentConfig (`self`): the same set as `reserved_flag`.
 CEL_RULE: Final = (
     "!has(self.args) || !self.args.exists(a, "
     + " || ".join(
-        f"a == {_cel_string(f)} || a.startsWith({_cel_string(f + '=')})" for f in RESERVED_FLAGS
+        f"a == {cel_string(f)} || a.startsWith({cel_string(f + '=')})" for f in RESERVED_FLAGS
     )
     + ")"
 )

@@ -43,7 +43,8 @@ def reserved_message(name: str) -> str:
     return f"{name} is reserved for the runtime ({described()}); {INSTEAD}"
 
 
-def _cel_string(text: str) -> str:
+def cel_string(text: str) -> str:
+    """`text` as a CEL string literal, for the CRD rules generated from Python sets."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -51,12 +52,12 @@ def _cel_string(text: str) -> str:
 CEL_RULE: Final = (
     "!("
     + " || ".join(
-        [*(f"self.name.startsWith({_cel_string(p)})" for p in RESERVED_PREFIXES)]
-        + [f"self.name == {_cel_string(n)}" for n in sorted(RESERVED_NAMES)]
+        [*(f"self.name.startsWith({cel_string(p)})" for p in RESERVED_PREFIXES)]
+        + [f"self.name == {cel_string(n)}" for n in sorted(RESERVED_NAMES)]
     )
     + ")"
 )
-CEL_MESSAGE_EXPRESSION: Final = "self.name + " + _cel_string(
+CEL_MESSAGE_EXPRESSION: Final = "self.name + " + cel_string(
     f" is reserved for the runtime ({described()}); {INSTEAD}"
 )
 CEL_MESSAGE: Final = f"the name is reserved for the runtime ({described()}); {INSTEAD}"

@@ -36,6 +36,7 @@ from gastown.api.convoy import BeadCounts, BeadState, ConvoySpec, ConvoyStatus
 from gastown.api.group import GROUP, VERSION
 from gastown.api.polecat import DesiredState, PolecatPhase
 from gastown.api.rig import Rig
+from gastown.api.types import validation_summary
 from gastown.kube import (
     CONVOYS,
     POLECATS,
@@ -173,6 +174,13 @@ class ConvoyActivities:
             )
         try:
             rig = Rig.model_validate(await self.kube.run(reading.get(RIGS, spec.rig_ref)))
+        except ValidationError as exc:
+            # A rig stored before a rule it breaks (a reserved env name, one name twice).
+            raise permanent(
+                c.INVALID_SPEC,
+                f"rig {spec.rig_ref!r} is invalid: {validation_summary(exc)}; fix it with "
+                f"`kubectl edit rig {spec.rig_ref}`",
+            ) from exc
         except NotFound as exc:
             raise permanent(
                 c.RIG_NOT_FOUND,

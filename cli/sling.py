@@ -282,14 +282,19 @@ def _check_pins(rig: dict[str, Any], spec: dict[str, Any]) -> None:
             "':'): use one of those, or leave --image out for the rig's default"
         )
     overridden = {e.name for e in mine.env or []}
-    inherited = defaults.model_credentials() + defaults.env_secrets(overridden=overridden)
-    if inherited and own_endpoint(mine, defaults.agent_config):
+    credentials = defaults.model_credentials()
+    env = defaults.env_secrets(overridden=overridden)
+    if (credentials or env) and own_endpoint(mine, defaults.agent_config):
+        own = [
+            "its own spec.kubernetes.apiKeySecretRef" if credentials else "",
+            "its own value for those env items" if env else "",
+        ]
         raise Usage(
             f"--env ANTHROPIC_BASE_URL sets the polecat's own model endpoint, but its model "
-            f"credential is rig {name}'s ({', '.join(inherited)}), which goes only to the "
-            "rig's own endpoint: leave it out, or have the rig's owner set it in "
-            "settings.polecatDefaults.agentConfig.modelProvider.endpoint (a Polecat with its "
-            "own spec.kubernetes.apiKeySecretRef may name its own endpoint)"
+            f"credential is rig {name}'s ({', '.join(credentials + env)}), which goes only to "
+            "the rig's own endpoint: leave it out, or have the rig's owner set it in "
+            "settings.polecatDefaults.agentConfig.modelProvider.endpoint (a Polecat with "
+            f"{' and '.join(o for o in own if o)} may name its own endpoint)"
         )
 
 

@@ -145,6 +145,19 @@ def sandbox(cluster: Cluster) -> Iterator[Sandbox]:
     cluster.sandbox.resume()
 
 
+@pytest.fixture
+def rules_off(sandbox: Sandbox) -> Iterator[None]:
+    """The CRDs' CEL rules off while the test stores objects an older operator took (objects
+    stored before a rule existed); on again after it."""
+    store = sandbox.store
+    assert store is not None
+    sandbox.call(lambda: setattr(store, "validation_rules", False))
+    try:
+        yield
+    finally:
+        sandbox.call(lambda: setattr(store, "validation_rules", True))
+
+
 @pytest.fixture(scope="session")
 def api_client(cluster: Cluster) -> client.ApiClient:
     return config.new_client_from_config(str(cluster.kubeconfig))

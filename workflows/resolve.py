@@ -138,6 +138,9 @@ def _check_secrets(rig: Rig, spec: PolecatSpec) -> None:
             )
 
 
+_GIT_CONTAINER_REFS = ("spec.kubernetes.gitSecretRef", "spec.kubernetes.forgeTokenSecretRef")
+
+
 def _model_credentials(
     spec: PolecatSpec, rig: Rig, rig_defaults: PolecatDefaults
 ) -> tuple[SecretReference | None, SecretKeyRef | None]:
@@ -167,14 +170,14 @@ def _model_credentials(
         "settings.polecatDefaults.agentConfig.modelProvider.endpoint"
     )
     rigs = rig_defaults.secret_names()
-    for field, ref in (
-        ("spec.kubernetes.claudeCredsSecretRef", own_creds),
-        ("the polecat's apiKeySecretRef", own_key),
-    ):
-        if ref is not None and ref.name in rigs:
+    # What the agent's container gets of the Secrets the polecat names (the git containers'
+    # Secrets never meet the model client).
+    for field, secret in spec.secret_refs():
+        agents = not field.startswith(_GIT_CONTAINER_REFS)
+        if agents and secret in rigs:
             raise SpecError(
-                f"spec.{chosen} sets the polecat's own model endpoint, and {field} names Secret "
-                f"{ref.name}, which rig {name}'s settings.polecatDefaults name: the rig's "
+                f"spec.{chosen} sets the polecat's own model endpoint, and {field} names "
+                f"Secret {secret}, which rig {name}'s settings.polecatDefaults name: the rig's "
                 f"Secrets go only to the rig's own endpoint. Name a Secret of the polecat's "
                 f"own for that endpoint, {fix}"
             )

@@ -131,6 +131,14 @@ def _agent_outcome(run: stream.AgentRun) -> tuple[Outcome, ErrorClass | None, st
         event.get("api_error_status") == 401 or any(m in text for m in _AUTH_FAILURE_MARKERS)
     ):
         return Outcome.AUTH_EXPIRED, ErrorClass.TOKEN_EXPIRED, "the model API refused the token"
+    if failed and "unknown option '--setting-sources'" in run.stderr_tail:
+        return (
+            Outcome.AGENT_FAILED,
+            ErrorClass.CONFIG_INVALID,
+            "this Claude Code does not know --setting-sources, which the runtime passes so "
+            "that the repository's .claude settings cannot redirect the model endpoint: use "
+            "an image with a newer Claude Code (the polecat-agent image's, docs/runtime.md)",
+        )
     if failed:
         detail = str(event.get("result") or run.stderr_tail or "").strip()[-800:]
         return (

@@ -39,6 +39,7 @@ import io
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -144,6 +145,10 @@ class _HeaderBudget:
     def __init__(self, stream: io.BufferedIOBase, left: int) -> None:
         self._stream = stream
         self._left = left
+
+    def close(self) -> None:
+        """The handler closes its reader at the end, also when no request line came."""
+        self._stream.close()
 
     def readline(self, size: int | None = -1) -> bytes:
         want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
@@ -277,7 +282,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         # One parse and transform at a time: each holds a few times its body in memory, so
         # concurrent requests wait here instead of adding up (docs/codec.md, "Memory").
-        if not self.server.work.acquire(timeout=max(0.0, self.deadline - time.monotonic())):
+        # The wait ends a second before the request's deadline cuts the socket, so the 503
+        # can still be written.
+        wait = self.deadline - time.monotonic() - BUSY_ANSWER_SECONDS
+        if not self.server.work.acquire(timeout=max(0.0, wait)):
             self._refuse(503, "busy: the codec server is working on other requests, retry")
             return
         try:
@@ -397,12 +405,18 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
+#: What the lock's wait leaves of a request's deadline to answer 503 in.
+BUSY_ANSWER_SECONDS = 1.0
+
+
 def give_large_buffers_back() -> bool:
     """Make glibc map every large buffer (a body, a parsed string, an answer) on its own and
     unmap it when freed. By default glibc raises that threshold to the largest buffer freed
     so far (up to 32 MiB), after which 4 MiB bodies come from per-thread heaps that keep
     the memory: 32 connections of 4 MiB bodies then peaked 230-330 MiB instead of ~210-225
     MiB (docs/codec.md, "Memory"). False where the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):

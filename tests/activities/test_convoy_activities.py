@@ -407,3 +407,34 @@ async def test_an_https_url_gets_one_post_of_the_summary(
     assert event["type"] == "Normal"
     assert "summary posted to https://127.0.0.1:" in event["message"]
     assert "SECRET" not in event["message"] and "token" not in event["message"]
+
+
+@pytest.mark.usefixtures("rules_off")
+async def test_resolve_refuses_a_rig_stored_before_a_rule_it_breaks(
+    kube: Kube, make_convoy: Callable[..., dict[str, Any]]
+) -> None:
+    """One env name twice in the rig's defaults (refused by the CRD now, stored with the rules
+    off): the convoy fails INVALID_SPEC naming the rig and the fix, not a raw pydantic error
+    retried five times."""
+    name = f"rig-{secrets.token_hex(3)}"
+    env = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    body = {
+        "apiVersion": GROUP_VERSION,
+        "kind": "Rig",
+        "metadata": {"name": name},
+        "spec": {
+            "gitURL": "git@github.com:org/repo.git",
+            "beadsPrefix": "dm",
+            "settings": {"polecatDefaults": {"agentConfig": {"env": env}}},
+        },
+    }
+    kube.run_sync(writing.create(RIGS, body))
+    try:
+        acts = ConvoyActivities(kube, DEFAULTS)
+        err = await refused(acts.resolve_convoy, identity(make_convoy(rigRef=name)))
+    finally:
+        kube.run_sync(writing.delete(RIGS, name))
+    assert err.type == c.INVALID_SPEC
+    assert f"rig '{name}' is invalid" in err.message
+    assert "names A more than once" in err.message
+    assert f"kubectl edit rig {name}" in err.message

@@ -92,3 +92,46 @@ def assert_usage_error(args: list[str], needle: str, tmp_path: Path) -> None:
     assert needle in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "no-such-kubeconfig").exists()
+
+
+@pytest.mark.parametrize(
+    ("defaults", "inherited", "way_out"),
+    [
+        (
+            {"apiKeySecretRef": {"name": "rig-key", "key": "k"}},
+            "settings.polecatDefaults.apiKeySecretRef",
+            "a Polecat with its own spec.kubernetes.apiKeySecretRef may name its own endpoint",
+        ),
+        (
+            {
+                "agentConfig": {
+                    "env": [
+                        {
+                            "name": "ANTHROPIC_CUSTOM_HEADERS",
+                            "valueFrom": {"secretKeyRef": {"name": "gw", "key": "h"}},
+                        }
+                    ]
+                }
+            },
+            "settings.polecatDefaults.agentConfig.env ANTHROPIC_CUSTOM_HEADERS (Secret gw)",
+            "a Polecat with its own value for those env items may name its own endpoint",
+        ),
+    ],
+)
+def test_slings_endpoint_refusal_names_what_the_rig_gives_and_the_way_out(
+    defaults: dict[str, object], inherited: str, way_out: str
+) -> None:
+    """What the rig gives decides the advice: a key of its own, or its own env values."""
+    from gastown.cli.session import Usage
+    from gastown.cli.sling import _check_pins
+
+    rig = {
+        "metadata": {"name": "demo-rig"},
+        "spec": {"settings": {"polecatDefaults": defaults}},
+    }
+    spec = {"agentConfig": {"env": [{"name": "ANTHROPIC_BASE_URL", "value": "https://x.example"}]}}
+    with pytest.raises(Usage) as caught:
+        _check_pins(rig, spec)
+    assert f"credential is rig demo-rig's ({inherited})" in str(caught.value)
+    assert way_out in str(caught.value)
+    assert "x.example" not in str(caught.value)

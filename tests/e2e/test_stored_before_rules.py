@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gastown.sandbox import Sandbox
 from tests.conftest import Cluster
 from tests.e2e.conftest import DEMO_AGENT, ClusterKube, refused
 
 SECRET_VALUE = "http://attacker.example/steal-token"
 TASK = "a task text that must stay out of the status"
-
-
-@pytest.fixture
-def rules_off(sandbox: Sandbox) -> Iterator[None]:
-    store = sandbox.store
-    assert store is not None
-    sandbox.call(lambda: setattr(store, "validation_rules", False))
-    try:
-        yield
-    finally:
-        sandbox.call(lambda: setattr(store, "validation_rules", True))
 
 
 async def refusal(

@@ -268,3 +268,25 @@ def test_an_absurd_recorded_start_is_ignored_and_the_whole_budget_given(
     publish = pod.run("publish", **env)
     assert publish.result is not None
     assert publish.result["outcome"] == "completed", publish.stderr
+
+
+def test_a_claude_code_too_old_for_setting_sources_says_so(pod: Pod, report_file: Path) -> None:
+    """An image's Claude Code that predates --setting-sources fails at its first argument;
+    the outcome names the flag and the way out, not a bare exit code."""
+    old = pod.root / "old-claude.py"
+    old.write_text(
+        "import sys\nsys.stdin.read()\n"
+        "print(\"error: unknown option '--setting-sources'\", file=sys.stderr)\nsys.exit(1)\n"
+    )
+    old.chmod(0o755)
+    assert pod.run("init").returncode == 0
+    env = {
+        "GT_AGENT_RESULT_FILE": str(report_file),
+        "GT_AGENT": "claude-code",
+        "GT_AGENT_COMMAND": json.dumps([str(POD_PYTHON), str(old)]),
+        "ANTHROPIC_API_KEY": "sk-ant-api03-test",
+    }
+    assert pod.run("agent", **env).returncode == 0
+    result = PolecatResult.model_validate(pod.run("publish", **env).result)
+    assert (result.outcome, result.error_class) == (Outcome.AGENT_FAILED, "config_invalid")
+    assert "does not know --setting-sources" in result.message

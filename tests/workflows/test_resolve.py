@@ -654,3 +654,26 @@ def test_an_env_name_given_twice_is_refused(where: str) -> None:
     )
     with pytest.raises(ValueError, match="names ANTHROPIC_BASE_URL more than once"):
         build()
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("ANTHROPIC_CUSTOM_HEADERS", "gw-auth"), ("ANTHROPIC_MODEL", "rig-key")],
+)
+def test_the_polecats_own_env_reading_a_rig_secret_does_not_follow_its_endpoint(
+    name: str, secret: str
+) -> None:
+    """Replacing the rig's env item by one that reads the same Secret (or putting the rig's
+    key into any variable the model client sends) is still the rig's Secret."""
+    header = {
+        "name": "ANTHROPIC_CUSTOM_HEADERS",
+        "valueFrom": {"secretKeyRef": {"name": "gw-auth", "key": "h"}},
+    }
+    rigs = rig(agentConfig={"env": [header]}, **RIG_KEY)
+    mine = {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": "h"}}}
+    config = {"modelProvider": {"endpoint": EVIL, "apiKeySecretRef": KEY}, "env": [mine]}
+    with pytest.raises(SpecError) as caught:
+        resolve("ns", "a", spec(agentConfig=config), rigs, DEFAULTS)
+    assert f"spec.agentConfig.env[0].valueFrom.secretKeyRef ({name}) names Secret {secret}" in (
+        str(caught.value)
+    )

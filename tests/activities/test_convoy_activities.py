@@ -58,21 +58,34 @@ def kube(cluster: Cluster) -> Kube:
 
 
 @pytest.fixture
-def rig(kube: Kube) -> Iterator[str]:
-    name = f"rig-{secrets.token_hex(3)}"
-    body = {
-        "apiVersion": GROUP_VERSION,
-        "kind": "Rig",
-        "metadata": {"name": name},
-        "spec": {
-            "gitURL": "git@github.com:org/repo.git",
-            "beadsPrefix": "dm",
-            "settings": {"maxPolecats": 3},
-        },
-    }
-    kube.run_sync(writing.create(RIGS, body))
-    yield name
-    kube.run_sync(writing.delete(RIGS, name))
+def make_rig(kube: Kube) -> Iterator[Callable[[dict[str, Any]], str]]:
+    """Creates Rigs with these settings under fresh names; deletes them after the test."""
+    made: list[str] = []
+
+    def make(settings: dict[str, Any]) -> str:
+        name = f"rig-{secrets.token_hex(3)}"
+        body = {
+            "apiVersion": GROUP_VERSION,
+            "kind": "Rig",
+            "metadata": {"name": name},
+            "spec": {
+                "gitURL": "git@github.com:org/repo.git",
+                "beadsPrefix": "dm",
+                "settings": settings,
+            },
+        }
+        kube.run_sync(writing.create(RIGS, body))
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        kube.run_sync(writing.delete(RIGS, name))
+
+
+@pytest.fixture
+def rig(make_rig: Callable[[dict[str, Any]], str]) -> str:
+    return make_rig({"maxPolecats": 3})
 
 
 @pytest.fixture
@@ -411,29 +424,17 @@ async def test_an_https_url_gets_one_post_of_the_summary(
 
 @pytest.mark.usefixtures("rules_off")
 async def test_resolve_refuses_a_rig_stored_before_a_rule_it_breaks(
-    kube: Kube, make_convoy: Callable[..., dict[str, Any]]
+    make_rig: Callable[[dict[str, Any]], str],
+    kube: Kube,
+    make_convoy: Callable[..., dict[str, Any]],
 ) -> None:
     """One env name twice in the rig's defaults (refused by the CRD now, stored with the rules
     off): the convoy fails INVALID_SPEC naming the rig and the fix, not a raw pydantic error
     retried five times."""
-    name = f"rig-{secrets.token_hex(3)}"
     env = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
-    body = {
-        "apiVersion": GROUP_VERSION,
-        "kind": "Rig",
-        "metadata": {"name": name},
-        "spec": {
-            "gitURL": "git@github.com:org/repo.git",
-            "beadsPrefix": "dm",
-            "settings": {"polecatDefaults": {"agentConfig": {"env": env}}},
-        },
-    }
-    kube.run_sync(writing.create(RIGS, body))
-    try:
-        acts = ConvoyActivities(kube, DEFAULTS)
-        err = await refused(acts.resolve_convoy, identity(make_convoy(rigRef=name)))
-    finally:
-        kube.run_sync(writing.delete(RIGS, name))
+    name = make_rig({"polecatDefaults": {"agentConfig": {"env": env}}})
+    acts = ConvoyActivities(kube, DEFAULTS)
+    err = await refused(acts.resolve_convoy, identity(make_convoy(rigRef=name)))
     assert err.type == c.INVALID_SPEC
     assert f"rig '{name}' is invalid" in err.message
     assert "names A more than once" in err.message
